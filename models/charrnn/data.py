@@ -230,7 +230,8 @@ class Vocabulary:
             dup = next(c for i, c in enumerate(symbols) if c in symbols[:i])
             raise DataError(f"vocabulary symbols repeat {dup!r}")
         if not isinstance(fallback, (int, np.integer)) or not 0 <= fallback < len(symbols):
-            raise DataError(f"vocabulary fallback {fallback!r} is not an id in 0..{len(symbols) - 1}")
+            raise DataError(f"vocabulary fallback {fallback!r} is not an id in "
+                            f"0..{len(symbols) - 1}")
         self.symbols, self.fallback, self.kind = symbols, int(fallback), str(kind)
         self.dtype = np.dtype(np.uint8 if len(symbols) <= 256 else np.uint16)
         self.n_unknown = 0

@@ -142,7 +142,8 @@ def test_more_than_256_symbols_encode_to_uint16(rng):
     ids = vocab.encode(text)
     assert ids.dtype == np.uint16 and vocab.decode(ids) == text
     with pytest.warns(DataWarning):
-        np.testing.assert_array_equal(vocab.encode("ab" + text[:5]), reference_ids(vocab, "ab" + text[:5]))
+        mixed = "ab" + text[:5]
+        np.testing.assert_array_equal(vocab.encode(mixed), reference_ids(vocab, mixed))
 
 
 def gorner_id(code):  # Gorner's convert_from_alphabet, restated
@@ -335,7 +336,7 @@ def test_sequencer_hand_checked_batches():
 
 
 def test_sequencer_rows_continue_across_batches_and_epochs(rng):
-    n, batch, seq_len = int(rng.integers(200, 400)), int(rng.integers(2, 6)), int(rng.integers(1, 9))
+    n, batch, seq_len = (int(rng.integers(lo, hi)) for lo, hi in ((200, 400), (2, 6), (1, 9)))
     seq = MinibatchSequencer(np.arange(n), batch, seq_len, n_epochs=batch + 1)
     used = batch * seq_len * seq.steps_per_epoch
     batches = list(seq)
