@@ -1,0 +1,24 @@
+"""minigraph: a small, fast, Theano-style symbolic-graph framework.
+
+``import minigraph as theano`` and ``import minigraph.tensor as T`` give Theano's API:
+symbolic variables, ``shared``, ``grad``, ``scan`` and ``function``.
+"""
+
+from . import config as _config_module
+from .config import config  # noqa: F401
+from .compile.function import Function, In, function  # noqa: F401
+from .compile.mode import FAST_COMPILE, FAST_RUN, Mode  # noqa: F401
+from .compile.sharedvalue import SharedVariable, shared  # noqa: F401
+from .gradient import grad  # noqa: F401
+from . import gradient  # noqa: F401
+from . import tensor  # noqa: F401
+from . import printing  # noqa: F401
+
+try:
+    from .scan import scan  # noqa: F401
+except ImportError as _e:  # pragma: no cover - during development of the scan package
+    if "scan" not in str(_e):
+        raise
+
+__version__ = "0.1.0"
+del _config_module

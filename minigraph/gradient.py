@@ -1,0 +1,302 @@
+"""Symbolic differentiation: ``grad``, ``jacobian``, ``hessian``, ``verify_grad``,
+``zero_grad`` / ``disconnected_grad``.
+
+``grad`` is reverse mode over a topological order: walk the nodes from the cost back to
+the inputs, ask each op for ``grad(inputs, outputs, output_grads)``, and sum contributions
+per variable. Gradients are graphs too, so second derivatives are ``grad`` of a ``grad``.
+"""
+
+import numpy as np
+
+from minigraph.graph.basic import Apply, GraphError, Variable, ancestors, toposort, where
+from minigraph.graph.op import Op
+
+
+class DisconnectedInputError(GraphError):
+    """``grad`` was asked for a variable the cost does not depend on."""
+
+
+class NullTypeGradError(GraphError):
+    """An op on the path has no gradient."""
+
+
+def _T():
+    import minigraph.tensor as T
+
+    return T
+
+
+def grad(cost, wrt, consider_constant=None, disconnected_inputs="raise",
+         known_grads=None, return_disconnected="zero", null_gradients="raise"):
+    """Gradient of the scalar ``cost`` with respect to ``wrt`` (a variable or a list).
+
+    Parameters
+    ----------
+    cost : scalar Variable or None
+        ``None`` is allowed when ``known_grads`` gives the starting gradients.
+    wrt : Variable or list of Variable
+    consider_constant : list of Variable, optional
+        Treat these as constants (no gradient flows through them).
+    disconnected_inputs : {'raise', 'warn', 'ignore'}
+        What to do when the cost does not depend on a ``wrt``; its gradient is zeros.
+    known_grads : dict, optional
+        ``{variable: gradient}`` to start back-propagation from (cost may then be None).
+
+    Returns
+    -------
+    Variable or list of Variable, matching ``wrt``.
+
+    Examples
+    --------
+    >>> import minigraph.tensor as T
+    >>> x = T.dscalar("x")
+    >>> g = grad(x ** 2, x)
+    >>> float(g.eval({x: 3.0}))
+    6.0
+    """
+    T = _T()
+    single = not isinstance(wrt, (list, tuple))
+    wrt_list = [wrt] if single else list(wrt)
+    for w in wrt_list:
+        if not isinstance(w, Variable):
+            raise GraphError(f"grad: wrt must be symbolic variables, got {type(w).__name__}")
+    if disconnected_inputs not in ("raise", "warn", "ignore"):
+        raise ValueError("disconnected_inputs must be 'raise', 'warn' or 'ignore'")
+    seeds = _seeds(cost, known_grads)
+    roots = list(seeds)
+    grads = _backprop(roots, seeds, wrt_list, set(consider_constant or ()))
+    out = []
+    reachable = set(ancestors(roots, blockers=(consider_constant or ())))
+    for w in wrt_list:
+        g = grads.get(w)
+        if g is None:
+            if w not in reachable:
+                msg = (f"grad: the cost does not depend on {w.describe()}{where(w)}; "
+                       f"pass disconnected_inputs='ignore' to get zeros")
+                if disconnected_inputs == "raise":
+                    raise DisconnectedInputError(msg)
+                if disconnected_inputs == "warn":
+                    import warnings
+
+                    warnings.warn(msg, stacklevel=2)
+                if return_disconnected == "none":
+                    out.append(None)
+                    continue
+            g = T.zeros_like(w) if np.dtype(w.dtype).kind in "fc" else T.zeros_like(
+                w, dtype="float64")
+        out.append(g)
+    return out[0] if single else out
+
+
+def _seeds(cost, known_grads):
+    T = _T()
+    seeds = {}
+    if cost is not None:
+        cost = T.as_tensor_variable(cost)
+        if cost.ndim != 0:
+            raise GraphError(
+                f"grad: the cost must be a scalar, got a {cost.ndim}-d {cost.type.short()} "
+                f"({cost.describe()}){where(cost)}; reduce it first, e.g. cost.sum() or "
+                f"cost.mean()"
+            )
+        if np.dtype(cost.dtype).kind not in "fc":
+            raise GraphError(f"grad: the cost {cost.describe()} has integer dtype {cost.dtype}")
+        seeds[cost] = T.ones_like(cost)
+    for v, g in (known_grads or {}).items():
+        g = T.as_tensor_variable(g)
+        seeds[v] = seeds[v] + g if v in seeds else g
+    if not seeds:
+        raise GraphError("grad: give a cost or known_grads")
+    return seeds
+
+
+def _backprop(roots, seeds, wrt, blockers):
+    """Sum gradient contributions from ``roots`` back to the leaves / ``wrt``."""
+    T = _T()
+    # nodes that lie on a path from some wrt to some root
+    nodes = toposort(roots, blockers=blockers)
+    depends = set(wrt)
+    on_path = []
+    for n in nodes:
+        if any(i in depends for i in n.inputs):
+            depends.update(n.outputs)
+            on_path.append(n)
+    contrib = {v: [g] for v, g in seeds.items()}
+    for node in reversed(on_path):
+        outs = node.outputs
+        if not any(o in contrib for o in outs):
+            continue
+        out_grads = []
+        for o in outs:
+            gs = contrib.get(o)
+            if gs:
+                out_grads.append(_sum(gs))
+            else:
+                out_grads.append(T.zeros_like(o) if np.dtype(o.dtype).kind in "fc" else None)
+        if all(g is None for g in out_grads):
+            continue
+        in_grads = node.op.grad(node.inputs, outs, out_grads)
+        if len(in_grads) != len(node.inputs):
+            raise GraphError(f"{node.op}.grad returned {len(in_grads)} gradients for "
+                             f"{len(node.inputs)} inputs")
+        for inp, g in zip(node.inputs, in_grads):
+            if g is None or inp not in depends:
+                continue
+            if np.dtype(getattr(inp, "dtype", "float64")).kind not in "fc":
+                continue  # integer inputs get no gradient
+            g = T.as_tensor_variable(g)
+            if g.ndim != inp.ndim:
+                raise GraphError(f"{node.op}.grad returned a {g.ndim}-d gradient for the "
+                                 f"{inp.ndim}-d input {inp.describe()}")
+            contrib.setdefault(inp, []).append(g)
+    return {w: _sum(contrib[w]) for w in wrt if contrib.get(w)}
+
+
+def _sum(gs):
+    total = gs[0]
+    for g in gs[1:]:
+        total = total + g
+    return total
+
+
+class _GradBlock(Op):
+    """Identity in the forward pass; the gradient is zero (``zero_grad``) or cut."""
+
+    __props__ = ("mode",)
+    view_map = {0: [0]}
+
+    def __init__(self, mode):
+        self.mode = mode
+
+    def __str__(self):
+        return self.mode
+
+    def make_node(self, x):
+        x = _T().as_tensor_variable(x)
+        return Apply(self, [x], [x.type()])
+
+    def make_py_callable(self, node):
+        return lambda x: x
+
+    def perform(self, node, inputs, output_storage):
+        output_storage[0][0] = inputs[0]
+
+    def grad(self, inputs, outputs, output_grads):
+        return [_T().zeros_like(inputs[0])] if self.mode == "zero_grad" else [None]
+
+
+def zero_grad(x):
+    """``x`` in the forward pass; its gradient is zero (still connected)."""
+    return _GradBlock("zero_grad")(x)
+
+
+def disconnected_grad(x):
+    """``x`` in the forward pass; gradients do not flow through it."""
+    return _GradBlock("disconnected_grad")(x)
+
+
+def jacobian(expression, wrt, consider_constant=None, disconnected_inputs="raise"):
+    """Jacobian of a vector ``expression`` with respect to ``wrt`` (variable or list).
+
+    Each row is the gradient of one element, computed with ``scan`` over the elements
+    (as Theano does) when scan is available.
+    """
+    T = _T()
+    expression = T.as_tensor_variable(expression)
+    single = not isinstance(wrt, (list, tuple))
+    wrt_list = [wrt] if single else list(wrt)
+    if expression.ndim == 0:
+        out = [grad(expression, w, consider_constant, disconnected_inputs) for w in wrt_list]
+        return out[0] if single else out
+    flat = expression.flatten()
+    from minigraph.scan import scan
+
+    def row(i, y, *ws):
+        return grad(y[i], list(ws), consider_constant, disconnected_inputs)
+
+    rows, _ = scan(row, sequences=T.arange(flat.shape[0]), non_sequences=[flat] + wrt_list)
+    if not isinstance(rows, list):
+        rows = [rows]
+    out = [r.reshape(T.concatenate([expression.shape, w.shape]), ndim=expression.ndim + w.ndim)
+           for r, w in zip(rows, wrt_list)]
+    return out[0] if single else out
+
+
+def hessian(cost, wrt, consider_constant=None, disconnected_inputs="raise"):
+    """Hessian of the scalar ``cost`` with respect to each vector in ``wrt``."""
+    single = not isinstance(wrt, (list, tuple))
+    wrt_list = [wrt] if single else list(wrt)
+    out = []
+    for w in wrt_list:
+        g = grad(cost, w, consider_constant, disconnected_inputs)
+        out.append(jacobian(g, w, consider_constant, disconnected_inputs="ignore"))
+    return out[0] if single else out
+
+
+class GradientError(AssertionError):
+    """``verify_grad`` found a symbolic gradient that disagrees with finite differences."""
+
+
+def verify_grad(fun, pt, n_tests=2, rng=None, eps=None, abs_tol=None, rel_tol=None,
+                mode=None, cast_to_output_type=False):
+    """Check ``fun``'s symbolic gradient against central finite differences at ``pt``.
+
+    ``fun`` takes symbolic tensors (one per array in ``pt``) and returns a tensor; the
+    check projects its output on a random direction (a scalar cost), as Theano does.
+    Raises :class:`GradientError` naming the input and the largest error.
+
+    >>> import numpy as np, minigraph.tensor as T
+    >>> verify_grad(lambda x: T.tanh(x) * 3, [np.array([0.1, -0.4])],
+    ...             rng=np.random.default_rng(0))
+    """
+    from minigraph.compile.function import function
+
+    T = _T()
+    rng = rng if rng is not None else np.random.default_rng()
+    pt = [np.array(p) for p in pt]
+    dtype_eps = {"float64": 1e-7, "float32": 3e-3, "float16": 1e-1}
+    tol_default = {"float64": 1e-4, "float32": 1e-2, "float16": 1e-1}
+    dt = str(np.result_type(*pt))
+    eps = eps or dtype_eps.get(dt, 1e-7)
+    abs_tol = abs_tol if abs_tol is not None else tol_default.get(dt, 1e-4)
+    rel_tol = rel_tol if rel_tol is not None else tol_default.get(dt, 1e-4)
+    xs = [T.tensor(p.dtype, shape=(None,) * p.ndim, name=f"input{i}") for i, p in enumerate(pt)]
+    out = T.as_tensor_variable(fun(*xs))
+    proj_val = T.tensor(out.dtype, shape=(None,) * out.ndim, name="projection")
+    cost = T.sum(out * proj_val)
+    grads = grad(cost, xs, disconnected_inputs="ignore")
+    f_cost = function(xs + [proj_val], cost, mode=mode, on_unused_input="ignore")
+    f_grad = function(xs + [proj_val], grads, mode=mode, on_unused_input="ignore")
+    out_shape = function(xs, out, mode=mode, on_unused_input="ignore")(*pt).shape
+    for _ in range(n_tests):
+        proj = rng.random(out_shape).astype(out.dtype) + 0.5
+        sym = f_grad(*pt, proj)
+        for i, p in enumerate(pt):
+            num = _numeric_grad(f_cost, pt, proj, i, eps)
+            err = np.abs(sym[i] - num)
+            bound = abs_tol + rel_tol * np.abs(num)
+            if np.any(err > bound):
+                k = np.unravel_index(np.argmax(err - bound), err.shape) if err.ndim else ()
+                raise GradientError(
+                    f"verify_grad: gradient of input {i} (shape {p.shape}) disagrees with "
+                    f"finite differences at index {k}: symbolic {np.asarray(sym[i])[k]!r}, "
+                    f"numeric {np.asarray(num)[k]!r} (abs err {err.max():.3g}, eps {eps})"
+                )
+
+
+def _numeric_grad(f, pt, proj, i, eps):
+    x = pt[i].astype("float64")
+    g = np.zeros_like(x)
+    flat, gflat = x.reshape(-1), g.reshape(-1)
+    for k in range(flat.size):
+        orig = flat[k]
+        args = list(pt)
+        flat[k] = orig + eps
+        args[i] = x.astype(pt[i].dtype)
+        plus = float(f(*args, proj))
+        flat[k] = orig - eps
+        args[i] = x.astype(pt[i].dtype)
+        minus = float(f(*args, proj))
+        flat[k] = orig
+        gflat[k] = (plus - minus) / (2 * eps)
+    return g

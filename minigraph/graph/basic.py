@@ -1,0 +1,228 @@
+"""The graph's nodes: :class:`Variable`, :class:`Constant`, :class:`Apply`, and walks over them.
+
+A graph is bipartite: variables are produced by at most one ``Apply`` (their ``owner``) and
+consumed by any number. Every ``Apply`` remembers the line of *user* code that created it
+(the first stack frame outside minigraph), so errors and printouts can point there.
+"""
+
+import itertools
+import os
+import sys
+
+_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+# Frames in these folders are library frames; the first frame outside them is the user's line.
+_PACKAGE_DIRS = (os.path.join(_ROOT, "minigraph") + os.sep, os.path.join(_ROOT, "kernels") + os.sep)
+_ids = itertools.count()
+
+
+def user_line():
+    """Return ``"file:line"`` of the innermost stack frame outside the minigraph package."""
+    frame = sys._getframe(1)
+    while frame is not None:
+        fname = frame.f_code.co_filename
+        if not fname.startswith(_PACKAGE_DIRS) and not fname.startswith("<frozen"):
+            return f"{fname}:{frame.f_lineno}"
+        frame = frame.f_back
+    return "<unknown>"
+
+
+class GraphError(Exception):
+    """An error in how a graph was built; the message names the user's line."""
+
+
+def where(node_or_var):
+    """A short ``" (created at file:line)"`` suffix for error messages."""
+    node = node_or_var.owner if isinstance(node_or_var, Variable) else node_or_var
+    if node is None or getattr(node, "trace", None) is None:
+        return ""
+    return f" (created at {node.trace})"
+
+
+class Variable:
+    """A symbolic value of a given ``type``, produced by ``owner.outputs[index]`` or a leaf.
+
+    Parameters
+    ----------
+    type : Type
+        What values it can hold (e.g. a ``TensorType``).
+    owner : Apply or None
+        The node computing it; ``None`` for inputs, constants and shared variables.
+    index : int or None
+        Its position in ``owner.outputs``.
+    name : str or None
+        A name for printouts and error messages.
+    """
+
+    def __init__(self, type, owner=None, index=None, name=None):
+        self.type = type
+        self.owner = owner
+        self.index = index
+        self.name = name
+        self.id = next(_ids)
+        self.tag = {}
+
+    def clone(self):
+        """A new leaf variable of the same type and name (no owner)."""
+        return self.type.make_variable(name=self.name)
+
+    def __str__(self):
+        if self.name is not None:
+            return self.name
+        if self.owner is not None:
+            op = self.owner.op
+            suffix = f".{self.index}" if len(self.owner.outputs) > 1 else ""
+            return f"{op}{suffix}"
+        return f"<{self.type}>"
+
+    def __repr__(self):
+        return str(self)
+
+    def describe(self):
+        """``name`` if set, else a description like ``"output 0 of Elemwise{add}"``."""
+        return self.name or str(self)
+
+    def eval(self, inputs_to_values=None):
+        """Compile (and cache) a function of this variable's inputs and evaluate it.
+
+        >>> import minigraph.tensor as T
+        >>> x = T.dscalar("x")
+        >>> float((x * 2).eval({x: 3.0}))
+        6.0
+        """
+        from minigraph.compile.function import function
+
+        inputs_to_values = inputs_to_values or {}
+        keys = sorted(inputs_to_values, key=lambda v: v.id)
+        cache = self.tag.setdefault("_eval_cache", {})
+        key = tuple(k.id for k in keys)
+        if key not in cache:
+            cache[key] = function(keys, self, on_unused_input="ignore")
+        return cache[key](*[inputs_to_values[k] for k in keys])
+
+
+class Constant(Variable):
+    """A leaf variable holding a fixed value ``data``; equal data means equal constants."""
+
+    def __init__(self, type, data, name=None):
+        super().__init__(type, None, None, name)
+        self.data = data
+
+    def signature(self):
+        d = self.data
+        return (self.type, getattr(d, "shape", ()), getattr(d, "tobytes", lambda: d)())
+
+    def clone(self):
+        return type(self)(self.type, self.data, self.name)
+
+    def __str__(self):
+        if self.name is not None:
+            return self.name
+        d = self.data
+        if getattr(d, "size", 1) <= 4:
+            text = str(d.tolist()) if hasattr(d, "tolist") else str(d)
+        else:
+            text = f"{type(d).__name__}{getattr(d, 'shape', '')}"
+        return text
+
+
+class Apply:
+    """One application of ``op`` to ``inputs``, producing ``outputs``.
+
+    ``trace`` is the user's ``file:line`` that created the node.
+    """
+
+    def __init__(self, op, inputs, outputs, trace=None):
+        self.op = op
+        self.inputs = list(inputs)
+        self.outputs = list(outputs)
+        for i, out in enumerate(self.outputs):
+            out.owner = self
+            out.index = i
+        self.trace = trace if trace is not None else user_line()
+        self.tag = {}
+
+    @property
+    def out(self):
+        """The single output (error if there are several)."""
+        if len(self.outputs) != 1:
+            raise GraphError(f"{self.op} has {len(self.outputs)} outputs; use .outputs")
+        return self.outputs[0]
+
+    def clone_with_new_inputs(self, inputs):
+        """Rebuild the node through ``op.make_node`` (types re-inferred), keeping the trace."""
+        node = self.op.make_node(*inputs)
+        node.trace = self.trace
+        return node
+
+    def __str__(self):
+        return f"{self.op}({', '.join(map(str, self.inputs))})"
+
+    __repr__ = __str__
+
+
+def ancestors(outputs, blockers=()):
+    """All variables that ``outputs`` depend on (inclusive), stopping at ``blockers``."""
+    blockers = set(blockers)
+    seen, stack, order = set(), list(outputs), []
+    while stack:
+        v = stack.pop()
+        if v in seen:
+            continue
+        seen.add(v)
+        order.append(v)
+        if v.owner is not None and v not in blockers:
+            stack.extend(v.owner.inputs)
+    return order
+
+
+def graph_inputs(outputs, blockers=()):
+    """The leaves (owner-less variables, or blockers) that ``outputs`` depend on."""
+    blockers = set(blockers)
+    return [v for v in ancestors(outputs, blockers) if v.owner is None or v in blockers]
+
+
+def toposort(outputs, blockers=()):
+    """Apply nodes needed for ``outputs``, each after the nodes producing its inputs."""
+    blockers = set(blockers)
+    order, done = [], set()
+    for out in outputs:
+        stack = [(out, False)]
+        while stack:
+            v, expanded = stack.pop()
+            node = v.owner
+            if node is None or v in blockers or node in done:
+                continue
+            if expanded:
+                done.add(node)
+                order.append(node)
+                continue
+            stack.append((v, True))
+            for inp in reversed(node.inputs):
+                if inp.owner is not None and inp.owner not in done and inp not in blockers:
+                    stack.append((inp, False))
+    return order
+
+
+def is_in_ancestors(var, candidates):
+    """True when ``var`` depends on any variable in ``candidates``."""
+    candidates = set(candidates)
+    return any(v in candidates for v in ancestors([var]))
+
+
+def clone_replace(outputs, replace=None):
+    """Copy the graph of ``outputs`` with ``replace`` = {old variable: new variable} applied.
+
+    Nodes that depend on nothing replaced are shared, not copied.
+    """
+    replace = dict(replace or {})
+    memo = dict(replace)
+    for node in toposort(outputs, blockers=replace):
+        new_inputs = [memo.get(i, i) for i in node.inputs]
+        if all(a is b for a, b in zip(new_inputs, node.inputs)):
+            continue
+        new_node = node.clone_with_new_inputs(new_inputs)
+        for old, new in zip(node.outputs, new_node.outputs):
+            if new.name is None:
+                new.name = old.name
+            memo[old] = new
+    return [memo.get(o, o) for o in outputs]

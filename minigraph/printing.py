@@ -1,0 +1,146 @@
+"""Looking at graphs: ``debugprint`` (an indented tree), ``pprint`` (a one-line formula),
+and ``pydotprint`` (a graphviz picture, in :mod:`minigraph.pydot`).
+
+Every node line shows an id, the op, the output type and the user's line that created it;
+a node met again is printed once and then referred to by its id.
+"""
+
+import io
+import sys
+
+from minigraph.graph.basic import Constant, Variable
+
+
+def _targets(obj):
+    from minigraph.compile.function import Function
+
+    if isinstance(obj, Function):
+        return list(obj.outputs), obj
+    if isinstance(obj, Variable):
+        return [obj], None
+    if isinstance(obj, (list, tuple)):
+        out = []
+        for o in obj:
+            out.extend(_targets(o)[0])
+        return out, None
+    raise TypeError(f"debugprint: expected a variable, a list or a function, got "
+                    f"{type(obj).__name__}")
+
+
+def debugprint(obj, file=None, ids="CHAR", print_type=True, depth=-1, print_trace=True,
+               stop_on_name=False):
+    """Print the graph of ``obj`` (variable, list, or compiled function) as a tree.
+
+    Parameters
+    ----------
+    file : None, 'str', or a writable stream
+        ``None`` prints to stdout; ``'str'`` returns the text.
+    depth : int
+        Stop after this many levels (-1: no limit).
+
+    >>> import minigraph.tensor as T
+    >>> x = T.dvector("x")
+    >>> print(debugprint(T.exp(x) + 1, file="str", print_trace=False).splitlines()[0])
+    add [id A] float64[?]
+    """
+    outputs, fn = _targets(obj)
+    ids_map = {}
+    buf = io.StringIO()
+    for out in outputs:
+        _print(out, buf, "", ids_map, print_type, depth, print_trace, stop_on_name, set())
+    if fn is not None and fn._update_targets:
+        buf.write("Updates:\n")
+        n_out = len(fn.outputs)
+        for target, value in zip(fn._update_targets, fn.fgraph.outputs[n_out:]):
+            buf.write(f" {target.describe()} <- \n")
+            _print(value, buf, "  ", ids_map, print_type, depth, print_trace, stop_on_name,
+                   set())
+    text = buf.getvalue()
+    if file == "str":
+        return text
+    (file or sys.stdout).write(text)
+    return file
+
+
+def _ident(node, ids_map):
+    if node not in ids_map:
+        n = len(ids_map)
+        letters = ""
+        while True:
+            letters = chr(ord("A") + n % 26) + letters
+            n = n // 26 - 1
+            if n < 0:
+                break
+        ids_map[node] = letters
+    return ids_map[node]
+
+
+def _print(var, buf, indent, ids_map, print_type, depth, print_trace, stop_on_name, done):
+    typ = f" {var.type.short()}" if print_type and hasattr(var.type, "short") else ""
+    node = var.owner
+    if node is None:
+        kind = "constant" if isinstance(var, Constant) else (
+            "shared" if hasattr(var, "container") else "input")
+        buf.write(f"{indent}{var} [{kind}]{typ}\n")
+        return
+    seen = node in ids_map
+    ident = _ident(node, ids_map)
+    out_idx = f".{var.index}" if len(node.outputs) > 1 else ""
+    name = f" '{var.name}'" if var.name else ""
+    trace = f"  <- {_short(node.trace)}" if print_trace and not seen else ""
+    buf.write(f"{indent}{node.op}{out_idx} [id {ident}]{name}{typ}{trace}\n")
+    if seen or depth == 0 or (stop_on_name and var.name):
+        return
+    for inp in node.inputs:
+        _print(inp, buf, indent + " |", ids_map, print_type, depth - 1, print_trace,
+               stop_on_name, done)
+    inner = getattr(node.op, "inner_outputs", None)
+    if inner:
+        buf.write(f"{indent} > inner graph of {node.op} [id {ident}]:\n")
+        for o in inner:
+            _print(o, buf, indent + " >  ", {}, print_type, depth - 1, print_trace,
+                   stop_on_name, set())
+
+
+def _short(trace):
+    import os
+
+    if trace is None:
+        return "?"
+    path, _, line = trace.rpartition(":")
+    return f"{os.path.basename(path)}:{line}"
+
+
+_INFIX = {"add": "+", "sub": "-", "mul": "*", "true_div": "/", "pow": "**", "int_div": "//",
+          "lt": "<", "le": "<=", "gt": ">", "ge": ">=", "eq": "==", "neq": "!="}
+
+
+def pprint(expr):
+    """A one-line formula for ``expr``, e.g. ``'((x * W) + b)'``."""
+    if isinstance(expr, (list, tuple)):
+        return ", ".join(pprint(e) for e in expr)
+    return _pp(expr)
+
+
+def _pp(v):
+    node = v.owner
+    if node is None:
+        return str(v)
+    op = node.op
+    name = getattr(getattr(op, "scalar_op", None), "name", None)
+    args = [_pp(i) for i in node.inputs]
+    if name in _INFIX and len(args) == 2:
+        return f"({args[0]} {_INFIX[name]} {args[1]})"
+    if name == "neg":
+        return f"-{args[0]}"
+    if type(op).__name__ == "DimShuffle":
+        return f"{args[0]}.dimshuffle{op.new_order}"
+    label = name or str(op)
+    return f"{label}({', '.join(args)})"
+
+
+def pydotprint(obj, outfile=None, format=None, **kwargs):
+    """Draw ``obj`` with graphviz; see :func:`minigraph.pydot.pydotprint`."""
+    from minigraph.pydot import pydotprint as _pydotprint
+
+    return _pydotprint(obj, outfile=outfile, format=format, **kwargs)

@@ -1,0 +1,86 @@
+"""``import minigraph.tensor as T``: symbolic tensors and every tensor operation.
+
+Constructors (``T.matrix``, ``T.fvector``, ...), elementwise math, reductions, shape ops,
+indexing, linear algebra, ``T.nnet`` and ``T.grad`` are all reachable from here, with
+Theano's names.
+"""
+
+from minigraph.graph.type import TensorType  # noqa: F401
+
+from . import extra_ops, nnet  # noqa: F401
+from .basic import *  # noqa: F401,F403
+from .basic import as_tensor_variable, constant, tensor  # noqa: F401
+from .blas import Dot, batched_dot, dot, outer, tensordot  # noqa: F401
+from .elemwise import DimShuffle, Elemwise, dimshuffle  # noqa: F401
+from .math import *  # noqa: F401,F403
+from .math import (abs, abs_, and_, cast, clip, eq, ge, gt, le, lt, maximum, minimum, neq,  # noqa
+                   or_, pow, relu, round, switch, where, xor)
+from .reduce import argmax, argmin, max, mean, min, prod, std, sum, var  # noqa: F401
+from .shape import (alloc, arange, concatenate, eye, flatten, join, ones, reshape, shape,  # noqa
+                    specify_shape, stack, transpose, zeros)
+from .subtensor import inc_subtensor, set_subtensor  # noqa: F401
+from .var import TensorConstant, TensorVariable  # noqa: F401
+
+
+def grad(cost, wrt, **kwargs):
+    """``theano.grad``, also available as ``T.grad``."""
+    from minigraph.gradient import grad as _grad
+
+    return _grad(cost, wrt, **kwargs)
+
+
+def addbroadcast(x, *axes):
+    """Mark dimensions of ``x`` as broadcastable (they must have size 1 at run time)."""
+    x = as_tensor_variable(x)
+    shp = list(x.type.shape)
+    for a in axes:
+        shp[a] = 1
+    return specify_shape(x, shp)
+
+
+def unbroadcast(x, *axes):
+    """Accepted for Theano compatibility: dimensions are not broadcastable unless known 1."""
+    return as_tensor_variable(x)
+
+
+def patternbroadcast(x, broadcastable):
+    """Give ``x`` the broadcast pattern ``broadcastable`` (checked at run time)."""
+    x = as_tensor_variable(x)
+    return specify_shape(x, [1 if b else (s if s != 1 else None)
+                             for b, s in zip(broadcastable, x.type.shape)])
+
+
+def shape_padleft(x, n_ones=1):
+    """Add ``n_ones`` broadcastable dimensions on the left."""
+    x = as_tensor_variable(x)
+    return x.dimshuffle(*(["x"] * n_ones + list(range(x.ndim))))
+
+
+def shape_padright(x, n_ones=1):
+    """Add ``n_ones`` broadcastable dimensions on the right."""
+    x = as_tensor_variable(x)
+    return x.dimshuffle(*(list(range(x.ndim)) + ["x"] * n_ones))
+
+
+def zeros_like(x, dtype=None):
+    from .math import zeros_like as _z
+
+    return _z(x, dtype=dtype)
+
+
+def ones_like(x, dtype=None):
+    from .math import ones_like as _o
+
+    return _o(x, dtype=dtype)
+
+
+def sqr(x):
+    from .math import sqr as _sqr
+
+    return _sqr(x)
+
+
+def sgn(x):
+    from .math import sgn as _sgn
+
+    return _sgn(x)

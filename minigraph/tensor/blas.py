@@ -1,0 +1,169 @@
+"""Linear algebra: ``dot`` (the NumPy cases), ``outer``, ``tensordot``, ``batched_dot``.
+
+``Dot`` follows ``numpy.dot`` for 1-d and 2-d operands and ``numpy.matmul`` semantics
+for stacks of matrices (``batched_dot``); ``tensordot`` is lowered to transposes, reshapes
+and one 2-d ``Dot`` so it needs no gradient of its own.
+"""
+
+import numpy as np
+
+from minigraph.graph.basic import Apply, GraphError, where
+from minigraph.graph.op import Op
+from minigraph.graph.type import TensorType
+
+from .basic import as_tensor_variable, upcast
+
+
+class Dot(Op):
+    """``numpy.dot`` for 0-2-d operands (vector.vector, matrix.vector, vector.matrix, ...)."""
+
+    def make_node(self, a, b):
+        a, b = as_tensor_variable(a), as_tensor_variable(b)
+        if a.ndim == 0 or b.ndim == 0:
+            raise GraphError("Dot needs 1-d or 2-d operands; use * for scalars")
+        if a.ndim > 2 or b.ndim > 2:
+            raise GraphError(f"Dot of {a.ndim}-d and {b.ndim}-d: use batched_dot or tensordot")
+        ka = a.type.shape[-1]
+        kb = b.type.shape[0]
+        if ka is not None and kb is not None and ka != kb:
+            raise GraphError(
+                f"dot: shapes {a.type.short()} ({a.describe()}) and {b.type.short()} "
+                f"({b.describe()}) are not aligned: {ka} != {kb}{where(a) or where(b)}"
+            )
+        shape = a.type.shape[:-1] + b.type.shape[1:]
+        return Apply(self, [a, b], [TensorType(upcast(a.dtype, b.dtype), shape=shape)()])
+
+    def make_py_callable(self, node):
+        dtype = np.dtype(node.outputs[0].dtype)
+        trace = node.trace
+
+        def run(a, b):
+            try:
+                r = np.dot(a, b)
+            except ValueError:
+                raise ValueError(f"dot: shapes {a.shape} and {b.shape} are not aligned "
+                                 f"(node created at {trace})") from None
+            if type(r) is not np.ndarray or r.dtype != dtype:
+                r = np.asarray(r, dtype=dtype)
+            return r
+
+        return run
+
+    def perform(self, node, inputs, output_storage):
+        output_storage[0][0] = self.make_py_callable(node)(*inputs)
+
+    def grad(self, inputs, outputs, output_grads):
+        from .math import cast
+        from .elemwise import dimshuffle
+
+        a, b = inputs
+        gz = output_grads[0]
+        if a.ndim == 1 and b.ndim == 1:
+            ga, gb = gz * b, gz * a
+        elif a.ndim == 2 and b.ndim == 1:
+            ga, gb = outer(gz, b), dot(a.T, gz)
+        elif a.ndim == 1 and b.ndim == 2:
+            ga, gb = dot(b, gz), outer(a, gz)
+        else:
+            ga, gb = dot(gz, b.T), dot(a.T, gz)
+        return [_cast_like(ga, a), _cast_like(gb, b)]
+
+    def infer_shape(self, node, input_shapes):
+        sa, sb = input_shapes
+        return [tuple(sa[:-1]) + tuple(sb[1:])]
+
+
+def _cast_like(g, x):
+    from .math import cast
+
+    if np.dtype(x.dtype).kind not in "fc":
+        return None
+    return g if g.dtype == x.dtype else cast(g, x.dtype)
+
+
+class BatchedDot(Op):
+    """``numpy.matmul`` of two stacks of matrices with the same leading dimension."""
+
+    def make_node(self, a, b):
+        a, b = as_tensor_variable(a), as_tensor_variable(b)
+        if a.ndim != 3 or b.ndim != 3:
+            raise GraphError(f"batched_dot needs 3-d operands, got {a.ndim}-d and {b.ndim}-d")
+        shape = (a.type.shape[0] or b.type.shape[0], a.type.shape[1], b.type.shape[2])
+        return Apply(self, [a, b], [TensorType(upcast(a.dtype, b.dtype), shape=shape)()])
+
+    def perform(self, node, inputs, output_storage):
+        r = np.matmul(*inputs)
+        output_storage[0][0] = r.astype(node.outputs[0].dtype, copy=False)
+
+    def grad(self, inputs, outputs, output_grads):
+        a, b = inputs
+        gz = output_grads[0]
+        ga = batched_dot(gz, b.dimshuffle(0, 2, 1))
+        gb = batched_dot(a.dimshuffle(0, 2, 1), gz)
+        return [_cast_like(ga, a), _cast_like(gb, b)]
+
+
+def batched_dot(a, b):
+    """Matrix products of matching slices: ``out[i] = a[i] @ b[i]``."""
+    return BatchedDot()(a, b)
+
+
+def dot(a, b):
+    """``numpy.dot`` semantics for 1-d/2-d operands; a scalar operand multiplies.
+
+    Higher-rank operands follow ``numpy.dot`` too (lowered to :func:`tensordot`).
+
+    >>> import minigraph.tensor as T, numpy as np
+    >>> x, W = T.dvector("x"), T.dmatrix("W")
+    >>> f = (T.dot(x, W)).eval({x: np.ones(2), W: np.eye(2)})
+    >>> f.tolist()
+    [1.0, 1.0]
+    """
+    a, b = as_tensor_variable(a), as_tensor_variable(b)
+    if a.ndim == 0 or b.ndim == 0:
+        return a * b
+    if a.ndim <= 2 and b.ndim <= 2:
+        return Dot()(a, b)
+    return tensordot(a, b, axes=[[a.ndim - 1], [max(b.ndim - 2, 0)]])
+
+
+def outer(x, y):
+    """Outer product of two vectors."""
+    x, y = as_tensor_variable(x), as_tensor_variable(y)
+    if x.ndim != 1 or y.ndim != 1:
+        raise GraphError(f"outer needs vectors, got {x.ndim}-d and {y.ndim}-d")
+    return x.dimshuffle(0, "x") * y.dimshuffle("x", 0)
+
+
+def tensordot(a, b, axes=2):
+    """Sum products over the given axes (``numpy.tensordot`` semantics)."""
+    from .shape import reshape, shape
+
+    a, b = as_tensor_variable(a), as_tensor_variable(b)
+    if isinstance(axes, (int, np.integer)):
+        axes = [list(range(a.ndim - axes, a.ndim)), list(range(axes))]
+    ax_a, ax_b = ([axes[0]] if isinstance(axes[0], int) else list(axes[0]),
+                  [axes[1]] if isinstance(axes[1], int) else list(axes[1]))
+    if len(ax_a) != len(ax_b):
+        raise GraphError(f"tensordot: axes {axes} have different lengths")
+    ax_a = [x % a.ndim for x in ax_a]
+    ax_b = [x % b.ndim for x in ax_b]
+    free_a = [d for d in range(a.ndim) if d not in ax_a]
+    free_b = [d for d in range(b.ndim) if d not in ax_b]
+    at = a.transpose(free_a + ax_a)
+    bt = b.transpose(ax_b + free_b)
+    sa, sb = shape(a), shape(b)
+    k = _prod_dims(a, sa, ax_a)
+    a2 = reshape(at, [_prod_dims(a, sa, free_a), k])
+    b2 = reshape(bt, [k, _prod_dims(b, sb, free_b)])
+    out_shape = [sa[d] for d in free_a] + [sb[d] for d in free_b]
+    return reshape(Dot()(a2, b2), out_shape) if out_shape else reshape(Dot()(a2, b2), [])
+
+
+def _prod_dims(x, sh, dims):
+    """Product of some of ``x``'s dimensions: an int when static, else a symbolic scalar."""
+    out = 1
+    for d in dims:
+        s = x.type.shape[d]
+        out = out * (s if s is not None else sh[d])
+    return out

@@ -1,0 +1,244 @@
+"""Neural-network ops: softmax, log_softmax, cross-entropies, one-hot, and the fused
+softmax + cross-entropy op that the stabilisation rewrites introduce.
+
+``softmax`` works on rows (the last axis); a vector is treated as a one-row matrix and
+gives a ``(1, n)`` result, as in Theano.
+"""
+
+import numpy as np
+
+from minigraph.graph.basic import Apply, GraphError, where
+from minigraph.graph.op import Op
+from minigraph.graph.type import TensorType
+
+from .. import math as M
+from ..basic import as_tensor_variable
+from ..reduce import sum as _sum
+
+
+def _np_softmax(x):
+    e = np.exp(x - x.max(axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def _np_log_softmax(x):
+    s = x - x.max(axis=-1, keepdims=True)
+    return s - np.log(np.exp(s).sum(axis=-1, keepdims=True))
+
+
+class _RowOp(Op):
+    """An op mapping a float tensor to one of the same type, over its last axis."""
+
+    def make_node(self, x):
+        x = as_tensor_variable(x)
+        if x.ndim < 1 or np.dtype(x.dtype).kind != "f":
+            raise GraphError(f"{type(self).__name__.lower()} needs a float tensor with at least "
+                             f"one dimension, got {x.type.short()} ({x.describe()}){where(x)}")
+        return Apply(self, [x], [x.type()])
+
+    def infer_shape(self, node, input_shapes):
+        return [input_shapes[0]]
+
+
+class Softmax(_RowOp):
+    """``exp(x) / sum(exp(x))`` over the last axis, computed stably."""
+
+    def make_py_callable(self, node):
+        return _np_softmax
+
+    def perform(self, node, inputs, output_storage):
+        output_storage[0][0] = _np_softmax(inputs[0])
+
+    def grad(self, inputs, outputs, output_grads):
+        sm, gz = outputs[0], output_grads[0]
+        return [(gz - _sum(gz * sm, axis=-1, keepdims=True)) * sm]
+
+
+class LogSoftmax(_RowOp):
+    """``log(softmax(x))`` computed without overflow or log(0)."""
+
+    def make_py_callable(self, node):
+        return _np_log_softmax
+
+    def perform(self, node, inputs, output_storage):
+        output_storage[0][0] = _np_log_softmax(inputs[0])
+
+    def grad(self, inputs, outputs, output_grads):
+        out, gz = outputs[0], output_grads[0]
+        return [gz - _sum(gz, axis=-1, keepdims=True) * M.exp(out)]
+
+
+def _rows(x):
+    x = as_tensor_variable(x)
+    return x.dimshuffle("x", 0) if x.ndim == 1 else x
+
+
+def softmax(x, axis=-1):
+    """Row-wise softmax; a vector gives a (1, n) matrix as in Theano.
+
+    >>> import minigraph.tensor as T, numpy as np
+    >>> x = T.dmatrix("x")
+    >>> np.round(T.nnet.softmax(x).eval({x: np.zeros((1, 2))}), 3).tolist()
+    [[0.5, 0.5]]
+    """
+    if axis not in (-1, None) and axis != as_tensor_variable(x).ndim - 1:
+        raise GraphError("softmax is over the last axis; transpose first")
+    return Softmax()(_rows(x))
+
+
+def log_softmax(x, axis=-1):
+    """Row-wise ``log(softmax(x))``, stable for large inputs."""
+    if axis not in (-1, None) and axis != as_tensor_variable(x).ndim - 1:
+        raise GraphError("log_softmax is over the last axis; transpose first")
+    return LogSoftmax()(_rows(x))
+
+
+class CrossentropyCategorical1Hot(Op):
+    """``-log(p[i, y[i]])`` for a matrix of probabilities and integer targets."""
+
+    def make_node(self, p, y):
+        p, y = as_tensor_variable(p), as_tensor_variable(y)
+        _check_xent_args(p, y)
+        return Apply(self, [p, y], [TensorType(p.dtype, shape=(p.type.shape[0],))()])
+
+    def perform(self, node, inputs, output_storage):
+        p, y = inputs
+        _check_targets(p, y, node)
+        output_storage[0][0] = -np.log(p[np.arange(len(y)), y])
+
+    def grad(self, inputs, outputs, output_grads):
+        p, y = inputs
+        gz = output_grads[0]
+        return [CrossentropyCategorical1HotGrad()(gz, p, y), None]
+
+
+class CrossentropyCategorical1HotGrad(Op):
+    """Gradient of :class:`CrossentropyCategorical1Hot` w.r.t. ``p`` (sparse in each row)."""
+
+    def make_node(self, gz, p, y):
+        return Apply(self, [gz, p, y], [p.type()])
+
+    def perform(self, node, inputs, output_storage):
+        gz, p, y = inputs
+        g = np.zeros_like(p)
+        rows = np.arange(len(y))
+        g[rows, y] = -gz / p[rows, y]
+        output_storage[0][0] = g
+
+
+class CrossentropySoftmax(Op):
+    """``-log(softmax(x)[i, y[i]])`` in one stable op (what the stabiliser rewrites to)."""
+
+    def make_node(self, x, y):
+        x, y = as_tensor_variable(x), as_tensor_variable(y)
+        _check_xent_args(x, y)
+        return Apply(self, [x, y], [TensorType(x.dtype, shape=(x.type.shape[0],))()])
+
+    def perform(self, node, inputs, output_storage):
+        x, y = inputs
+        _check_targets(x, y, node)
+        ls = _np_log_softmax(x)
+        output_storage[0][0] = -ls[np.arange(len(y)), y]
+
+    def grad(self, inputs, outputs, output_grads):
+        x, y = inputs
+        return [CrossentropySoftmaxGrad()(output_grads[0], x, y), None]
+
+
+class CrossentropySoftmaxGrad(Op):
+    """``(softmax(x) - onehot(y)) * gz[:, None]``."""
+
+    def make_node(self, gz, x, y):
+        return Apply(self, [gz, x, y], [x.type()])
+
+    def perform(self, node, inputs, output_storage):
+        gz, x, y = inputs
+        g = _np_softmax(x)
+        g[np.arange(len(y)), y] -= 1
+        g *= gz[:, None]
+        output_storage[0][0] = g
+
+
+def _check_xent_args(p, y):
+    if p.ndim != 2:
+        raise GraphError(f"categorical_crossentropy: predictions must be a matrix (rows of "
+                         f"class probabilities), got {p.ndim}-d {p.describe()}{where(p)}")
+    if y.ndim != 1 or np.dtype(y.dtype).kind not in "iu":
+        raise GraphError(f"categorical_crossentropy: integer targets must be an int vector, "
+                         f"got {y.type.short()} ({y.describe()}){where(y)}")
+
+
+def _check_targets(p, y, node):
+    if len(y) != p.shape[0]:
+        raise ValueError(f"categorical_crossentropy: {p.shape[0]} rows of predictions but "
+                         f"{len(y)} targets (node created at {node.trace})")
+    if len(y) and (y.min() < 0 or y.max() >= p.shape[1]):
+        raise IndexError(f"categorical_crossentropy: target {int(y.max())} out of range for "
+                         f"{p.shape[1]} classes (node created at {node.trace})")
+
+
+def categorical_crossentropy(coding_dist, true_dist):
+    """Cross-entropy per row: ``true_dist`` is one-hot/probabilities (same shape as
+    ``coding_dist``) or a vector of integer class indices."""
+    p, t = as_tensor_variable(coding_dist), as_tensor_variable(true_dist)
+    if t.ndim == p.ndim:
+        return -_sum(t * M.log(p), axis=p.ndim - 1)
+    return CrossentropyCategorical1Hot()(p, t)
+
+
+def binary_crossentropy(output, target):
+    """``-(target * log(output) + (1 - target) * log(1 - output))`` elementwise."""
+    output, target = as_tensor_variable(output), as_tensor_variable(target)
+    return -(target * M.log(output) + (1 - target) * M.log1p(-output))
+
+
+def sigmoid_binary_crossentropy(logits, target):
+    """Binary cross-entropy from logits, stable for large |logits|."""
+    return M.softplus(logits) - target * logits
+
+
+class OneHot(Op):
+    """``to_one_hot(y, nb_class)``: rows of zeros with a one at each index."""
+
+    __props__ = ("nb_class", "dtype")
+
+    def __init__(self, nb_class, dtype):
+        self.nb_class, self.dtype = int(nb_class), dtype
+
+    def make_node(self, y):
+        y = as_tensor_variable(y)
+        if y.ndim != 1 or np.dtype(y.dtype).kind not in "iu":
+            raise GraphError(f"to_one_hot needs an int vector, got {y.type.short()}{where(y)}")
+        return Apply(self, [y], [TensorType(self.dtype, shape=(y.type.shape[0],
+                                                                self.nb_class))()])
+
+    def perform(self, node, inputs, output_storage):
+        y = inputs[0]
+        if len(y) and (y.min() < 0 or y.max() >= self.nb_class):
+            raise IndexError(f"to_one_hot: index {int(y.max())} out of range for "
+                             f"{self.nb_class} classes (node created at {node.trace})")
+        out = np.zeros((len(y), self.nb_class), dtype=self.dtype)
+        out[np.arange(len(y)), y] = 1
+        output_storage[0][0] = out
+
+    def grad(self, inputs, outputs, output_grads):
+        return [None]
+
+
+def to_one_hot(y, nb_class, dtype=None):
+    """One-hot rows for the integer vector ``y`` (dtype defaults to floatX)."""
+    from minigraph.config import config
+
+    return OneHot(nb_class, str(np.dtype(dtype or config.floatX)))(y)
+
+
+sigmoid = M.sigmoid
+softplus = M.softplus
+relu = M.relu
+ultra_fast_sigmoid = M.sigmoid
+hard_sigmoid = M.sigmoid
+
+
+def elu(x, alpha=1.0):
+    """Exponential linear unit."""
+    return M.switch(M.gt(x, 0), x, alpha * M.expm1(x))

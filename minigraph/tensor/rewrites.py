@@ -1,0 +1,144 @@
+"""Tensor rewrites, one identity each, grouped in named rule sets.
+
+* ``canonicalize``: algebraic clean-ups (``x * 1 -> x``, ``-(-x) -> x``, ...).
+* ``stabilize``: numerically safe forms (``log(softmax(x)) -> log_softmax(x)``,
+  cross-entropy of a softmax -> one fused op, ``log(sigmoid(x)) -> -softplus(-x)``).
+* ``specialize``: cheaper ops (``x ** 2 -> sqr(x)``).
+"""
+
+import numpy as np
+
+from minigraph.graph.basic import Constant
+from minigraph.graph.rewriting import RuleSet, node_rewriter
+
+from . import math as M
+from .elemwise import Elemwise
+from .nnet.basic import (CrossentropyCategorical1Hot, CrossentropySoftmax, LogSoftmax,
+                         Softmax)
+
+
+def _scalar_name(node):
+    op = node.op
+    return op.scalar_op.name if isinstance(op, Elemwise) else None
+
+
+def _const_value(v):
+    """The single value of a constant that is the same everywhere, else None."""
+    if isinstance(v, Constant):
+        d = np.asarray(v.data)
+        if d.size and (d == d.flat[0]).all():
+            return d.flat[0]
+    return None
+
+
+def _same_type(new, old):
+    if new.type == old.type:
+        return new
+    if new.dtype != old.dtype:
+        new = M.cast(new, old.dtype)
+    if new.type != old.type and new.ndim == old.ndim and old.type.is_super(new.type):
+        return new
+    return new if new.type == old.type else None
+
+
+@node_rewriter([Elemwise])
+def mul_by_one(fgraph, node):
+    """x * 1 -> x"""
+    if _scalar_name(node) != "mul":
+        return None
+    a, b = node.inputs
+    for x, c in ((a, b), (b, a)):
+        if _const_value(c) == 1 and x.type == node.outputs[0].type:
+            return [x]
+    return None
+
+
+@node_rewriter([Elemwise])
+def add_zero(fgraph, node):
+    """x + 0 -> x, x - 0 -> x"""
+    name = _scalar_name(node)
+    if name not in ("add", "sub"):
+        return None
+    a, b = node.inputs
+    pairs = ((a, b), (b, a)) if name == "add" else ((a, b),)
+    for x, c in pairs:
+        if _const_value(c) == 0 and x.type == node.outputs[0].type:
+            return [x]
+    return None
+
+
+@node_rewriter([Elemwise])
+def double_neg(fgraph, node):
+    """-(-x) -> x"""
+    if _scalar_name(node) != "neg":
+        return None
+    inner = node.inputs[0].owner
+    if inner is not None and _scalar_name(inner) == "neg":
+        return [inner.inputs[0]]
+    return None
+
+
+@node_rewriter([Elemwise])
+def log_of_softmax(fgraph, node):
+    """log(softmax(x)) -> log_softmax(x)"""
+    if _scalar_name(node) != "log":
+        return None
+    inner = node.inputs[0].owner
+    if inner is not None and isinstance(inner.op, Softmax):
+        return [LogSoftmax()(inner.inputs[0])]
+    return None
+
+
+@node_rewriter([CrossentropyCategorical1Hot])
+def crossentropy_of_softmax(fgraph, node):
+    """categorical_crossentropy(softmax(x), y_int) -> crossentropy_softmax(x, y)"""
+    p, y = node.inputs
+    if p.owner is not None and isinstance(p.owner.op, Softmax):
+        return [CrossentropySoftmax()(p.owner.inputs[0], y)]
+    return None
+
+
+@node_rewriter([Elemwise])
+def log_of_sigmoid(fgraph, node):
+    """log(sigmoid(x)) -> -softplus(-x)"""
+    if _scalar_name(node) != "log":
+        return None
+    inner = node.inputs[0].owner
+    if inner is not None and _scalar_name(inner) == "sigmoid":
+        return [_same_type(-M.softplus(-inner.inputs[0]), node.outputs[0])]
+    return None
+
+
+@node_rewriter([Elemwise])
+def log1p_of_neg_sigmoid(fgraph, node):
+    """log(1 - sigmoid(x)) -> -softplus(x); log1p(-sigmoid(x)) -> -softplus(x)"""
+    name = _scalar_name(node)
+    inner = node.inputs[0].owner
+    if inner is None:
+        return None
+    if name == "log1p" and _scalar_name(inner) == "neg":
+        s = inner.inputs[0].owner
+    elif name == "log" and _scalar_name(inner) == "sub" and _const_value(inner.inputs[0]) == 1:
+        s = inner.inputs[1].owner
+    else:
+        return None
+    if s is not None and _scalar_name(s) == "sigmoid":
+        return [_same_type(-M.softplus(s.inputs[0]), node.outputs[0])]
+    return None
+
+
+@node_rewriter([Elemwise])
+def pow_two_to_sqr(fgraph, node):
+    """x ** 2 -> sqr(x)"""
+    if _scalar_name(node) != "pow":
+        return None
+    x, e = node.inputs
+    if _const_value(e) == 2:
+        return [_same_type(M.sqr(x), node.outputs[0])]
+    return None
+
+
+CANONICALIZE = RuleSet("canonicalize", [mul_by_one, add_zero, double_neg])
+STABILIZE = RuleSet("stabilize", [log_of_softmax, crossentropy_of_softmax, log_of_sigmoid,
+                                  log1p_of_neg_sigmoid])
+SPECIALIZE = RuleSet("specialize", [pow_two_to_sqr])
