@@ -1,0 +1,305 @@
+"""Device code of the CUDA GRU: tiled, fused step bodies and the kernels built from them.
+
+``build(dtype, tiles)`` returns the compiled-on-first-launch kernels for one dtype and one tile
+shape (``Tiles``); the tile sizes are closure constants, so the same source gives tiny tiles
+for the simulator and big ones on a GPU.  Every loop over tiles is *tile-stride* (a block
+takes tiles ``blockIdx.x, blockIdx.x + gridDim.x, ...``), so any grid size, including the
+single block the simulator's grid sync needs, covers the whole problem.
+
+Thread layout per block: ``(TJ, TB // RB)``.  Thread ``(tx, ty)`` owns hidden unit ``j0 + tx``
+for all three gates and the ``RB`` batch rows ``b0 + ty + i * (TB // RB)``: ``3 * RB``
+accumulators in registers (register blocking).
+
+* forward tile: ``gh = h @ W_h`` for TB rows x TJ units x 3 gates, K-loop over H through shared
+  tiles ``h[TB, TK]`` and ``W_h[TK, 3 TJ]``; bias and gate math in registers; gh never goes to
+  global memory.
+* backward tile: computes ``dh_prev = dh * z + dgh @ W_h^T``.  While loading its K-tile of
+  ``dgh`` into shared memory the block *computes* it from the saved gates (cheap elementwise
+  work, repeated by each column tile of blocks), so the step needs no separate elementwise
+  launch; the blocks of column tile 0 also store ``dgx`` and ``dgh`` for the weight gradient.
+* ``atb``: ``C = A^T @ Bm`` plus the column sums of ``Bm`` (a virtual row of ones in ``A``),
+  used for ``dW_h`` and ``db_h`` after the loop, in one launch.
+* persistent kernels run all T steps in one cooperative launch with ``grid.sync()`` between
+  steps (KERNELS.md §5.3).
+
+Simulator constraints honoured (KERNELS.md §1): one ``cuda.shared.array`` per source line, no
+warp intrinsics, API reached as ``cuda.<name>``, shared shapes as closure constants, typed
+constants (no float64 literals), helpers inlined so ``compile_ptx`` works without a driver.
+"""
+
+from collections import namedtuple
+from types import SimpleNamespace
+
+import numba
+import numpy as np
+from numba import cuda
+
+from kernels.gru_math import libm_exp, make_gru_math
+
+__all__ = ["Tiles", "build"]
+
+Tiles = namedtuple("Tiles", "TB TJ TK RB")
+Tiles.__doc__ = """Tile shape: TB batch rows x TJ hidden units per block, K-step TK, RB rows per thread."""
+
+# fastmath=True would turn expf/division into approximate PTX; the gate math is a tiny part of
+# the work, so accuracy wins.
+FASTMATH = False
+
+
+def build(dtype, tiles):
+    """Build the device functions and kernels for one dtype and tile shape.
+
+    Parameters
+    ----------
+    dtype : {numpy.float32, numpy.float64}
+    tiles : Tiles
+        ``TB`` must be a multiple of ``RB``.
+
+    Returns
+    -------
+    types.SimpleNamespace
+        ``fwd_step``, ``bwd_step``, ``fwd_seq``, ``bwd_seq`` (persistent), ``atb`` kernels,
+        ``block`` (the block shape) and ``tiles``.
+    """
+    TB, TJ, TK, RB = tiles
+    if min(tiles) < 1 or TB % RB:
+        raise ValueError(f"bad tiles {tiles}: all must be >= 1 and TB a multiple of RB")
+    TY = TB // RB  # thread rows
+    NT = TJ * TY  # threads per block
+    TJ3 = 3 * TJ
+    TJ3P = TJ3 + 1  # padded pitch: transposed stores into sh_w would hit one bank otherwise
+    ACC = 3 * RB
+    nbt = numba.from_dtype(np.dtype(dtype))
+    zero = dtype(0.0)
+    one = dtype(1.0)
+    gates = make_gru_math(dtype, libm_exp)
+    gru_point, gru_point_bwd = gates.gru_point, gates.gru_point_bwd
+
+    @cuda.jit(device=True, inline="always")
+    def fwd_tiles(gx, h, W, b, h_out, R, Z, N, GHN, sh_h, sh_w):
+        B = h.shape[0]
+        H = h.shape[1]
+        tx = cuda.threadIdx.x
+        ty = cuda.threadIdx.y
+        tid = ty * TJ + tx
+        ntj = (H + TJ - 1) // TJ
+        acc = cuda.local.array(ACC, nbt)
+        for tile in range(cuda.blockIdx.x, ntj * ((B + TB - 1) // TB), cuda.gridDim.x):
+            j0 = (tile % ntj) * TJ
+            b0 = (tile // ntj) * TB
+            for i in range(ACC):
+                acc[i] = zero
+            for k0 in range(0, H, TK):
+                for e in range(tid, TB * TK, NT):
+                    bb = e // TK
+                    kk = e - bb * TK
+                    v = zero
+                    if b0 + bb < B and k0 + kk < H:
+                        v = h[b0 + bb, k0 + kk]
+                    sh_h[bb, kk] = v
+                for e in range(tid, TK * TJ3, NT):
+                    kk = e // TJ3
+                    g = (e - kk * TJ3) // TJ
+                    jj = e - kk * TJ3 - g * TJ
+                    v = zero
+                    if k0 + kk < H and j0 + jj < H:
+                        v = W[k0 + kk, g * H + j0 + jj]
+                    sh_w[kk, g * TJ + jj] = v
+                cuda.syncthreads()
+                for kk in range(TK):
+                    w_r = sh_w[kk, tx]
+                    w_z = sh_w[kk, TJ + tx]
+                    w_n = sh_w[kk, 2 * TJ + tx]
+                    for i in range(RB):
+                        hv = sh_h[ty + i * TY, kk]
+                        acc[3 * i] += hv * w_r
+                        acc[3 * i + 1] += hv * w_z
+                        acc[3 * i + 2] += hv * w_n
+                cuda.syncthreads()
+            j = j0 + tx
+            for i in range(RB):
+                bi = b0 + ty + i * TY
+                if j < H and bi < B:
+                    ghn = acc[3 * i + 2] + b[2 * H + j]
+                    r, z, n, hn = gru_point(
+                        gx[bi, j], gx[bi, H + j], gx[bi, 2 * H + j],
+                        acc[3 * i] + b[j], acc[3 * i + 1] + b[H + j], ghn, h[bi, j],
+                    )  # fmt: skip
+                    R[bi, j] = r
+                    Z[bi, j] = z
+                    N[bi, j] = n
+                    GHN[bi, j] = ghn
+                    h_out[bi, j] = hn
+
+    @cuda.jit(device=True, inline="always")
+    def load_gate_grads(dh_out, carry_in, has_carry, R, Z, N, GHN, h, dgx, dgh, b, u, store):
+        # Gradients of the three gate pre-activations at (b, u); stores dgx/dgh when asked.
+        H = h.shape[1]
+        d = dh_out[b, u]
+        if has_carry:
+            d += carry_in[b, u]
+        r = R[b, u]
+        ar, az, an, _ = gru_point_bwd(d, r, Z[b, u], N[b, u], GHN[b, u], h[b, u])
+        anr = an * r
+        if store:
+            dgx[b, u] = ar
+            dgx[b, H + u] = az
+            dgx[b, 2 * H + u] = an
+            dgh[b, u] = ar
+            dgh[b, H + u] = az
+            dgh[b, 2 * H + u] = anr
+        return ar, az, anr
+
+    @cuda.jit(device=True, inline="always")
+    def bwd_tiles(dh_out, carry_in, has_carry, R, Z, N, GHN, h, W, dgx, dgh, carry_out,
+                  sh_ar, sh_az, sh_an, sh_w):  # fmt: skip
+        B = h.shape[0]
+        H = h.shape[1]
+        tx = cuda.threadIdx.x
+        ty = cuda.threadIdx.y
+        tid = ty * TJ + tx
+        ntj = (H + TJ - 1) // TJ
+        acc = cuda.local.array(RB, nbt)
+        for tile in range(cuda.blockIdx.x, ntj * ((B + TB - 1) // TB), cuda.gridDim.x):
+            j0 = (tile % ntj) * TJ
+            b0 = (tile // ntj) * TB
+            for i in range(RB):
+                acc[i] = zero
+            for u0 in range(0, H, TK):
+                for e in range(tid, TB * TK, NT):
+                    bb = e // TK
+                    kk = e - bb * TK
+                    ar = zero
+                    az = zero
+                    anr = zero
+                    if b0 + bb < B and u0 + kk < H:
+                        ar, az, anr = load_gate_grads(
+                            dh_out, carry_in, has_carry, R, Z, N, GHN, h, dgx, dgh,
+                            b0 + bb, u0 + kk, j0 == 0,
+                        )  # fmt: skip
+                    sh_ar[bb, kk] = ar
+                    sh_az[bb, kk] = az
+                    sh_an[bb, kk] = anr
+                # sh_w[kk, g * TJ + jj] = W_h[j0 + jj, g * H + u0 + kk]: coalesced along kk.
+                for e in range(tid, TJ * 3 * TK, NT):
+                    jj = e // (3 * TK)
+                    g = (e - jj * 3 * TK) // TK
+                    kk = e - jj * 3 * TK - g * TK
+                    v = zero
+                    if j0 + jj < H and u0 + kk < H:
+                        v = W[j0 + jj, g * H + u0 + kk]
+                    sh_w[kk, g * TJ + jj] = v
+                cuda.syncthreads()
+                for kk in range(TK):
+                    w_r = sh_w[kk, tx]
+                    w_z = sh_w[kk, TJ + tx]
+                    w_n = sh_w[kk, 2 * TJ + tx]
+                    for i in range(RB):
+                        row = ty + i * TY
+                        acc[i] += sh_ar[row, kk] * w_r + sh_az[row, kk] * w_z
+                        acc[i] += sh_an[row, kk] * w_n
+                cuda.syncthreads()
+            j = j0 + tx
+            for i in range(RB):
+                bi = b0 + ty + i * TY
+                if j < H and bi < B:
+                    d = dh_out[bi, j]
+                    if has_carry:
+                        d += carry_in[bi, j]
+                    carry_out[bi, j] = d * Z[bi, j] + acc[i]
+
+    @cuda.jit(fastmath=FASTMATH)
+    def fwd_step(gx, h, W, b, h_out, R, Z, N, GHN):
+        sh_h = cuda.shared.array((TB, TK), nbt)
+        sh_w = cuda.shared.array((TK, TJ3), nbt)
+        fwd_tiles(gx, h, W, b, h_out, R, Z, N, GHN, sh_h, sh_w)
+
+    @cuda.jit(fastmath=FASTMATH)
+    def fwd_seq(gx, hs, W, b, R, Z, N, GHN):
+        # hs is (T + 1, B, H) with hs[0] = h0; step t reads hs[t] and writes hs[t + 1].
+        sh_h = cuda.shared.array((TB, TK), nbt)
+        sh_w = cuda.shared.array((TK, TJ3), nbt)
+        grid = cuda.cg.this_grid()
+        for t in range(gx.shape[0]):
+            fwd_tiles(gx[t], hs[t], W, b, hs[t + 1], R[t], Z[t], N[t], GHN[t], sh_h, sh_w)
+            grid.sync()
+
+    @cuda.jit(fastmath=FASTMATH)
+    def bwd_step(dh_out, carry_in, has_carry, R, Z, N, GHN, h, W, dgx, dgh, carry_out):
+        sh_ar = cuda.shared.array((TB, TK), nbt)
+        sh_az = cuda.shared.array((TB, TK), nbt)
+        sh_an = cuda.shared.array((TB, TK), nbt)
+        sh_w = cuda.shared.array((TK, TJ3P), nbt)
+        bwd_tiles(dh_out, carry_in, has_carry, R, Z, N, GHN, h, W, dgx, dgh, carry_out,
+                  sh_ar, sh_az, sh_an, sh_w)  # fmt: skip
+
+    @cuda.jit(fastmath=FASTMATH)
+    def bwd_seq(dhs, hs, W, R, Z, N, GHN, dgx, dgh, carry):
+        # carry is (2, B, H): ping-pong between the gradient read and the one written.
+        sh_ar = cuda.shared.array((TB, TK), nbt)
+        sh_az = cuda.shared.array((TB, TK), nbt)
+        sh_an = cuda.shared.array((TB, TK), nbt)
+        sh_w = cuda.shared.array((TK, TJ3P), nbt)
+        grid = cuda.cg.this_grid()
+        T = dhs.shape[0]
+        for s in range(T):
+            t = T - 1 - s
+            bwd_tiles(dhs[t], carry[s % 2], s > 0, R[t], Z[t], N[t], GHN[t], hs[t], W,
+                      dgx[t], dgh[t], carry[(s + 1) % 2], sh_ar, sh_az, sh_an, sh_w)  # fmt: skip
+            grid.sync()
+
+    @cuda.jit(fastmath=FASTMATH)
+    def atb(A, Bm, C, colsum):
+        # C = A^T @ Bm and colsum = ones @ Bm; row NI of the virtual A^T is all ones.
+        M = A.shape[0]
+        NI = A.shape[1]
+        NJ = Bm.shape[1]
+        sh_a = cuda.shared.array((TK, TB), nbt)
+        sh_b = cuda.shared.array((TK, TJ), nbt)
+        tx = cuda.threadIdx.x
+        ty = cuda.threadIdx.y
+        tid = ty * TJ + tx
+        ntj = (NJ + TJ - 1) // TJ
+        acc = cuda.local.array(RB, nbt)
+        for tile in range(cuda.blockIdx.x, ntj * ((NI + TB) // TB), cuda.gridDim.x):
+            j0 = (tile % ntj) * TJ
+            i0 = (tile // ntj) * TB
+            for i in range(RB):
+                acc[i] = zero
+            for m0 in range(0, M, TK):
+                for e in range(tid, TK * TB, NT):
+                    kk = e // TB
+                    ii = e - kk * TB
+                    v = zero
+                    if m0 + kk < M:
+                        if i0 + ii < NI:
+                            v = A[m0 + kk, i0 + ii]
+                        elif i0 + ii == NI:
+                            v = one
+                    sh_a[kk, ii] = v
+                for e in range(tid, TK * TJ, NT):
+                    kk = e // TJ
+                    jj = e - kk * TJ
+                    v = zero
+                    if m0 + kk < M and j0 + jj < NJ:
+                        v = Bm[m0 + kk, j0 + jj]
+                    sh_b[kk, jj] = v
+                cuda.syncthreads()
+                for kk in range(TK):
+                    bv = sh_b[kk, tx]
+                    for i in range(RB):
+                        acc[i] += sh_a[kk, ty + i * TY] * bv
+                cuda.syncthreads()
+            j = j0 + tx
+            for i in range(RB):
+                ii = i0 + ty + i * TY
+                if j < NJ:
+                    if ii < NI:
+                        C[ii, j] = acc[i]
+                    elif ii == NI:
+                        colsum[j] = acc[i]
+
+    return SimpleNamespace(
+        fwd_step=fwd_step, fwd_seq=fwd_seq, bwd_step=bwd_step, bwd_seq=bwd_seq, atb=atb,
+        block=(TJ, TY), tiles=tiles,
+    )  # fmt: skip

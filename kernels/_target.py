@@ -1,0 +1,101 @@
+"""Decide, before Numba is imported, whether CUDA code runs on a real GPU or in the simulator.
+
+Numba reads ``NUMBA_ENABLE_CUDASIM`` once, when ``numba`` itself is first imported; setting it
+later gives a mixed, silently wrong state (KERNELS.md §1.3).  So the choice has to be made by
+code that imports neither NumPy nor Numba: this module uses only the standard library.
+
+``MINIGRAPH_CUDA`` selects the mode:
+
+* ``auto`` (default): the simulator if no real GPU is detected (no ``/dev/nvidiactl`` and no
+  ``libcuda``), otherwise the real target;
+* ``sim``: always the simulator;
+* ``real``: never the simulator (CUDA code needs a GPU);
+* ``off``: CUDA is not used at all; the ``cuda`` backend reports itself unavailable.
+
+The simulator only ever makes the ``cuda`` backend *runnable* when a caller names it;
+``kernels.select_backend`` never picks it by default.
+"""
+
+import ctypes.util
+import os
+import sys
+import warnings
+
+MODES = ("auto", "sim", "real", "off")
+
+_mode = None  # the resolved mode ("sim" | "real" | "off") once configure() ran
+
+
+def gpu_probably_present():
+    """Guess, without importing Numba, whether this machine has an NVIDIA driver.
+
+    Returns
+    -------
+    bool
+        True when ``/dev/nvidiactl`` exists or the CUDA driver library can be found.
+    """
+    return os.path.exists("/dev/nvidiactl") or ctypes.util.find_library("cuda") is not None
+
+
+def configure(mode=None):
+    """Set ``NUMBA_ENABLE_CUDASIM`` for this process from ``MINIGRAPH_CUDA``.
+
+    Call it before anything imports ``numba`` (``tests/conftest.py`` does so first thing).
+    Calling it again is harmless; calling it after ``numba`` was imported cannot change the
+    target any more, so a conflicting request then only warns.
+
+    Parameters
+    ----------
+    mode : {"auto", "sim", "real", "off"}, optional
+        Overrides the ``MINIGRAPH_CUDA`` environment variable.
+
+    Returns
+    -------
+    str
+        The resolved mode: ``"sim"``, ``"real"`` or ``"off"``.
+
+    Examples
+    --------
+    >>> from kernels import _target
+    >>> _target.configure() in ("sim", "real", "off")
+    True
+    """
+    global _mode
+    requested = (mode or os.environ.get("MINIGRAPH_CUDA", "auto")).strip().lower()
+    if requested not in MODES:
+        raise ValueError(
+            f"MINIGRAPH_CUDA={requested!r} is not valid; use one of {', '.join(MODES)}"
+        )
+    if requested == "auto":
+        requested = "real" if gpu_probably_present() else "sim"
+    want_sim = requested == "sim"
+    if "numba" in sys.modules:
+        # Too late to switch: report what Numba actually uses.
+        active_sim = bool(sys.modules["numba"].config.ENABLE_CUDASIM)
+        if active_sim != want_sim and requested != "off":
+            warnings.warn(
+                "kernels._target.configure() called after numba was imported; the CUDA "
+                f"target stays {'simulator' if active_sim else 'real'}",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+            requested = "sim" if active_sim else "real"
+    elif want_sim:
+        os.environ["NUMBA_ENABLE_CUDASIM"] = "1"
+    else:
+        os.environ.pop("NUMBA_ENABLE_CUDASIM", None)
+    _mode = requested
+    return _mode
+
+
+def mode():
+    """Return the resolved CUDA mode, configuring from the environment if needed.
+
+    Returns
+    -------
+    str
+        ``"sim"``, ``"real"`` or ``"off"``.
+    """
+    if _mode is None:
+        return configure()
+    return _mode
