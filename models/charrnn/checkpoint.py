@@ -92,7 +92,6 @@ def save_checkpoint(path, arrays, metadata=None, *, val_loss=None):
               "val_loss": None if val_loss is None else float(val_loss),
               "metadata": _jsonable(metadata or {}, "metadata"),
               "arrays": {name: _describe(a) for name, a in arrays.items()}}
-    header_bytes = json.dumps(header).encode("utf-8")
     directory = os.path.dirname(path) or "."
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp",
@@ -102,11 +101,7 @@ def save_checkpoint(path, arrays, metadata=None, *, val_loss=None):
                               f"{exc.strerror or exc}") from None
     try:
         with os.fdopen(fd, "wb") as f:
-            with zipfile.ZipFile(f, "w", zipfile.ZIP_STORED, allowZip64=True) as zf:
-                for name, a in arrays.items():
-                    with zf.open(f"arrays/{name}.npy", "w", force_zip64=True) as entry:
-                        np.lib.format.write_array(entry, a, allow_pickle=False)
-                zf.writestr(_HEADER, header_bytes)
+            _write_zip(f, arrays, json.dumps(header).encode("utf-8"))
             f.flush()
             os.fsync(f.fileno())  # data on disk before the rename makes it visible
         os.replace(tmp, path)
@@ -114,9 +109,17 @@ def save_checkpoint(path, arrays, metadata=None, *, val_loss=None):
         raise CheckpointError(f"could not write checkpoint '{path}': {exc.strerror or exc}; "
                               "the previous checkpoint is unchanged") from None
     finally:
-        _remove(tmp)
+        _remove(tmp)  # after an error or Ctrl-C; a no-op once renamed
     _fsync_directory(directory)
     return path
+
+
+def _write_zip(f, arrays, header_bytes):
+    with zipfile.ZipFile(f, "w", zipfile.ZIP_STORED, allowZip64=True) as zf:
+        for name, a in arrays.items():
+            with zf.open(f"arrays/{name}.npy", "w", force_zip64=True) as entry:
+                np.lib.format.write_array(entry, a, allow_pickle=False)
+        zf.writestr(_HEADER, header_bytes)
 
 
 def load_checkpoint(path, *, arrays=True):

@@ -173,9 +173,7 @@ def _decode_range(path, start, stop, chunk_bytes, stat):
             raw = f.read(min(chunk_bytes, left))
             left = left - len(raw) if raw else 0  # a file that shrank ends the loop
             text = decoder.decode(raw, final=left == 0)
-            try:
-                text.encode("utf-8")  # fails only on escaped bad bytes: the rare, slow path
-            except UnicodeEncodeError:
+            if not text.isascii() and not _is_encodable(text):  # escaped bad bytes inside
                 text, n = _ESCAPED.subn("\ufffd", text)
                 n_bad += n
             if text:
@@ -185,6 +183,14 @@ def _decode_range(path, start, stop, chunk_bytes, stat):
         _reported_files.add(key)
         warnings.warn(f"'{path}': {n_bad} bytes of {stop - start} are not valid UTF-8 and were "
                       "replaced by U+FFFD", DataWarning, stacklevel=3)
+
+
+def _is_encodable(text):
+    try:
+        text.encode("utf-8")  # C speed; fails only on the escapes of bad bytes
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def read_text(path, strip_gutenberg=True):
@@ -226,6 +232,8 @@ class Vocabulary:
     def __init__(self, symbols, fallback=0, kind="custom"):
         if not isinstance(symbols, str) or not symbols:
             raise DataError("a vocabulary needs a non-empty string of symbols")
+        if len(symbols) > 65536:
+            raise DataError(f"a vocabulary holds at most 65536 symbols, got {len(symbols)}")
         if len(set(symbols)) != len(symbols):
             dup = next(c for i, c in enumerate(symbols) if c in symbols[:i])
             raise DataError(f"vocabulary symbols repeat {dup!r}")
@@ -235,7 +243,7 @@ class Vocabulary:
         self.symbols, self.fallback, self.kind = symbols, int(fallback), str(kind)
         self.dtype = np.dtype(np.uint8 if len(symbols) <= 256 else np.uint16)
         self.n_unknown = 0
-        self._lut = self._ascii_table = self._codepoints = None
+        self._lut = self._byte_table = self._latin1_table = self._codepoints = None
 
     @classmethod
     def gorner(cls):
@@ -303,20 +311,23 @@ class Vocabulary:
     def encode(self, text):
         """Ids of the characters of `text`: uint8 for up to 256 symbols, else uint16.
 
-        Vectorised: ASCII text goes through a 256-byte translation table, other text
-        through a lookup table indexed by code point.
+        Vectorised: text of code points below 256 (ASCII, Latin-1) goes through a
+        256-byte translation table, other text through a lookup table indexed by code point.
         """
         if not isinstance(text, str):
             raise TypeError(f"Vocabulary.encode takes str, not {type(text).__name__}")
         self._build_tables()
-        if text.isascii() and self._ascii_table is not None:
-            ids = np.frombuffer(bytearray(text, "ascii").translate(self._ascii_table), np.uint8)
-        elif text.isascii():
-            ids = np.take(self._lut[:128], np.frombuffer(text.encode("ascii"), np.uint8))
+        raw = _one_byte_per_char(text)
+        if raw is not None:
+            codes = np.frombuffer(raw, np.uint8)
+            if self._byte_table is not None:  # bytearray: the ids come back writable
+                ids = np.frombuffer(bytearray(raw).translate(self._byte_table), np.uint8)
+            else:
+                ids = np.take(self._lut[:256], codes)
         else:
             codes = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), "<u4")
             ids = np.take(self._lut, codes)
-        self._count_unknown(text, ids)
+        self._count_unknown(text, codes, ids)
         return ids
 
     def decode(self, ids):
@@ -330,6 +341,9 @@ class Vocabulary:
             bad = ids.min() if ids.min() < 0 else ids.max()
             raise DataError(f"id {bad} is outside this vocabulary of {len(self)} symbols")
         self._build_tables()
+        if self._latin1_table is not None:  # one byte per character: translate bytes
+            raw = np.ascontiguousarray(ids, dtype=np.uint8).tobytes()
+            return raw.translate(self._latin1_table).decode("latin-1")
         return self._codepoints[ids.ravel()].tobytes().decode("utf-32-le", "surrogatepass")
 
     def _build_tables(self):
@@ -340,13 +354,15 @@ class Vocabulary:
         self._lut = np.full(0x110000, self.fallback, dtype=self.dtype)
         self._lut[codes] = np.arange(len(self.symbols))
         if len(self.symbols) <= 256:
-            self._ascii_table = self._lut[:256].astype(np.uint8).tobytes()
+            self._byte_table = self._lut[:256].astype(np.uint8).tobytes()
+            if codes.max() < 256:
+                self._latin1_table = np.resize(codes, 256).astype(np.uint8).tobytes()
 
-    def _count_unknown(self, text, ids):
-        n = int(np.count_nonzero(ids == self.fallback))
+    def _count_unknown(self, text, codes, ids):
         fallback_char = self.symbols[self.fallback]
-        if n:
-            n -= text.count(fallback_char)
+        n = int(np.count_nonzero(ids == self.fallback))
+        if n:  # ids equal to the fallback, less the fallback character's own occurrences
+            n -= int(np.count_nonzero(codes == ord(fallback_char)))
         if n <= 0:
             return
         if self.n_unknown == 0:
@@ -359,10 +375,21 @@ class Vocabulary:
         self.n_unknown += n
 
 
+def _one_byte_per_char(text):
+    """`text` as Latin-1 bytes (ASCII included) when every code point is below 256."""
+    if text.isascii():  # O(1) in CPython: a string knows its widest character
+        return text.encode("ascii")
+    try:
+        return text.encode("latin-1")  # C speed; fails fast enough on wider text
+    except UnicodeEncodeError:
+        return None
+
+
 def _charset(text):
     """The set of characters in `text`, counted with NumPy rather than a Python loop."""
-    if text.isascii():
-        codes = np.frombuffer(text.encode("ascii"), np.uint8)
+    raw = _one_byte_per_char(text)
+    if raw is not None:
+        codes = np.frombuffer(raw, np.uint8)
     else:
         codes = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), "<u4")
     return {chr(c) for c in np.flatnonzero(np.bincount(codes))}
@@ -501,9 +528,10 @@ def _build_cache(paths, vocab, stem, signature, strip_gutenberg, chunk_bytes):
 def _cached_vocab(paths, cache_dir, strip_gutenberg, chunk_bytes):
     """`Vocabulary.from_files`, remembered so a large corpus is scanned once."""
     stem = _cache_stem(os.fspath(cache_dir), "vocab", _signature(paths, strip_gutenberg))
-    saved = _read_json(stem + ".json")
-    if saved is not None:
-        return Vocabulary.from_dict(saved)
+    try:
+        return Vocabulary.from_dict(_read_json(stem + ".json"))
+    except DataError:  # not there yet, or damaged: scan the files again
+        pass
     vocab = Vocabulary.from_files(paths, None, strip_gutenberg, chunk_bytes)
     _write_json(stem + ".json", vocab.to_dict())
     return vocab

@@ -131,9 +131,17 @@ def test_from_text_is_sorted_unique_chars_and_round_trips(rng):
     assert vocab.fallback == vocab.symbols.index(" ")
     for sample in (text, random_text(rng, 999, ALPHABET[:15])):  # general and ASCII paths
         ids = vocab.encode(sample)
-        assert ids.dtype == np.uint8
+        assert ids.dtype == np.uint8 and ids.flags.writeable
         np.testing.assert_array_equal(ids, reference_ids(vocab, sample))
         assert vocab.decode(ids) == sample
+
+
+def test_latin1_vocabulary_round_trips(rng):  # decoded by a byte translation table
+    text = random_text(rng, 2000, list("naïve café\n\xff"))
+    vocab = Vocabulary.from_text(text)
+    np.testing.assert_array_equal(vocab.encode(text), reference_ids(vocab, text))
+    assert vocab.decode(vocab.encode(text)) == text
+    assert vocab.decode(vocab.encode(text).astype(np.int64)) == text
 
 
 def test_more_than_256_symbols_encode_to_uint16(rng):
@@ -250,6 +258,8 @@ def test_truncated_cache_is_rebuilt(tmp_path, rng):
     expected, cache_path = np.array(built.ids), built.cache_path
     del built  # release the memory map before cutting its file short
     os.truncate(cache_path, 10)
+    for vocab_file in (tmp_path / "cache").glob("vocab-*.json"):
+        vocab_file.write_text('{"symbols": "aa", "fallback": 0}')  # damaged: scanned again
     rebuilt = load_corpus(paths, cache_dir=tmp_path / "cache")
     assert rebuilt.cache_path == cache_path
     np.testing.assert_array_equal(rebuilt.ids, expected)
