@@ -132,7 +132,9 @@ def _backprop(roots, seeds, wrt, blockers):
             if gs:
                 out_grads.append(_sum(gs))
             else:
-                out_grads.append(T.zeros_like(o) if np.dtype(o.dtype).kind in "fc" else None)
+                # non-tensor outputs (a random op's new generator) get no gradient
+                kind = np.dtype(getattr(o.type, "dtype", "O")).kind
+                out_grads.append(T.zeros_like(o) if kind in "fc" else None)
         if all(g is None for g in out_grads):
             continue
         in_grads = node.op.grad(node.inputs, outs, out_grads)
