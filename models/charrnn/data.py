@@ -438,8 +438,10 @@ def load_corpus(sources, vocab=None, *, cache_dir=None, strip_gutenberg=True,
     cache_dir : str or None
         Where the encoded corpus is cached, keyed by the files' paths, sizes and mtimes,
         the vocabulary and `strip_gutenberg`; a changed file makes a new cache. The cache
-        is built chunk by chunk and memory-mapped, so memory stays constant. None keeps
-        the ids in memory.
+        is built chunk by chunk and memory-mapped, so memory stays constant (about 100 MiB
+        of buffers at the default `chunk_bytes`, measured for 64 MB and 1 GB corpora);
+        the mapped pages that batches touch belong to the OS page cache, which the kernel
+        reclaims when it needs to. None keeps the ids in memory.
     strip_gutenberg : bool
     chunk_bytes : int
         Bytes read and encoded per step.
@@ -579,7 +581,7 @@ def _write_json(path, obj):
 
 
 class Split(NamedTuple):
-    """Training and validation ids, and the files each came from."""
+    """Training and validation ids, and the files each came from (one file: both)."""
 
     train: np.ndarray
     valid: np.ndarray
@@ -666,7 +668,8 @@ class MinibatchSequencer:
     n_epochs : int or None
         Iteration stops after this many epochs; None never stops.
     position : Position or (epoch, step)
-        Where to start, e.g. ``Position(**checkpoint["sequencer"])``.
+        Where to start; to resume from a checkpoint, prefer `load_state_dict`, which also
+        checks that the saved position belongs to this data and batch shape.
 
     Examples
     --------
