@@ -155,6 +155,11 @@ class Function:
     def __repr__(self):
         return f"<minigraph Function {self.name or ''} ({len(self._linked.order)} nodes)>"
 
+    def _repr_svg_(self):  # notebooks display the graph that runs
+        from minigraph.pydot import repr_svg
+
+        return repr_svg(self)
+
 
 _MISSING = object()
 
@@ -316,8 +321,10 @@ def function(inputs, outputs=None, updates=None, givens=None, mode=None,
 
         prof = ProfileStats(name, linked, stats, t_rw, time.perf_counter() - t_start)
     updates_out = list(zip(targets, fgraph.outputs[len(out_list):]))
-    return Function(ins, fgraph.outputs[: len(out_list)], single, updates_out, fgraph,
-                    linked, mode_obj, name, allow_input_downcast, prof)
+    fn = Function(ins, fgraph.outputs[: len(out_list)], single, updates_out, fgraph,
+                  linked, mode_obj, name, allow_input_downcast, prof)
+    fn.original_outputs = roots  # outputs then update values, before rewriting (pydotprint)
+    return fn
 
 
 def _check_inputs(in_vars):
