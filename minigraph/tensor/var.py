@@ -263,6 +263,11 @@ def _m():
 class TensorVariable(_TensorMethods, Variable):
     """A symbolic n-d array (an input, or the result of an operation)."""
 
+    def _repr_svg_(self):  # notebooks display the graph computing this variable
+        from minigraph.pydot import repr_svg
+
+        return repr_svg(self)
+
 
 class TensorConstant(_TensorMethods, Constant):
     """A constant n-d array (its value is ``.data``, also ``.value``)."""
