@@ -13,6 +13,7 @@ from .gradient import grad  # noqa: F401
 from . import gradient  # noqa: F401
 from . import tensor  # noqa: F401
 from . import printing  # noqa: F401
+from . import updates  # noqa: F401
 
 try:
     from .scan import scan  # noqa: F401
