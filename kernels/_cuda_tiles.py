@@ -36,7 +36,7 @@ from numba import cuda
 
 from kernels.gru_math import libm_exp, make_gru_math
 
-__all__ = ["Tiles", "build"]
+__all__ = ["Tiles", "build", "signatures"]
 
 Tiles = namedtuple("Tiles", "TB TJ TK RB")
 Tiles.__doc__ = """Tile shape: TB batch rows x TJ hidden units per block, K-step TK, RB rows per thread."""
@@ -303,3 +303,29 @@ def build(dtype, tiles):
         fwd_step=fwd_step, fwd_seq=fwd_seq, bwd_step=bwd_step, bwd_seq=bwd_seq, atb=atb,
         block=(TJ, TY), tiles=tiles,
     )  # fmt: skip
+
+
+def signatures(dtype):
+    """Argument types of every kernel of ``build`` for ``dtype`` (C-contiguous arrays).
+
+    Used to compile each kernel ahead of time (``cuda.compile_ptx``) in the tests.
+
+    Parameters
+    ----------
+    dtype : {numpy.float32, numpy.float64}
+
+    Returns
+    -------
+    dict
+        Kernel name -> tuple of Numba types.
+    """
+    f = numba.from_dtype(np.dtype(dtype))
+    a1, a2, a3 = (numba.types.Array(f, n, "C") for n in (1, 2, 3))
+    flag = numba.types.boolean
+    return {
+        "fwd_step": (a2, a2, a2, a1) + (a2,) * 5,
+        "fwd_seq": (a3, a3, a2, a1) + (a3,) * 4,
+        "bwd_step": (a2, a2, flag) + (a2,) * 9,
+        "bwd_seq": (a3, a3, a2) + (a3,) * 7,
+        "atb": (a2, a2, a2, a1),
+    }

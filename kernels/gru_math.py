@@ -75,9 +75,11 @@ def make_gru_math(dtype, exp):
 
     @numba.njit(inline="always")
     def tanh(x):
-        # 2 sigmoid(2x) - 1: one exp and one division, exact saturation at +-1; absolute error
-        # ~1 ulp of 1 near 0 (relative error there is larger; only absolute error matters here).
-        return two / (one + exp(-two * x)) - one
+        # (1 - e) / (1 + e) with e = exp(-2x): one exp, one division, exact saturation at +-1
+        # (exp clamps its argument, so e stays finite).  Absolute error ~1 ulp; relative error
+        # grows near 0, where only absolute error matters for the GRU.
+        e = exp(-two * x)
+        return (one - e) / (one + e)
 
     @numba.njit(inline="always")
     def gru_point(gxr, gxz, gxn, ghr, ghz, ghn, h):
