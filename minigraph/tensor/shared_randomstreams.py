@@ -118,6 +118,9 @@ class RandomStreams:
     def uniform(self, size=None, low=0.0, high=1.0, ndim=None, dtype=None):
         """Samples uniform on ``[low, high)`` of shape ``size``.
 
+        The draw is made in float32 for float32 (and smaller) dtypes, float64 otherwise;
+        after scaling, a value just below ``high`` can round to ``high`` itself.
+
         Parameters
         ----------
         size : tuple of int / int scalar, int shape vector (``x.shape``), or None
