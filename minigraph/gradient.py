@@ -278,11 +278,12 @@ def verify_grad(fun, pt, n_tests=2, rng=None, eps=None, abs_tol=None, rel_tol=No
             err = np.abs(sym[i] - num)
             bound = abs_tol + rel_tol * np.abs(num)
             if np.any(err > bound):
-                k = np.unravel_index(np.argmax(err - bound), err.shape) if err.ndim else ()
+                k = tuple(int(j) for j in np.unravel_index(np.argmax(err - bound), err.shape))
                 raise GradientError(
                     f"verify_grad: gradient of input {i} (shape {p.shape}) disagrees with "
-                    f"finite differences at index {k}: symbolic {np.asarray(sym[i])[k]!r}, "
-                    f"numeric {np.asarray(num)[k]!r} (abs err {err.max():.3g}, eps {eps})"
+                    f"finite differences at index {k}: symbolic {float(np.asarray(sym[i])[k])!r}"
+                    f", numeric {float(np.asarray(num)[k])!r} (abs err {err.max():.3g}, "
+                    f"eps {eps})"
                 )
 
 

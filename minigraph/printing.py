@@ -133,10 +133,36 @@ def _pp(v):
         return f"({args[0]} {_INFIX[name]} {args[1]})"
     if name == "neg":
         return f"-{args[0]}"
-    if type(op).__name__ == "DimShuffle":
+    kind = type(op).__name__
+    if kind == "DimShuffle":
+        n_pad = op.new_order.index(0) if 0 in op.new_order else len(op.new_order)
+        if op.new_order == ("x",) * n_pad + tuple(range(op.input_ndim)):
+            return args[0]  # the left-padding that broadcasting inserts: not the user's
         return f"{args[0]}.dimshuffle{op.new_order}"
+    if kind in ("Subtensor", "AdvancedSubtensor"):
+        return f"{args[0]}[{_pp_index(op.entries, iter(args[1:]))}]"
+    if kind == "Reduce":
+        return f"{op.kind}({args[0]}, axis={op.axis})"
     label = name or str(op)
     return f"{label}({', '.join(args)})"
+
+
+def _pp_index(entries, args):
+    def part(p):
+        return "" if p is None else (next(args) if p == "in" else str(p))
+
+    out = []
+    for e in entries:
+        if isinstance(e, tuple):
+            text = ":".join(part(p) for p in e[1:])
+            out.append(text[:-1] if text.endswith(":") else text)
+        elif e == "newaxis":
+            out.append("None")
+        elif e in ("in", "array"):
+            out.append(next(args))
+        else:
+            out.append(str(e))
+    return ", ".join(out)
 
 
 def pydotprint(obj, outfile=None, format=None, **kwargs):

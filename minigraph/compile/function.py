@@ -14,9 +14,9 @@ from collections import OrderedDict
 import numpy as np
 
 from minigraph.graph.basic import (Constant, GraphError, Variable, ancestors, clone_replace,
-                                   graph_inputs, where)
+                                   graph_inputs, where, with_user_line)
 from minigraph.graph.fg import FunctionGraph
-from minigraph.graph.type import TensorType
+from minigraph.graph.type import InputTypeError, TensorType
 
 from .linker import failing_node, link
 from .mode import get_mode
@@ -44,7 +44,8 @@ class In:
     def __init__(self, variable, name=None, value=None, borrow=False, mutable=False,
                  strict=False, allow_downcast=None, implicit=False):
         if not isinstance(variable, Variable):
-            raise TypeError(f"In() needs a symbolic variable, got {type(variable).__name__}")
+            raise InputTypeError(f"In() needs a symbolic variable, got "
+                                 f"{type(variable).__name__}")
         self.variable = variable
         self.name = name or variable.name
         self.has_default = value is not None
@@ -89,16 +90,16 @@ class Function:
         specs = self.input_specs
         n = len(specs)
         if len(args) > n:
-            raise TypeError(f"{self._what()} takes {n} inputs "
+            raise InputTypeError(f"{self._what()} takes {n} inputs "
                             f"({', '.join(self._input_names())}), got {len(args)}")
         values = list(args) + [_MISSING] * (n - len(args))
         for key, val in kwargs.items():
             if key not in self._names:
-                raise TypeError(f"{self._what()} has no input named {key!r}; inputs: "
+                raise InputTypeError(f"{self._what()} has no input named {key!r}; inputs: "
                                 f"{', '.join(self._input_names())}")
             i = self._names[key]
             if values[i] is not _MISSING:
-                raise TypeError(f"{self._what()}: input {key!r} given twice")
+                raise InputTypeError(f"{self._what()}: input {key!r} given twice")
             values[i] = val
         for i, v in enumerate(values):
             spec = specs[i]
@@ -106,8 +107,9 @@ class Function:
                 if not spec.has_default:
                     missing = [self._input_names()[j] for j, w in enumerate(values)
                                if w is _MISSING and not specs[j].has_default]
-                    raise TypeError(f"{self._what()} is missing input(s) {', '.join(missing)} "
-                                    f"(it takes {n}: {', '.join(self._input_names())})")
+                    raise InputTypeError(
+                        f"{self._what()} is missing input(s) {', '.join(missing)} "
+                        f"(it takes {n}: {', '.join(self._input_names())})")
                 v = spec.value
             fast = self._fast_types[i]
             if fast is not None and type(v) is np.ndarray and v.dtype == fast[0] \
@@ -289,7 +291,7 @@ def function(inputs, outputs=None, updates=None, givens=None, mode=None,
     """
     t_start = time.perf_counter()
     if not isinstance(inputs, (list, tuple)):
-        raise TypeError(f"function: inputs must be a list of variables, got "
+        raise InputTypeError(f"function: inputs must be a list of variables, got "
                         f"{type(inputs).__name__} (write function([x], ...))")
     ins = [_as_in(i) for i in inputs]
     in_vars = [s.variable for s in ins]
@@ -365,7 +367,8 @@ def _apply_givens(roots, givens, in_vars):
 
 def _check_unused(in_vars, roots, on_unused_input):
     if on_unused_input not in ("raise", "warn", "ignore"):
-        raise ValueError("on_unused_input must be 'raise', 'warn' or 'ignore'")
+        raise ValueError(with_user_line(f"on_unused_input must be 'raise', 'warn' or 'ignore', "
+                                        f"got {on_unused_input!r}"))
     if on_unused_input == "ignore":
         return
     used = set(ancestors(roots))

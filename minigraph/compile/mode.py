@@ -106,4 +106,7 @@ def get_mode(mode):
         return mode
     if isinstance(mode, str) and mode in _MODES:
         return _MODES[mode]
-    raise ValueError(f"unknown mode {mode!r}; use one of {sorted(_MODES)} or a Mode")
+    from minigraph.graph.basic import with_user_line
+
+    raise ValueError(with_user_line(f"unknown mode {mode!r}; use one of {sorted(_MODES)} "
+                                    f"or a Mode"))

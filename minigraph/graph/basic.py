@@ -16,17 +16,39 @@ _ids = itertools.count()
 
 
 def user_line():
-    """Return ``"file:line"`` of the innermost stack frame outside the minigraph package."""
+    """Return ``"file:line"`` of the innermost stack frame outside the minigraph package.
+
+    ``make_node`` frames are skipped too, so a node built by an op defined in user code
+    points at the line that applied the op, not at the op's own definition.
+    """
     frame = sys._getframe(1)
     while frame is not None:
-        fname = frame.f_code.co_filename
-        if not fname.startswith(_PACKAGE_DIRS) and not fname.startswith("<frozen"):
+        code = frame.f_code
+        fname = code.co_filename
+        if not fname.startswith(_PACKAGE_DIRS) and not fname.startswith("<frozen") \
+                and code.co_name != "make_node":
             return f"{fname}:{frame.f_lineno}"
         frame = frame.f_back
     return "<unknown>"
 
 
-class GraphError(Exception):
+def with_user_line(msg):
+    """``msg`` followed by ``" (at file:line)"`` of the user's code, unless already there."""
+    line = user_line()
+    return msg if line in msg else f"{msg} (at {line})"
+
+
+class UserLineError:
+    """Mixin for exceptions about the user's own mistakes: a single message argument gets
+    the user's ``file:line`` appended, so every such error points at the code to fix."""
+
+    def __init__(self, *args):
+        if len(args) == 1 and isinstance(args[0], str):
+            args = (with_user_line(args[0]),)
+        super().__init__(*args)
+
+
+class GraphError(UserLineError, Exception):
     """An error in how a graph was built; the message names the user's line."""
 
 

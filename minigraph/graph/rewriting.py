@@ -75,8 +75,8 @@ class RuleSet:
         for _ in range(self.max_rounds):
             changed = False
             for node in fgraph.toposort():
-                if node.outputs[0] not in fgraph.clients:
-                    continue  # removed by an earlier replacement this round
+                if not any(fgraph.clients.get(o) for o in node.outputs):
+                    continue  # dead: replaced by an earlier rewrite this round
                 for r in _candidates(node.op, by_op, generic):
                     if _try(r, fgraph, node, stats):
                         changed = True

@@ -7,6 +7,8 @@ a run-time value and produces the clear call-time errors.
 
 import numpy as np
 
+from .basic import UserLineError
+
 #: dtypes minigraph tensors may have, with Theano's short prefixes
 DTYPE_PREFIX = {
     "b": "int8", "w": "int16", "i": "int32", "l": "int64",
@@ -18,8 +20,8 @@ ALL_DTYPES = (
 )
 
 
-class InputTypeError(TypeError):
-    """A value or variable of the wrong type (dtype, rank or shape)."""
+class InputTypeError(UserLineError, TypeError):
+    """A value or variable of the wrong type (dtype, rank or shape); names the user's line."""
 
 
 class Type:

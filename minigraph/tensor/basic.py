@@ -134,11 +134,21 @@ def upcast(*dtypes):
     return np.result_type(*[np.dtype(d) for d in dtypes]).name
 
 
-def as_tensors_for_elemwise(args):
-    """Convert operands, giving Python numbers the dtype the strong operands ask for."""
+def as_tensors_for_elemwise(args, arithmetic=False):
+    """Convert operands, giving Python numbers the dtype the strong operands ask for.
+
+    With ``arithmetic`` (ops whose result dtype is the operands' upcast), a Python float
+    meeting only integer tensors of up to 32 bits makes them floatX first, so that
+    ``ivector * 1.5`` is floatX (NumPy's int32 + float32 alone would give float64).
+    """
     strong = [a for a in args if not is_weak(a)]
     strong_vars = [as_tensor_variable(a) for a in strong]
     strong_dtypes = [v.dtype for v in strong_vars]
+    if arithmetic and _float_meets_small_ints(args, strong_dtypes):
+        from .math import cast
+
+        strong_vars = [cast(v, config.floatX) for v in strong_vars]
+        strong_dtypes = [config.floatX] * len(strong_vars)
     out, it = [], iter(strong_vars)
     for a in args:
         if not is_weak(a):
@@ -146,6 +156,14 @@ def as_tensors_for_elemwise(args):
             continue
         out.append(constant(a, dtype=_weak_for(a, strong_dtypes)))
     return out
+
+
+def _float_meets_small_ints(args, strong_dtypes):
+    has_float = any(isinstance(a, numbers.Real) and not isinstance(a, numbers.Integral)
+                    for a in args if is_weak(a))
+    small_ints = all(np.dtype(d).kind in "biu" and np.dtype(d).itemsize <= 4
+                     for d in strong_dtypes)
+    return has_float and bool(strong_dtypes) and small_ints and config.floatX != "float64"
 
 
 def _weak_for(value, strong_dtypes):

@@ -88,11 +88,21 @@ class BatchedDot(Op):
         a, b = as_tensor_variable(a), as_tensor_variable(b)
         if a.ndim != 3 or b.ndim != 3:
             raise GraphError(f"batched_dot needs 3-d operands, got {a.ndim}-d and {b.ndim}-d")
-        shape = (a.type.shape[0] or b.type.shape[0], a.type.shape[1], b.type.shape[2])
+        for what, da, db in (("batch sizes", 0, 0), ("inner dimensions", 2, 1)):
+            na, nb = a.type.shape[da], b.type.shape[db]
+            if na is not None and nb is not None and na != nb:
+                raise GraphError(f"batched_dot: {what} differ: {a.type.short()} "
+                                 f"({a.describe()}) and {b.type.short()} ({b.describe()})")
+        n = a.type.shape[0] if a.type.shape[0] is not None else b.type.shape[0]
+        shape = (n, a.type.shape[1], b.type.shape[2])
         return Apply(self, [a, b], [TensorType(upcast(a.dtype, b.dtype), shape=shape)()])
 
     def perform(self, node, inputs, output_storage):
-        r = np.matmul(*inputs)
+        a, b = inputs
+        if a.shape[0] != b.shape[0] or a.shape[2] != b.shape[1]:
+            raise ValueError(f"batched_dot: shapes {a.shape} and {b.shape} do not match "
+                             f"(node created at {node.trace})")
+        r = np.matmul(a, b)
         output_storage[0][0] = r.astype(node.outputs[0].dtype, copy=False)
 
     def grad(self, inputs, outputs, output_grads):

@@ -37,7 +37,8 @@ class Elemwise(Op):
         if len(inputs) != self.scalar_op.nin:
             raise GraphError(f"{self.scalar_op.name} takes {self.scalar_op.nin} inputs, "
                              f"got {len(inputs)}")
-        inputs = as_tensors_for_elemwise(inputs)
+        arithmetic = self.scalar_op.dtype_rule in ("upcast", "float")
+        inputs = as_tensors_for_elemwise(inputs, arithmetic)
         ndim = max(x.ndim for x in inputs)
         inputs = [_pad_left(x, ndim) for x in inputs]
         shape = _broadcast_shapes(self.scalar_op.name, inputs)
@@ -65,7 +66,11 @@ class Elemwise(Op):
             run = None
 
         def run_plain(*args):
-            r = fn(*args)
+            try:
+                r = fn(*args)
+            except ValueError:
+                check.mismatch(args)
+                raise
             if type(r) is not np.ndarray or r.dtype != dtype:
                 r = asarray(r, dtype=dtype)
             for a in args:
@@ -133,6 +138,17 @@ class _RuntimeCheck:
                         f"dimshuffle/addbroadcast or fix the shapes "
                         f"(node created at {node.trace})"
                     )
+
+
+    def mismatch(self, args):
+        """Raise a clear error when the run-time shapes of ``args`` do not broadcast."""
+        try:
+            np.broadcast_shapes(*[np.shape(a) for a in args])
+        except ValueError:
+            node = self.node
+            detail = ", ".join(f"{x.describe()} {np.shape(a)}" for x, a in zip(node.inputs, args))
+            raise ValueError(f"{node.op}: input shapes do not broadcast: {detail} "
+                             f"(node created at {node.trace})") from None
 
 
 def _runtime_check(node):

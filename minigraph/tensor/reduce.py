@@ -91,8 +91,7 @@ class Reduce(Op):
         if self.kind == "sum":
             g = M.second(x, gz)
         elif self.kind == "prod":
-            # d prod / d x_i = prod / x_i (zeros in x handled only where prod != 0)
-            g = gz * out / x
+            g = gz * _prod_grad(x, out, self.axis)
         else:
             # the gradient goes to every position equal to the extreme value
             g = gz * M.eq(x, out)
@@ -103,6 +102,22 @@ class Reduce(Op):
         if self.keepdims:
             return [tuple(1 if d in self.axis else n for d, n in enumerate(s))]
         return [tuple(n for d, n in enumerate(s) if d not in self.axis)]
+
+
+def _prod_grad(x, out, axis):
+    """d prod / d x_i = the product of the other entries, also where ``x`` has zeros.
+
+    Away from zeros that is ``prod / x_i``; at a lone zero it is the product of the
+    non-zero entries, and with two or more zeros in the group it is 0.
+    """
+    from . import math as M
+
+    is_zero = M.eq(x, 0)
+    safe_x = M.switch(is_zero, M.ones_like(x), x)
+    nonzero_prod = Reduce("prod", axis, True)(safe_x)
+    n_zeros = Reduce("sum", axis, True)(is_zero)
+    at_zero = M.switch(M.eq(n_zeros, 1), nonzero_prod, M.zeros_like(nonzero_prod))
+    return M.switch(is_zero, at_zero, out / safe_x)
 
 
 def _restore_dims(v, ndim, axis):

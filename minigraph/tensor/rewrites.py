@@ -2,7 +2,8 @@
 
 * ``canonicalize``: algebraic clean-ups (``x * 1 -> x``, ``-(-x) -> x``, ...).
 * ``stabilize``: numerically safe forms (``log(softmax(x)) -> log_softmax(x)``,
-  cross-entropy of a softmax -> one fused op, ``log(sigmoid(x)) -> -softplus(-x)``).
+  cross-entropy of a softmax -> one fused op, ``log(sigmoid(x)) -> -softplus(-x)``), and
+  the same for their gradients, which ``grad`` builds from the unstable forms.
 * ``specialize``: cheaper ops (``x ** 2 -> sqr(x)``).
 """
 
@@ -13,8 +14,10 @@ from minigraph.graph.rewriting import RuleSet, node_rewriter
 
 from . import math as M
 from .elemwise import Elemwise
-from .nnet.basic import (CrossentropyCategorical1Hot, CrossentropySoftmax, LogSoftmax,
-                         Softmax)
+from .nnet.basic import (CrossentropyCategorical1Hot, CrossentropyCategorical1HotGrad,
+                         CrossentropySoftmax, CrossentropySoftmaxGrad, LogSoftmax, Softmax,
+                         SoftmaxGrad)
+from .reduce import sum as _sum
 
 
 def _scalar_name(node):
@@ -127,6 +130,45 @@ def log1p_of_neg_sigmoid(fgraph, node):
     return None
 
 
+@node_rewriter([SoftmaxGrad])
+def log_softmax_grad(fgraph, node):
+    """softmax_grad(g / sm, sm) -> g - sum(g, -1) * sm   (the gradient of log(softmax(x)))"""
+    dy, sm = node.inputs
+    div = dy.owner
+    if div is None or _scalar_name(div) != "true_div" or div.inputs[1] is not sm:
+        return None
+    g = div.inputs[0]
+    if g.type != sm.type:
+        g = M.second(sm, g)  # the full-size gradient: the sum below must see every entry
+    return [_same_type(g - _sum(g, axis=-1, keepdims=True) * sm, node.outputs[0])]
+
+
+@node_rewriter([SoftmaxGrad])
+def crossentropy_softmax_grad(fgraph, node):
+    """softmax_grad(xent_grad(gz, softmax(x), y), softmax(x)) -> xent_softmax_grad(gz, x, y)"""
+    dy, sm = node.inputs
+    inner = dy.owner
+    if inner is None or not isinstance(inner.op, CrossentropyCategorical1HotGrad):
+        return None
+    gz, p, y = inner.inputs
+    if p is not sm or sm.owner is None or not isinstance(sm.owner.op, Softmax):
+        return None
+    return [_same_type(CrossentropySoftmaxGrad()(gz, sm.owner.inputs[0], y), node.outputs[0])]
+
+
+@node_rewriter([Elemwise])
+def div_mul_cancel(fgraph, node):
+    """(a / b) * b -> a   (keeps the gradient of log(sigmoid(x))) finite where b underflows)"""
+    if _scalar_name(node) != "mul":
+        return None
+    for d, b in (node.inputs, node.inputs[::-1]):
+        if d.owner is not None and _scalar_name(d.owner) == "true_div" and d.owner.inputs[1] is b:
+            a = d.owner.inputs[0]
+            if a.type == node.outputs[0].type:
+                return [a]
+    return None
+
+
 @node_rewriter([Elemwise])
 def pow_two_to_sqr(fgraph, node):
     """x ** 2 -> sqr(x)"""
@@ -140,5 +182,6 @@ def pow_two_to_sqr(fgraph, node):
 
 CANONICALIZE = RuleSet("canonicalize", [mul_by_one, add_zero, double_neg])
 STABILIZE = RuleSet("stabilize", [log_of_softmax, crossentropy_of_softmax, log_of_sigmoid,
-                                  log1p_of_neg_sigmoid])
+                                  log1p_of_neg_sigmoid, log_softmax_grad,
+                                  crossentropy_softmax_grad, div_mul_cancel])
 SPECIALIZE = RuleSet("specialize", [pow_two_to_sqr])

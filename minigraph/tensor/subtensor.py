@@ -28,6 +28,8 @@ def _parse(x, index):
     entries, inputs, advanced = [], [], False
 
     def part(p):
+        if isinstance(p, (bool, np.bool_)):
+            raise GraphError(f"index {p!r}: booleans are not indices; use 0/1 or T.switch")
         if p is None or isinstance(p, (int, np.integer)):
             return None if p is None else int(p)
         if isinstance(p, Constant) and p.ndim == 0:
@@ -250,7 +252,9 @@ class AdvancedSubtensor(Op):
 
 def _probe_shape(x, entries, idx):
     """Static output shape of advanced indexing, found by indexing a dummy array."""
-    dims = [s if s is not None else 7 for s in x.type.shape]
+    if entries == ("array",):  # E[idx], the common lookup: the index's shape + E's rest
+        return tuple(idx[0].type.shape) + tuple(x.type.shape[1:])
+    dims = [s if s else 7 for s in x.type.shape]  # unknown (or empty) dims: a placeholder
     dummy = np.zeros(dims, dtype="int8")
     values = []
     for v in idx:

@@ -46,9 +46,10 @@ class _TensorMethods:
 
     @property
     def shape(self):
-        from . import shape
+        # not ``from . import shape``: the package attribute ``shape`` is the function T.shape
+        from .shape import shape
 
-        return shape.shape(self)
+        return shape(self)
 
     @property
     def size(self):

@@ -12,7 +12,7 @@ from minigraph.graph.op import Op
 from minigraph.graph.type import TensorType
 
 from .. import math as M
-from ..basic import as_tensor_variable
+from ..basic import as_tensor_variable, upcast
 from ..reduce import sum as _sum
 
 
@@ -50,8 +50,32 @@ class Softmax(_RowOp):
         output_storage[0][0] = _np_softmax(inputs[0])
 
     def grad(self, inputs, outputs, output_grads):
-        sm, gz = outputs[0], output_grads[0]
-        return [(gz - _sum(gz * sm, axis=-1, keepdims=True)) * sm]
+        # one op (not its formula) so the stabiliser can recognise the gradient of
+        # log(softmax(x)) and of softmax + cross-entropy and replace it by a finite one
+        return [SoftmaxGrad()(output_grads[0], outputs[0])]
+
+
+class SoftmaxGrad(Op):
+    """``(dy - sum(dy * sm, -1)) * sm``: the gradient of softmax given its output ``sm``."""
+
+    def make_node(self, dy, sm):
+        dy, sm = as_tensor_variable(dy), as_tensor_variable(sm)
+        return Apply(self, [dy, sm], [sm.type()])
+
+    def perform(self, node, inputs, output_storage):
+        dy, sm = inputs
+        g = (dy - (dy * sm).sum(axis=-1, keepdims=True)) * sm
+        output_storage[0][0] = g.astype(node.outputs[0].dtype, copy=False)
+
+    def grad(self, inputs, outputs, output_grads):
+        dy, sm = inputs
+        g = output_grads[0]
+        g_sm = g * (dy - _sum(dy * sm, axis=-1, keepdims=True)) \
+            - dy * _sum(g * sm, axis=-1, keepdims=True)
+        return [SoftmaxGrad()(g, sm), g_sm]
+
+    def infer_shape(self, node, input_shapes):
+        return [input_shapes[1]]
 
 
 class LogSoftmax(_RowOp):
@@ -187,8 +211,17 @@ def categorical_crossentropy(coding_dist, true_dist):
 
 
 def binary_crossentropy(output, target):
-    """``-(target * log(output) + (1 - target) * log(1 - output))`` elementwise."""
+    """``-(target * log(output) + (1 - target) * log(1 - output))`` elementwise.
+
+    When ``output`` is ``sigmoid(x)``, the equal form ``softplus(x) - target * x`` is built
+    instead, so the value and its gradient stay finite for large ``|x|``.
+    """
     output, target = as_tensor_variable(output), as_tensor_variable(target)
+    node = output.owner
+    if node is not None and getattr(getattr(node.op, "scalar_op", None), "name", "") == "sigmoid":
+        out = sigmoid_binary_crossentropy(node.inputs[0], target)
+        want = upcast(output.dtype, target.dtype)  # what the general formula gives
+        return out if out.dtype == want else M.cast(out, want)
     return -(target * M.log(output) + (1 - target) * M.log1p(-output))
 
 

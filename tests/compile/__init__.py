@@ -1,0 +1,1 @@
+"""Tests of minigraph.compile: function, linker, modes, shared variables, profiling."""

@@ -1,0 +1,1 @@
+"""Tests of minigraph.graph: variables, ops, types, function graphs, rewrites, passes."""

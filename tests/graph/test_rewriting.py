@@ -1,0 +1,132 @@
+"""Tests of minigraph.graph.rewriting: node rewriters, rule sets to a fixed point, passes."""
+
+import pytest
+
+from minigraph.compile.function import function
+from minigraph.graph.basic import GraphError
+from minigraph.graph.fg import FunctionGraph
+from minigraph.graph.rewriting import GraphPass, RuleSet, node_rewriter
+
+from .toy import Add, DivMod, Mul, var
+
+
+@node_rewriter([Add])
+def add_to_mul(fgraph, node):
+    """Add{0}(a, b) -> Mul(a, b)   (wrong maths, easy to see)"""
+    if node.op.offset == 0:
+        return [Mul()(*node.inputs)]
+    return None
+
+
+@node_rewriter([Mul])
+def mul_to_add_two(fgraph, node):
+    """Mul(a, b) -> Add{2}(a, b)"""
+    return [Add(2.0)(*node.inputs)]
+
+
+@node_rewriter([Mul])
+def mul_to_add_zero(fgraph, node):
+    """Mul(a, b) -> Add{0}(a, b): undoes add_to_mul"""
+    return [Add(0.0)(*node.inputs)]
+
+
+def _ops(fg):
+    return [n.op for n in fg.toposort()]
+
+
+def _fg():
+    a, b = var("a"), var("b")
+    out = Add(0.0)(Add(0.0)(a, b), b)
+    return FunctionGraph([a, b], [out])
+
+
+def test_decorator_makes_a_named_rewriter():
+    assert add_to_mul.name == "add_to_mul" and add_to_mul.tracks == (Add,)
+    assert "Mul(a, b)" in add_to_mul.__doc__ and repr(add_to_mul) == "NodeRewriter(add_to_mul)"
+
+
+def test_rule_set_runs_chained_rewrites_to_a_fixed_point():
+    fg = _fg()
+    stats = {}
+    rules = RuleSet("toy", [add_to_mul, mul_to_add_two])
+    assert rules.names() == ["add_to_mul", "mul_to_add_two"]
+    rules.apply(fg, stats=stats)
+    assert _ops(fg) == [Add(2.0), Add(2.0)]
+    assert stats["add_to_mul"][0] == 2 and stats["mul_to_add_two"][0] == 2
+    f = function(fg.inputs, fg.outputs[0], mode="FAST_COMPILE")
+    assert float(f(1.0, 10.0)) == (1 + 10 + 2) + 10 + 2
+
+
+def test_excluded_rewriters_do_not_run():
+    fg = _fg()
+    RuleSet("toy", [add_to_mul, mul_to_add_two]).apply(fg, exclude={"mul_to_add_two"})
+    assert _ops(fg) == [Mul(), Mul()]
+
+
+def test_rewrites_that_undo_each_other_stop_after_max_rounds():
+    fg = _fg()
+    RuleSet("loop", [add_to_mul, mul_to_add_zero], max_rounds=3).apply(fg)
+    assert len(_ops(fg)) == 2  # terminated, graph still well formed
+
+
+def test_rewriter_may_track_an_op_instance_and_return_a_dict():
+    @node_rewriter([Add(5.0)])
+    def only_add_five(fgraph, node):
+        return {node.outputs[0]: Mul()(*node.inputs)}
+
+    a, b = var("a"), var("b")
+    fg = FunctionGraph([a, b], [Add(1.0)(Add(5.0)(a, b), b)])
+    RuleSet("one", [only_add_five]).apply(fg)
+    assert _ops(fg) == [Mul(), Add(1.0)]
+
+
+def test_generic_rewriter_sees_every_node():
+    seen = []
+
+    @node_rewriter(None)
+    def spy(fgraph, node):
+        seen.append(node.op)
+        return None
+
+    RuleSet("spy", [spy]).apply(_fg())
+    assert seen == [Add(0.0), Add(0.0)]
+
+
+def test_rewriter_returning_a_wrong_type_is_reported():
+    from minigraph.graph.type import TensorType
+
+    @node_rewriter([Add])
+    def breaks_types(fgraph, node):
+        return [TensorType("int8", ())("oops")]
+
+    with pytest.raises(GraphError, match="rewrite breaks_types replaced"):
+        RuleSet("bad", [breaks_types]).apply(_fg())
+
+
+def test_replacing_a_multi_output_node():
+    @node_rewriter([DivMod])
+    def divmod_to_adds(fgraph, node):
+        a, b = node.inputs
+        return [Add(0.0)(a, b), None]  # None: keep that output
+
+    a, b = var("a"), var("b")
+    q, r = DivMod()(a, b)
+    fg = FunctionGraph([a, b], [Mul()(q, r)])
+    RuleSet("dm", [divmod_to_adds]).apply(fg)
+    names = sorted(type(op).__name__ for op in _ops(fg))
+    assert names == ["Add", "DivMod", "Mul"]  # DivMod stays: its second output is used
+    f = function(fg.inputs, fg.outputs[0], mode="FAST_COMPILE")
+    assert float(f(7.0, 2.0)) == (7 + 2) * 1
+
+
+def test_graph_pass_counts_in_stats():
+    def drop_everything(fgraph):
+        fgraph.replace(fgraph.outputs[0], fgraph.inputs[0])
+        return 1
+
+    fg = _fg()
+    stats = {}
+    p = GraphPass("drop", drop_everything)
+    p.apply(fg, stats=stats)
+    assert fg.outputs == [fg.inputs[0]] and stats["drop"][0] == 1
+    assert p.names() == ["drop"] and repr(p) == "GraphPass(drop)"
