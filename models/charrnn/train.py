@@ -1,0 +1,447 @@
+"""Training the char-RNN: the loop, validation, checkpoints, exact resume, Ctrl-C and NaN.
+
+`TrainConfig` holds every choice of a run; `Trainer` builds the corpus, the model and its
+compiled functions, then runs the loop: one compiled train step per batch, the final hidden
+state of a batch fed in as the initial state of the next (each row of a batch continues the
+same row of the previous one), validation every ``eval_every`` steps, and an atomic
+checkpoint every ``save_every`` steps and after each validation (``best.ckpt`` follows the
+lowest validation loss).
+
+A checkpoint holds everything the next step depends on: parameters, optimizer state, the
+carried hidden state, the dropout generators, the sequencer's position and the history. So
+``Trainer.resume(out)`` continues exactly: the same losses as a run never stopped.
+Ctrl-C finishes the step under way, saves and returns; a NaN loss stops the run and leaves the
+last good checkpoint in place. Problems are raised as `TrainError` (or the data and checkpoint
+modules' errors), each with a one-line message.
+"""
+
+import collections
+import csv
+import math
+import os
+import signal
+import time
+from dataclasses import asdict, dataclass, fields, replace
+
+import numpy as np
+
+from .checkpoint import CheckpointError, CheckpointManager, check_compatible
+from .data import MinibatchSequencer, Vocabulary, load_corpus, split_corpus
+from .model import CharRNN, ModelConfig, ModelError
+
+BUNDLED = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "data")
+SHAKESPEARE = os.path.join(BUNDLED, "tinyshakespeare.txt")
+_MODEL_FIELDS = ("cell", "layers", "hidden", "embed", "dropout", "dtype")
+# what may differ when resuming: how long to go on, and how often to report
+_RESUMABLE = ("epochs", "max_steps", "minutes", "eval_every", "save_every", "progress")
+
+
+class TrainError(RuntimeError):
+    """Training cannot start or go on; the message says why and what was kept."""
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Every choice of a training run (saved in each checkpoint).
+
+    Model: ``cell``, ``layers``, ``hidden``, ``embed``, ``dropout``, ``dtype`` (see
+    `ModelConfig`). Data: ``corpus`` (files, directories or globs; empty = the bundled
+    Shakespeare), ``vocab`` (``"text"``: the corpus's characters, ``"gorner"``: his 98
+    symbols), ``val_fraction``, ``seq_len``, ``batch``. Optimisation: ``optimizer``, ``lr``,
+    ``clip`` (global gradient norm, 0 = off), ``clip_value`` (per element, 0 = off),
+    ``seed``. Length (whichever comes first; ``epochs`` and ``max_steps`` count from the
+    start of the run, ``minutes`` from this invocation): ``epochs``, ``max_steps``,
+    ``minutes``. Reporting: ``eval_every``, ``save_every`` (steps), ``progress`` (a tqdm bar).
+    """
+
+    corpus: tuple = ()
+    out: str = "runs/charrnn"
+    cell: str = "gru"
+    layers: int = 3
+    hidden: int = 512
+    embed: int = 0
+    dropout: float = 0.2
+    dtype: str = "float32"
+    vocab: str = "text"
+    val_fraction: float = 0.1
+    seq_len: int = 30
+    batch: int = 200
+    optimizer: str = "adam"
+    lr: float = 1e-3
+    clip: float = 5.0
+    clip_value: float = 0.0
+    seed: int = 0
+    epochs: int = None
+    max_steps: int = None
+    minutes: float = None
+    eval_every: int = 200
+    save_every: int = 100
+    device: str = "cpu"
+    progress: bool = True
+
+    def __post_init__(self):
+        object.__setattr__(self, "corpus", tuple(os.fspath(c) for c in self.corpus))
+        for name in ("epochs", "max_steps", "minutes"):
+            v = getattr(self, name)
+            if v is not None and not (isinstance(v, (int, float)) and v > 0):
+                raise TrainError(f"--{name.replace('_', '-')} must be positive, got {v!r}")
+        for name in ("eval_every", "save_every"):
+            if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
+                raise TrainError(f"--{name.replace('_', '-')} must be a positive integer")
+        if self.vocab not in ("text", "gorner"):
+            raise TrainError(f"vocab must be 'text' or 'gorner', got {self.vocab!r}")
+        if self.device not in ("cpu", "cuda", "auto"):
+            raise TrainError(f"--device must be cpu, cuda or auto, got {self.device!r}")
+
+    def model_config(self, vocab_size):
+        """The `ModelConfig` of this run for a vocabulary of `vocab_size` symbols."""
+        return ModelConfig(vocab_size=vocab_size,
+                           **{name: getattr(self, name) for name in _MODEL_FIELDS})
+
+    def to_dict(self):
+        d = asdict(self)
+        d["corpus"] = list(self.corpus)
+        return d
+
+    @classmethod
+    def from_dict(cls, d):
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: (tuple(v) if k == "corpus" else v) for k, v in d.items() if k in known})
+
+
+@dataclass
+class TrainResult:
+    """What `Trainer.run` ends with.
+
+    ``reason`` is ``"done"`` (a length limit was reached), ``"interrupted"`` (Ctrl-C; saved)
+    or ``"time"`` (``minutes`` ran out).
+    """
+
+    reason: str
+    step: int
+    epoch: int
+    train_loss: float
+    val_loss: float
+    best_val_loss: float
+    checkpoint: str
+
+
+class Trainer:
+    """A training run: corpus, model, compiled functions, checkpoints and the loop.
+
+    Parameters
+    ----------
+    config : TrainConfig
+    log : callable
+        Receives one-line progress messages (default: print to stderr).
+
+    Raises
+    ------
+    TrainError, DataError, CheckpointError, ModelError
+        One-line messages: a run already in ``config.out``, unreadable or too short corpus,
+        unwritable directory, bad settings.
+
+    Examples
+    --------
+    >>> cfg = TrainConfig(out=tmp_dir, layers=1, hidden=32, batch=8, seq_len=16,
+    ...                   max_steps=3, progress=False)  # doctest: +SKIP
+    >>> Trainer(cfg).run().step  # doctest: +SKIP
+    3
+    """
+
+    def __init__(self, config, log=None, _checkpoint=None):
+        self.config, self.log = config, log or _stderr
+        self.manager = CheckpointManager(config.out)
+        if _checkpoint is None and self.manager.exists():
+            raise TrainError(f"'{config.out}' already holds a training run; continue it with "
+                             f"--resume {config.out}, or choose another --out")
+        self._setup_device()
+        vocab = Vocabulary.from_dict(_checkpoint.metadata["vocab"]) if _checkpoint else (
+            "gorner" if config.vocab == "gorner" else None)
+        files = _checkpoint.metadata["corpus"]["files"] if _checkpoint else (
+            config.corpus or [SHAKESPEARE])
+        self.corpus = load_corpus(files, vocab, cache_dir=os.path.join(config.out, "cache"))
+        self.vocab = self.corpus.vocab
+        self.split = split_corpus(self.corpus, config.val_fraction)
+        self.batches = MinibatchSequencer(self.split.train, config.batch, config.seq_len,
+                                          n_epochs=config.epochs)
+        self.model = CharRNN(config.model_config(len(self.vocab)), seed=config.seed)
+        self.train_step = self.model.compile_train(config.optimizer, config.lr, config.clip,
+                                                   config.clip_value)
+        self.eval_step = self.model.compile_eval()
+        self.state = self.model.initial_state(config.batch)
+        self.step, self.chars, self.elapsed = 0, 0, 0.0
+        self.train_log, self.valid_log = [], []  # rows [step, chars, loss, acc] / [step, loss, acc]
+        self.saved_step, self._bar, self._recent = None, None, collections.deque(maxlen=50)
+        if _checkpoint is not None:
+            self._restore(_checkpoint)
+
+    # ---- building
+
+    @classmethod
+    def resume(cls, out, log=None, **overrides):
+        """Continue the run saved in `out` from its ``latest.ckpt``.
+
+        Parameters
+        ----------
+        out : str
+        **overrides
+            New values for ``epochs``, ``max_steps``, ``minutes``, ``eval_every``,
+            ``save_every`` or ``progress``; the rest comes from the checkpoint.
+        """
+        bad = sorted(set(overrides) - set(_RESUMABLE))
+        if bad:
+            raise TrainError(f"cannot change {', '.join(bad)} when resuming; only "
+                             f"{', '.join(_RESUMABLE)}")
+        path = os.path.join(os.fspath(out), "latest.ckpt")
+        if not os.path.exists(path):
+            raise TrainError(f"nothing to resume: '{path}' does not exist")
+        from .checkpoint import load_checkpoint
+
+        ckpt = load_checkpoint(path)
+        if "train" not in ckpt.metadata:
+            raise TrainError(f"'{path}' is not a char-RNN training checkpoint")
+        config = replace(TrainConfig.from_dict(ckpt.metadata["train"]), out=os.fspath(out),
+                         **overrides)
+        return cls(config, log, _checkpoint=ckpt)
+
+    def _setup_device(self):
+        from minigraph.config import config as mg_config
+
+        if self.config.device != "cpu":
+            import kernels
+
+            try:
+                kernels.select_backend(None, self.config.device)
+            except RuntimeError as exc:
+                raise TrainError(str(exc)) from None
+        mg_config.device = self.config.device
+
+    def _restore(self, ckpt):
+        meta = ckpt.metadata
+        check_compatible(ckpt, {"model": self.model.config.to_dict(),
+                                "vocab": self.vocab.to_dict()})
+        try:
+            self.model.load_arrays(ckpt.arrays)
+            self.model.set_rng_state(meta["rng"])
+        except ModelError as exc:
+            raise CheckpointError(f"checkpoint '{ckpt.path}' does not fit: {exc}") from None
+        self.batches.load_state_dict(meta["sequencer"])
+        self.state = np.array(ckpt.arrays["state/H"], dtype=self.model.config.dtype)
+        self.step, self.chars, self.elapsed = meta["step"], meta["chars"], meta["elapsed"]
+        self.train_log = ckpt.arrays["history/train"].tolist()
+        self.valid_log = ckpt.arrays["history/valid"].tolist()
+        self.saved_step = self.step
+        self.log(f"resuming {self.config.out} at step {self.step} (epoch "
+                 f"{self.batches.position.epoch})")
+
+    # ---- the loop
+
+    def run(self):
+        """Train until a limit, Ctrl-C or an error; return a `TrainResult`.
+
+        Raises
+        ------
+        TrainError
+            The loss became NaN or infinite; the last good checkpoint is kept.
+        """
+        cfg = self.config
+        self.log(f"training a {cfg.layers}x{cfg.hidden} {cfg.cell.upper()} "
+                 f"({self.model.n_params():,} parameters, vocabulary {len(self.vocab)}) on "
+                 f"{len(self.split.train):,} characters, validating on "
+                 f"{len(self.split.valid):,}; checkpoints in {cfg.out}")
+        stop = _StopFlag()
+        reason = "done"
+        t_start = time.perf_counter()
+        bar = self._bar = self._progress_bar()
+        try:
+            with stop:
+                while True:
+                    reason = self._limit_reached(t_start) or ("interrupted" if stop.set
+                                                              else None)
+                    if reason:
+                        break
+                    loss = self._train_one()
+                    if bar is not None:
+                        bar.update(1)
+                        bar.set_postfix_str(f"loss {loss:.3f}, {self._rate():,.0f} chars/s")
+                    if self.step % cfg.eval_every == 0:
+                        self._validate_and_save()
+                    elif self.step % cfg.save_every == 0:
+                        self._save()
+        finally:
+            if bar is not None:
+                bar.close()
+            self._bar = None
+        if self.saved_step != self.step:
+            self._validate_and_save() if reason != "interrupted" else self._save()
+        return self._result(reason)
+
+    def _train_one(self):
+        epoch, step = self.batches.position
+        x, y = self.batches.batch(epoch, step)
+        t0 = time.perf_counter()
+        loss, acc, state = self.train_step(x.astype(np.int32), y.astype(np.int32), self.state)
+        loss, acc = float(loss), float(acc)
+        if not math.isfinite(loss):
+            self._diverged(f"the loss is {loss}")
+        dt = time.perf_counter() - t0
+        self.elapsed += dt
+        self._recent.append(dt)
+        self.state = state
+        self.step += 1
+        self.chars += x.size
+        self.batches.seek(*_next(epoch, step, self.batches.steps_per_epoch))
+        self.train_log.append([self.step, self.chars, loss, acc])
+        return loss
+
+    def _diverged(self, what):
+        kept = (f"the last good checkpoint is {self.manager.latest_path} (step "
+                f"{self.saved_step})" if self.saved_step is not None else
+                "no checkpoint had been written yet")
+        raise TrainError(f"{what} at step {self.step + 1}: training stopped; {kept}; try a "
+                         f"smaller --lr or --clip")
+
+    def _limit_reached(self, t_start):
+        cfg = self.config
+        if cfg.max_steps is not None and self.step >= cfg.max_steps:
+            return "done"
+        if cfg.epochs is not None and self.batches.position.epoch >= cfg.epochs:
+            return "done"
+        if cfg.minutes is not None and time.perf_counter() - t_start >= 60 * cfg.minutes:
+            return "time"
+        return None
+
+    def _rate(self):
+        """Characters per second over the last steps (the first, compiling, one drops out)."""
+        seconds = sum(self._recent)
+        return self.config.batch * self.config.seq_len * len(self._recent) / seconds \
+            if seconds > 0 else 0.0
+
+    def _say(self, message):
+        if self._bar is not None:
+            self._bar.write(message)
+        else:
+            self.log(message)
+
+    def _progress_bar(self):
+        if not self.config.progress:
+            return None
+        from tqdm import tqdm
+
+        cfg = self.config
+        total = cfg.max_steps
+        if cfg.epochs is not None:
+            by_epochs = cfg.epochs * self.batches.steps_per_epoch
+            total = by_epochs if total is None else min(total, by_epochs)
+        return tqdm(total=total, initial=self.step, unit="step", dynamic_ncols=True,
+                    desc="train")
+
+    # ---- validation and checkpoints
+
+    def evaluate(self, max_batches=None):
+        """Mean validation loss and accuracy over the held-out text, from a zero state.
+
+        Returns ``(nan, nan)`` when there is no validation text.
+        """
+        cfg = self.config
+        n = len(self.split.valid)
+        batch = min(cfg.batch, (n - 1) // cfg.seq_len) if n > cfg.seq_len else 0
+        if batch < 1:
+            return float("nan"), float("nan")
+        seq = MinibatchSequencer(self.split.valid, batch, cfg.seq_len, n_epochs=1)
+        state, losses, accs = self.model.initial_state(batch), [], []
+        for i, (x, y, _) in enumerate(seq):
+            if max_batches is not None and i >= max_batches:
+                break
+            loss, acc, state = self.eval_step(x.astype(np.int32), y.astype(np.int32), state)
+            losses.append(float(loss))
+            accs.append(float(acc))
+        return float(np.mean(losses)), float(np.mean(accs))
+
+    def _validate_and_save(self):
+        val_loss, val_acc = self.evaluate()
+        if math.isfinite(val_loss):
+            self.valid_log.append([self.step, val_loss, val_acc])
+            train = np.mean([r[2] for r in self.train_log[-self.config.eval_every:]])
+            self._say(f"step {self.step}: train loss {train:.4f}, validation loss "
+                     f"{val_loss:.4f} nats/char, accuracy {val_acc:.3f}")
+        self._save(val_loss if math.isfinite(val_loss) else None)
+
+    def _save(self, val_loss=None):
+        bad = [n for n, v in self.model.params.items()
+               if not np.isfinite(v.get_value(borrow=True)).all()]
+        if bad:
+            self._diverged(f"parameter {bad[0]} is no longer finite")
+        arrays = self.model.arrays()
+        arrays["state/H"] = self.state
+        arrays["history/train"] = np.array(self.train_log, dtype=np.float64).reshape(-1, 4)
+        arrays["history/valid"] = np.array(self.valid_log, dtype=np.float64).reshape(-1, 3)
+        meta = {"train": self.config.to_dict(), "model": self.model.config.to_dict(),
+                "vocab": self.vocab.to_dict(), "sequencer": self.batches.state_dict(),
+                "step": self.step, "chars": self.chars, "elapsed": self.elapsed,
+                "rng": self.model.rng_state(),
+                "corpus": {"files": [os.path.abspath(f) for f in self.corpus.files],
+                           "n_ids": len(self.corpus)}}
+        self.manager.save(arrays, meta, val_loss=val_loss)
+        self.saved_step = self.step
+        write_history_csv(os.path.join(self.config.out, "loss.csv"), self.train_log,
+                          self.valid_log)
+
+    def _result(self, reason):
+        last = self.train_log[-1][2] if self.train_log else float("nan")
+        val = self.valid_log[-1][1] if self.valid_log else float("nan")
+        best = self.manager.best_val_loss
+        return TrainResult(reason, self.step, self.batches.position.epoch, last, val,
+                           float("nan") if best is None else best, self.manager.latest_path)
+
+
+def _next(epoch, step, steps_per_epoch):
+    return (epoch + 1, 0) if step + 1 == steps_per_epoch else (epoch, step + 1)
+
+
+def _stderr(message):
+    import sys
+
+    print(message, file=sys.stderr, flush=True)
+
+
+class _StopFlag:
+    """Turns the first Ctrl-C into a flag the loop reads between steps (so the step under way
+    finishes and the state saved is consistent); a second Ctrl-C interrupts at once."""
+
+    def __init__(self):
+        self.set, self._previous = False, None
+
+    def _handler(self, signum, frame):
+        if self.set:
+            raise KeyboardInterrupt
+        self.set = True
+
+    def __enter__(self):
+        try:
+            self._previous = signal.signal(signal.SIGINT, self._handler)
+        except ValueError:  # not the main thread: leave Ctrl-C alone
+            self._previous = None
+        return self
+
+    def __exit__(self, *exc):
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+        return False
+
+
+def write_history_csv(path, train_log, valid_log):
+    """Write ``step,chars,train_loss,train_acc,val_loss,val_acc`` rows (validation where run)."""
+    valid = {int(s): (loss, acc) for s, loss, acc in valid_log}
+    tmp = path + ".tmp"
+    try:
+        with open(tmp, "w", newline="") as f:
+            w = csv.writer(f)
+            w.writerow(["step", "chars", "train_loss", "train_acc", "val_loss", "val_acc"])
+            for step, chars, loss, acc in train_log:
+                v = valid.get(int(step), ("", ""))
+                w.writerow([int(step), int(chars), f"{loss:.5f}", f"{acc:.4f}", *v])
+        os.replace(tmp, path)
+    except OSError as exc:
+        raise TrainError(f"cannot write '{path}': {exc.strerror or exc}") from None
