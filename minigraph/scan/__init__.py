@@ -1,0 +1,11 @@
+"""Loops in the graph: ``theano.scan`` and the ``Scan`` op it builds.
+
+* :mod:`.builder`: ``scan()``, Theano's API lowered to one canonical form;
+* :mod:`.op`: the ``Scan`` op (sequences, carries, consts in; carry traces and per-step
+  outputs out) and :mod:`.loop`, the generated loop it runs;
+* :mod:`.grad`: back-propagation through time, as a backward ``Scan``;
+* :mod:`.rewrites`: ``SCAN_PASSES``, the scan passes of the compilation pipeline.
+"""
+
+from .builder import scan  # noqa: F401
+from .op import Scan  # noqa: F401

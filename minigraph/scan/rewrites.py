@@ -1,0 +1,3 @@
+"""Scan passes of the compilation pipeline (``SCAN_PASSES``)."""
+
+SCAN_PASSES = []
