@@ -219,6 +219,11 @@ def _layer_sequence(cell, gx, s0, p, H):
     return states[:, :, :H], states[-1]
 
 
+def _named(var, name):
+    var.name = name
+    return var
+
+
 def _init_params(config, seed):
     """Parameter arrays by name, PyTorch's uniform(-1/sqrt(H), 1/sqrt(H)) initialisation;
     the ReLU RNN gets identity recurrent weights (IRNN), the LSTM a forget-gate bias of 1."""
@@ -327,15 +332,16 @@ class CharRNN:
             finals.append(final)
             if dropout and c.dropout:
                 hs = self._dropout(hs)
-        flat = T.reshape(hs, (n_steps * batch, H))
-        return T.dot(flat, self.params["out/W"]) + self.params["out/b"], T.stack(finals)
+        logits = T.dot(T.reshape(hs, (n_steps * batch, H)), self.params["out/W"]) + \
+            self.params["out/b"]
+        return _named(logits, "logits"), _named(T.stack(finals), "new_state")
 
     def loss(self, logits, y):
         """Mean cross-entropy (nats per character) and accuracy of ``logits`` for ``y`` (B, T)."""
         targets = T.flatten(y.T)
         loss = T.mean(CrossentropySoftmax()(logits, targets))  # stable softmax + xent in one op
         hits = T.cast(T.eq(T.argmax(logits, axis=1), targets), self.config.dtype)
-        return loss, T.mean(hits)
+        return _named(loss, "loss"), _named(T.mean(hits), "accuracy")
 
     def _layer(self, layer):
         return {n: self.params[f"l{layer}/{n}"] for n in ("W_x", "b_x", "W_h", "b_h")}
@@ -420,8 +426,9 @@ class CharRNN:
             s = _STEPS[c.cell](self._project(layer, h, p), state[layer], p, H)
             finals.append(s)
             h = s[:, :H] if c.cell == "lstm" else s
-        logits = T.dot(h, self.params["out/W"]) + self.params["out/b"]
-        return theano.function([ids, state], [logits, T.stack(finals)], name="generate_step")
+        logits = _named(T.dot(h, self.params["out/W"]) + self.params["out/b"], "logits")
+        return theano.function([ids, state], [logits, _named(T.stack(finals), "new_state")],
+                               name="generate_step")
 
     # ---- state in and out
 

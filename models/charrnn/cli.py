@@ -1,0 +1,323 @@
+"""``minigraph-charrnn``: train, generate, draw, and the one-command demo.
+
+    minigraph-charrnn train [CORPUS ...] --out DIR [--cell gru --layers 3 --hidden 512 ...]
+    minigraph-charrnn train --resume DIR [--max-steps N | --minutes M | --epochs E]
+    minigraph-charrnn generate --checkpoint DIR -n 1000 --prime "ROMEO:" --temperature 0.8
+    minigraph-charrnn graph --checkpoint DIR --out model.svg
+    minigraph-charrnn demo [--minutes 3] [--out runs/demo]
+
+Every expected failure (missing, empty or too short corpus, unwritable directory, damaged or
+mismatched checkpoint, prime text outside the vocabulary, NaN loss) ends with one line on
+stderr and exit status 1, never a traceback; Ctrl-C during training saves first and exits
+with 130. NumPy, Numba and minigraph are imported only after the arguments are read, so that
+``--threads`` can pin OpenBLAS before it starts.
+"""
+
+import argparse
+import os
+import sys
+
+PROG = "minigraph-charrnn"
+# option -> TrainConfig field, for the options `train` shares with the config
+_TRAIN_OPTIONS = ("cell", "layers", "hidden", "embed", "dropout", "vocab", "val_fraction",
+                  "seq_len", "batch", "optimizer", "lr", "clip", "clip_value", "seed",
+                  "epochs", "max_steps", "minutes", "eval_every", "save_every", "device")
+_RESUME_OPTIONS = ("epochs", "max_steps", "minutes", "eval_every", "save_every")
+DEMO = dict(cell="gru", layers=2, hidden=256, seq_len=50, batch=64, dropout=0.1,
+            eval_every=250, save_every=250)
+
+
+def build_parser():
+    """The argument parser of all subcommands."""
+    parser = argparse.ArgumentParser(prog=PROG, description="Train and sample a "
+                                     "character-level RNN built with minigraph.")
+    parser.add_argument("--threads", type=int, default=1, help="BLAS and Numba threads "
+                        "(default 1: the fastest on a small shared machine)")
+    sub = parser.add_subparsers(dest="command", required=True)
+    t = sub.add_parser("train", help="train a model (default corpus: bundled Shakespeare)")
+    t.add_argument("corpus", nargs="*", help="text files, directories or globs")
+    t.add_argument("--out", help="run directory (default runs/charrnn)")
+    t.add_argument("--resume", metavar="DIR", help="continue the run saved in DIR exactly")
+    t.add_argument("--cell", choices=("gru", "lstm", "rnn"))
+    for name, kind in (("layers", int), ("hidden", int), ("embed", int), ("seq-len", int),
+                       ("batch", int), ("lr", float), ("dropout", float), ("clip", float),
+                       ("clip-value", float), ("epochs", int), ("max-steps", int),
+                       ("minutes", float), ("seed", int), ("eval-every", int),
+                       ("save-every", int), ("val-fraction", float)):
+        t.add_argument(f"--{name}", type=kind)
+    t.add_argument("--optimizer", choices=("adam", "sgd", "momentum", "rmsprop"))
+    t.add_argument("--vocab", choices=("text", "gorner"))
+    t.add_argument("--device", choices=("cpu", "cuda", "auto"))
+    t.add_argument("--no-progress", action="store_true", help="no progress bar")
+    g = sub.add_parser("generate", help="write text with a trained model")
+    g.add_argument("--checkpoint", required=True, help="run directory or .ckpt file")
+    g.add_argument("-n", type=int, default=1000, help="characters to generate")
+    g.add_argument("--prime", default="", help="text the model reads first")
+    g.add_argument("--temperature", type=float, default=1.0)
+    g.add_argument("--top-k", type=int, default=0)
+    g.add_argument("--seed", type=int, default=None)
+    g.add_argument("--argmax", action="store_true", help="always take the likeliest char")
+    g.add_argument("--which", choices=("best", "latest"), default="best")
+    d = sub.add_parser("graph", help="draw the model's graph (SVG, PNG, PDF or DOT)")
+    d.add_argument("--checkpoint", required=True)
+    d.add_argument("--out", default="model.svg")
+    d.add_argument("--function", choices=("eval", "step", "train"), default="eval",
+                   help="which compiled function to draw (default: the forward pass + loss)")
+    d.add_argument("--stage", choices=("after", "before", "both"), default="after")
+    m = sub.add_parser("demo", help="train a small model for a few minutes, then generate, "
+                       "draw the graph and the loss curve")
+    m.add_argument("--minutes", type=float, default=3.0)
+    m.add_argument("--out", default=os.path.join("runs", "demo"))
+    m.add_argument("--seed", type=int, default=0)
+    m.add_argument("--no-progress", action="store_true")
+    for p in (t, g, d, m):
+        p.set_defaults(func=globals()[f"cmd_{p.prog.split()[-1]}"])
+    return parser
+
+
+def main(argv=None):
+    """Run the command line; returns the exit status (0 fine, 1 error, 130 interrupted)."""
+    args = build_parser().parse_args(argv)
+    if args.threads < 1:
+        return _fail("--threads must be at least 1")
+    _pin_threads(args.threads)
+    expected = _expected_errors()
+    _report_warnings()
+    try:
+        return args.func(args) or 0
+    except expected as exc:
+        return _fail(exc)
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:  # `generate | head`: the reader left, nothing is wrong
+        sys.stderr.close()
+        return 0
+
+
+def _fail(message):
+    text = " ".join(str(message).split()) or type(message).__name__
+    print(f"{PROG}: error: {text}", file=sys.stderr)
+    return 1
+
+
+def _pin_threads(n):
+    for var in ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "OMP_NUM_THREADS"):
+        os.environ[var] = str(n)  # read once, when NumPy loads its BLAS: must come first
+    os.environ.setdefault("NUMBA_NUM_THREADS", str(max(n, 1)))
+    import numba
+
+    numba.set_num_threads(min(n, numba.config.NUMBA_NUM_THREADS))
+
+
+def _expected_errors():
+    from minigraph.graph.basic import GraphError
+
+    from .checkpoint import CheckpointError
+    from .data import DataError
+    from .generate import GenerateError
+    from .model import ModelError
+    from .train import TrainError
+
+    return (DataError, CheckpointError, ModelError, TrainError, GenerateError, GraphError,
+            OSError)
+
+
+def _report_warnings():
+    """Data repairs (replaced bytes, unknown characters) as one stderr line each."""
+    import warnings
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        print(f"{PROG}: warning: {' '.join(str(message).split())}", file=sys.stderr)
+
+    warnings.showwarning = show
+
+
+# ---------------------------------------------------------------------------- train
+
+
+def cmd_train(args):
+    """``train``: a new run, or ``--resume DIR``."""
+    from .train import TrainConfig, Trainer
+
+    given = {k: getattr(args, k) for k in _TRAIN_OPTIONS if getattr(args, k) is not None}
+    progress = not args.no_progress
+    if args.resume:
+        fixed = sorted(set(given) - set(_RESUME_OPTIONS)) + (["corpus"] if args.corpus else [])
+        if fixed or (args.out and os.path.abspath(args.out) != os.path.abspath(args.resume)):
+            what = ", ".join("--" + k.replace("_", "-") for k in fixed) or "--out"
+            return _fail(f"{what} cannot be changed when resuming (the checkpoint fixes them); "
+                         f"only --epochs, --max-steps, --minutes, --eval-every, --save-every")
+        trainer = Trainer.resume(args.resume, progress=progress, **given)
+    else:
+        config = TrainConfig(corpus=tuple(args.corpus), out=args.out or TrainConfig.out,
+                             progress=progress, **given)
+        trainer = Trainer(config)
+    return _finish(trainer, trainer.run())
+
+
+def _finish(trainer, result):
+    out = trainer.config.out
+    write_loss_plot(out, trainer.train_log, trainer.valid_log)
+    print(f"step {result.step} (epoch {result.epoch}): train loss {result.train_loss:.4f}, "
+          f"validation loss {result.val_loss:.4f} (best {result.best_val_loss:.4f}) "
+          f"nats/char; checkpoint {result.checkpoint}", file=sys.stderr)
+    if result.reason == "interrupted":
+        print(f"{PROG}: interrupted: saved step {result.step}; continue with: {PROG} train "
+              f"--resume {out}", file=sys.stderr)
+        return 130
+    return 0
+
+
+# ------------------------------------------------------------------------- generate
+
+
+def cmd_generate(args):
+    """``generate``: stream text from a checkpoint."""
+    from .generate import Sampler, load_model
+
+    model, vocab, _ = load_model(args.checkpoint, args.which)
+    sampler = Sampler(model, vocab)
+    chars = sampler.generate(args.n, args.prime, args.temperature, args.top_k, args.argmax,
+                             args.seed)
+    first = next(chars, "")  # raises on a bad prime before anything is printed
+    out = sys.stdout
+    out.write(args.prime + first)
+    out.flush()
+    for c in chars:
+        out.write(c)
+        out.flush()
+    out.write("\n")
+    return 0
+
+
+# ---------------------------------------------------------------------------- graph
+
+
+def cmd_graph(args):
+    """``graph``: draw one of the model's compiled functions."""
+    from .generate import load_model
+
+    model, _, ckpt = load_model(args.checkpoint, "latest")
+    path = draw_graph(model, args.out, args.function, args.stage, ckpt.metadata.get("train"))
+    print(f"graph of the {args.function} function written to {path}", file=sys.stderr)
+    return 0
+
+
+def draw_graph(model, out, function="eval", stage="after", train=None):
+    """Draw ``model``'s ``eval``, ``step`` or ``train`` function to `out` (format from the
+    extension); without Graphviz or `minigraph.pydot`, write ``debugprint`` text instead."""
+    train = train or {}
+    fn = (model.compile_eval() if function == "eval" else model.compile_step()
+          if function == "step" else model.compile_train(
+              train.get("optimizer", "adam"), train.get("lr", 1e-3), train.get("clip", 5.0),
+              train.get("clip_value", 0.0)))
+    directory = os.path.dirname(os.path.abspath(out))
+    os.makedirs(directory, exist_ok=True)
+    try:
+        from minigraph.printing import pydotprint
+
+        return pydotprint(fn, outfile=out, stage=stage, print_output_file=False)
+    except ImportError:
+        from minigraph.printing import debugprint
+
+        path = os.path.splitext(out)[0] + ".txt"
+        with open(path, "w") as f:
+            debugprint(fn, file=f)
+        return path
+
+
+# ----------------------------------------------------------------------------- demo
+
+
+def cmd_demo(args):
+    """``demo``: train a small model on Shakespeare, then generate and draw."""
+    from .generate import Sampler, load_model
+    from .train import TrainConfig, Trainer
+
+    progress = not args.no_progress
+    if os.path.exists(os.path.join(args.out, "latest.ckpt")):
+        print(f"{args.out} already holds a demo run: training it {args.minutes:g} more "
+              f"minutes", file=sys.stderr)
+        trainer = Trainer.resume(args.out, minutes=args.minutes, max_steps=None, epochs=None,
+                                 progress=progress)
+    else:
+        trainer = Trainer(TrainConfig(out=args.out, minutes=args.minutes, seed=args.seed,
+                                      progress=progress, **DEMO))
+    status = _finish(trainer, trainer.run())
+    model, vocab, _ = load_model(args.out, "best")
+    text = "".join(Sampler(model, vocab).generate(500, "ROMEO:", 0.8, seed=1))
+    print("\n--- 500 characters from the model, primed with 'ROMEO:' ---\nROMEO:" + text + "\n")
+    graph = draw_graph(model, os.path.join(args.out, "model.svg"))
+    plot = write_loss_plot(args.out, trainer.train_log, trainer.valid_log)
+    print(f"graph: {graph}\nloss curve: {plot} (numbers in {os.path.join(args.out, 'loss.csv')})"
+          f"\ncheckpoints: {args.out}/best.ckpt, {args.out}/latest.ckpt", file=sys.stderr)
+    return status
+
+
+# ------------------------------------------------------------------------ loss plot
+
+
+def write_loss_plot(out, train_log, valid_log):
+    """Draw the loss curve: ``loss.png`` with matplotlib when installed (``pip install
+    minigraph[plot]``), else ``loss.svg`` written by hand. Returns the path."""
+    if not train_log:
+        return None
+    steps = [r[0] for r in train_log]
+    smooth = _running_mean([r[2] for r in train_log], max(1, len(train_log) // 50))
+    valid = ([r[0] for r in valid_log], [r[1] for r in valid_log])
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return _svg_plot(os.path.join(out, "loss.svg"), steps, smooth, valid)
+    fig, ax = plt.subplots(figsize=(7, 4))
+    ax.plot(steps, smooth, label="train (running mean)")
+    ax.plot(*valid, "o-", label="validation")
+    ax.set(xlabel="step", ylabel="loss (nats/char)", title="char-RNN loss")
+    ax.legend()
+    path = os.path.join(out, "loss.png")
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+def _running_mean(values, k):
+    import numpy as np
+
+    c = np.cumsum(np.r_[0.0, values])
+    return [float((c[i + 1] - c[max(0, i + 1 - k)]) / min(k, i + 1)) for i in range(len(values))]
+
+
+def _svg_plot(path, steps, train, valid, w=640, h=360, pad=48):
+    """A small SVG line chart: train (blue) and validation (orange) loss against steps."""
+    ys = list(train) + list(valid[1])
+    x0, x1, y0, y1 = min(steps), max(max(steps), min(steps) + 1), min(ys), max(ys)
+    y1 = y1 if y1 > y0 else y0 + 1
+
+    def pts(xs, vs):
+        return " ".join(f"{pad + (x - x0) / (x1 - x0) * (w - 2 * pad):.1f},"
+                        f"{h - pad - (v - y0) / (y1 - y0) * (h - 2 * pad):.1f}"
+                        for x, v in zip(xs, vs))
+
+    lines = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" '
+             f'font-family="sans-serif" font-size="12">',
+             f'<rect width="{w}" height="{h}" fill="white"/>',
+             f'<polyline points="{pts(steps, train)}" fill="none" stroke="#1f77b4"/>',
+             f'<polyline points="{pts(*valid)}" fill="none" stroke="#ff7f0e" stroke-width="2"/>',
+             f'<text x="{pad}" y="{pad - 20}">char-RNN loss (nats/char): train (blue), '
+             f'validation (orange)</text>',
+             f'<text x="{pad}" y="{h - pad + 30}">step {x0:g}</text>',
+             f'<text x="{w - pad}" y="{h - pad + 30}" text-anchor="end">step {x1:g}</text>',
+             f'<text x="4" y="{pad}">{y1:.2f}</text><text x="4" y="{h - pad}">{y0:.2f}</text>',
+             f'<path d="M{pad},{pad} V{h - pad} H{w - pad}" fill="none" stroke="#444"/>',
+             "</svg>"]
+    with open(path, "w") as f:
+        f.write("\n".join(lines) + "\n")
+    return path
+
+
+if __name__ == "__main__":
+    sys.exit(main())
