@@ -66,7 +66,7 @@ def grad(cost, wrt, consider_constant=None, disconnected_inputs="raise",
     roots = list(seeds)
     grads = _backprop(roots, seeds, wrt_list, set(consider_constant or ()))
     out = []
-    reachable = set(ancestors(roots, blockers=(consider_constant or ())))
+    reachable = _connected(roots, consider_constant or ())
     for w in wrt_list:
         g = grads.get(w)
         if g is None:
@@ -86,6 +86,14 @@ def grad(cost, wrt, consider_constant=None, disconnected_inputs="raise",
                 w, dtype="float64")
         out.append(g)
     return out[0] if single else out
+
+
+def _connected(roots, blockers):
+    """Variables the roots depend on through paths a gradient may take: not through
+    ``consider_constant`` variables nor ``disconnected_grad``."""
+    cut = [v for v in ancestors(roots, blockers) if v.owner is not None
+           and isinstance(v.owner.op, _GradBlock) and v.owner.op.mode == "disconnected_grad"]
+    return set(ancestors(roots, blockers=list(blockers) + cut))
 
 
 def _seeds(cost, known_grads):

@@ -92,6 +92,12 @@ def _g_div(i, o, gz):
     return [gz / y, -gz * x / (y * y)]
 
 
+def _g_mod(i, o, gz):
+    # x % y = x - y * floor(x / y): the floor is locally constant
+    x, y = i
+    return [gz, -gz * _M().int_div(x, y)]
+
+
 def _g_pow(i, o, gz):
     M = _M()
     x, y = i
@@ -157,7 +163,7 @@ def _rows():
         S("mul", 2, np.multiply, "upcast", _g_mul, "({0} * {1})"),
         S("true_div", 2, np.true_divide, "float", _g_div, "({0} / {1})"),
         S("int_div", 2, np.floor_divide, "upcast", _g_zero, "({0} // {1})"),
-        S("mod", 2, np.mod, "upcast", lambda i, o, gz: [gz, None], "({0} % {1})"),
+        S("mod", 2, np.mod, "upcast", _g_mod, "({0} % {1})"),
         S("pow", 2, np.power, "upcast", _g_pow, "({0} ** {1})"),
         S("maximum", 2, np.maximum, "upcast", _g_maximum, "max({0}, {1})"),
         S("minimum", 2, np.minimum, "upcast", _g_minimum, "min({0}, {1})"),

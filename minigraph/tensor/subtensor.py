@@ -261,7 +261,8 @@ def _probe_shape(x, entries, idx):
         if v.ndim == 0:
             values.append(0)
         else:
-            values.append(np.zeros([s if s is not None else 5 for s in v.type.shape], "int64"))
+            # an unknown index length: 1, which broadcasts against any known length
+            values.append(np.zeros([1 if s is None else s for s in v.type.shape], "int64"))
     try:
         probe = dummy[_build_index(entries, values)].shape
     except IndexError as e:

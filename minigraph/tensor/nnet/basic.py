@@ -140,6 +140,7 @@ class CrossentropyCategorical1HotGrad(Op):
     """Gradient of :class:`CrossentropyCategorical1Hot` w.r.t. ``p`` (sparse in each row)."""
 
     def make_node(self, gz, p, y):
+        gz, p, y = (as_tensor_variable(v) for v in (gz, p, y))
         return Apply(self, [gz, p, y], [p.type()])
 
     def perform(self, node, inputs, output_storage):
@@ -148,6 +149,17 @@ class CrossentropyCategorical1HotGrad(Op):
         rows = np.arange(len(y))
         g[rows, y] = -gz / p[rows, y]
         output_storage[0][0] = g
+
+    def grad(self, inputs, outputs, output_grads):
+        # second derivatives: only the entries p[i, y[i]] are involved
+        from ..shape import arange
+        from ..subtensor import inc_subtensor
+
+        gz, p, y = inputs
+        rows = arange(y.shape[0])
+        w, q = output_grads[0][rows, y], p[rows, y]
+        g_p = inc_subtensor(M.zeros_like(p)[rows, y], w * gz / (q * q))
+        return [-w / q, g_p, None]
 
 
 class CrossentropySoftmax(Op):
@@ -173,6 +185,7 @@ class CrossentropySoftmaxGrad(Op):
     """``(softmax(x) - onehot(y)) * gz[:, None]``."""
 
     def make_node(self, gz, x, y):
+        gz, x, y = (as_tensor_variable(v) for v in (gz, x, y))
         return Apply(self, [gz, x, y], [x.type()])
 
     def perform(self, node, inputs, output_storage):
@@ -181,6 +194,17 @@ class CrossentropySoftmaxGrad(Op):
         g[np.arange(len(y)), y] -= 1
         g *= gz[:, None]
         output_storage[0][0] = g
+
+    def grad(self, inputs, outputs, output_grads):
+        from ..shape import arange
+        from ..subtensor import inc_subtensor
+
+        gz, x, y = inputs
+        G = output_grads[0]
+        sm = Softmax()(x)
+        one_hot = inc_subtensor(M.zeros_like(x)[arange(y.shape[0]), y], 1.0)
+        g_gz = _sum(G * (sm - one_hot), axis=1)
+        return [g_gz, SoftmaxGrad()(G * gz.dimshuffle(0, "x"), sm), None]
 
 
 def _check_xent_args(p, y):
