@@ -19,7 +19,8 @@ the backward needs, in one sweep over memory (KERNELS.md §4.3).
   (1.2 ms at B=1, H=512); a Numba loop writes it at memory speed.
 * The backward epilogue of step t adds the three contributions to dL/dh_t itself (output
   gradient, ``dh * z`` and ``dgh @ W_h^T`` from step t + 1), so no separate add pass runs.
-* Whole-sequence functions allocate every buffer once; ``dW_h`` is one GEMM after the loop.
+* Whole-sequence functions allocate every buffer once; ``dW_h`` is one GEMM after the loop
+  (split by columns: ``dgh`` equals ``dgx`` except in its n part, so only that part is kept).
 
 Inputs are validated by ``kernels.get_kernel``; these functions assume contiguous arrays of
 one float dtype.
@@ -122,10 +123,10 @@ def gru_step_fwd(gx, h, W_h, b_h):
     B, H = h.shape
     fwd, _ = _pick(h.dtype, B, H)
     gh = np.matmul(h, W_h)
-    h_new = np.empty_like(h)
-    saved = tuple(np.empty_like(h) for _ in range(4))
+    # One allocation for the five (B, H) results: at B=1 allocations cost as much as the math.
+    h_new, *saved = np.empty((5,) + h.shape, dtype=h.dtype)
     fwd(gx, gh, b_h, h, h_new, *saved)
-    return h_new, saved
+    return h_new, tuple(saved)
 
 
 def gru_step_bwd(dh_new, h, W_h, saved):
@@ -158,13 +159,25 @@ def gru_seq_fwd(gx, h0, W_h, b_h):
     return hs, saved
 
 
+def _hprev_t_at(h0, hs, rows):
+    """``Hprev^T @ rows`` for Hprev = [h0; hs[:-1]] and rows (T, B, K), without building Hprev."""
+    T, B, H = hs.shape
+    out = _atb(h0, rows[0])
+    if T > 1:
+        out += _atb(hs[: T - 1].reshape((T - 1) * B, H), rows[1:].reshape((T - 1) * B, -1))
+    return out
+
+
 def gru_seq_bwd(dhs, h0, hs, W_h, saved):
     """Backpropagation through a sequence; see ``kernels.gru_ref.gru_seq_bwd``."""
     T, B, H = hs.shape
     _, bwd = _pick(hs.dtype, B, H)
     R, Z, N, GHN = saved
     dgx = np.empty((T, B, 3 * H), dtype=hs.dtype)
-    dgh = np.empty_like(dgx)
+    # dgh = [dgx_r | dgx_z | an * r]: one (B, 3H) scratch, hot in cache for the step's GEMM,
+    # instead of a (T, B, 3H) array; only its n part is kept (for dW_h).
+    dgh = np.empty((B, 3 * H), dtype=hs.dtype)
+    anr = np.empty_like(hs)
     # Ping-pong buffers for the two parts of dL/dh_{t-1} computed at step t.
     direct = [np.empty_like(h0), np.empty_like(h0)]
     gemm = [np.empty_like(h0), np.empty_like(h0)]
@@ -173,12 +186,15 @@ def gru_seq_bwd(dhs, h0, hs, W_h, saved):
         cur, nxt = s % 2, (s + 1) % 2
         h_prev = hs[t - 1] if t > 0 else h0
         bwd(dhs[t], direct[cur], gemm[cur], s > 0, R[t], Z[t], N[t], GHN[t], h_prev,
-            dgx[t], dgh[t], direct[nxt])  # fmt: skip
-        np.matmul(dgh[t], W_hT, out=gemm[nxt])
+            dgx[t], dgh, direct[nxt])  # fmt: skip
+        np.matmul(dgh, W_hT, out=gemm[nxt])
+        anr[t] = dgh[:, 2 * H :]
     dh0 = direct[T % 2] + gemm[T % 2]
-    dgh_rows = dgh.reshape(T * B, 3 * H)
-    # dW_h = Hprev^T @ dGH without building Hprev: steps 1..T-1 read hs, step 0 reads h0.
-    dW_h = _atb(h0, dgh_rows[:B])
-    if T > 1:
-        dW_h += _atb(hs[: T - 1].reshape((T - 1) * B, H), dgh_rows[B:])
-    return dgx, dh0, dW_h, dgh_rows.sum(axis=0)
+    # dW_h = Hprev^T @ dGH over all steps, as two GEMMs on [r|z] columns of dgx and on anr.
+    dW_h = np.empty((H, 3 * H), dtype=hs.dtype)
+    dW_h[:, : 2 * H] = _hprev_t_at(h0, hs, dgx[:, :, : 2 * H])
+    dW_h[:, 2 * H :] = _hprev_t_at(h0, hs, anr)
+    db_h = np.concatenate(
+        [dgx[:, :, : 2 * H].reshape(T * B, 2 * H).sum(axis=0), anr.reshape(T * B, H).sum(axis=0)]
+    )
+    return dgx, dh0, dW_h, db_h
