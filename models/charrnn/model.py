@@ -473,7 +473,7 @@ class CharRNN:
     def set_rng_state(self, states):
         """Restore what `rng_state` returned (after `compile_train`)."""
         if len(states) != len(self._dropout_rngs):
-            raise ModelError(f"saved dropout state has {len(states)} generators, the model "
+            raise ModelError(f"saved dropout state is for {len(states)} generator(s), the model "
                              f"has {len(self._dropout_rngs)}")
         for rng, st in zip(self._dropout_rngs, states):
             bit = getattr(np.random, st["bit_generator"])()
