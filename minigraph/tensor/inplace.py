@@ -1,0 +1,120 @@
+"""In-place and buffer reuse: the last two passes of the pipeline, after fusion.
+
+* ``inplace``: an elementwise node (``Elemwise`` of a NumPy ufunc, or ``FusedElemwise``)
+  writes its output into an input that dies there: an intermediate value (never a function
+  input, shared variable, constant or a view of one) with the output's dtype and
+  broadcast pattern, whose other readers all run earlier and are not views of it. The
+  decision reads the schedule (``fgraph.toposort()``, which the linker uses unchanged), so
+  this pass must stay last; an op returning memory it keeps must declare ``view_map``.
+* ``reuse_buffers``: a ``FusedElemwise`` keeps its last two output buffers per output and
+  writes into one again when nothing else references it (checked with the reference count),
+  so arrays the user, a shared variable, a view or a later call still holds are never
+  overwritten, while intermediates and dropped results stop costing an allocation a call.
+"""
+
+import sys
+
+import numpy as np
+
+from minigraph.graph.rewriting import GraphPass
+
+from .elemwise import Elemwise
+
+
+def _fused_op():
+    from .fusion import FusedElemwise  # fusion imports this module for FUSION_PASSES
+
+    return FusedElemwise
+
+
+def _dies_here(v, node, clients, pos):
+    """True when ``node`` is the last reader of ``v``'s buffer in the schedule."""
+    if v.owner is None or v.index in getattr(v.owner.op, "view_map", {}):
+        return False  # a leaf (input, shared, constant) or a view of another buffer
+    for client, _ in clients.get(v, []):
+        if client == "output":
+            return False
+        if client is node:
+            continue  # x + x: the same element is read before it is written
+        if pos[client] > pos[node] or client.op.view_map or client.op.destroy_map:
+            return False
+    return True
+
+
+def _victim(node, clients, pos):
+    """Index of the input ``node`` may overwrite, or None."""
+    op, FusedElemwise = node.op, _fused_op()
+    if isinstance(op, Elemwise):
+        # Elemwise writes in place through the ufunc's ``out=``; other table rows cannot
+        if op.inplace is not None or not isinstance(op.scalar_op.np_fn, np.ufunc):
+            return None
+    elif not isinstance(op, FusedElemwise) or op.inplace is not None:
+        return None
+    out = node.outputs[0]
+    for j, v in enumerate(node.inputs):
+        if getattr(v.type, "dtype", None) == out.dtype and \
+                v.broadcastable == out.broadcastable and _dies_here(v, node, clients, pos):
+            return j
+    return None
+
+
+def _rebuild(fgraph, node, op, reason):
+    new = op.make_node(*node.inputs)
+    new.trace = node.trace
+    for old, var in zip(node.outputs, new.outputs):
+        fgraph.replace(old, var, reason=reason)
+
+
+def inplace_elemwise(fgraph):
+    """Make elementwise nodes overwrite an input that dies at them; returns the count."""
+    fgraph.prune()  # exact client lists
+    order = fgraph.toposort()
+    pos = {node: i for i, node in enumerate(order)}
+    plans = [(node, _victim(node, fgraph.clients, pos)) for node in order]
+    plans = [(node, j) for node, j in plans if j is not None]
+    for node, j in plans:  # decided on the unchanged graph: each buffer dies at one node
+        op = node.op
+        new_op = Elemwise(op.scalar_op, inplace=j) if isinstance(op, Elemwise) else \
+            _fused_op()(op.program, inplace=j, reuse=op.reuse)
+        _rebuild(fgraph, node, new_op, "inplace")
+    if plans:
+        fgraph.prune()
+    return len(plans)
+
+
+def reuse_buffers(fgraph):
+    """Let every ``FusedElemwise`` keep its output buffers between calls; returns the count."""
+    FusedElemwise = _fused_op()
+    nodes = [n for n in fgraph.toposort() if isinstance(n.op, FusedElemwise) and not n.op.reuse]
+    for node in nodes:
+        _rebuild(fgraph, node, FusedElemwise(node.op.program, node.op.inplace, True),
+                 "reuse_buffers")
+    if nodes:
+        fgraph.prune()
+    return len(nodes)
+
+
+INPLACE = GraphPass("inplace", inplace_elemwise)
+REUSE_BUFFERS = GraphPass("reuse_buffers", reuse_buffers)
+
+
+def _refs(ring, j):
+    buf = ring[j]
+    return sys.getrefcount(buf)
+
+
+_ONLY_RING = _refs([np.empty(0)], 0)  # references seen when the ring alone holds a buffer
+
+
+def claim_buffer(slots, k, shape, dtype):
+    """An array of ``shape``/``dtype`` for output ``k``: a kept buffer nobody else holds,
+    else a new one (kept in place of the older of the two when ``slots`` is not None)."""
+    if slots is None:
+        return np.empty(shape, dtype)
+    ring = slots[k]
+    for j in (0, 1):
+        if ring[j] is not None and ring[j].shape == shape and _refs(ring, j) == _ONLY_RING:
+            return ring[j]
+    buf = np.empty(shape, dtype)
+    ring[0], ring[1] = buf, ring[0]
+    return buf

@@ -1,0 +1,271 @@
+"""Elementwise fusion: the graph after the pass, values against the unfused graph on both
+run paths (NumPy composite and the Numba loop), the kernel caches, gradients and errors."""
+
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+import minigraph as theano
+import minigraph.tensor as T
+from minigraph.graph.basic import GraphError
+from minigraph.gradient import verify_grad
+from minigraph.tensor import fusion
+from minigraph.tensor.elemwise import Elemwise
+from minigraph.tensor.fusion import FusedElemwise, Program
+from minigraph.tensor.scalar import SCALAR_OPS
+
+UNFUSED = theano.Mode().excluding("fusion")
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+@pytest.fixture(scope="module")
+def kernel_dir(tmp_path_factory):
+    """A private on-disk kernel cache for this module's tests."""
+    return str(tmp_path_factory.mktemp("fused_kernels"))
+
+
+@pytest.fixture
+def numba_now(monkeypatch, kernel_dir):
+    """Compile fused kernels on their first call (instead of once they are hot)."""
+    monkeypatch.setenv("MINIGRAPH_CACHE_DIR", kernel_dir)
+    monkeypatch.setattr(fusion.POLICY, "compile_after", 0)
+
+
+def fused_nodes(f):
+    return [n for n in f.fgraph.toposort() if isinstance(n.op, FusedElemwise)]
+
+
+def elemwise_names(f):
+    return [n.op.scalar_op.name for n in f.fgraph.toposort() if isinstance(n.op, Elemwise)]
+
+
+def test_chain_becomes_one_node_and_matches_unfused_bitwise(rng):
+    x, b = T.fmatrix("x"), T.fvector("b")
+    y = T.exp(x * 2 + b) - 1
+    f, g = theano.function([x, b], y), theano.function([x, b], y, mode=UNFUSED)
+    (node,) = fused_nodes(f)
+    assert node.op.fused_names == ["mul", "add", "exp", "sub"]
+    assert elemwise_names(f) == [] and elemwise_names(g) == ["mul", "add", "exp", "sub"]
+    assert str(node.op) == "Fused{mul,add,exp,sub}"
+    xv, bv = rng.standard_normal((5, 4)).astype("float32"), rng.standard_normal(4).astype("float32")
+    got = f(xv, bv)
+    assert got.dtype == np.float32 and np.array_equal(got, g(xv, bv))  # NumPy path: same calls
+
+
+def _expressions():
+    """name -> (builder, input shapes); broadcasting, scalars, comparisons and switch."""
+    return {
+        "arith": (lambda x, r, c, s: ((x * r - c) / (abs(x) + 1) + s * x) * 0.5,
+                  [(6, 5), (1, 5), (6, 1), ()]),
+        "minmax": (lambda x, r, c, s: T.clip(T.maximum(x, r) - T.minimum(c, s), -1, 2) ** 2,
+                   [(4, 3), (1, 3), (4, 1), ()]),
+        "logic": (lambda x, r, c, s: T.switch(T.gt(x, r) & T.le(c, s), x * 3, T.sqr(r - x)) + 1,
+                  [(3, 7), (1, 7), (3, 1), ()]),
+        "transcend": (lambda x, r, c, s: T.log(T.exp(x) + T.sigmoid(r)) * T.sqrt(abs(c) + s * s),
+                      [(5, 2), (1, 2), (5, 1), ()]),
+    }
+
+
+def _inputs(dtype, shapes):
+    return [T.tensor(dtype, shape=tuple(1 if n == 1 else None for n in s), name=f"i{k}")
+            for k, s in enumerate(shapes)]
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("name", sorted(_expressions()))
+@pytest.mark.parametrize("path", ["numpy", "numba"])
+def test_fused_values_match_unfused(rng, request, dtype, name, path):
+    if path == "numba":
+        request.getfixturevalue("numba_now")
+    build, shapes = _expressions()[name]
+    ins = _inputs(dtype, shapes)
+    out = build(*ins)
+    f, g = theano.function(ins, out), theano.function(ins, out, mode=UNFUSED)
+    assert len(fused_nodes(f)) >= 1
+    vals = [rng.uniform(-2, 2, size=s).astype(dtype) for s in shapes]
+    got, want = f(*vals), g(*vals)
+    assert got.dtype == want.dtype and got.shape == want.shape
+    if path == "numpy" or name != "transcend":  # no libm or fast-exp inside: exact IEEE ops
+        np.testing.assert_array_equal(got, want)
+    else:
+        np.testing.assert_allclose(got, want, rtol=4e-7 if dtype == "float32" else 2e-15)
+    if path == "numba":
+        assert all(k.funcs is not None for k in fusion._KERNELS.values()
+                   if k.program in {n.op.program for n in fused_nodes(f)})
+
+
+def test_numba_path_handles_non_contiguous_and_zero_size(rng, numba_now):
+    x, y = T.dmatrix("x"), T.dmatrix("y")
+    f = theano.function([x, y], T.exp(x) * y + x)
+    a, b = rng.standard_normal((6, 8)), rng.standard_normal((8, 6))
+    np.testing.assert_allclose(f(a[::2], b.T[::2]), np.exp(a[::2]) * b.T[::2] + a[::2],
+                               rtol=1e-15)
+    assert f(np.zeros((0, 3)), np.zeros((0, 3))).shape == (0, 3)
+
+
+def test_multi_output_group_is_one_node(rng):
+    x = T.dvector("x")
+    y = T.exp(x) + 1
+    f = theano.function([x], [y * y, y])
+    (node,) = fused_nodes(f)
+    assert len(node.outputs) == 2 and node.op.fused_names == ["exp", "add", "mul"]
+    xv = rng.standard_normal(7)
+    a, b = f(xv)
+    np.testing.assert_array_equal(b, np.exp(xv) + 1)
+    np.testing.assert_array_equal(a, b * b)
+
+
+def test_group_stays_convex_when_a_value_feeds_back_through_a_reduction(rng):
+    x = T.dmatrix("x")
+    y = T.exp(x)
+    z = y * 2 + y.sum()  # y -> sum -> add: fusing exp into the add would make a cycle
+    f = theano.function([x], z)
+    (node,) = fused_nodes(f)
+    assert node.op.fused_names == ["mul", "add"] and "exp" in elemwise_names(f)
+    xv = rng.standard_normal((3, 4))
+    np.testing.assert_allclose(f(xv), np.exp(xv) * 2 + np.exp(xv).sum(), rtol=1e-14)
+
+
+def test_what_is_not_fused():
+    x, xf = T.dvector("x"), T.fvector("xf")
+    assert fused_nodes(theano.function([x], x + 1)) == []  # one op: nothing to win
+    f = theano.function([xf], T.tanh(xf * 2) + 1)  # float32 tanh: NumPy's SIMD loop is 6x faster
+    assert "tanh" in elemwise_names(f) and all("tanh" not in n.op.fused_names
+                                               for n in fused_nodes(f))
+    g = theano.function([x], T.tanh(x * 2) + 1)  # float64 tanh: no such gap, fused
+    assert fused_nodes(g)[0].op.fused_names == ["mul", "tanh", "add"]
+    assert fused_nodes(theano.function([x], T.exp(x) + 1, mode=UNFUSED)) == []
+
+
+def test_profile_reports_the_fusion_rewrite():
+    x = T.dvector("x")
+    f = theano.function([x], T.exp(x * 2) + 1, profile=True)
+    count, seconds = f.profile.rewrite_stats["fusion"]
+    assert count == 1 and seconds >= 0
+    assert "fusion x1" in f.profile.summary(file=open(os.devnull, "w"))
+
+
+def test_second_compile_reuses_the_compiled_kernel(rng, numba_now):
+    x = T.fvector("x")
+    expr = T.sqrt(abs(x) * 3 + 0.5) - x  # a program no other test builds
+    f1 = theano.function([x], expr)
+    xv = rng.standard_normal(10).astype("float32")
+    f1(xv)
+    kernel = fusion._kernel(fused_nodes(f1)[0].op.program, 1)
+    before = (kernel.funcs, [len(fn.signatures) for fn in kernel.funcs if fn is not None])
+    f2 = theano.function([x], T.sqrt(abs(x) * 3 + 0.5) - x)
+    np.testing.assert_array_equal(f2(xv), f1(xv))
+    assert fusion._kernel(fused_nodes(f2)[0].op.program, 1) is kernel
+    assert (kernel.funcs, [len(fn.signatures) for fn in kernel.funcs if fn is not None]) == before
+
+
+def test_kernels_are_compiled_only_once_hot(rng, monkeypatch, kernel_dir):
+    monkeypatch.setenv("MINIGRAPH_CACHE_DIR", kernel_dir)
+    monkeypatch.setattr(fusion.POLICY, "compile_after", 10_000)
+    x = T.dvector("x")
+    f = theano.function([x], (x + 7.5) * x - 0.25)
+    kernel = fusion._kernel(fused_nodes(f)[0].op.program, 1)
+    xv = rng.standard_normal(2000)
+    f(xv)  # 2000 elements x 3 ops: still cold, NumPy ran it
+    assert kernel.funcs is None and kernel.work == 6000
+    f(xv)
+    assert kernel.funcs is not None  # 12000 >= 10000: compiled
+    np.testing.assert_array_equal(f(xv), (xv + 7.5) * xv - 0.25)
+
+
+def test_numba_failure_falls_back_to_numpy_with_a_warning(rng, monkeypatch):
+    monkeypatch.setattr(fusion.POLICY, "compile_after", 0)
+
+    def broken(source):
+        raise ImportError("no numba here")
+
+    monkeypatch.setattr(fusion, "_load", broken)
+    x = T.dvector("x")
+    f = theano.function([x], T.exp(x) * 5.25 + x * 0.5)
+    xv = rng.standard_normal(4)
+    with pytest.warns(RuntimeWarning, match="no numba here"):
+        got = f(xv)
+    np.testing.assert_array_equal(got, np.exp(xv) * 5.25 + xv * 0.5)
+
+
+def test_disk_cache_serves_a_new_process(tmp_path):
+    script = textwrap.dedent("""
+        import numpy as np, minigraph as theano, minigraph.tensor as T
+        from minigraph.tensor import fusion
+        fusion.POLICY.compile_after = 0
+        x = T.dvector("x")
+        f = theano.function([x], T.exp(x * 0.5) + x)
+        assert np.allclose(f(np.arange(3.0)), np.exp(np.arange(3.0) * 0.5) + np.arange(3.0))
+        info = fusion.kernel_cache_info()
+        print(info["disk_hits"], info["disk_misses"])
+    """)
+    env = dict(os.environ, MINIGRAPH_CACHE_DIR=str(tmp_path), PYTHONPATH=ROOT)
+    runs = [subprocess.run([sys.executable, "-c", script], env=env, capture_output=True,
+                           text=True, timeout=120) for _ in range(2)]
+    for r in runs:
+        assert r.returncode == 0, r.stderr
+    assert runs[0].stdout.split() == ["0", "1"]  # compiled and written
+    assert runs[1].stdout.split() == ["1", "0"]  # loaded from disk
+    assert len(list((tmp_path / "fusion").glob("minigraph_fused_*.py"))) == 1
+
+
+def test_runtime_shape_mismatch_names_input_and_line(numba_now):
+    x, y = T.dmatrix("x"), T.dmatrix("y")
+    f = theano.function([x, y], T.exp(x) * y + 1)
+    with pytest.raises(ValueError, match=r"input y has shape \(2, 3\).*created at .*test_fusion"):
+        f(np.ones((2, 4)), np.ones((2, 3)))
+
+
+def _direct_fused_op():
+    """A two-output program: sigmoid(x * r) * x + r, and sigmoid(x * r); r is a row."""
+    full, row = ("float64", (False, False)), ("float64", (True, False))
+    S = SCALAR_OPS
+    steps = [(S["mul"], (0, 1), "float64"), (S["sigmoid"], (2,), "float64"),
+             (S["mul"], (3, 0), "float64"), (S["add"], (4, 1), "float64")]
+    return FusedElemwise(Program([full, row], steps, [5, 3]))
+
+
+def test_fused_op_gradient_by_finite_differences(rng):
+    from minigraph.tensor.shape import specify_shape
+
+    op = _direct_fused_op()
+
+    def fun(x, r):
+        a, b = op(x, specify_shape(r, (1, None)))
+        return a + 3 * b
+
+    verify_grad(fun, [rng.standard_normal((3, 4)), rng.standard_normal((1, 4))], rng=rng)
+
+
+def test_fused_op_perform_is_the_numpy_composite(rng):
+    op = _direct_fused_op()
+    x0, r0 = rng.standard_normal((3, 4)), rng.standard_normal((1, 4))
+    node = op.make_node(T.dmatrix("x"), T.drow("r"))
+    cells = [[None], [None]]
+    op.perform(node, [x0, r0], cells)
+    s = SCALAR_OPS["sigmoid"].np_fn(x0 * r0)
+    np.testing.assert_array_equal(cells[1][0], s)
+    np.testing.assert_array_equal(cells[0][0], s * x0 + r0)
+
+
+def test_fused_op_checks_its_inputs():
+    op = _direct_fused_op()
+    with pytest.raises(GraphError, match="takes 2 inputs"):
+        op(T.dmatrix("a"))
+    with pytest.raises(GraphError, match=r"input 1 \(b\) is float64\[\?,\?\]"):
+        op(T.dmatrix("a"), T.dmatrix("b"))
+
+
+def test_generated_source_has_one_loop_per_layout():
+    row, full = ("float32", (True, False)), ("float32", (False, False))
+    add, exp = SCALAR_OPS["add"], SCALAR_OPS["exp"]
+    prog = Program([full, full], [(add, (0, 1), "float32"), (exp, (2,), "float32")], [3])
+    src = fusion.kernel_source(prog, 2)
+    assert "def flat(" in src and "def nd(" in src and "_exp32(" in src
+    prog = Program([full, row], [(add, (0, 1), "float32"), (exp, (2,), "float32")], [3])
+    src = fusion.kernel_source(prog, 2)
+    assert "def flat(" not in src and "v1 = x1[0, i1]" in src
