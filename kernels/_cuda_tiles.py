@@ -36,10 +36,30 @@ from numba import cuda
 
 from kernels.gru_math import libm_exp, make_gru_math
 
-__all__ = ["Tiles", "build", "signatures"]
+__all__ = ["Tiles", "MAX_SHARED_BYTES", "build", "shared_bytes", "signatures"]
 
 Tiles = namedtuple("Tiles", "TB TJ TK RB")
 Tiles.__doc__ = """Tile shape: TB batch rows x TJ hidden units per block, K-step TK, RB rows per thread."""
+
+MAX_SHARED_BYTES = 48 * 1024  # static shared memory per block; Numba has no opt-in to more
+
+
+def shared_bytes(dtype, tiles):
+    """Shared memory per block of the largest kernel (backward step) for ``tiles``.
+
+    Parameters
+    ----------
+    dtype : numpy dtype
+    tiles : Tiles
+
+    Returns
+    -------
+    int
+        Bytes: three (TB, TK) gate-gradient tiles and a (TK, 3 TJ + 1) weight tile.
+    """
+    TB, TJ, TK, _ = tiles
+    return np.dtype(dtype).itemsize * (3 * TB * TK + TK * (3 * TJ + 1))
+
 
 # fastmath=True would turn expf/division into approximate PTX; the gate math is a tiny part of
 # the work, so accuracy wins.
@@ -64,6 +84,11 @@ def build(dtype, tiles):
     TB, TJ, TK, RB = tiles
     if min(tiles) < 1 or TB % RB:
         raise ValueError(f"bad tiles {tiles}: all must be >= 1 and TB a multiple of RB")
+    if shared_bytes(dtype, tiles) > MAX_SHARED_BYTES:
+        raise ValueError(
+            f"tiles {tiles} need {shared_bytes(dtype, tiles)} bytes of shared memory per block "
+            f"in {np.dtype(dtype).name}; Numba allows {MAX_SHARED_BYTES} (static)"
+        )
     TY = TB // RB  # thread rows
     NT = TJ * TY  # threads per block
     TJ3 = 3 * TJ

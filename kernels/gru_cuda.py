@@ -43,13 +43,15 @@ SIM_MAX_BLOCKS = 2  # tile-stride loops let two simulated blocks cover any probl
 SEQ_MODES = ("auto", "persistent", "per_step")
 
 
-def default_tiles(B):
+def default_tiles(B, dtype=np.float32):
     """Tile shape for a batch of ``B`` rows on the active target.
 
     Parameters
     ----------
     B : int
         Batch size.
+    dtype : numpy dtype
+        float64 tiles use half the K-step, to stay within 48 KB of shared memory.
 
     Returns
     -------
@@ -58,16 +60,18 @@ def default_tiles(B):
 
     Examples
     --------
-    >>> default_tiles(200).TB % default_tiles(200).RB
+    >>> t = default_tiles(200)
+    >>> t.TB % t.RB
     0
     """
     if SIMULATOR:
         return SIM_TILES
+    TK = 32 if np.dtype(dtype).itemsize <= 4 else 16
     if B <= 4:
-        return Tiles(TB=4, TJ=32, TK=32, RB=1)
+        return Tiles(TB=4, TJ=32, TK=TK, RB=1)
     if B <= 32:
-        return Tiles(TB=16, TJ=32, TK=32, RB=2)
-    return Tiles(TB=32, TJ=32, TK=32, RB=4)
+        return Tiles(TB=16, TJ=32, TK=TK, RB=2)
+    return Tiles(TB=32, TJ=32, TK=TK, RB=4)
 
 
 @functools.lru_cache(maxsize=None)
@@ -76,7 +80,7 @@ def _kernels(dtype, tiles):
 
 
 def _setup(dtype, B, tiles):
-    return _kernels(np.dtype(dtype), tuple(tiles or default_tiles(B)))
+    return _kernels(np.dtype(dtype), tuple(tiles or default_tiles(B, dtype)))
 
 
 def _ceil(a, b):

@@ -78,6 +78,13 @@ def test_bad_options():
         gru_cuda.gru_step_fwd(z((1, 3)), z((1, 1)), z((1, 3)), z(3), tiles=_tiles((3, 4, 4, 2)))
 
 
+def test_tiles_over_the_shared_memory_limit_are_refused():
+    from kernels._cuda_tiles import build
+
+    with pytest.raises(ValueError, match="shared memory"):
+        build(np.float64, _tiles((32, 32, 32, 4)))  # 49 KB: over Numba's static 48 KB
+
+
 def test_default_tiles_are_tiny_in_the_simulator():
     from kernels import gru_cuda
 

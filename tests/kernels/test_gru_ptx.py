@@ -42,15 +42,21 @@ SCRIPT = textwrap.dedent(
     import numba.cuda.dispatcher as dispatcher
     dispatcher.get_current_device = lambda: SimpleNamespace(compute_capability=(9, 0))
 
-    from kernels._cuda_tiles import Tiles, build, signatures
+    from kernels._cuda_tiles import build, shared_bytes, signatures
+    from kernels.gru_cuda import default_tiles
 
     def callees(ptx):
         # "call.uni (retval0), name, (args);" spread over several lines
         return re.findall(r"\bcall(?:\.uni)?\s+(?:\([^)]*\)\s*,\s*)?([A-Za-z_$][\w$]*)", ptx)
 
-    report = {}
-    for dtype, tiles in ((np.float32, Tiles(32, 32, 32, 4)), (np.float64, Tiles(4, 32, 32, 1))):
-        k = build(dtype, tiles)
+    report = {"shared": {}}
+    for dtype in (np.float32, np.float64):
+        for B in (1, 16, 200):  # build() refuses tiles over the shared-memory limit
+            tiles = default_tiles(B, dtype)
+            build(dtype, tiles)
+            report["shared"][f"{np.dtype(dtype).name}:B{B}"] = shared_bytes(dtype, tiles)
+    for dtype, B in ((np.float32, 200), (np.float64, 1)):  # the GPU's default tile shapes
+        k = build(dtype, default_tiles(B, dtype))
         for name, sig in signatures(dtype).items():
             ptx, _ = cuda.compile_ptx(getattr(k, name).py_func, sig, cc=(9, 0))
             report[f"{np.dtype(dtype).name}:{name}"] = {
@@ -97,3 +103,11 @@ def test_kernel_compiles_to_ptx(ptx_report, dtype, name):
     assert all(c.startswith("cudaCG") for c in info["callees"]), info["callees"]
     assert bool(info["callees"]) == name.endswith("_seq")
     assert not info["local_memory"], "accumulators spilled to local memory"
+
+
+def test_default_gpu_tiles_fit_in_shared_memory(ptx_report):
+    from kernels._cuda_tiles import MAX_SHARED_BYTES
+
+    assert len(ptx_report["shared"]) == 6
+    for key, used in ptx_report["shared"].items():
+        assert 0 < used <= MAX_SHARED_BYTES, key
