@@ -7,7 +7,7 @@ code that imports neither NumPy nor Numba: this module uses only the standard li
 ``MINIGRAPH_CUDA`` selects the mode:
 
 * ``auto`` (default): the simulator if no real GPU is detected (no ``/dev/nvidiactl`` and no
-  ``libcuda``), otherwise the real target;
+  ``libcuda``) or ``NUMBA_ENABLE_CUDASIM=1`` is already set, otherwise the real target;
 * ``sim``: always the simulator;
 * ``real``: never the simulator (CUDA code needs a GPU);
 * ``off``: CUDA is not used at all; the ``cuda`` backend reports itself unavailable.
@@ -66,19 +66,22 @@ def configure(mode=None):
         raise ValueError(
             f"MINIGRAPH_CUDA={requested!r} is not valid; use one of {', '.join(MODES)}"
         )
+    explicit = requested != "auto"
     if requested == "auto":
-        requested = "real" if gpu_probably_present() else "sim"
+        user_sim = os.environ.get("NUMBA_ENABLE_CUDASIM", "0") not in ("", "0")
+        requested = "sim" if user_sim or not gpu_probably_present() else "real"
     want_sim = requested == "sim"
     if "numba" in sys.modules:
-        # Too late to switch: report what Numba actually uses.
+        # Too late to switch: report what Numba actually uses (warn only if asked explicitly).
         active_sim = bool(sys.modules["numba"].config.ENABLE_CUDASIM)
-        if active_sim != want_sim and requested != "off":
+        if active_sim != want_sim and requested != "off" and explicit:
             warnings.warn(
                 "kernels._target.configure() called after numba was imported; the CUDA "
                 f"target stays {'simulator' if active_sim else 'real'}",
                 RuntimeWarning,
                 stacklevel=2,
             )
+        if active_sim != want_sim and requested != "off":
             requested = "sim" if active_sim else "real"
     elif want_sim:
         os.environ["NUMBA_ENABLE_CUDASIM"] = "1"
