@@ -1,0 +1,148 @@
+"""In-place and buffer reuse: which nodes overwrite which input (the graph after the pass),
+values against the graph without the pass, and that nothing the user holds (inputs,
+outputs, shared values, views) is ever overwritten."""
+
+import numpy as np
+import pytest
+
+import minigraph as theano
+import minigraph.tensor as T
+from minigraph.tensor import fusion
+from minigraph.tensor.elemwise import Elemwise
+from minigraph.tensor.fusion import FusedElemwise
+
+NO_FUSION = theano.Mode().excluding("fusion")
+PLAIN = theano.Mode().excluding("fusion", "inplace")
+
+
+@pytest.fixture
+def numba_now(monkeypatch, tmp_path_factory):
+    monkeypatch.setenv("MINIGRAPH_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "kernels"))
+    monkeypatch.setattr(fusion.POLICY, "compile_after", 0)
+
+
+def inplace_of(f):
+    """[(scalar op or 'fused', index of the overwritten input)] in schedule order."""
+    out = []
+    for n in f.fgraph.toposort():
+        if isinstance(n.op, (Elemwise, FusedElemwise)) and n.op.inplace is not None:
+            name = n.op.scalar_op.name if isinstance(n.op, Elemwise) else "fused"
+            out.append((name, n.op.inplace))
+    return out
+
+
+def test_dying_intermediate_is_overwritten_never_the_input(rng):
+    x = T.dvector("x")
+    f = theano.function([x], T.exp(x) + 1, mode=NO_FUSION)
+    assert inplace_of(f) == [("add", 0)]  # exp's result dies at add; x is the user's
+    (node,) = [n for n in f.fgraph.toposort() if n.op.scalar_op.name == "add"]
+    assert node.op.destroy_map == {0: [0]} and str(node.op) == "add{inplace}"
+    xv = rng.standard_normal(5)
+    keep = xv.copy()
+    np.testing.assert_array_equal(f(xv), np.exp(keep) + 1)
+    np.testing.assert_array_equal(xv, keep)
+
+
+def test_switched_off_by_name():
+    x = T.dvector("x")
+    assert inplace_of(theano.function([x], T.exp(x) + 1, mode=PLAIN)) == []
+    f = theano.function([x], T.exp(x) * 2 + 1, mode=theano.Mode().excluding("reuse_buffers"))
+    assert not any(n.op.reuse for n in f.fgraph.toposort() if isinstance(n.op, FusedElemwise))
+    g = theano.function([x], T.exp(x) * 2 + 1)
+    assert all(n.op.reuse for n in g.fgraph.toposort() if isinstance(n.op, FusedElemwise))
+
+
+def test_value_read_later_or_returned_is_not_overwritten(rng):
+    x = T.dvector("x")
+    y = T.exp(x)
+    z = y + 1
+    f = theano.function([x], [z * y, y], mode=NO_FUSION)  # y: read by mul and returned
+    assert inplace_of(f) == [("mul", 0)]  # only z, which dies at mul
+    g = theano.function([x], z * y, mode=NO_FUSION)
+    assert inplace_of(g) == [("mul", 0)]  # add must not overwrite y: mul reads it later
+    xv = rng.standard_normal(6)
+    a, b = f(xv)
+    np.testing.assert_array_equal(b, np.exp(xv))
+    np.testing.assert_array_equal(a, (np.exp(xv) + 1) * np.exp(xv))
+    np.testing.assert_array_equal(g(xv), a)
+
+
+def test_views_and_shared_values_are_never_overwritten(rng):
+    x = T.dmatrix("x")
+    s = theano.shared(rng.standard_normal((3, 3)), name="s")
+    y = T.exp(x)
+    f = theano.function([x], (y.T + 1) * y + s * 2, mode=NO_FUSION)
+    # y has a view (y.T), so neither y.T + 1 nor the product may overwrite it; s * 2 reads
+    # a shared value; only y.T + 1 (dying at the product) and the product itself are free
+    assert inplace_of(f) == [("mul", 0), ("add", 0)]
+    for n in f.fgraph.toposort():
+        if isinstance(n.op, Elemwise) and n.op.inplace is not None:
+            victim = n.inputs[n.op.inplace]
+            assert victim.owner is not None and not victim.owner.op.view_map
+    s_keep, xv = s.get_value(), rng.standard_normal((3, 3))
+    want = (np.exp(xv).T + 1) * np.exp(xv) + s_keep * 2
+    for _ in range(2):
+        np.testing.assert_allclose(f(xv), want, rtol=1e-15)
+    np.testing.assert_array_equal(s.get_value(), s_keep)
+
+
+def test_same_buffer_in_two_slots_and_non_ufunc_rows(rng):
+    x = T.dvector("x")
+    f = theano.function([x], T.exp(x) * T.exp(x), mode=NO_FUSION)  # merge: one exp, read twice
+    assert inplace_of(f) == [("mul", 0)]
+    xv = rng.standard_normal(4)
+    np.testing.assert_array_equal(f(xv), np.exp(xv) * np.exp(xv))
+    g = theano.function([x], T.sigmoid(T.exp(x)), mode=NO_FUSION)  # sigmoid is no ufunc
+    assert inplace_of(g) == []
+
+
+@pytest.mark.parametrize("path", ["numpy", "numba"])
+def test_fused_node_overwrites_a_dying_product(rng, request, path):
+    if path == "numba":
+        request.getfixturevalue("numba_now")
+    a, b = T.dmatrix("a"), T.dmatrix("b")
+    y = T.dot(a, b)
+    f = theano.function([a, b], T.exp(y * 0.5) - y)
+    assert inplace_of(f) == [("fused", 0)]
+    av, bv = rng.standard_normal((4, 3)), rng.standard_normal((3, 5))
+    keep = av.copy(), bv.copy()
+    want = np.exp(av @ bv * 0.5) - av @ bv
+    np.testing.assert_allclose(f(av, bv), want, rtol=1e-14)
+    np.testing.assert_array_equal(av, keep[0])
+    np.testing.assert_array_equal(bv, keep[1])
+
+
+def test_kept_buffer_is_reused_only_when_nobody_holds_it(rng, numba_now):
+    x = T.dvector("x")
+    f = theano.function([x], T.exp(x) * 0.5 + x)
+    xs = [rng.standard_normal(1000) for _ in range(4)]
+    r0 = f(xs[0])
+    r1 = f(xs[1])  # r0 is held: a second buffer
+    first, second = r0.copy(), r1.copy()
+    np.testing.assert_allclose(r0, np.exp(xs[0]) * 0.5 + xs[0], rtol=1e-13, atol=1e-15)
+    assert not np.shares_memory(r0, r1)
+    r2 = f(xs[2])  # both kept buffers are held: a third one, kept instead of r0's
+    assert not np.shares_memory(r2, r0) and not np.shares_memory(r2, r1)
+    np.testing.assert_array_equal(r0, first)  # untouched by the later calls
+    view = r1[::2]
+    address = r2.__array_interface__["data"][0]
+    del r0, r2
+    r3 = f(xs[3])  # the ring's free buffer is written again ...
+    assert r3.__array_interface__["data"][0] == address
+    np.testing.assert_array_equal(r3, f(xs[3].copy()).copy())
+    np.testing.assert_array_equal(view, second[::2])  # ... never one a view holds
+    np.testing.assert_array_equal(r1, second)
+
+
+def test_updates_with_reuse_keep_every_value_right(rng, numba_now):
+    x = T.dvector("x")
+    acc = theano.shared(np.zeros(50), name="acc")
+    f = theano.function([x], [], updates={acc: T.exp(acc * 0.01) * 0.5 + x})
+    held, want = [], np.zeros(50)
+    for _ in range(5):
+        xv = rng.standard_normal(50)
+        f(xv)
+        want = np.exp(want * 0.01) * 0.5 + xv
+        held.append((acc.get_value(borrow=True), want.copy()))
+    for got, expected in held:  # every value ever handed out is still what it was
+        np.testing.assert_allclose(got, expected, rtol=1e-13, atol=1e-15)
