@@ -25,7 +25,7 @@ Multi-tap carries send their adjoint back through a window of the last ``L`` adj
 
 import numpy as np
 
-from minigraph.graph.basic import Constant, clone_replace, toposort
+from minigraph.graph.basic import Constant, ancestors, clone_replace, toposort
 from minigraph.graph.type import TensorType
 
 from .op import Carry, Scan, make_scan
@@ -176,20 +176,37 @@ class _Backward:
         return wrt + [ph for ph in op.const_placeholders() if _is_float(ph)]
 
     def _reuse_forward(self, grads, fwd):
-        """Read the step's results from the forward traces instead of recomputing them."""
+        """Read the step's results from the forward traces instead of recomputing them.
+
+        Only where the gradient does not also read the inputs of the node computing the
+        result: ``maximum(x, 0)``'s gradient compares its output with ``x``, and a stored
+        output compared with a recomputed ``x`` may differ in the last bit.
+        """
         op, nc = self.op, self.op.n_carries
         inner_in = set(self.repl.values())
-        sub = {}
-        for i, var in fwd.items():
-            if var in inner_in or isinstance(var, Constant) or var in sub:
-                continue
-            if i < nc:
-                outer = self._rev(self.bufs[i], op.windows[i])
-            else:
-                outer = self._rev(self.ys[i - nc])
-            sub[var] = self._seq(var.type, outer, f"{var.name or 'result'} (stored)")
         present = [g for g in grads if g is not None]
-        new = iter(clone_replace(present, sub) if sub else present)
+        candidates = {var: i for i, var in fwd.items()
+                      if var not in inner_in and not isinstance(var, Constant)}
+        while True:
+            sub = {var: var.type.make_variable() for var in candidates}
+            new = clone_replace(present, sub) if sub else present
+            used = set(ancestors(new))
+            unsafe = [v for v in candidates
+                      if any(i in used and i not in inner_in and not isinstance(i, Constant)
+                             for i in v.owner.inputs)]
+            if not unsafe:
+                break
+            for v in unsafe:
+                del candidates[v]
+        for var, ph in sub.items():
+            if ph not in used:
+                continue
+            i = candidates[var]
+            outer = self._rev(self.bufs[i], op.windows[i]) if i < nc else \
+                self._rev(self.ys[i - nc])
+            ph.name = f"{var.name or 'result'} (stored)"
+            self.sequences.append((ph, outer))
+        new = iter(new)
         return [None if g is None else next(new) for g in grads]
 
     def _new_carries(self, qs, grads):

@@ -124,6 +124,21 @@ class Scan(Op):
         ns, nc = self.n_seqs, self.n_carries
         return inputs[0], inputs[1: 1 + ns], inputs[1 + ns: 1 + ns + nc], inputs[1 + ns + nc:]
 
+    def parts(self, node):
+        """The node in canonical parts, as :func:`make_scan` takes them: ``(n_steps,
+        sequences, carries, ys, consts)`` with (placeholder, outer) pairs and :data:`Carry`."""
+        n, seqs, inits, consts = self.split_inputs(node.inputs)
+        carries = [Carry(phs, taps, init, out, keep, label) for phs, taps, init, out, keep, label
+                   in zip(self.carry_placeholders(), self.carry_taps, inits, self.inner_outputs,
+                          self.carry_keep, self.labels)]
+        return (n, list(zip(self.seq_placeholders(), seqs)), carries,
+                self.inner_outputs[self.n_carries:], list(zip(self.const_placeholders(), consts)))
+
+    def rebuild(self, node, sequences, carries, ys, consts, y_labels=None):
+        """A new Scan node like ``node`` (same name, mode, truncation) from changed parts."""
+        return make_scan(node.inputs[0], sequences, carries, ys, consts, self.name,
+                         self.truncate_gradient, self.mode, y_labels)
+
     def input_groups(self, node):
         """The node's outer inputs by role, for printing and drawing."""
         n, seqs, inits, consts = self.split_inputs(node.inputs)
