@@ -39,7 +39,7 @@ from kernels.gru_math import libm_exp, make_gru_math
 __all__ = ["Tiles", "MAX_SHARED_BYTES", "build", "shared_bytes", "signatures"]
 
 Tiles = namedtuple("Tiles", "TB TJ TK RB")
-Tiles.__doc__ = """Tile shape: TB batch rows x TJ hidden units per block, K-step TK, RB rows per thread."""
+Tiles.__doc__ = "Tile shape: TB rows x TJ hidden units per block, K-step TK, RB rows per thread."
 
 MAX_SHARED_BYTES = 48 * 1024  # static shared memory per block; Numba has no opt-in to more
 
@@ -67,13 +67,14 @@ FASTMATH = False
 
 
 def build(dtype, tiles):
-    """Build the device functions and kernels for one dtype and tile shape.
+    """Build the kernels for one dtype and tile shape (compiled on first launch).
 
     Parameters
     ----------
     dtype : {numpy.float32, numpy.float64}
     tiles : Tiles
-        ``TB`` must be a multiple of ``RB``.
+        ``TB`` must be a multiple of ``RB``; the backward step's shared memory must fit in
+        ``MAX_SHARED_BYTES``.
 
     Returns
     -------
@@ -81,6 +82,7 @@ def build(dtype, tiles):
         ``fwd_step``, ``bwd_step``, ``fwd_seq``, ``bwd_seq`` (persistent), ``atb`` kernels,
         ``block`` (the block shape) and ``tiles``.
     """
+    dtype = np.dtype(dtype).type
     TB, TJ, TK, RB = tiles
     if min(tiles) < 1 or TB % RB:
         raise ValueError(f"bad tiles {tiles}: all must be >= 1 and TB a multiple of RB")
@@ -89,16 +91,21 @@ def build(dtype, tiles):
             f"tiles {tiles} need {shared_bytes(dtype, tiles)} bytes of shared memory per block "
             f"in {np.dtype(dtype).name}; Numba allows {MAX_SHARED_BYTES} (static)"
         )
-    TY = TB // RB  # thread rows
+    fwd_tiles = _make_fwd_tiles(dtype, tiles)
+    bwd_tiles = _make_bwd_tiles(dtype, tiles)
+    k = _make_step_and_seq_kernels(dtype, tiles, fwd_tiles, bwd_tiles)
+    k.atb = _make_atb(dtype, tiles)
+    k.block, k.tiles = (TJ, TB // RB), tiles
+    return k
+
+
+def _make_fwd_tiles(dtype, tiles):
+    """Device function: forward step over all tiles of this block (GEMM tile + gate math)."""
+    TB, TJ, TK, RB = tiles
+    TY, TJ3, ACC = TB // RB, 3 * TJ, 3 * RB
     NT = TJ * TY  # threads per block
-    TJ3 = 3 * TJ
-    TJ3P = TJ3 + 1  # padded pitch: transposed stores into sh_w would hit one bank otherwise
-    ACC = 3 * RB
-    nbt = numba.from_dtype(np.dtype(dtype))
-    zero = dtype(0.0)
-    one = dtype(1.0)
-    gates = make_gru_math(dtype, libm_exp)
-    gru_point, gru_point_bwd = gates.gru_point, gates.gru_point_bwd
+    nbt, zero = numba.from_dtype(np.dtype(dtype)), dtype(0.0)
+    gru_point = make_gru_math(dtype, libm_exp).gru_point
 
     @cuda.jit(device=True, inline="always")
     def fwd_tiles(gx, h, W, b, h_out, R, Z, N, GHN, sh_h, sh_w):
@@ -155,6 +162,17 @@ def build(dtype, tiles):
                     N[bi, j] = n
                     GHN[bi, j] = ghn
                     h_out[bi, j] = hn
+
+    return fwd_tiles
+
+
+def _make_bwd_tiles(dtype, tiles):
+    """Device function: backward step over all tiles of this block (gate grads + dgh @ W^T)."""
+    TB, TJ, TK, RB = tiles
+    TY = TB // RB
+    NT = TJ * TY
+    nbt, zero = numba.from_dtype(np.dtype(dtype)), dtype(0.0)
+    gru_point_bwd = make_gru_math(dtype, libm_exp).gru_point_bwd
 
     @cuda.jit(device=True, inline="always")
     def load_gate_grads(dh_out, carry_in, has_carry, R, Z, N, GHN, h, dgx, dgh, b, u, store):
@@ -233,6 +251,16 @@ def build(dtype, tiles):
                         d += carry_in[bi, j]
                     carry_out[bi, j] = d * Z[bi, j] + acc[i]
 
+    return bwd_tiles
+
+
+def _make_step_and_seq_kernels(dtype, tiles, fwd_tiles, bwd_tiles):
+    """Kernels: per-step launches, and persistent ones with a grid barrier per step."""
+    TB, TJ, TK, _ = tiles
+    TJ3 = 3 * TJ
+    TJ3P = TJ3 + 1  # padded pitch: transposed stores into sh_w would hit one bank otherwise
+    nbt = numba.from_dtype(np.dtype(dtype))
+
     @cuda.jit(fastmath=FASTMATH)
     def fwd_step(gx, h, W, b, h_out, R, Z, N, GHN):
         sh_h = cuda.shared.array((TB, TK), nbt)
@@ -272,6 +300,16 @@ def build(dtype, tiles):
             bwd_tiles(dhs[t], carry[s % 2], s > 0, R[t], Z[t], N[t], GHN[t], hs[t], W,
                       dgx[t], dgh[t], carry[(s + 1) % 2], sh_ar, sh_az, sh_an, sh_w)  # fmt: skip
             grid.sync()
+
+    return SimpleNamespace(fwd_step=fwd_step, fwd_seq=fwd_seq, bwd_step=bwd_step, bwd_seq=bwd_seq)
+
+
+def _make_atb(dtype, tiles):
+    """Kernel ``atb(A, Bm, C, colsum)``: C = A^T @ Bm and colsum = ones @ Bm, in one launch."""
+    TB, TJ, TK, RB = tiles
+    TY = TB // RB
+    NT = TJ * TY
+    nbt, zero, one = numba.from_dtype(np.dtype(dtype)), dtype(0.0), dtype(1.0)
 
     @cuda.jit(fastmath=FASTMATH)
     def atb(A, Bm, C, colsum):
@@ -324,10 +362,7 @@ def build(dtype, tiles):
                     elif ii == NI:
                         colsum[j] = acc[i]
 
-    return SimpleNamespace(
-        fwd_step=fwd_step, fwd_seq=fwd_seq, bwd_step=bwd_step, bwd_seq=bwd_seq, atb=atb,
-        block=(TJ, TY), tiles=tiles,
-    )  # fmt: skip
+    return atb
 
 
 def signatures(dtype):

@@ -78,8 +78,9 @@ def test_bad_dtype():
 def test_cpu_forward_epilogue_vectorises():
     # The point of fastexp: the fused gate loop compiles to SIMD code (no scalar expf calls).
     fwd, _, _ = gru_cpu._epilogues(np.dtype(np.float32))
-    args = [np.zeros((2, 12), np.float32), np.zeros((2, 12), np.float32),
-            np.zeros(12, np.float32)] + [np.zeros((2, 4), np.float32) for _ in range(6)]  # fmt: skip
+    z = np.zeros
+    args = [z((2, 12), np.float32), z((2, 12), np.float32), z(12, np.float32)]
+    args += [z((2, 4), np.float32) for _ in range(6)]
     fwd(*args)
     ir = fwd.inspect_llvm(fwd.signatures[0])
     assert " x float>" in ir

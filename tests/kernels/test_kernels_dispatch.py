@@ -102,7 +102,8 @@ def test_configure_sim_and_off_modes():
         import kernels, kernels._target as t
         print(t.configure())
         import numba
-        print(numba.config.ENABLE_CUDASIM, kernels.cuda_available(), kernels.select_backend(device="auto"))
+        auto = kernels.select_backend(device="auto")
+        print(numba.config.ENABLE_CUDASIM, kernels.cuda_available(), auto)
         """,
         MINIGRAPH_CUDA="sim",
     )
