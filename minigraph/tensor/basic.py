@@ -179,7 +179,10 @@ def _weak_for(value, strong_dtypes):
         if np.dtype(target).kind in "iu":
             info = np.iinfo(target)
             if not info.min <= value <= info.max:
-                return "int64"
+                # as Theano: the smallest signed int holding the value, upcast with the rest
+                fits = next((d for d in ("int8", "int16", "int32") if
+                             np.iinfo(d).min <= value <= np.iinfo(d).max), "int64")
+                return upcast(target, fits)
         return target
     if isinstance(value, numbers.Real):
         if np.dtype(target).kind in "fc":

@@ -21,8 +21,10 @@ def _norm_axis(x, axis):
     if isinstance(axis, (int, np.integer)):
         axis = (int(axis),)
     try:
+        if isinstance(axis, str) or any(isinstance(a, (str, bool)) for a in axis):
+            raise TypeError(axis)
         axis = tuple(int(a) for a in axis)
-    except TypeError:
+    except (TypeError, ValueError):
         raise GraphError(f"axis must be an int, a tuple of ints or None, got {axis!r}") from None
     out = []
     for a in axis:

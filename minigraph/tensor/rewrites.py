@@ -13,7 +13,7 @@ from minigraph.graph.basic import Constant
 from minigraph.graph.rewriting import RuleSet, node_rewriter
 
 from . import math as M
-from .elemwise import Elemwise
+from .elemwise import DimShuffle, Elemwise
 from .nnet.basic import (CrossentropyCategorical1Hot, CrossentropyCategorical1HotGrad,
                          CrossentropySoftmax, CrossentropySoftmaxGrad, LogSoftmax, Softmax,
                          SoftmaxGrad)
@@ -26,7 +26,10 @@ def _scalar_name(node):
 
 
 def _const_value(v):
-    """The single value of a constant that is the same everywhere, else None."""
+    """The single value of a constant that is the same everywhere, else None (also through
+    the DimShuffle that broadcasting puts on a scalar constant, e.g. ``x * 1``)."""
+    while v.owner is not None and isinstance(v.owner.op, DimShuffle):
+        v = v.owner.inputs[0]
     if isinstance(v, Constant):
         d = np.asarray(v.data)
         if d.size and (d == d.flat[0]).all():
@@ -158,15 +161,38 @@ def crossentropy_softmax_grad(fgraph, node):
 
 @node_rewriter([Elemwise])
 def div_mul_cancel(fgraph, node):
-    """(a / b) * b -> a   (keeps the gradient of log(sigmoid(x))) finite where b underflows)"""
+    """(a / b) * c * b -> a * c, also under negations   (keeps the gradients of log(sigmoid(x))
+    and log(1 - sigmoid(x)) finite where b underflows to 0)"""
     if _scalar_name(node) != "mul":
         return None
-    for d, b in (node.inputs, node.inputs[::-1]):
-        if d.owner is not None and _scalar_name(d.owner) == "true_div" and d.owner.inputs[1] is b:
-            a = d.owner.inputs[0]
-            if a.type == node.outputs[0].type:
-                return [a]
+    factors, negative = _mul_factors(node.outputs[0])
+    for k, f in enumerate(factors):
+        div = f.owner
+        if div is None or _scalar_name(div) != "true_div" or div.inputs[1] not in factors:
+            continue
+        rest = list(factors)
+        rest[k] = div.inputs[0]
+        rest.remove(div.inputs[1])
+        out = rest[0]
+        for r in rest[1:]:
+            out = out * r
+        out = -out if negative else out
+        if out.type == node.outputs[0].type:
+            return [out]
     return None
+
+
+def _mul_factors(v):
+    """The factors of a tree of multiplications and negations, and whether the sign flips."""
+    node = v.owner
+    name = _scalar_name(node) if node is not None else None
+    if name == "mul":
+        (fa, na), (fb, nb) = (_mul_factors(i) for i in node.inputs)
+        return fa + fb, na != nb
+    if name == "neg":
+        f, neg = _mul_factors(node.inputs[0])
+        return f, not neg
+    return [v], False
 
 
 @node_rewriter([Elemwise])

@@ -299,6 +299,12 @@ def _inc_or_set(x_part, y, set_instead_of_inc, what):
                          f"{getattr(x_part, 'describe', lambda: x_part)()}")
     x, idx = node.inputs[0], node.inputs[1:]
     y = as_tensor_variable(y)
+    part, value = x_part.type.shape, y.type.shape
+    fits = len(value) <= len(part) and all(
+        a is None or b is None or a == b or b == 1 for a, b in zip(part[::-1], value[::-1]))
+    if not fits:
+        raise GraphError(f"{what}: the value {y.describe()} {y.type.short()} does not fit "
+                         f"the indexed part {x_part.type.short()}")
     if y.dtype != x.dtype:
         from .math import cast
 

@@ -1,0 +1,87 @@
+"""Tests of minigraph.tensor.blas: dot (every NumPy case), outer, tensordot, batched_dot."""
+
+import os
+
+import numpy as np
+import pytest
+
+import minigraph as theano
+import minigraph.tensor as T
+from minigraph.graph.basic import GraphError
+
+HERE = os.path.basename(__file__)
+
+SHAPES = [((3, 4), (4, 5)), ((3, 4), (4,)), ((4,), (4, 5)), ((4,), (4,)), ((2, 3, 4), (4, 5)),
+          ((2, 3, 4), (2, 4, 3)), ((3, 4), (2, 4, 3)), ((4,), (2, 4, 3)), ((), (3,))]
+
+
+@pytest.mark.parametrize("sa, sb", SHAPES, ids=[f"{a}.{b}" for a, b in SHAPES])
+def test_dot_follows_numpy(sa, sb, rng):
+    a, b = T.tensor("float64", (None,) * len(sa)), T.tensor("float64", (None,) * len(sb))
+    av, bv = rng.standard_normal(sa), rng.standard_normal(sb)
+    got = T.dot(a, b).eval({a: av, b: bv})
+    want = np.dot(av, bv)
+    assert got.shape == want.shape
+    np.testing.assert_allclose(got, want, rtol=1e-12)
+
+
+def test_dot_dtypes_and_static_shapes():
+    assert T.dot(T.fmatrix(), T.fmatrix()).dtype == "float32"
+    assert T.dot(T.fmatrix(), T.dmatrix()).dtype == "float64"
+    assert T.dot(T.imatrix(), T.imatrix()).dtype == "int32"
+    assert T.dot(T.tensor("float64", (3, None)), T.tensor("float64", (None, 5))).type.shape \
+        == (3, 5)
+
+
+def test_dot_static_mismatch_is_a_build_time_error():
+    a = T.tensor("float64", (2, 3), name="a")
+    b = T.tensor("float64", (4, 5), name="b")
+    with pytest.raises(GraphError) as info:
+        T.dot(a, b)
+    msg = str(info.value)
+    assert "dot: shapes float64[2,3] (a) and float64[4,5] (b) are not aligned: 3 != 4" in msg
+    assert f"{HERE}:" in msg
+
+
+def test_dot_run_time_mismatch_names_shapes_and_line():
+    a, b = T.dmatrix("a"), T.dmatrix("b")
+    f = theano.function([a, b], T.dot(a, b))
+    with pytest.raises(ValueError, match=f"dot: shapes \\(3, 4\\) and \\(3, 4\\) are not aligned"
+                                         f".*{HERE}:"):
+        f(np.zeros((3, 4)), np.zeros((3, 4)))
+
+
+def test_outer_tensordot_batched_dot(rng):
+    x, y = T.dvector("x"), T.dvector("y")
+    a, b = T.dtensor3("a"), T.dtensor3("b")
+    m = T.dmatrix("m")
+    xv, yv = rng.standard_normal(3), rng.standard_normal(4)
+    av, bv = rng.standard_normal((2, 3, 4)), rng.standard_normal((2, 4, 3))
+    mv = rng.standard_normal((4, 5))
+    outs = [T.outer(x, y), T.tensordot(a, b, axes=[[1, 2], [2, 1]]), T.tensordot(a, m, axes=1),
+            T.tensordot(x, y, axes=0), T.tensordot(a, b, axes=([2], [1])), T.batched_dot(a, b),
+            T.tensordot(a, a, axes=3)]
+    got = theano.function([x, y, a, b, m], outs)(xv, yv, av, bv, mv)
+    want = [np.outer(xv, yv), np.tensordot(av, bv, [[1, 2], [2, 1]]), np.tensordot(av, mv, 1),
+            np.tensordot(xv, yv, 0), np.tensordot(av, bv, ([2], [1])), np.matmul(av, bv),
+            np.tensordot(av, av, 3)]
+    for g, w in zip(got, want):
+        assert g.shape == w.shape
+        np.testing.assert_allclose(g, w, rtol=1e-12)
+
+
+def test_shape_errors_in_the_other_products():
+    with pytest.raises(GraphError, match="outer needs vectors"):
+        T.outer(T.dmatrix(), T.dvector())
+    with pytest.raises(GraphError, match="axes .* have different lengths"):
+        T.tensordot(T.dtensor3(), T.dtensor3(), axes=[[0, 1], [0]])
+    with pytest.raises(GraphError, match=f"batched_dot needs 3-d operands.*{HERE}:"):
+        T.batched_dot(T.dmatrix(), T.dtensor3())
+    with pytest.raises(GraphError, match="batched_dot: inner dimensions differ"):
+        T.batched_dot(T.tensor("float64", (2, 3, 4)), T.tensor("float64", (2, 5, 5)))
+    with pytest.raises(GraphError, match="batched_dot: batch sizes differ"):
+        T.batched_dot(T.tensor("float64", (2, 3, 4)), T.tensor("float64", (3, 4, 5)))
+    a, b = T.dtensor3("a"), T.dtensor3("b")
+    f = theano.function([a, b], T.batched_dot(a, b))
+    with pytest.raises(ValueError, match=f"batched_dot: shapes .* do not match.*{HERE}:"):
+        f(np.zeros((2, 3, 4)), np.zeros((2, 3, 4)))

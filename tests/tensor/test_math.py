@@ -1,0 +1,106 @@
+"""Tests of minigraph.tensor.math: the user-facing elementwise functions against NumPy."""
+
+import numpy as np
+import pytest
+
+import minigraph as theano
+import minigraph.tensor as T
+
+
+def _sigmoid(x):
+    return 1 / (1 + np.exp(-x))
+
+
+UNARY = {
+    "exp": np.exp, "log": np.log, "log1p": np.log1p, "sqrt": np.sqrt, "sqr": np.square,
+    "abs": np.abs, "abs_": np.abs, "sgn": np.sign, "sin": np.sin, "cos": np.cos,
+    "tanh": np.tanh, "sigmoid": _sigmoid, "softplus": lambda x: np.log1p(np.exp(x)),
+    "floor": np.floor, "ceil": np.ceil, "round": np.round, "expm1": np.expm1,
+    "neg": np.negative,
+}
+BINARY = {
+    "maximum": np.maximum, "minimum": np.minimum, "eq": np.equal, "neq": np.not_equal,
+    "gt": np.greater, "ge": np.greater_equal, "lt": np.less, "le": np.less_equal,
+    "pow": np.power, "add": np.add, "sub": np.subtract, "mul": np.multiply,
+    "true_div": np.true_divide, "int_div": np.floor_divide, "mod": np.mod,
+}
+
+
+@pytest.mark.parametrize("name", sorted(UNARY))
+def test_unary_functions(name, rng):
+    x = T.dmatrix("x")
+    xv = rng.random((3, 4)) * 3 + 0.1
+    xv[0, 0] = 2.5  # a tie for round
+    got = getattr(T, name)(x).eval({x: xv})
+    np.testing.assert_allclose(got, UNARY[name](xv), rtol=1e-14)
+
+
+@pytest.mark.parametrize("name", sorted(BINARY))
+def test_binary_functions_with_broadcasting(name, rng):
+    x, y = T.dmatrix("x"), T.dvector("y")
+    xv, yv = rng.random((3, 4)) + 0.5, rng.random(4) + 0.5
+    xv[0] = yv  # some equal entries for the comparisons
+    got = getattr(T, name)(x, y).eval({x: xv, y: yv})
+    want = BINARY[name](xv, yv)
+    assert got.dtype == want.dtype
+    np.testing.assert_allclose(got, want, rtol=1e-14)
+
+
+def test_nnet_activations(rng):
+    x = T.dvector("x")
+    xv = rng.standard_normal(8) * 3
+    f = theano.function([x], [T.nnet.sigmoid(x), T.nnet.softplus(x), T.nnet.relu(x),
+                              T.nnet.relu(x, alpha=0.1), T.nnet.elu(x)])
+    sig, sp, relu, leaky, elu = f(xv)
+    np.testing.assert_allclose(sig, _sigmoid(xv), rtol=1e-14)
+    np.testing.assert_allclose(sp, np.log1p(np.exp(xv)), rtol=1e-13)
+    assert np.array_equal(relu, np.maximum(xv, 0))
+    np.testing.assert_allclose(leaky, np.where(xv > 0, xv, 0.1 * xv), rtol=1e-15)
+    np.testing.assert_allclose(elu, np.where(xv > 0, xv, np.expm1(xv)), rtol=1e-15)
+
+
+def test_activations_stay_finite_for_large_inputs():
+    x = T.dvector("x")
+    big = np.array([-1000.0, -50.0, 0.0, 50.0, 1000.0])
+    sig, sp = theano.function([x], [T.nnet.sigmoid(x), T.nnet.softplus(x)])(big)
+    assert np.all(np.isfinite(sig)) and sig[0] == 0.0 and sig[-1] == 1.0
+    assert np.all(np.isfinite(sp)) and sp[-1] == 1000.0 and sp[0] == 0.0
+
+
+def test_switch_where_clip_and_logic(rng):
+    x, y = T.dvector("x"), T.dvector("y")
+    xv, yv = rng.standard_normal(6), rng.standard_normal(6)
+    f = theano.function([x, y], [T.switch(x > y, x, y), T.where(x > 0, x, 0.0),
+                                 T.clip(x, -0.5, 0.5), T.and_(x > 0, y > 0), T.or_(x > 0, y > 0),
+                                 T.xor(x > 0, y > 0)])
+    got = f(xv, yv)
+    want = [np.where(xv > yv, xv, yv), np.where(xv > 0, xv, 0), np.clip(xv, -0.5, 0.5),
+            (xv > 0) & (yv > 0), (xv > 0) | (yv > 0), (xv > 0) ^ (yv > 0)]
+    for g, w in zip(got, want):
+        assert np.array_equal(g, w)
+
+
+def test_cast_zeros_like_ones_like(rng):
+    x = T.dmatrix("x")
+    xv = rng.standard_normal((2, 3)) * 10
+    f = theano.function([x], [T.cast(x, "int32"), T.cast(x, "floatX"), T.zeros_like(x),
+                              T.ones_like(x, dtype="int8"), T.fill(x, 2.0)])
+    c, fx, z, o, fl = f(xv)
+    assert c.dtype == np.int32 and np.array_equal(c, xv.astype("int32"))
+    assert fx.dtype == np.dtype(theano.config.floatX)
+    assert z.shape == (2, 3) and not z.any() and o.dtype == np.int8 and o.sum() == 6
+    assert np.array_equal(fl, np.full((2, 3), 2.0))
+    assert T.cast(x, "float64") is x  # no-op cast adds no node
+
+
+def test_round_modes():
+    with pytest.raises(ValueError, match="half_to_even"):
+        T.round(T.dvector(), mode="half_away_from_zero")
+
+
+def test_pow_with_integer_and_float_exponents(rng):
+    x = T.dvector("x")
+    xv = rng.random(4) + 0.5
+    f = theano.function([x], [x ** 2, x ** 0.5, 2 ** x, x ** -1])
+    for g, w in zip(f(xv), [xv ** 2, xv ** 0.5, 2 ** xv, 1 / xv]):
+        np.testing.assert_allclose(g, w, rtol=1e-14)

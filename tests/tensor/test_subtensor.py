@@ -1,0 +1,122 @@
+"""Tests of minigraph.tensor.subtensor: basic slicing (symbolic bounds too), integer-array
+indexing, set_subtensor / inc_subtensor, accumulation over repeated indices, errors."""
+
+import os
+
+import numpy as np
+import pytest
+
+import minigraph as theano
+import minigraph.tensor as T
+from minigraph.graph.basic import GraphError
+
+HERE = os.path.basename(__file__)
+
+
+def test_basic_indexing_matches_numpy(rng):
+    x = T.dtensor3("x")
+    xv = rng.standard_normal((4, 5, 6))
+    cases = [lambda a: a[1], lambda a: a[-1], lambda a: a[1:3], lambda a: a[::-1],
+             lambda a: a[:, 2], lambda a: a[..., 1], lambda a: a[None, 1],
+             lambda a: a[1, 2:, ::2], lambda a: a[:, None, -2], lambda a: a[1, 2, 3]]
+    got = theano.function([x], [c(x) for c in cases])(xv)
+    for g, c in zip(got, cases):
+        assert np.array_equal(g, c(xv))
+
+
+def test_symbolic_bounds(rng):
+    m = T.dmatrix("m")
+    i, j = T.lscalar("i"), T.iscalar("j")
+    mv = rng.standard_normal((6, 3))
+    f = theano.function([m, i, j], [m[i], m[i:j], m[i * 2:(i + 1) * 2], m[j, i], m[:j:i],
+                                    m[m.shape[0] - 2:]])
+    got = f(mv, 1, 4)
+    for g, w in zip(got, [mv[1], mv[1:4], mv[2:4], mv[4, 1], mv[:4:1], mv[4:]]):
+        assert np.array_equal(g, w)
+    with pytest.raises(IndexError, match=f"out of bounds.*{HERE}:"):
+        f(mv, 1, 7)  # m[7, 1]
+
+
+def test_static_shapes_of_slices():
+    x = T.tensor("float64", (5, 4))
+    assert x[1:3].type.shape == (2, 4) and x[1:100].type.shape == (4, 4)
+    assert x[T.lscalar():].type.shape == (None, 4) and x[:, 1].type.shape == (5,)
+    assert x[None].type.shape == (1, 5, 4)
+
+
+def test_integer_array_indexing(rng):
+    m = T.dmatrix("m")
+    idx, y = T.lvector("idx"), T.ivector("y")
+    imat = T.lmatrix("imat")
+    mv = rng.standard_normal((5, 4))
+    iv, yv = np.array([0, 2, 2, 4]), np.array([1, 0, 3, 3], "int32")
+    outs = [m[idx], m[T.arange(y.shape[0]), y], m[:, y], m[idx, 1:3], m[[0, 1]],
+            m[np.array([3, 1])], m[imat]]
+    got = theano.function([m, idx, y, imat], outs)(mv, iv, yv, np.array([[0, 1], [2, 3]]))
+    want = [mv[iv], mv[np.arange(4), yv], mv[:, yv], mv[iv, 1:3], mv[[0, 1]], mv[[3, 1]],
+            mv[np.array([[0, 1], [2, 3]])]]
+    for g, w in zip(got, want):
+        assert np.array_equal(g, w)
+    assert m[idx].type.shape == (None, None)
+    assert T.tensor("float64", (None, 4))[idx].type.shape == (None, 4)
+
+
+def test_set_and_inc_subtensor(rng):
+    m, v = T.dmatrix("m"), T.dvector("v")
+    idx, i = T.lvector("idx"), T.lscalar("i")
+    mv, vv = rng.standard_normal((4, 3)), rng.standard_normal(4)
+    outs = [T.set_subtensor(m[1:3], 0.0), T.inc_subtensor(m[1:3], 1.0),
+            T.set_subtensor(m[:, 1], v), T.inc_subtensor(v[idx], 1.0),
+            T.set_subtensor(v[idx], 5.0), T.set_subtensor(v[i], 7.0), T.inc_subtensor(m[idx, 0], v)]
+    got = theano.function([m, v, idx, i], outs)(mv, vv, np.array([0, 2, 2, 1]), 3)
+    w = [mv.copy() for _ in range(2)] + [mv.copy()] + [vv.copy() for _ in range(3)] + [mv.copy()]
+    w[0][1:3] = 0.0
+    w[1][1:3] += 1.0
+    w[2][:, 1] = vv
+    np.add.at(w[3], [0, 2, 2, 1], 1.0)  # repeated indices accumulate
+    w[4][[0, 2, 2, 1]] = 5.0
+    w[5][3] = 7.0
+    np.add.at(w[6], ([0, 2, 2, 1], 0), vv)
+    for g, e in zip(got, w):
+        assert np.array_equal(g, e)
+    assert got[3][2] == pytest.approx(vv[2] + 2, rel=1e-15)  # index 2 got both increments
+    np.testing.assert_array_equal(mv, theano.function([m], m)(mv))  # inputs untouched
+
+
+def test_lookup_gradient_accumulates_over_repeated_indices(rng):
+    E = theano.shared(rng.standard_normal((5, 3)), name="E")
+    idx = T.lvector("idx")
+    g = T.grad(T.sum(E[idx] * np.arange(1.0, 4.0)), E)
+    got = theano.function([idx], g)(np.array([1, 3, 1, 1]))
+    want = np.zeros((5, 3))
+    want[1] = 3 * np.arange(1.0, 4.0)
+    want[3] = np.arange(1.0, 4.0)
+    assert np.array_equal(got, want)
+
+
+@pytest.mark.parametrize("build, message", [
+    (lambda m: m[1.5], "index arrays must be integers"),
+    (lambda m: m[T.dvector("v")], "index arrays must be integers, got float64[?]"),
+    (lambda m: m[1, 2, 3], "too many indices (3) for the 2-d m"),
+    (lambda m: m[m > 0], "boolean-mask indexing is not supported"),
+    (lambda m: m[True], "booleans are not indices"),
+    (lambda m: m[1:T.dscalar("s")], "slice bounds must be ints or int scalars"),
+    (lambda m: T.set_subtensor(m, 0.0), "set_subtensor expects an indexed tensor"),
+    (lambda m: T.inc_subtensor(m[0], T.dmatrix("big")), "the value big float64[?,?] does not"),
+    (lambda m: T.set_subtensor(T.tensor("float64", (4, 3))[1:3], T.tensor("float64", (2, 2))),
+     "does not fit the indexed part float64[2,3]"),
+])
+def test_bad_indices_name_the_problem_and_line(build, message):
+    with pytest.raises(GraphError) as info:
+        build(T.dmatrix("m"))
+    assert message in str(info.value) and f"{HERE}:" in str(info.value)
+
+
+def test_run_time_index_errors_name_the_node():
+    m, idx = T.dmatrix("m"), T.lvector("idx")
+    f = theano.function([m, idx], [m[idx]])
+    with pytest.raises(IndexError, match=f"index 10 is out of bounds.*{HERE}:"):
+        f(np.zeros((3, 2)), np.array([10]))
+    g = theano.function([m], T.set_subtensor(m[0], np.zeros(5)))
+    with pytest.raises(ValueError, match=f"SetSubtensor.*value shape \\(5,\\).*{HERE}:"):
+        g(np.zeros((3, 2)))
