@@ -232,7 +232,7 @@ def _lower_sequences(seqs, go_backwards, ctx):
     args, pairs, lengths = [], [], []
     for i, (var, taps) in enumerate(seqs):
         lo, hi = min(min(taps), 0), max(max(taps), 0)
-        span = hi - lo
+        span, base = hi - lo, var.name or f"seq{i}"
         n = var.type.shape[0]
         if n is not None and n < span:
             raise ctx.error(f"sequences[{i}] has {n} rows but its taps {taps} need at least "
@@ -246,7 +246,7 @@ def _lower_sequences(seqs, go_backwards, ctx):
             if go_backwards:
                 cut = cut[::-1]
             tag = "t" if k == 0 else f"t{k:+d}"
-            ph = TensorType(var.dtype, shape=var.type.shape[1:])(f"{var.name or 'seq'}[{tag}]")
+            ph = TensorType(var.dtype, shape=var.type.shape[1:])(f"{base}[{tag}]")
             args.append(ph)
             pairs.append((ph, cut))
         if n is not None:

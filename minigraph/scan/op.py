@@ -15,7 +15,8 @@ A Scan node reads ``[n_steps, *sequences, *initial carries, *consts]`` and retur
   backward pass can slice every tap's values out of it without a copy. A carry marked
   ``keep=False`` returns only its final window (shared-variable updates, the gradient
   accumulators of the backward pass): no per-step memory.
-* ``ys`` are per-step outputs that are not fed back, stacked to ``(n_steps, ...)``.
+* ``ys`` are per-step outputs that are not fed back, stacked to ``(n_steps, ...)`` (with
+  zero steps, their sizes not known statically are 0).
 
 Everything Theano's ``scan`` adds (sequence taps, ``go_backwards``, the shortest sequence
 deciding the length, implicit shared variables) is lowered to this form by

@@ -1,0 +1,199 @@
+"""Tests of minigraph.scan.grad: BPTT against finite differences for every way a value enters
+a loop, truncated gradients, second derivatives, random draws, and what is kept."""
+
+import numpy as np
+import pytest
+
+import minigraph as theano
+import minigraph.tensor as T
+from minigraph.compile.mode import FAST_RUN
+from minigraph.gradient import disconnected_grad, verify_grad
+from minigraph.scan.op import Scan
+from minigraph.tensor.shared_randomstreams import RandomStreams
+
+# every check runs with the scan rewrites and without them
+MODES = [FAST_RUN, FAST_RUN.excluding("scan")]
+
+
+def _rnn(x, h0, W, **kw):
+    hs, _ = theano.scan(lambda x_t, h, W: T.tanh(x_t + T.dot(h, W)), sequences=x,
+                        outputs_info=h0, non_sequences=W, **kw)
+    return hs
+
+
+@pytest.mark.parametrize("mode", MODES, ids=["rewrites", "plain"])
+def test_rnn_gradient_wrt_sequence_initial_state_and_non_sequence(rng, mode):
+    pt = [rng.normal(size=(5, 3)), rng.normal(size=3), rng.normal(size=(3, 3)) * 0.5]
+    verify_grad(_rnn, pt, rng=rng, mode=mode)
+
+
+def test_go_backwards_gradient(rng):
+    pt = [rng.normal(size=(4, 2)), rng.normal(size=2), rng.normal(size=(2, 2))]
+    verify_grad(lambda x, h, W: _rnn(x, h, W, go_backwards=True), pt, rng=rng)
+
+
+@pytest.mark.parametrize("mode", MODES, ids=["rewrites", "plain"])
+def test_sequence_taps_and_multi_tap_output_gradient(rng, mode):
+    def f(x, y0, w):
+        ys, _ = theano.scan(lambda xm2, x0, ym2, ym1, w: T.tanh(xm2 * w + x0 * ym1) + 0.5 * ym2,
+                            sequences=dict(input=x, taps=[-2, 0]),
+                            outputs_info=dict(initial=y0, taps=[-2, -1]), non_sequences=w)
+        return ys
+
+    pt = [rng.normal(size=(7, 2)), rng.normal(size=(2, 2)), rng.normal(size=2)]
+    verify_grad(f, pt, rng=rng, mode=mode)
+
+
+def test_implicit_free_variable_gradient(rng):
+    def f(x, W):  # W reaches the loop without being passed
+        hs, _ = theano.scan(lambda x_t, h: T.tanh(x_t + T.dot(h, W)), sequences=x,
+                            outputs_info=T.zeros((2,), "float64"))
+        return hs
+
+    verify_grad(f, [rng.normal(size=(4, 2)), rng.normal(size=(2, 2))], rng=rng)
+
+
+def test_implicit_shared_variable_gradient_matches_finite_differences(rng):
+    Wv = rng.normal(size=(3, 3)) * 0.5
+    W = theano.shared(Wv.copy(), name="W")
+    x = T.dmatrix("x")
+    hs, _ = theano.scan(lambda x_t, h: T.tanh(x_t + T.dot(h, W)), sequences=x,
+                        outputs_info=T.zeros((3,), "float64"))
+    cost = (hs ** 2).sum()
+    xv = rng.normal(size=(5, 3))
+    g = theano.function([x], theano.grad(cost, W))(xv)
+    f = theano.function([x], cost)
+    num = np.zeros_like(Wv)
+    for i in np.ndindex(*Wv.shape):
+        for sign in (1, -1):
+            Wp = Wv.copy()
+            Wp[i] += sign * 1e-6
+            W.set_value(Wp)
+            num[i] += sign * f(xv) / 2e-6
+    np.testing.assert_allclose(g, num, rtol=1e-5, atol=1e-7)
+
+
+@pytest.mark.parametrize("mode", MODES, ids=["rewrites", "plain"])
+def test_per_step_outputs_and_an_unused_output(rng, mode):
+    def f(x, h0, W, V):
+        def step(x_t, h, W, V):
+            h = T.tanh(T.dot(x_t, W) + h)
+            return h, T.nnet.softmax(T.dot(h, V)).flatten(), h.sum()
+
+        (hs, ps, unused), _ = theano.scan(step, sequences=x, outputs_info=[h0, None, None],
+                                          non_sequences=[W, V])
+        return T.log(ps)[:, 0] + hs[:, 1]  # the third output is not used
+
+    pt = [rng.normal(size=(4, 3)), rng.normal(size=2), rng.normal(size=(3, 2)),
+          rng.normal(size=(2, 4))]
+    verify_grad(f, pt, rng=rng, mode=mode)
+
+
+def test_truncate_gradient_at_least_n_steps_is_the_full_gradient(rng):
+    x, h0, W = T.dmatrix("x"), T.dvector("h0"), T.dmatrix("W")
+    full = theano.grad(_rnn(x, h0, W).sum(), [x, h0, W])
+    trunc = theano.grad(_rnn(x, h0, W, truncate_gradient=9).sum(), [x, h0, W])
+    vals = [rng.normal(size=(6, 3)), rng.normal(size=3), rng.normal(size=(3, 3))]
+    got = theano.function([x, h0, W], full + trunc)(*vals)
+    for a, b in zip(got[:3], got[3:]):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("mode", MODES, ids=["rewrites", "plain"])
+def test_truncate_gradient_stops_after_k_steps_back(rng, mode):
+    n, k = 7, 3
+    x, h0, W = T.dmatrix("x"), T.dvector("h0"), T.dmatrix("W")
+    hs = _rnn(x, h0, W, truncate_gradient=k)
+    gx, gh0, gW = theano.grad(hs[-1].sum(), [x, h0, W])
+    full_gx = theano.grad(_rnn(x, h0, W)[-1].sum(), x)
+    # the same last k steps restarted from a state that lets no gradient through
+    restart = _rnn(x[n - k:], disconnected_grad(hs[n - k - 1]), W)
+    ref_gW = theano.grad(restart[-1].sum(), W)
+    vals = [rng.normal(size=(n, 3)), rng.normal(size=3), rng.normal(size=(3, 3))]
+    got = theano.function([x, h0, W], [gx, gh0, gW, full_gx, ref_gW], mode=mode)(*vals)
+    gx_v, gh0_v, gW_v, full_v, ref_v = got
+    np.testing.assert_array_equal(gx_v[: n - k], 0)
+    np.testing.assert_allclose(gx_v[n - k:], full_v[n - k:], rtol=1e-12)
+    np.testing.assert_array_equal(gh0_v, 0)
+    np.testing.assert_allclose(gW_v, ref_v, rtol=1e-10, atol=1e-12)
+
+
+def test_second_derivative_through_scan(rng):
+    W = T.constant(rng.normal(size=(2, 2)) * 0.7)
+
+    def grad_of_cost(h0, V):
+        hs, _ = theano.scan(lambda h, W, V: T.tanh(T.dot(h, W) * V), outputs_info=h0,
+                            non_sequences=[W, V], n_steps=4)
+        return T.concatenate(theano.grad((hs ** 2).sum(), [h0, V]))
+
+    # verify_grad differentiates the gradient: the Hessian through the backward scan
+    verify_grad(grad_of_cost, [rng.normal(size=2), rng.normal(size=2)], rng=rng)
+
+
+def test_gradient_through_random_draws_uses_the_drawn_values(rng):
+    srng = RandomStreams(seed=int(rng.integers(2 ** 31)))
+    x, w = T.dvector("x"), T.dscalar("w")
+
+    def step(x_t, h, w):
+        z = srng.normal((), dtype="float64")
+        return h * w + x_t * z, z
+
+    (hs, zs), updates = theano.scan(step, sequences=x,
+                                    outputs_info=[T.constant(1.0, dtype="float64"), None],
+                                    non_sequences=w)
+    g = theano.grad(hs.sum(), w)
+    f = theano.function([x, w], [hs, zs, g], updates=updates)
+    xv, wv = rng.normal(size=5), 0.7
+    hv, zv, gv = f(xv, wv)
+    h, dh, total = 1.0, 0.0, 0.0  # forward-mode derivative of the same recurrence
+    for t in range(5):
+        h, dh = h * wv + xv[t] * zv[t], dh * wv + h
+        total += dh
+    np.testing.assert_allclose(hv[-1], h)
+    np.testing.assert_allclose(gv, total)
+    assert not np.array_equal(f(xv, wv)[1], zv)  # the next call draws new values
+
+
+def test_relu_rnn_float32_gradient_with_and_without_rewrites(rng):
+    """Regression: the backward step must not compare a stored ``maximum(x, 0)`` with a
+    recomputed ``x`` (the last bit differs between a hoisted GEMM and a per-step dot)."""
+    V, H, n = 7, 16, 6
+    ws = [(rng.normal(size=s) * 0.5).astype("float32") for s in [(H, H), (H,), (V, H), (V,)]]
+    x, h0 = T.fmatrix("x"), T.fvector("h0")
+    W_h, b_h, W_y, b_y = [T.tensor("float32", (None,) * w.ndim, name=f"w{i}")
+                          for i, w in enumerate([ws[0], ws[1], ws[2].T, ws[3]])]
+    W_x = T.fmatrix("W_x")
+
+    def step(x_t, h, W_h, b_h, W_x, W_y, b_y):
+        h = T.nnet.relu(T.dot(x_t, W_x) + T.dot(h, W_h) + b_h)
+        return h, T.nnet.softmax(T.dot(h, W_y) + b_y).flatten()
+
+    (hs, ys), _ = theano.scan(step, sequences=x, outputs_info=[h0, None],
+                              non_sequences=[W_h, b_h, W_x, W_y, b_y])
+    y = T.fmatrix("y")
+    cost = T.nnet.categorical_crossentropy(ys, y).sum()
+    params = [W_h, b_h, W_x, W_y, b_y]
+    grads = theano.grad(cost, params)
+    ins = [x, y, h0] + params
+    vals = [np.eye(V, dtype="float32")[rng.integers(0, V, n)],
+            np.eye(V, dtype="float32")[rng.integers(0, V, n)], np.zeros(H, "float32"),
+            ws[0], ws[1], ws[2], (rng.normal(size=(H, V)) * 0.5).astype("float32"), ws[3]]
+    a = theano.function(ins, grads)(*vals)
+    b = theano.function(ins, grads, mode=FAST_RUN.excluding("scan"))(*vals)
+    for ga, gb in zip(a, b):
+        np.testing.assert_allclose(ga, gb, rtol=1e-4, atol=1e-4)
+
+
+def test_backward_keeps_only_the_carry_traces(rng):
+    x, h0, W = T.dmatrix("x"), T.dvector("h0"), T.dmatrix("W")
+    hs = _rnn(x, h0, W)
+    f = theano.function([x, h0, W], theano.grad(hs.sum(), [x, h0, W]),
+                        mode=FAST_RUN.excluding("scan"))
+    scans = [n for n in f.fgraph.toposort() if isinstance(n.op, Scan)]
+    forward, backward = scans
+    assert forward.op.n_ys == 0 and len(forward.outputs) == 1  # the trace of h, nothing more
+    assert backward.op.name == "grad_of_scan"
+    # the backward loop reads the trace twice (h[t-1], and h[t] for tanh's gradient) and the
+    # output's gradient, as views; x itself is not needed and nothing else was stored
+    assert backward.op.n_seqs == 3 and all(c == (-1,) for c in backward.op.carry_taps)
+    assert backward.op.carry_keep == (False, False)  # no per-step copies of the adjoints
