@@ -16,6 +16,7 @@ with 130. NumPy, Numba and minigraph are imported only after the arguments are r
 import argparse
 import os
 import sys
+import warnings
 
 PROG = "minigraph-charrnn"
 # option -> TrainConfig field, for the options `train` shares with the config
@@ -82,17 +83,18 @@ def main(argv=None):
         return _fail("--threads must be at least 1")
     _pin_threads(args.threads)
     expected = _expected_errors()
-    _report_warnings()
-    try:
-        return args.func(args) or 0
-    except expected as exc:
-        return _fail(exc)
-    except KeyboardInterrupt:
-        print(f"{PROG}: interrupted", file=sys.stderr)
-        return 130
-    except BrokenPipeError:  # `generate | head`: the reader left, nothing is wrong
-        sys.stderr.close()
-        return 0
+    with warnings.catch_warnings():  # restores the warning printer afterwards
+        warnings.showwarning = _warning_line
+        try:
+            return args.func(args) or 0
+        except BrokenPipeError:  # `generate | head`: the reader left, nothing is wrong
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # quiet exit flush
+            return 0
+        except expected as exc:
+            return _fail(exc)
+        except KeyboardInterrupt:
+            print(f"{PROG}: interrupted", file=sys.stderr)
+            return 130
 
 
 def _fail(message):
@@ -104,7 +106,6 @@ def _fail(message):
 def _pin_threads(n):
     for var in ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "OMP_NUM_THREADS"):
         os.environ[var] = str(n)  # read once, when NumPy loads its BLAS: must come first
-    os.environ.setdefault("NUMBA_NUM_THREADS", str(max(n, 1)))
     import numba
 
     numba.set_num_threads(min(n, numba.config.NUMBA_NUM_THREADS))
@@ -123,14 +124,9 @@ def _expected_errors():
             OSError)
 
 
-def _report_warnings():
+def _warning_line(message, category, filename, lineno, file=None, line=None):
     """Data repairs (replaced bytes, unknown characters) as one stderr line each."""
-    import warnings
-
-    def show(message, category, filename, lineno, file=None, line=None):
-        print(f"{PROG}: warning: {' '.join(str(message).split())}", file=sys.stderr)
-
-    warnings.showwarning = show
+    print(f"{PROG}: warning: {' '.join(str(message).split())}", file=sys.stderr)
 
 
 # ---------------------------------------------------------------------------- train

@@ -255,7 +255,8 @@ class Trainer:
         t_start = time.perf_counter()
         bar = self._bar = self._progress_bar()
         try:
-            with stop:
+            # the loss itself is checked each step: NumPy's overflow warnings add nothing
+            with stop, np.errstate(over="ignore", invalid="ignore", divide="ignore"):
                 while True:
                     reason = self._limit_reached(t_start) or ("interrupted" if stop.set
                                                               else None)
