@@ -1,0 +1,112 @@
+"""Tests of minigraph.scan.rewrites: each rewrite's effect on the graph, and one value each
+against the same function compiled without it."""
+
+import numpy as np
+import pytest
+
+import minigraph as theano
+import minigraph.tensor as T
+from minigraph.compile.mode import FAST_RUN
+from minigraph.graph.basic import toposort
+from minigraph.scan.op import Scan
+
+
+def _scans(f):
+    return [n for n in f.fgraph.toposort() if isinstance(n.op, Scan)]
+
+
+def _inner_ops(node):
+    return [type(n.op).__name__ for n in toposort(node.op.inner_outputs, node.op.inner_inputs)]
+
+
+def _inner_ndims(node):
+    nodes = toposort(node.op.inner_outputs, node.op.inner_inputs)
+    return [o.ndim for n in nodes for o in n.outputs]
+
+
+def _same_values(inputs, outputs, vals, rewrite):
+    """Values with every rewrite equal those without ``rewrite``; returns the function."""
+    f = theano.function(inputs, outputs)
+    g = theano.function(inputs, outputs, mode=FAST_RUN.excluding(rewrite))
+    for a, b in zip(f(*vals), g(*vals)):
+        np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)
+    return f, g
+
+
+def test_prune_drops_unused_outputs_and_what_only_they_read(rng):
+    x, k, unused_k = T.dvector("x"), T.dscalar("k"), T.dscalar("u")
+
+    def step(x_t, h, k, u):
+        return h + x_t * k, h * 2, x_t * u  # (carry, read by y; y; a y nobody reads)
+
+    (h, y, z), _ = theano.scan(step, sequences=x, outputs_info=[T.constant(0.0), None, None],
+                               non_sequences=[k, unused_k])
+    f, g = _same_values([x, k, unused_k], [y], [rng.normal(size=5), 0.5, 2.0], "scan_prune")
+    (node,) = _scans(f)
+    assert node.op.n_carries == 1 and node.op.n_ys == 1 and node.op.n_consts == 1
+    assert len(_scans(g)[0].outputs) == 3  # excluded by name: all three outputs stay
+
+
+def test_prune_removes_the_gradient_of_a_sequence_nobody_asked_for(rng):
+    x, h0, W = T.dmatrix("x"), T.dvector("h0"), T.dmatrix("W")
+    hs, _ = theano.scan(lambda x_t, h, W: T.tanh(x_t + T.dot(h, W)), sequences=x,
+                        outputs_info=h0, non_sequences=W)
+    gW = theano.grad(hs.sum(), W)
+    vals = [rng.normal(size=(4, 3)), rng.normal(size=3), rng.normal(size=(3, 3))]
+    f, g = _same_values([x, h0, W], [gW], vals, "scan_prune")
+    assert _scans(g)[1].op.n_ys == 1  # the gradient of x, computed for nothing
+    assert _scans(f)[1].op.n_ys <= 1 and all(len(n.outputs) <= 2 for n in _scans(f))
+
+
+def test_sum_of_outer_products_becomes_one_product_after_the_loop(rng):
+    # a carry without a trace that only adds outer(a_t, b_t): the weight gradient of BPTT
+    x = T.dmatrix("x")
+    W = T.dmatrix("W")
+    hs, _ = theano.scan(lambda x_t, h, W: T.tanh(x_t + T.dot(h, W)), sequences=x,
+                        outputs_info=T.zeros((2,), "float64"), non_sequences=W)
+    gW = theano.grad((hs ** 2).sum(), W)
+    vals = [rng.normal(size=(6, 2)), rng.normal(size=(2, 2))]
+    f, g = _same_values([x, W], [gW], vals, "scan_sum_of_products")
+    back_f, back_g = _scans(f)[1], _scans(g)[1]
+    assert back_g.op.n_carries == 2  # the adjoint of h and the sum for W
+    assert back_f.op.n_carries == 1  # the sum left the loop...
+    assert "Dot" in [type(n.op).__name__ for n in f.fgraph.toposort()]  # ...as one product
+    # no W-sized (2-d) value is computed per step any more: no rank-one updates
+    assert max(_inner_ndims(back_g)) == 2 and max(_inner_ndims(back_f)) == 1
+
+
+def test_sum_of_products_of_matrices_for_a_batched_loop(rng):
+    x, h0, W = T.dtensor3("x"), T.dmatrix("h0"), T.dmatrix("W")  # (steps, batch, features)
+    hs, _ = theano.scan(lambda x_t, h, W: T.tanh(x_t + T.dot(h, W)), sequences=x,
+                        outputs_info=h0, non_sequences=W)
+    grads = theano.grad((hs ** 2).sum(), [W, h0])
+    vals = [rng.normal(size=(5, 4, 3)), rng.normal(size=(4, 3)), rng.normal(size=(3, 3))]
+    f, _ = _same_values([x, h0, W], grads, vals, "scan_sum_of_products")
+    assert _scans(f)[1].op.n_carries == 1
+
+
+def test_hoist_input_dot_computes_x_times_W_once(rng):
+    x, Wx, Wh = T.dmatrix("x"), T.dmatrix("Wx"), T.dmatrix("Wh")
+    hs, _ = theano.scan(lambda x_t, h, Wx, Wh: T.tanh(T.dot(x_t, Wx) + T.dot(h, Wh)),
+                        sequences=x, outputs_info=T.zeros((3,), "float64"),
+                        non_sequences=[Wx, Wh])
+    vals = [rng.normal(size=(5, 4)), rng.normal(size=(4, 3)), rng.normal(size=(3, 3))]
+    f, g = _same_values([x, Wx, Wh], [hs], vals, "scan_hoist_input_dot")
+    (node,) = _scans(f)
+    assert _inner_ops(node).count("Dot") == 1  # only h @ Wh is left in the loop
+    assert _inner_ops(_scans(g)[0]).count("Dot") == 2
+    assert node.op.n_seqs == 1 and node.op.seq_placeholders()[0].name == "dot(x[t], Wx)"
+
+
+@pytest.mark.parametrize("batched", [False, True])
+def test_every_rewrite_together_keeps_the_training_step_exact(rng, batched):
+    shape = (6, 2, 4) if batched else (6, 4)
+    x = T.tensor("float64", (None,) * len(shape), name="x")
+    h0 = T.tensor("float64", (None,) * (len(shape) - 1), name="h0")
+    Wx, Wh, b = T.dmatrix("Wx"), T.dmatrix("Wh"), T.dvector("b")
+    hs, _ = theano.scan(lambda x_t, h, Wx, Wh, b: T.nnet.relu(T.dot(x_t, Wx) + T.dot(h, Wh) + b),
+                        sequences=x, outputs_info=h0, non_sequences=[Wx, Wh, b])
+    grads = theano.grad((hs ** 2).sum(), [Wx, Wh, b, h0])
+    vals = [rng.normal(size=shape), rng.normal(size=shape[1:-1] + (3,)),
+            rng.normal(size=(4, 3)), rng.normal(size=(3, 3)) * 0.5, rng.normal(size=3)]
+    _same_values([x, h0, Wx, Wh, b], grads, vals, "scan")
