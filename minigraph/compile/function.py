@@ -78,7 +78,11 @@ class Function:
         self.profile = profile
         self._names = {spec.name: i for i, spec in enumerate(ins) if spec.name}
         self._fast_types = [_fast_check(spec.variable.type) for spec in ins]
-        self._copy_out = [_aliases_leaf(o) for o in fgraph.outputs]
+        # values that would otherwise be shared by two owners (an input or shared buffer and
+        # the caller, an output and a shared variable, two shared variables) are copied
+        upd = fgraph.outputs[len(outputs):]
+        self._copy_out = [_aliases_leaf(o) or o in upd for o in fgraph.outputs[:len(outputs)]]
+        self._copy_upd = [_aliases_leaf(u) or upd.index(u) != k for k, u in enumerate(upd)]
         self.trust_input = False
 
     @property
@@ -91,12 +95,12 @@ class Function:
         n = len(specs)
         if len(args) > n:
             raise InputTypeError(f"{self._what()} takes {n} inputs "
-                            f"({', '.join(self._input_names())}), got {len(args)}")
+                                 f"({', '.join(self._input_names())}), got {len(args)}")
         values = list(args) + [_MISSING] * (n - len(args))
         for key, val in kwargs.items():
             if key not in self._names:
                 raise InputTypeError(f"{self._what()} has no input named {key!r}; inputs: "
-                                f"{', '.join(self._input_names())}")
+                                     f"{', '.join(self._input_names())}")
             i = self._names[key]
             if values[i] is not _MISSING:
                 raise InputTypeError(f"{self._what()}: input {key!r} given twice")
@@ -135,8 +139,8 @@ class Function:
             if node is None:
                 raise
             raise _with_context(e, node, self._what()) from None
-        for c, v in zip(self._containers, new_values):
-            c.value = v
+        for c, v, cp in zip(self._containers, new_values, self._copy_upd):
+            c.value = v.copy() if cp and isinstance(v, np.ndarray) else v
         if self.profile is not None:
             self.profile.record_call(time.perf_counter() - t0)
         outs = [o.copy() if cp and isinstance(o, np.ndarray) else o
@@ -205,7 +209,11 @@ def _collect_updates(updates, outputs, no_default_updates):
         items = list(updates)
     import minigraph.tensor as T
 
-    for target, value in items:
+    for item in items:
+        if not isinstance(item, (tuple, list)) or len(item) != 2:
+            raise GraphError(f"updates must be a dict or a list of (shared variable, new value) "
+                             f"pairs; got the item {item!r}")
+        target, value = item
         if not isinstance(target, SharedVariable):
             raise GraphError(f"updates: {target} is not a shared variable (only shared "
                              f"variables can be updated)")

@@ -57,6 +57,9 @@ class GenericType(Type):
     def __str__(self):
         return self.kind
 
+    def __repr__(self):
+        return f"GenericType({self.kind!r})"
+
 
 def _as_shape(broadcastable, shape):
     if shape is not None:
@@ -174,7 +177,9 @@ class TensorType(Type):
             raise InputTypeError(f"{what}: cannot convert {type(value).__name__} to {self.dtype}")
         target = np.dtype(self.dtype)
         safe = np.can_cast(arr.dtype, target, "safe")
-        python_scalar = isinstance(value, (int, float, bool, list, tuple))
+        # NumPy scalars (np.float64 subclasses float) are not Python numbers here, as in Theano
+        python_scalar = isinstance(value, (int, float, bool, list, tuple)) \
+            and not isinstance(value, np.generic)
         if safe:
             return arr.astype(target)
         if allow_downcast or (allow_downcast is None and python_scalar and target.kind in "fc"):
