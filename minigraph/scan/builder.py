@@ -21,9 +21,12 @@ from collections import OrderedDict
 
 import numpy as np
 
-from minigraph.graph.basic import Constant, GraphError, Variable, clone_replace, user_line
+from minigraph.compile.sharedvalue import SharedVariable
+from minigraph.graph.basic import (Constant, GraphError, Variable, ancestors, clone_replace,
+                                   user_line)
 from minigraph.graph.type import GenericType, TensorType
 
+from .checks import Ctx, check_carry_type, check_length, check_update
 from .op import Carry, make_scan
 
 
@@ -31,12 +34,6 @@ def _T():
     import minigraph.tensor as T
 
     return T
-
-
-def _shared_class():
-    from minigraph.compile.sharedvalue import SharedVariable
-
-    return SharedVariable
 
 
 def scan(fn, sequences=None, outputs_info=None, non_sequences=None, n_steps=None,
@@ -102,7 +99,7 @@ def scan(fn, sequences=None, outputs_info=None, non_sequences=None, n_steps=None
     """
     where = user_line()
     what = f"scan {name!r}" if name else "scan"
-    ctx = _Ctx(what, where)
+    ctx = Ctx(what, where)
     seqs = _sequences(sequences, ctx)
     outs_spec = _outputs_info(outputs_info, ctx)
     non_seqs = [v if isinstance(v, Variable) else _T().as_tensor_variable(v)
@@ -116,8 +113,7 @@ def scan(fn, sequences=None, outputs_info=None, non_sequences=None, n_steps=None
     carry_args = _carry_placeholders(outs_spec, ctx)
     marker = Variable(GenericType("marker")).id  # nodes built from here on form the body
     result = fn(*(seq_args + [p for _, phs in carry_args for p in phs] + non_seqs))
-    outputs, updates = _split_result(result, ctx)
-    outputs = _match_outputs(outputs, outs_spec, ctx)
+    outputs, updates = _split_result(result, outs_spec, ctx)
     updates = _with_default_updates(outputs, updates, marker)
 
     body = _Body(marker, set(seq_args) | {p for _, phs in carry_args for p in phs}, non_seqs)
@@ -127,7 +123,7 @@ def scan(fn, sequences=None, outputs_info=None, non_sequences=None, n_steps=None
 
     carries, ys, y_labels, order = _canonical(outs_spec, carry_args, inner_outs, ctx)
     for (shared, ph), value in zip(shared_carries, inner_upds):
-        value = _check_update(shared, value, ctx)
+        value = check_update(shared, value, ctx)
         carries.append(Carry([ph], (-1,), shared, value, False,
                              f"the update of shared variable {shared.describe()}"))
     if not carries and not ys:
@@ -137,16 +133,6 @@ def scan(fn, sequences=None, outputs_info=None, non_sequences=None, n_steps=None
                                    truncate_gradient=truncate_gradient, mode=mode,
                                    y_labels=y_labels)
     return _results(carries, carry_outs, y_outs, order, shared_carries, return_list, name)
-
-
-class _Ctx:
-    """Names the scan and the user's line in build-time errors."""
-
-    def __init__(self, what, where):
-        self.what, self.where = what, where
-
-    def error(self, msg):
-        return GraphError(f"{self.what}: {msg} (scan called at {self.where})")
 
 
 def _as_list(x):
@@ -227,8 +213,6 @@ def _n_steps(n_steps, ctx):
 
 def _lower_sequences(seqs, go_backwards, ctx):
     """Placeholders for ``fn``, (placeholder, cut sequence) pairs, and each cut's length."""
-    from .checks import check_length
-
     args, pairs, lengths = [], [], []
     for i, (var, taps) in enumerate(seqs):
         lo, hi = min(min(taps), 0), max(max(taps), 0)
@@ -279,13 +263,13 @@ def _carry_placeholders(outs_spec, ctx):
     return out
 
 
-def _split_result(result, ctx):
-    """(outputs, updates) from what ``fn`` returned."""
+def _split_result(result, outs_spec, ctx):
+    """(outputs, updates) from what ``fn`` returned; one output per outputs_info entry."""
     def is_updates(x):
         if isinstance(x, dict):
             return True
         return isinstance(x, (list, tuple)) and len(x) > 0 and all(
-            isinstance(p, tuple) and len(p) == 2 and isinstance(p[0], _shared_class())
+            isinstance(p, tuple) and len(p) == 2 and isinstance(p[0], SharedVariable)
             for p in x)
 
     outs, upd = result, {}
@@ -308,28 +292,20 @@ def _split_result(result, ctx):
                 raise ctx.error(f"fn returned {o!r} as output {i}; return symbolic "
                                 f"variables") from None
         checked.append(o)
-    upd = OrderedDict(upd.items() if isinstance(upd, dict) else upd)
-    return checked, upd
-
-
-def _match_outputs(outputs, outs_spec, ctx):
-    if outs_spec is not None and len(outs_spec) and len(outputs) != len(outs_spec):
+    if outs_spec and len(checked) != len(outs_spec):
         raise ctx.error(
-            f"fn returned {len(outputs)} output(s) but outputs_info has {len(outs_spec)} "
+            f"fn returned {len(checked)} output(s) but outputs_info has {len(outs_spec)} "
             f"entries; give one entry per output: its initial value, None for an output that "
             f"is not fed back, or dict(initial=..., taps=[...])")
-    return outputs
+    return checked, OrderedDict(upd.items() if isinstance(upd, dict) else upd)
 
 
 def _with_default_updates(outputs, updates, marker):
     """Add the default updates (random streams) of shared variables the body reads."""
-    from minigraph.graph.basic import ancestors
-
-    Shared = _shared_class()
     roots = list(outputs) + list(updates.values())
     while True:
         new = [v for v in ancestors(roots, blockers=_outer(roots, marker))
-               if isinstance(v, Shared) and v not in updates
+               if isinstance(v, SharedVariable) and v not in updates
                and v.default_update is not None and v.default_update.id >= marker]
         if not new:
             return updates
@@ -340,8 +316,6 @@ def _with_default_updates(outputs, updates, marker):
 
 def _outer(roots, marker):
     """Variables built before ``fn`` ran: the body stops there."""
-    from minigraph.graph.basic import ancestors
-
     return {v for v in ancestors(roots) if v.owner is not None and v.id < marker}
 
 
@@ -354,9 +328,7 @@ class _Body:
 
     def lift(self, roots, updates, strict, ctx):
         """``(consts, shared carries)``: [(placeholder, outer)], [(shared, placeholder)]."""
-        from minigraph.graph.basic import ancestors
-
-        Shared = _shared_class()
+        Shared = SharedVariable
         blockers = _outer(roots, self.marker) | set(self.non_seqs)
         leaves = [v for v in ancestors(roots, blockers=blockers)
                   if v.owner is None or v in blockers]
@@ -399,63 +371,12 @@ def _canonical(outs_spec, carry_args, inner_outs, ctx):
             labels.append(f"output {i}")
             continue
         init, taps = s
-        out = _check_carry_type(i, init, phs[i][0].type, out, ctx)
+        out = check_carry_type(i, init, phs[i][0].type, out, ctx)
         L = -min(taps)
         init_in = init if taps == [-1] else init[:L]
         order.append(("carry", len(carries)))
         carries.append(Carry(phs[i], tuple(taps), init_in, out, True, f"output {i}"))
     return carries, ys, labels, order
-
-
-def _check_carry_type(i, init, want, out, ctx):
-    """fn's output ``i`` must have its initial value's dtype, rank and broadcast pattern."""
-    got = out.type
-    if not isinstance(want, TensorType):
-        if got != want:
-            raise ctx.error(f"output {i} of fn has type {got} but outputs_info[{i}] is {want}")
-        return out
-    gs = got.short() if hasattr(got, "short") else str(got)
-    head = (f"output {i} of fn has type {gs} but its initial value (outputs_info[{i}]) is "
-            f"{want.short()}")
-    if not isinstance(got, TensorType) or got.ndim != want.ndim:
-        raise ctx.error(f"{head}: the number of dimensions differs; return a value of the "
-                        f"initial value's shape{_where(out)}")
-    if got.dtype != want.dtype:
-        raise ctx.error(f"{head}: the dtypes differ; cast the result with "
-                        f"T.cast(..., '{want.dtype}') or give the initial value dtype "
-                        f"{got.dtype}{_where(out)}")
-    for d, (w, g) in enumerate(zip(want.shape, got.shape)):
-        if w == 1 and g != 1:
-            raise ctx.error(
-                f"{head}: dimension {d} is broadcastable (size 1) in the initial value but "
-                f"not in fn's result. Make the result broadcastable with "
-                f"T.addbroadcast(result, {d}), or build the initial value without a fixed "
-                f"size-1 dimension (e.g. T.alloc(0.0, n, ...) with a symbolic n, or a "
-                f"T.matrix instead of a T.row){_where(out)}")
-        if w is not None and g is not None and w != g:
-            raise ctx.error(f"{head}: dimension {d} has size {g} in the result but {w} in the "
-                            f"initial value{_where(out)}")
-    return out
-
-
-def _where(var):
-    node = var.owner
-    return f"; the result was built at {node.trace}" if node is not None else ""
-
-
-def _check_update(shared, value, ctx):
-    """An update computed in fn must have its shared variable's type."""
-    if isinstance(shared.type, TensorType):
-        value = _T().as_tensor_variable(value)
-    got, want = value.type, shared.type
-    if got == want or (isinstance(want, TensorType) and want.is_super(got)):
-        return value
-    short = [t.short() if hasattr(t, "short") else str(t) for t in (got, want)]
-    hint = ""
-    if isinstance(got, TensorType) and isinstance(want, TensorType) and got.dtype != want.dtype:
-        hint = f"; cast it with T.cast(..., '{want.dtype}')"
-    raise ctx.error(f"the update of shared variable {shared.describe()} returned by fn has "
-                    f"type {short[0]} but the variable is {short[1]}{hint}{_where(value)}")
 
 
 def _total_steps(lengths, steps):

@@ -18,7 +18,7 @@ from minigraph.graph.basic import Constant, ancestors, clone_replace
 from minigraph.graph.rewriting import RuleSet, node_rewriter
 from minigraph.graph.type import TensorType
 
-from .op import Carry, Scan
+from .op import Scan
 
 
 def _T():
