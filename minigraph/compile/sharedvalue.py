@@ -7,7 +7,7 @@ copy unless ``borrow=True``, as in Theano.
 
 import numpy as np
 
-from minigraph.graph.basic import Variable, user_line
+from minigraph.graph.basic import Variable, user_line, with_user_line
 from minigraph.graph.type import TensorType
 from minigraph.tensor.var import _TensorMethods
 
@@ -86,13 +86,18 @@ def shared(value, name=None, borrow=False, strict=False, allow_downcast=None,
     (2, 3)
     """
     if isinstance(value, Variable):
-        raise TypeError(f"shared() needs a value, got the symbolic variable {value}")
+        raise TypeError(with_user_line(f"shared() needs a value, got the symbolic variable "
+                                       f"{value}"))
     if isinstance(value, (np.ndarray, np.generic, int, float, bool, complex, list, tuple)):
-        arr = np.asarray(value)
+        try:
+            arr = np.asarray(value)
+        except ValueError as e:  # ragged nested lists
+            raise TypeError(with_user_line(f"shared(): cannot make an array: {e}")) from None
         if isinstance(value, float) and not isinstance(value, np.generic):
             arr = np.asarray(value)  # Python floats keep float64, as Theano does
         if arr.dtype == object:
-            raise TypeError(f"shared(): cannot make an array from {type(value).__name__}")
+            raise TypeError(with_user_line(f"shared(): cannot make an array from "
+                                           f"{type(value).__name__}"))
         if not borrow or arr is not value:
             arr = arr.copy()
         if shape is None:

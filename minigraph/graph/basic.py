@@ -114,6 +114,10 @@ class Variable:
         from minigraph.compile.function import function
 
         inputs_to_values = inputs_to_values or {}
+        for k in inputs_to_values:
+            if not isinstance(k, Variable):
+                raise GraphError(f"eval: the keys of the dict must be symbolic variables, got "
+                                 f"{k!r}")
         keys = sorted(inputs_to_values, key=lambda v: v.id)
         cache = self.tag.setdefault("_eval_cache", {})
         key = tuple(k.id for k in keys)

@@ -170,10 +170,13 @@ class TensorType(Type):
         if strict:
             got = getattr(value, "dtype", type(value).__name__)
             raise InputTypeError(f"{what}: expected dtype {self.dtype} (strict), got {got}")
-        arr = np.asarray(value)
+        try:
+            arr = np.asarray(value)
+        except ValueError as e:  # ragged nested lists
+            raise InputTypeError(f"{what}: cannot make an array of it: {e}") from None
         if arr.dtype.name == self.dtype:
             return arr
-        if arr.dtype == object:
+        if arr.dtype == object or arr.dtype.kind in "USV":
             raise InputTypeError(f"{what}: cannot convert {type(value).__name__} to {self.dtype}")
         target = np.dtype(self.dtype)
         safe = np.can_cast(arr.dtype, target, "safe")

@@ -270,10 +270,16 @@ class Alloc(Op):
 
     def make_node(self, value, *dims):
         value = as_tensor_variable(value)
-        vec = as_shape_vector(list(dims))
-        static = static_shape_of(vec, len(dims))
-        if value.ndim > len(dims):
-            raise GraphError(f"alloc: value has {value.ndim} dims but only {len(dims)} given")
+        if len(dims) == 1 and isinstance(dims[0], Variable) and dims[0].ndim == 1:
+            vec = dims[0]  # the shape vector itself (how a node is rebuilt, e.g. by givens)
+        else:
+            vec = as_shape_vector(list(dims))
+        n = vec.type.shape[0]
+        if n is None:
+            raise GraphError("alloc: the shape vector must have a known length")
+        if value.ndim > n:
+            raise GraphError(f"alloc: value has {value.ndim} dims but only {n} given")
+        static = static_shape_of(vec, n)
         return Apply(self, [value, vec], [TensorType(value.dtype, shape=static)()])
 
     def make_py_callable(self, node):

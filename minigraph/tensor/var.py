@@ -5,7 +5,7 @@ The methods only build graph nodes; the math lives in the op modules. As in Thea
 ``==`` keeps Python identity (variables are dict keys); use ``T.eq`` elementwise.
 """
 
-from minigraph.graph.basic import Constant, Variable
+from minigraph.graph.basic import Constant, Variable, with_user_line
 
 
 class _TensorMethods:
@@ -15,19 +15,20 @@ class _TensorMethods:
     __array_priority__ = 1000  # numpy_array + var -> var.__radd__
 
     def __bool__(self):
-        raise TypeError(
+        raise TypeError(with_user_line(
             f"the truth value of a symbolic variable ({self.describe()}) is unknown until "
             "the function runs; use T.switch / T.where for conditionals"
-        )
+        ))
 
     def __iter__(self):
-        raise TypeError(
+        raise TypeError(with_user_line(
             f"cannot iterate over symbolic variable {self.describe()}; "
             "use scan, or index with x[i]"
-        )
+        ))
 
     def __len__(self):
-        raise TypeError(f"len() of symbolic variable {self.describe()}; use x.shape[0]")
+        raise TypeError(with_user_line(
+            f"len() of symbolic variable {self.describe()}; use x.shape[0]"))
 
     __hash__ = Variable.__hash__
 

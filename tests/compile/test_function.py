@@ -52,6 +52,10 @@ def test_in_defaults_names_and_keyword_calls():
                                         "(float64[?]), got 2-d with shape (2, 2)"),
     (lambda f: f(np.ones(2), np.ones(2)), "input 1 (s) of function 'scale': expected a 0-d"),
     (lambda f: f(np.ones(2, "complex128"), 1.0), "expected dtype float64, got complex128"),
+    (lambda f: f([[1.0], [1.0, 2.0]], 1.0), "input 0 (x) of function 'scale': cannot make an "
+                                            "array of it"),
+    (lambda f: f("ab", 1.0), "cannot convert str to float64"),
+    (lambda f: f(None, 1.0), "cannot convert NoneType to float64"),
 ])
 def test_bad_calls_name_the_input_and_the_callers_line(call, message):
     x, s = T.dvector("x"), T.dscalar("s")

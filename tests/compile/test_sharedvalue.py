@@ -64,8 +64,10 @@ def test_types_and_broadcast_patterns():
     assert theano.shared(np.zeros((2, 3)), shape=(2, None)).type.shape == (2, None)
     r = theano.shared(np.random.default_rng(0), name="rng")
     assert r.type == GenericType("Generator") and str(r) == "rng"
-    with pytest.raises(TypeError, match="needs a value"):
+    with pytest.raises(TypeError, match=f"needs a value.*{HERE}:"):
         theano.shared(T.dvector("v"))
+    with pytest.raises(TypeError, match=f"cannot make an array.*{HERE}:"):
+        theano.shared([[1.0], [1.0, 2.0]])
 
 
 def test_shared_values_are_seen_by_every_function(rng):

@@ -146,3 +146,5 @@ def test_eval_compiles_once_per_input_set():
     assert len(c.tag["_eval_cache"]) == 1
     k = Constant(SCALAR, np.float64(4.0))
     assert float(add(k, k).eval()) == 8.0
+    with pytest.raises(GraphError, match=f"keys of the dict must be symbolic variables.*{HERE}:"):
+        c.eval({"a": 1.0})

@@ -149,6 +149,22 @@ def test_verify_grad(name, fun, makers, mode, rng):
     verify_grad(fun, pt, n_tests=1, rng=rng, mode=mode)
 
 
+@pytest.mark.parametrize("name, fun, makers", CASES, ids=[c[0] for c in CASES])
+def test_every_op_can_be_rebuilt_on_new_inputs(name, fun, makers, rng):
+    """clone_replace (givens) rebuilds each node through its op's make_node."""
+    from minigraph import function
+    from minigraph.graph.basic import clone_replace
+
+    pt = [make(rng) for make in makers]
+    xs = [T.tensor(p.dtype, (None,) * p.ndim) for p in pt]
+    ys = [T.tensor(p.dtype, (None,) * p.ndim) for p in pt]
+    out = T.as_tensor_variable(fun(*xs))
+    (rebuilt,) = clone_replace([out], dict(zip(xs, ys)))
+    want = function(xs, out, mode="FAST_COMPILE", on_unused_input="ignore")(*pt)
+    got = function(ys, rebuilt, mode="FAST_COMPILE", on_unused_input="ignore")(*pt)
+    np.testing.assert_array_equal(got, want)
+
+
 def _ops_used():
     classes, scalar_names = set(), set()
     for _, fun, makers in CASES:

@@ -102,5 +102,5 @@ def test_variables_are_hashable_and_compare_by_identity():
     (lambda x: len(x), "len\\(\\) of symbolic variable x; use x.shape\\[0\\]"),
 ])
 def test_python_protocols_that_cannot_work_say_why(action, message):
-    with pytest.raises(TypeError, match=message):
+    with pytest.raises(TypeError, match=f"{message}.*{HERE}:"):
         action(T.dvector("x"))
