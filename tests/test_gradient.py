@@ -13,7 +13,7 @@ import pytest
 import minigraph as theano
 import minigraph.tensor as T
 from minigraph.gradient import (DisconnectedInputError, GradientError, disconnected_grad,
-                                grad, verify_grad, zero_grad)
+                                verify_grad, zero_grad)
 from minigraph.graph.basic import GraphError
 
 HERE = os.path.basename(__file__)

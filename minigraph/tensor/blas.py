@@ -53,9 +53,6 @@ class Dot(Op):
         output_storage[0][0] = self.make_py_callable(node)(*inputs)
 
     def grad(self, inputs, outputs, output_grads):
-        from .math import cast
-        from .elemwise import dimshuffle
-
         a, b = inputs
         gz = output_grads[0]
         if a.ndim == 1 and b.ndim == 1:

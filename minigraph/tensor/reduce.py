@@ -82,7 +82,6 @@ class Reduce(Op):
 
     def grad(self, inputs, outputs, output_grads):
         from . import math as M
-        from .elemwise import dimshuffle
 
         (x,), (out,), (gz,) = inputs, outputs, output_grads
         if np.dtype(x.dtype).kind not in "fc":
@@ -169,7 +168,6 @@ def min(x, axis=None, keepdims=False):
 
 
 def _count(x, axis):
-    from .math import cast
     from .shape import shape
 
     n = None

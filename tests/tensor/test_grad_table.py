@@ -52,8 +52,8 @@ SCALAR_CASES = {
     "neg": [n(4)], "abs": [n(4)], "sgn": [n(4)], "sqr": [n(4)], "sqrt": [pos(4)],
     "exp": [n(4)], "log": [pos(4)], "log1p": [pos(4)], "expm1": [n(4)], "sin": [n(4)],
     "cos": [n(4)], "tanh": [n(4)], "sigmoid": [n(4)], "softplus": [n(4)], "floor": [n(4)],
-    "ceil": [n(4)], "round": [n(4)], "clip": [n(2, 3), lambda r: -r.random(3), pos(3)], "second": [n(2, 3), n(3)],
-    "identity": [n(4)],
+    "ceil": [n(4)], "round": [n(4)], "clip": [n(2, 3), lambda r: -r.random(3), pos(3)],
+    "second": [n(2, 3), n(3)], "identity": [n(4)],
 }
 
 CASES = [(f"scalar:{name}", row(name), makers) for name, makers in SCALAR_CASES.items()]
