@@ -80,8 +80,9 @@ class Function:
         self._fast_types = [_fast_check(spec.variable.type) for spec in ins]
         # values that would otherwise be shared by two owners (an input or shared buffer and
         # the caller, an output and a shared variable, two shared variables) are copied
-        upd = fgraph.outputs[len(outputs):]
-        self._copy_out = [_aliases_leaf(o) or o in upd for o in fgraph.outputs[:len(outputs)]]
+        outs, upd = fgraph.outputs[:len(outputs)], fgraph.outputs[len(outputs):]
+        self._copy_out = [_aliases_leaf(o) or o in upd or outs.index(o) != k
+                          for k, o in enumerate(outs)]
         self._copy_upd = [_aliases_leaf(u) or upd.index(u) != k for k, u in enumerate(upd)]
         self.trust_input = False
 

@@ -115,12 +115,14 @@ def test_update_values_are_never_shared_between_owners(rng):
     assert not np.shares_memory(a.get_value(borrow=True), b.get_value(borrow=True))
 
 
-def test_outputs_never_alias_inputs_or_shared_values():
+def test_outputs_never_alias_inputs_shared_values_or_each_other():
     x = T.dvector("x")
     s = theano.shared(np.zeros(2), name="s")
     xv = np.ones(2)
     assert theano.function([x], x)(xv) is not xv
     assert theano.function([], s)() is not s.get_value(borrow=True)
+    a, b = theano.function([x], [x * 2, x * 2])(xv)  # merged into one node: still two arrays
+    assert a is not b and np.array_equal(a, b)
 
 
 def test_default_updates_and_no_default_updates():
