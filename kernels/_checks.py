@@ -30,21 +30,23 @@ class _Args:
             raise TypeError(
                 f"{self.kernel}: {name} must be a numpy.ndarray, got {type(x).__name__}"
             )
-        if x.dtype.type not in _FLOATS:
-            raise TypeError(f"{self.kernel}: {name} must be float32 or float64, got {x.dtype}")
-        if self.dtype is None:
-            self.dtype, self.first = x.dtype, name
-        elif x.dtype != self.dtype:
-            raise TypeError(
-                f"{self.kernel}: mixed dtypes: {self.first} is {self.dtype} but {name} is "
-                f"{x.dtype}; cast all arrays to one dtype"
-            )
+        dtype = x.dtype
+        if dtype is not self.dtype:  # fast path: the very dtype object of the first array
+            if dtype.type not in _FLOATS:
+                raise TypeError(f"{self.kernel}: {name} must be float32 or float64, got {dtype}")
+            if self.dtype is None:
+                self.dtype, self.first = dtype, name
+            elif dtype != self.dtype:
+                raise TypeError(
+                    f"{self.kernel}: mixed dtypes: {self.first} is {self.dtype} but {name} is "
+                    f"{dtype}; cast all arrays to one dtype"
+                )
         if x.ndim != ndim:
             raise ValueError(
                 f"{self.kernel}: {name} must be {ndim}-D with shape ({', '.join(dims)}), "
                 f"got shape {x.shape}"
             )
-        return np.ascontiguousarray(x)
+        return x if x.flags.c_contiguous else np.ascontiguousarray(x)
 
     def shape(self, name, x, expected, dims):
         """Check that ``x`` has the shape ``expected`` (whose axes are named ``dims``)."""
