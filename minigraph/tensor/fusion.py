@@ -87,6 +87,16 @@ _exp64 = _make_exp(fast_exp64, np.float64, 700.0)
 '''
 
 
+def _ufunc_result(fn, dtypes):
+    """The dtype NumPy's ufunc ``fn`` computes for arrays of ``dtypes`` (None if no ufunc)."""
+    if not isinstance(fn, np.ufunc):
+        return None
+    try:
+        return fn.resolve_dtypes(tuple(np.dtype(d) for d in dtypes) + (None,))[-1].name
+    except (TypeError, ValueError):
+        return None
+
+
 class Program:
     """A scalar graph: ``in_types`` ((dtype, broadcastable) per input), ``steps``
     ((scalar_op, argument indices, dtype) each; index ``i < n_in`` is input ``i``, larger
@@ -95,11 +105,19 @@ class Program:
     def __init__(self, in_types, steps, outputs):
         self.in_types, self.steps, self.outputs = tuple(in_types), tuple(steps), tuple(outputs)
         self._key = (self.in_types, self.steps, self.outputs)
-        last = {i: s for s, (_, refs, _) in enumerate(self.steps) for i in refs}
-        self.dead_after = [[] for _ in self.steps]  # values the NumPy path can drop
-        for i, s in last.items():
+        n_in, last = len(self.in_types), {}
+        dtypes = [d for d, _ in self.in_types] + [d for _, _, d in self.steps]
+        for s, (_, refs, _) in enumerate(self.steps):
+            last.update((i, s) for i in refs)
+        self.dead_after = [[] for _ in self.steps]  # values the NumPy path can drop ...
+        self.write_into = [None] * len(self.steps)  # ... or write the step's result into
+        for i, s in sorted(last.items()):
             if i not in self.outputs:
                 self.dead_after[s].append(i)
+                op, refs, dtype = self.steps[s]
+                if i >= n_in and dtypes[i] == dtype and self.write_into[s] is None and \
+                        _ufunc_result(op.np_fn, [dtypes[j] for j in refs]) == dtype:
+                    self.write_into[s] = i  # every step value has the loop's full shape
 
     def __eq__(self, other):
         return isinstance(other, Program) and other._key == self._key
@@ -184,10 +202,14 @@ def _composite(program, args):
     """Run the program with the table's NumPy functions (the reference, and the cold path)."""
     values = list(args)
     asarray, ndarray = np.asarray, np.ndarray
-    for (scalar_op, refs, dtype), dead in zip(program.steps, program.dead_after):
-        r = scalar_op.np_fn(*[values[i] for i in refs])
-        if type(r) is not ndarray or r.dtype != dtype:
-            r = asarray(r, dtype=dtype)
+    for (op, refs, dtype), dead, into in zip(program.steps, program.dead_after,
+                                             program.write_into):
+        if into is not None:  # the same ufunc loop, its result cast as asarray would
+            r = op.np_fn(*[values[i] for i in refs], out=values[into])
+        else:
+            r = op.np_fn(*[values[i] for i in refs])
+            if type(r) is not ndarray or r.dtype != dtype:
+                r = asarray(r, dtype=dtype)
         values.append(r)
         for i in dead:  # free temporaries early, as the linker does between nodes
             values[i] = None
@@ -280,6 +302,7 @@ def fuse_elemwise(fgraph):
         node = FusedElemwise(prog).make_node(*inputs)
         node.trace = trace
         for old, new in zip(outs, node.outputs):
+            new.name = old.name
             fgraph.replace(old, new, reason="fusion")
     if plans:
         fgraph.prune()
@@ -317,9 +340,8 @@ def kernel_source(program, ndim):
     src = [f"# minigraph fused kernel: {','.join(program.names())}; inputs "
            f"{[f'{d}{list(b)}' for d, b in program.in_types]}; ndim {ndim}",
            "import math", "import numpy as np"]
-    if any(_CODE.get((op.name, dt), "").startswith("_exp") or op.name == "sigmoid"
-           for op, _, dt in program.steps):
-        src.append(_EXP_PRELUDE)
+    if any((op.name, dt) in _CODE for op, _, dt in program.steps):
+        src += [f"# kernels/fastexp.py sha1 {_fastexp_stamp()}", _EXP_PRELUDE]
     if all(s or not any(b) for s, (_, b) in zip(scalar, program.in_types)):
         src += ["", "", f"def flat({args}):", "    for i in range(o0.shape[0]):"]
         src += [f"        v{i} = x{i}" + ("" if scalar[i] else "[i]") for i in range(n_in)]
@@ -339,6 +361,15 @@ def kernel_source(program, ndim):
     return "\n".join(src) + "\n"
 
 
+def _fastexp_stamp():
+    """A digest of kernels/fastexp.py: Numba's cache cannot see a change in a callee, so
+    the generated source (and so its file name) names the version it was built against."""
+    if not hasattr(_fastexp_stamp, "value"):
+        with open(importlib.util.find_spec("kernels.fastexp").origin, "rb") as f:
+            _fastexp_stamp.value = hashlib.sha1(f.read()).hexdigest()[:12]
+    return _fastexp_stamp.value
+
+
 def cache_dir():
     """Where generated kernels are kept: ``$MINIGRAPH_CACHE_DIR`` or ~/.cache/minigraph."""
     root = os.environ.get("MINIGRAPH_CACHE_DIR") or os.path.join(
@@ -355,9 +386,11 @@ class _Kernel:
 
     def hot(self, n_elements):
         """True when the Numba loops should run (compiling them now if needed)."""
+        if not POLICY.numba:
+            return False
         if self.funcs is not None:
             return True
-        if self.failed or not POLICY.numba:
+        if self.failed:
             return False
         self.work += n_elements * len(self.program.steps)
         if self.work < POLICY.compile_after:
@@ -440,35 +473,30 @@ def _shape_rule(node):
                if any(p) and not all(p)]
 
     def shape_of(args):
-        shape = list(args[full[0]].shape) if full else [1] * ndim
-        for i in full[1:]:
-            if args[i].shape != args[full[0]].shape:
-                _mismatch(node, i, args[i].shape, args[full[0]].shape)
+        shape = args[full[0]].shape if full else (None,) * ndim
+        for i in full[1:]:  # the common case: whole-shape inputs, one tuple comparison each
+            if args[i].shape != shape:
+                _mismatch(node, i, args[i].shape, shape)
+        if not partial:
+            return shape
+        shape = list(shape)
         for i, dims in partial:
             s = args[i].shape
             for d in dims:
-                if full and s[d] != shape[d]:
+                if shape[d] is None:
+                    shape[d] = s[d]
+                elif s[d] != shape[d]:
                     _mismatch(node, i, s, shape)
-                shape[d] = s[d]
-        return tuple(shape)
+        return tuple(1 if n is None else n for n in shape)
 
-    if not partial or full:
-        return shape_of
-
-    def shape_of_partial(args):  # no full input: a dimension's size comes from its inputs
-        shape = shape_of(args)
-        for i, dims in partial:
-            if any(args[i].shape[d] != shape[d] for d in dims):
-                _mismatch(node, i, args[i].shape, shape)
-        return shape
-
-    return shape_of_partial
+    return shape_of
 
 
 def _mismatch(node, i, got, want):
     x = node.inputs[i]
+    want = tuple("?" if n is None else n for n in want)
     raise ValueError(f"{node.op}: input {x.describe()} has shape {tuple(got)} but the result "
-                     f"has {tuple(want)}, and its non-broadcastable dimensions "
+                     f"has {want}, and its non-broadcastable dimensions "
                      f"({x.type.short()}) must match; fix the shapes or make the dimension "
                      f"broadcastable (node created at {node.trace})")
 

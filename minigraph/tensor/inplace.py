@@ -62,6 +62,7 @@ def _rebuild(fgraph, node, op, reason):
     new = op.make_node(*node.inputs)
     new.trace = node.trace
     for old, var in zip(node.outputs, new.outputs):
+        var.name = old.name
         fgraph.replace(old, var, reason=reason)
 
 
