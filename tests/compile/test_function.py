@@ -242,3 +242,28 @@ def test_run_time_errors_name_the_node_and_the_function():
         f(np.zeros((2, 3)))
     assert "not aligned" in _msg(info) and f"{HERE}:" in _msg(info)
     assert info.value.node.op is f.fgraph.toposort()[0].op
+
+
+@pytest.mark.parametrize("floatx", ["float64", "float32"])
+def test_a_small_classifier_trains_with_updates_and_givens(floatx, rng):
+    """The Theano tutorial's loop: shared data, minibatches through givens, SGD updates."""
+    old = theano.config.floatX
+    theano.config.floatX = floatx
+    try:
+        X = rng.standard_normal((64, 5)).astype(floatx)
+        y = (X @ rng.standard_normal(5) > 0).astype("int32")
+        data, labels = theano.shared(X, name="data"), theano.shared(y, name="labels")
+        W = theano.shared(np.zeros((5, 2), floatx), name="W")
+        b = theano.shared(np.zeros(2, floatx), name="b")
+        x, t, i = T.matrix("x"), T.ivector("t"), T.lscalar("i")
+        p = T.nnet.softmax(T.dot(x, W) + b)
+        cost = T.mean(T.nnet.categorical_crossentropy(p, t))
+        gW, gb = T.grad(cost, [W, b])
+        train = theano.function([i], cost, updates=[(W, W - 0.5 * gW), (b, b - 0.5 * gb)],
+                                givens={x: data[i * 16:(i + 1) * 16],
+                                        t: labels[i * 16:(i + 1) * 16]})
+        losses = [float(train(k % 4)) for k in range(40)]
+    finally:
+        theano.config.floatX = old
+    assert W.get_value().dtype == np.dtype(floatx)
+    assert losses[-1] < 0.5 * losses[0] and np.isfinite(losses).all()
