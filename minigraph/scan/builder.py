@@ -110,7 +110,7 @@ def scan(fn, sequences=None, outputs_info=None, non_sequences=None, n_steps=None
                          f"known (scan at {where})")
 
     seq_args, seq_pairs, lengths = _lower_sequences(seqs, go_backwards, ctx)
-    carry_args = _carry_placeholders(outs_spec, ctx)
+    carry_args = _carry_placeholders(outs_spec, name, ctx)
     marker = Variable(GenericType("marker")).id  # nodes built from here on form the body
     result = fn(*(seq_args + [p for _, phs in carry_args for p in phs] + non_seqs))
     outputs, updates = _split_result(result, outs_spec, ctx)
@@ -240,7 +240,7 @@ def _lower_sequences(seqs, go_backwards, ctx):
     return args, pairs, lengths
 
 
-def _carry_placeholders(outs_spec, ctx):
+def _carry_placeholders(outs_spec, name, ctx):
     """For each fed-back output: (index, tap placeholders); checks the initial windows."""
     out = []
     for i, spec in enumerate(outs_spec or []):
@@ -258,7 +258,7 @@ def _carry_placeholders(outs_spec, ctx):
                 raise ctx.error(f"outputs_info[{i}]: taps {taps} need {need} initial rows, the "
                                 f"initial value has {rows}")
             st = TensorType(init.dtype, shape=init.type.shape[1:])
-        base = init.name or f"out{i}"
+        base = init.name or f"{name or 'out'}{i if len(outs_spec) > 1 or not name else ''}"
         out.append((i, [st(f"{base}[t{k:+d}]") for k in taps]))
     return out
 

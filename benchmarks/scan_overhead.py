@@ -1,0 +1,169 @@
+"""What a minigraph ``scan`` costs over the same loop written in NumPy.
+
+Measures, on a tiny body ``h = tanh(x_t + h @ W)`` (H=16, 1,000 steps, float64):
+
+* time per step of the forward loop, and of forward + backward (BPTT for ``x``, ``h0``
+  and ``W``), against a NumPy loop doing the same arithmetic (backward written by hand);
+  the difference is the framework's overhead per step (targets: < 10 us forward,
+  < 25 us forward + backward);
+* compile time of the fast.ai lesson-6 RNN training function (scan + grad + SGD updates,
+  hidden 256, vocabulary 86; target < 0.3 s), split into building the graph and compiling;
+* peak memory of the gradient call for several lengths: its growth per step, compared
+  with the size of one carry (the backward pass keeps the carry traces, not the step's
+  intermediates, so it grows linearly with a small multiple of the carry).
+
+Threads are pinned to one (BLAS and Numba) and reported; minigraph and NumPy runs are
+interleaved and each figure is a median, so a busy machine affects both sides alike::
+
+    python benchmarks/scan_overhead.py [--steps 1000] [--repeats 15]
+"""
+
+import os
+
+os.environ["OPENBLAS_NUM_THREADS"] = "1"  # before NumPy loads BLAS
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+import argparse  # noqa: E402
+import math  # noqa: E402
+import time  # noqa: E402
+import tracemalloc  # noqa: E402
+from collections import OrderedDict  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+import minigraph as theano  # noqa: E402
+import minigraph.tensor as T  # noqa: E402
+
+
+def numpy_forward(x, h0, W):
+    out, h = np.empty((len(x), len(h0))), h0
+    for t in range(len(x)):
+        h = np.tanh(x[t] + h @ W)
+        out[t] = h
+    return out
+
+
+def numpy_forward_backward(x, h0, W):
+    """The cost ``sum(h)`` and its gradients for x, h0 and W, by hand."""
+    hs = numpy_forward(x, h0, W)
+    gx, gW, g = np.empty_like(x), np.zeros_like(W), np.zeros_like(h0)
+    for t in range(len(x) - 1, -1, -1):
+        pre = (1.0 + g) * (1.0 - hs[t] ** 2)
+        gx[t] = pre
+        gW += np.outer(hs[t - 1] if t else h0, pre)
+        g = W @ pre
+    return hs.sum(), gx, g, gW
+
+
+def minigraph_functions():
+    x, h0, W = T.dmatrix("x"), T.dvector("h0"), T.dmatrix("W")
+    hs, _ = theano.scan(lambda x_t, h, W: T.tanh(x_t + T.dot(h, W)), sequences=x,
+                        outputs_info=h0, non_sequences=W)
+    cost = hs.sum()
+    forward = theano.function([x, h0, W], hs)
+    both = theano.function([x, h0, W], [cost] + theano.grad(cost, [x, h0, W]))
+    return forward, both
+
+
+def interleaved(fns, args, repeats):
+    """Median seconds of each function, the runs interleaved."""
+    times = [[] for _ in fns]
+    for _ in range(repeats):
+        for k, f in enumerate(fns):
+            t0 = time.perf_counter()
+            f(*args)
+            times[k].append(time.perf_counter() - t0)
+    return [float(np.median(t)) for t in times]
+
+
+def fastai_compile_time(repeats):
+    """(build s, compile s): the lesson-6 RNN's scan + grad, then ``function``."""
+    V, H = 86, 256
+    rng = np.random.default_rng(0)
+    builds, compiles = [], []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        w = [theano.shared(np.eye(H, dtype="float32")), theano.shared(np.zeros(H, "float32")),
+             theano.shared(rng.normal(scale=math.sqrt(2 / V), size=(V, H)).astype("float32")),
+             theano.shared(np.zeros(H, "float32")),
+             theano.shared(rng.normal(scale=math.sqrt(2 / H), size=(H, V)).astype("float32")),
+             theano.shared(np.zeros(V, "float32"))]
+        x, y, h0, lr = T.fmatrix("x"), T.fmatrix("y"), T.fvector("h0"), T.fscalar("lr")
+
+        def step(x_t, h, W_h, b_h, W_x, b_x, W_y, b_y):
+            h = T.nnet.relu(T.dot(x_t, W_x) + b_x + T.dot(h, W_h) + b_h)
+            return h, T.flatten(T.nnet.softmax(T.dot(h, W_y) + b_y), 1)
+
+        [_, ys], _ = theano.scan(step, sequences=x, outputs_info=[h0, None], non_sequences=w)
+        error = T.nnet.categorical_crossentropy(ys, y).sum()
+        updates = OrderedDict((p, p - g * lr) for p, g in zip(w, theano.grad(error, w)))
+        t1 = time.perf_counter()
+        theano.function([h0, x, y, lr], error, updates=updates, allow_input_downcast=True)
+        t2 = time.perf_counter()
+        builds.append(t1 - t0)
+        compiles.append(t2 - t1)
+    return float(np.median(builds)), float(np.median(compiles))
+
+
+def peak_bytes(f, args):
+    tracemalloc.start()
+    tracemalloc.reset_peak()
+    f(*args)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    return peak
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--steps", type=int, default=1000)
+    parser.add_argument("--repeats", type=int, default=15)
+    args = parser.parse_args()
+    try:
+        import numba
+
+        numba.set_num_threads(1)
+        numba_threads = numba.get_num_threads()
+    except ImportError:  # pragma: no cover
+        numba_threads = "n/a"
+    H, n = 16, args.steps
+    rng = np.random.default_rng(0)
+    vals = (rng.normal(size=(n, H)), rng.normal(size=H), rng.normal(size=(H, H)) * 0.3)
+    forward, both = minigraph_functions()
+    ref = numpy_forward_backward(*vals)
+    for a, b in zip(both(*vals), ref):
+        np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-9)
+    for _ in range(2):  # warm up (fused kernels, caches)
+        forward(*vals), both(*vals)
+    t_mf, t_nf, t_mb, t_nb = interleaved(
+        [forward, numpy_forward, both, numpy_forward_backward], vals, args.repeats)
+    us = 1e6 / n
+    print(f"scan of h = tanh(x_t + h @ W), H={H}, {n} steps, float64; "
+          f"OPENBLAS_NUM_THREADS={os.environ['OPENBLAS_NUM_THREADS']}, "
+          f"numba threads={numba_threads}; medians of {args.repeats} interleaved runs\n")
+    print(f"{'per step':<22}{'minigraph us':>14}{'NumPy us':>12}{'overhead us':>13}"
+          f"{'target':>10}")
+    for label, m, p, target in (("forward", t_mf, t_nf, 10),
+                                ("forward + backward", t_mb, t_nb, 25)):
+        print(f"{label:<22}{m * us:>14.2f}{p * us:>12.2f}{(m - p) * us:>13.2f}"
+              f"{'< ' + str(target):>10}")
+    build, comp = fastai_compile_time(5)
+    print(f"\nfast.ai lesson-6 RNN training function (scan + grad + SGD): build {build:.3f} s, "
+          f"compile {comp:.3f} s, total {build + comp:.3f} s (target < 0.3 s)")
+    lengths = [n // 4, n // 2, n, 2 * n]
+    peaks = []
+    for m in lengths:
+        v = (rng.normal(size=(m, H)), vals[1], vals[2])
+        both(*v)
+        peaks.append(peak_bytes(both, v))
+    slope = np.polyfit(lengths, peaks, 1)[0]
+    print(f"\npeak memory of forward + backward (tracemalloc): "
+          + ", ".join(f"{m} steps {p / 1024:.0f} KiB" for m, p in zip(lengths, peaks)))
+    print(f"grows by {slope:.0f} bytes per step = {slope / (H * 8):.1f} x the carry "
+          f"({H * 8} bytes: h is {H} float64): the trace of h, the returned gradient of x and "
+          f"n_steps x H temporaries of the gradient graph; nothing from inside the step is "
+          f"kept per step")
+
+
+if __name__ == "__main__":
+    main()
