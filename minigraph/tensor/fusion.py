@@ -28,7 +28,7 @@ import warnings
 
 import numpy as np
 
-from minigraph.graph.basic import GraphError
+from minigraph.graph.basic import Apply, GraphError
 from minigraph.graph.op import Op
 from minigraph.graph.rewriting import GraphPass
 from minigraph.graph.type import TensorType
@@ -38,9 +38,20 @@ from .elemwise import Elemwise, _broadcast_shapes
 
 
 class FusionPolicy:
-    """When fused kernels are compiled. ``numba=False`` keeps every kernel in NumPy;
-    ``compile_after`` is the element-operations (elements x ops) a kernel runs in NumPy
-    before it is compiled (0: compile on first call)."""
+    """When fused kernels run in Numba, and how big a group may grow (``fusion.POLICY``).
+
+    Parameters
+    ----------
+    numba : bool
+        False runs every fused node with NumPy (the composite).
+    compile_after : float
+        Element-operations (elements x ops per call, summed over calls and over every node
+        with the same program) a kernel runs in NumPy before it is compiled; 0 compiles on
+        the first call. The default, 1e8, is about 0.1 s of NumPy work: the order of a
+        fresh compile, so one-off graphs never compile and hot training steps soon do.
+    max_inputs, max_outputs : int
+        Group limits.
+    """
 
     def __init__(self, numba=True, compile_after=1e8, max_inputs=32, max_outputs=8):
         self.numba, self.compile_after = numba, compile_after
@@ -105,6 +116,7 @@ class Program:
     def __init__(self, in_types, steps, outputs):
         self.in_types, self.steps, self.outputs = tuple(in_types), tuple(steps), tuple(outputs)
         self._key = (self.in_types, self.steps, self.outputs)
+        self._hash = hash(self._key)
         n_in, last = len(self.in_types), {}
         dtypes = [d for d, _ in self.in_types] + [d for _, _, d in self.steps]
         for s, (_, refs, _) in enumerate(self.steps):
@@ -123,7 +135,7 @@ class Program:
         return isinstance(other, Program) and other._key == self._key
 
     def __hash__(self):
-        return hash(self._key)
+        return self._hash
 
     def out_dtypes(self):
         n_in = len(self.in_types)
@@ -139,9 +151,15 @@ class Program:
 class FusedElemwise(Op):
     """Several elementwise ops run as one loop (see the module docstring).
 
-    ``inplace`` is the index of a dead input that output 0 may overwrite; ``reuse`` lets
-    outputs keep their buffers between calls when nothing else holds them (both set by the
-    passes in :mod:`.inplace`).
+    Parameters
+    ----------
+    program : Program
+        The scalar graph; ``fused_names`` lists its ops (for printouts and pictures).
+    inplace : int or None
+        Index of an input, dead after this node, that output 0 may overwrite.
+    reuse : bool
+        Outputs keep their buffers between calls when nothing else holds them.
+        ``inplace`` and ``reuse`` are set by the passes in :mod:`.inplace`.
     """
 
     __props__ = ("program", "inplace", "reuse")
@@ -157,8 +175,6 @@ class FusedElemwise(Op):
         return f"Fused{{{text}}}" + ("{inplace}" if self.inplace is not None else "")
 
     def make_node(self, *inputs):
-        from minigraph.graph.basic import Apply
-
         prog = self.program
         if len(inputs) != len(prog.in_types):
             raise GraphError(f"{self}: takes {len(prog.in_types)} inputs, got {len(inputs)}")
@@ -280,7 +296,20 @@ def fuse_elemwise(fgraph):
     """Replace every convex group of >= 2 fusable ``Elemwise`` nodes by a ``FusedElemwise``.
 
     Groups are found on the unchanged graph, latest root first; each group's position in
-    the schedule is its root's, which keeps the contracted graph acyclic. Returns the count.
+    the schedule is its root's, which keeps the contracted graph acyclic.
+
+    Returns
+    -------
+    int
+        The number of fused nodes made (the ``fusion`` entry of ``profile`` stats).
+
+    Examples
+    --------
+    >>> import minigraph as theano, minigraph.tensor as T
+    >>> x = T.dvector("x")
+    >>> f = theano.function([x], T.exp(x * 2) + 1)
+    >>> [str(n.op) for n in f.fgraph.toposort()]
+    ['Fused{mul,exp,add}']
     """
     fgraph.prune()  # exact client lists: a stale reader would look like an outside one
     order = fgraph.toposort()
@@ -425,7 +454,7 @@ def _load(source):
     name = f"minigraph_fused_{digest}"
     path = os.path.join(cache_dir(), name + ".py")
     try:
-        if not os.path.exists(path):
+        if not os.path.exists(path) or _read(path) != source:  # absent, or not ours
             os.makedirs(os.path.dirname(path), exist_ok=True)
             tmp = f"{path}.{os.getpid()}.tmp"
             with open(tmp, "w") as f:
@@ -445,9 +474,26 @@ def _load(source):
                  for f in ("flat", "nd"))
 
 
+def _read(path):
+    with open(path) as f:
+        return f.read()
+
+
 def kernel_cache_info():
-    """Counts for the kernels of this process: ``kernels`` (programs seen), ``compiled``
-    (loaded into Numba), ``failed``, and Numba's ``disk_hits`` / ``disk_misses``."""
+    """What the kernel caches of this process hold.
+
+    Returns
+    -------
+    dict
+        ``kernels`` (programs seen), ``compiled`` (in Numba), ``failed`` (fell back to
+        NumPy), and Numba's on-disk ``disk_hits`` / ``disk_misses`` (loops loaded vs
+        compiled fresh).
+
+    Examples
+    --------
+    >>> sorted(kernel_cache_info())
+    ['compiled', 'disk_hits', 'disk_misses', 'failed', 'kernels']
+    """
     info = dict(kernels=len(_KERNELS), compiled=0, failed=0, disk_hits=0, disk_misses=0)
     for k in _KERNELS.values():
         info["failed"] += k.failed
@@ -471,6 +517,9 @@ def _shape_rule(node):
     full = [i for i, p in enumerate(pats) if not any(p)]
     partial = [(i, [d for d in range(ndim) if not p[d]]) for i, p in enumerate(pats)
                if any(p) and not all(p)]
+
+    if not full and not partial:  # every input is one element
+        return lambda args, shape=(1,) * ndim: shape
 
     def shape_of(args):
         shape = args[full[0]].shape if full else (None,) * ndim

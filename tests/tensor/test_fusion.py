@@ -108,6 +108,21 @@ def test_numba_path_handles_non_contiguous_and_zero_size(rng, numba_now):
     assert f(np.zeros((0, 3)), np.zeros((0, 3))).shape == (0, 3)
 
 
+@pytest.mark.parametrize("path", ["numpy", "numba"])
+def test_one_element_programs(rng, request, path):
+    if path == "numba":
+        request.getfixturevalue("numba_now")
+    x, s = T.dtensor3("x"), T.dscalar("s")
+    m = x.sum(axis=(0, 1, 2), keepdims=True)  # (1, 1, 1): every input broadcastable
+    f = theano.function([x, s], [T.sqrt(abs(m) / 3.5), T.exp(s) * s - 1])
+    assert len(fused_nodes(f)) == 2
+    xv, sv = rng.standard_normal((2, 3, 4)), rng.standard_normal()
+    a, b = f(xv, sv)
+    assert a.shape == (1, 1, 1) and b.shape == ()
+    np.testing.assert_allclose(a, np.sqrt(abs(xv.sum(keepdims=True)) / 3.5), rtol=1e-15)
+    np.testing.assert_allclose(b, np.exp(sv) * sv - 1, rtol=1e-14, atol=1e-15)
+
+
 def test_multi_output_group_is_one_node(rng):
     x = T.dvector("x")
     y = T.exp(x) + 1
