@@ -164,7 +164,35 @@ def scan_sum_of_products(fgraph, node):
     op = node.op
     steps = _Steps(op, node)
     n, seqs, carries, ys, consts = op.parts(node)
-    hoisted = {}  # carry index -> [(kind, a, b, axes)]
+    hoisted = _plan_sums(op, carries, steps)
+    if not hoisted:
+        return None
+    new_carries, kept = [], []
+    for c, carry in enumerate(carries):
+        done = {id(x) for x, _ in hoisted.get(c, [])}
+        rest = [t for t in _terms(carry.output) if id(t) not in done]
+        if c in hoisted and rest == carry.placeholders:
+            continue  # the whole sum moved out of the loop
+        if c in hoisted:
+            carry = carry._replace(output=_sum(rest))
+        kept.append(c)
+        new_carries.append(carry)
+    labels = _labels(op) + [f"summand {i}" for i in range(len(steps.emit) - len(ys))]
+    nc_out, ny_out = op.rebuild(node, seqs, new_carries, steps.emit, consts, labels)
+    by_c = dict(zip(kept, nc_out))
+    out = {node.outputs[len(carries) + j]: y for j, y in enumerate(ny_out[: len(ys)])}
+    for c, carry in enumerate(carries):
+        total = by_c[c] if c in by_c else carry.init
+        for x, prod in hoisted.get(c, []):
+            total = total + _sum_over_steps(x, prod, total.dtype, lambda v: steps.outer(
+                v, n, by_c, ny_out))
+        out[node.outputs[c]] = total
+    return out
+
+
+def _plan_sums(op, carries, steps):
+    """{carry index: [(summand, product or None)]} of the sums that can leave the loop."""
+    hoisted = {}
     for c, carry in enumerate(carries):
         rest = _accumulator(op, c, carry)
         if not rest:
@@ -181,36 +209,18 @@ def scan_sum_of_products(fgraph, node):
                 found.append((x, None))
         if found:
             hoisted[c] = found
-    if not hoisted:
-        return None
-    new_carries, kept = [], []
-    for c, carry in enumerate(carries):
-        done = {id(x) for x, _ in hoisted.get(c, [])}
-        rest = [t for t in _terms(carry.output) if id(t) not in done]
-        if c in hoisted and rest == carry.placeholders:
-            continue  # the whole sum moved out of the loop
-        if c in hoisted:
-            carry = carry._replace(output=_sum(rest))
-        kept.append(c)
-        new_carries.append(carry)
-    labels = _labels(op) + [f"summand {i}" for i in range(len(steps.emit) - len(ys))]
-    nc_out, ny_out = op.rebuild(node, seqs, new_carries, steps.emit, consts, labels)
-    by_c = dict(zip(kept, nc_out))
+    return hoisted
+
+
+def _sum_over_steps(x, prod, dtype, outer):
+    """The sum over the steps of the summand ``x``, from the per-step arrays ``outer(v)``."""
     T = _T()
-    out = {}
-    for c, carry in enumerate(carries):
-        total = by_c[c] if c in by_c else carry.init
-        for x, prod in hoisted.get(c, []):
-            if prod is None:
-                part = T.sum(steps.outer(x, n, by_c, ny_out), axis=0)
-            else:
-                u, v, axes = prod
-                U, V = (steps.outer(w, n, by_c, ny_out) for w in (u, v))
-                part = T.tensordot(U, V, axes=axes)
-            total = total + (part if part.dtype == total.dtype else T.cast(part, total.dtype))
-        out[node.outputs[c]] = total
-    out.update({node.outputs[len(carries) + j]: y for j, y in enumerate(ny_out[: len(ys)])})
-    return out
+    if prod is None:
+        part = T.sum(outer(x), axis=0)
+    else:
+        u, v, axes = prod
+        part = T.tensordot(outer(u), outer(v), axes=axes)
+    return part if part.dtype == dtype else T.cast(part, dtype)
 
 
 def _sum(terms):

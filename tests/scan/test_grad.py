@@ -197,3 +197,41 @@ def test_backward_keeps_only_the_carry_traces(rng):
     # output's gradient, as views; x itself is not needed and nothing else was stored
     assert backward.op.n_seqs == 3 and all(c == (-1,) for c in backward.op.carry_taps)
     assert backward.op.carry_keep == (False, False)  # no per-step copies of the adjoints
+
+
+def test_gradient_with_an_integer_carry_in_the_step(rng):
+    def f(x, W):
+        (hs, ks), _ = theano.scan(lambda x_t, h, k, W: (T.tanh(x_t * k + T.dot(h, W)), k + 1),
+                                  sequences=x, outputs_info=[T.zeros((2,), "float64"),
+                                                             T.constant(1, dtype="int64")],
+                                  non_sequences=W)
+        return hs
+
+    verify_grad(f, [rng.normal(size=(4, 2)), rng.normal(size=(2, 2))], rng=rng)
+
+
+def test_gradient_of_a_loop_that_also_updates_a_shared_variable(rng):
+    total = theano.shared(0.5, name="total")
+
+    def f(x, W):  # the update's final value is differentiable too
+        hs, updates = theano.scan(
+            lambda x_t, h, W: (T.tanh(x_t + T.dot(h, W)), {total: total * 0.9 + h.sum()}),
+            sequences=x, outputs_info=T.zeros((2,), "float64"), non_sequences=W)
+        return hs.sum() * 0.1 + updates[total]
+
+    verify_grad(f, [rng.normal(size=(5, 2)), rng.normal(size=(2, 2))], rng=rng)
+
+
+def test_gradient_through_a_nested_scan(rng):
+    def f(M, w):
+        def row(r, prev, w):
+            inner, _ = theano.scan(lambda v, acc, w: T.tanh(acc * w + v), sequences=r,
+                                   outputs_info=T.constant(0.0, dtype="float64"),
+                                   non_sequences=w)
+            return prev * 0.5 + inner[-1]
+
+        out, _ = theano.scan(row, sequences=M, outputs_info=T.constant(0.0, dtype="float64"),
+                             non_sequences=w)
+        return out
+
+    verify_grad(f, [rng.normal(size=(3, 4)), np.array(0.7)], rng=rng)
