@@ -18,11 +18,14 @@ from .elemwise import Elemwise
 class DotAdd(Op):
     """``dot(x, W) + b`` with ``b`` broadcastable to the product, computed in one buffer."""
 
-    def make_node(self, x, W, b, out_type):
-        return Apply(self, [x, W, b], [out_type()])
+    def make_node(self, x, W, b):
+        # the type is exactly that of the expression it replaces
+        from .math import add
 
-    def __call__(self, *args):  # pragma: no cover - built by the rewrite only
-        raise TypeError("DotAdd is introduced by the 'gemm' rewrite; use T.dot(x, W) + b")
+        out = add(Dot()(x, W), b)
+        return Apply(self, [out.owner.inputs[0].owner.inputs[0],
+                            out.owner.inputs[0].owner.inputs[1], out.owner.inputs[1]],
+                     [out.type()])
 
     def make_py_callable(self, node):
         dtype = np.dtype(node.outputs[0].dtype)
@@ -64,7 +67,9 @@ def dot_plus_bias(fgraph, node):
         if b.dtype != out.dtype:
             continue
         x, W = d.owner.inputs
-        new = Apply(DotAdd(), [x, W, b], [out.type()])
+        new = DotAdd().make_node(x, W, b)
+        if new.outputs[0].type != out.type:
+            return None
         new.trace = node.trace
         return [new.outputs[0]]
     return None

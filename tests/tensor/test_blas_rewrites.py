@@ -56,8 +56,7 @@ def test_dotadd_own_gradient_by_finite_differences():
     from minigraph.gradient import verify_grad
 
     def build(x, W, b):
-        out_type = T.TensorType("float64", shape=(None, None))
-        return DotAdd().make_node(x, W, b.dimshuffle("x", 0), out_type).outputs[0]
+        return DotAdd()(x, W, b)
 
     rng = np.random.default_rng(2)
     verify_grad(build, [rng.normal(size=(3, 2)), rng.normal(size=(2, 4)), rng.normal(size=4)],
