@@ -82,6 +82,7 @@ def main(argv=None):
     if args.threads < 1:
         return _fail("--threads must be at least 1")
     _pin_threads(args.threads)
+    tune_malloc()
     expected = _expected_errors()
     with warnings.catch_warnings():  # restores the warning printer afterwards
         warnings.showwarning = _warning_line
@@ -101,6 +102,23 @@ def _fail(message):
     text = " ".join(str(message).split()) or type(message).__name__
     print(f"{PROG}: error: {text}", file=sys.stderr)
     return 1
+
+
+def tune_malloc(threshold=1 << 20):
+    """Serve arrays above `threshold` bytes by mmap, returned to the system when freed.
+
+    glibc raises this threshold after each large free, after which the large activations of
+    a train step are carved from a heap that never shrinks: Gorner's model then peaks near
+    700 MB instead of about 540 MB. Setting it once stops the drift (no effect off glibc).
+    """
+    import ctypes
+    import ctypes.util
+
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        libc.mallopt(-3, int(threshold))  # -3 = M_MMAP_THRESHOLD
+    except (OSError, AttributeError):
+        pass
 
 
 def _pin_threads(n):
