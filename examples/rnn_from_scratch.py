@@ -12,7 +12,7 @@ a few strings.
 ``--cell gru`` swaps the ReLU cell for a GRU written with plain ops in the cuDNN
 formulation (gates r, z, n; one H x 3H matrix for the hidden state, one for the input)::
 
-    python examples/rnn_from_scratch.py                      # 25,000 iterations, ~2 min
+    python examples/rnn_from_scratch.py                      # 20,000 iterations, 1-3 min
     python examples/rnn_from_scratch.py --iterations -1      # one full pass, as the lesson
     python examples/rnn_from_scratch.py --cell gru --text tinyshakespeare
 """
@@ -127,7 +127,7 @@ def main():
     p = argparse.ArgumentParser(description="fast.ai lesson 6: an RNN from scratch with scan")
     p.add_argument("--text", choices=["nietzsche", "tinyshakespeare"], default="nietzsche")
     p.add_argument("--cell", choices=["rnn", "gru"], default="rnn")
-    p.add_argument("--iterations", type=int, default=25000,
+    p.add_argument("--iterations", type=int, default=20000,
                    help="sequences to train on (-1: one full pass over the text)")
     p.add_argument("--hidden", type=int, default=256)
     p.add_argument("--seq-len", type=int, default=8)

@@ -132,6 +132,11 @@ def scan(fn, sequences=None, outputs_info=None, non_sequences=None, n_steps=None
     carry_outs, y_outs = make_scan(total, seq_pairs, carries, ys, consts, name=name,
                                    truncate_gradient=truncate_gradient, mode=mode,
                                    y_labels=y_labels)
+    for j, (shared, _) in enumerate(shared_carries):
+        if shared.id >= marker and shared.default_update is not None:
+            # a generator made inside fn (a random stream): functions that use the loop
+            # advance it by the loop's draws even when the updates are not passed
+            shared.default_update = carry_outs[len(carries) - len(shared_carries) + j]
     return _results(carries, carry_outs, y_outs, order, shared_carries, return_list, name)
 
 

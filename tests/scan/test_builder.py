@@ -214,6 +214,16 @@ def test_random_draws_inside_the_loop_are_one_stream_advanced_per_call():
     assert rng_var.get_value(borrow=True).bit_generator.state == expect.bit_generator.state
 
 
+def test_a_random_stream_made_in_fn_advances_even_when_updates_are_not_passed():
+    srng = RandomStreams(seed=77)
+    noisy, updates = theano.scan(lambda: srng.uniform((), dtype="float64"), n_steps=3)
+    (rng_var,) = updates
+    expect = copy_generator(rng_var.get_value(borrow=True))
+    f = _f([], noisy)  # updates forgotten: the generator's default update is the loop's
+    np.testing.assert_array_equal(f(), [expect.random() for _ in range(3)])
+    np.testing.assert_array_equal(f(), [expect.random() for _ in range(3)])
+
+
 def test_a_random_sample_drawn_outside_fn_is_the_same_at_every_step():
     srng = RandomStreams(seed=5)
     z = srng.normal((), dtype="float64")  # built before scan: computed once per call

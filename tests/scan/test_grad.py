@@ -89,6 +89,11 @@ def test_per_step_outputs_and_an_unused_output(rng, mode):
     verify_grad(f, pt, rng=rng, mode=mode)
 
 
+def test_truncate_gradient_longer_than_the_loop_against_finite_differences(rng):
+    pt = [rng.normal(size=(4, 2)), rng.normal(size=2), rng.normal(size=(2, 2))]
+    verify_grad(lambda x, h, W: _rnn(x, h, W, truncate_gradient=4), pt, rng=rng)
+
+
 def test_truncate_gradient_at_least_n_steps_is_the_full_gradient(rng):
     x, h0, W = T.dmatrix("x"), T.dvector("h0"), T.dmatrix("W")
     full = theano.grad(_rnn(x, h0, W).sum(), [x, h0, W])

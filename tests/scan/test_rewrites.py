@@ -110,3 +110,22 @@ def test_every_rewrite_together_keeps_the_training_step_exact(rng, batched):
     vals = [rng.normal(size=shape), rng.normal(size=shape[1:-1] + (3,)),
             rng.normal(size=(4, 3)), rng.normal(size=(3, 3)) * 0.5, rng.normal(size=3)]
     _same_values([x, h0, Wx, Wh, b], grads, vals, "scan")
+
+
+def test_every_rewrite_together_on_a_gru_step(rng):
+    H = 3
+    x, h0 = T.dmatrix("x"), T.dvector("h0")
+    Wx, Wh, bh = T.dmatrix("Wx"), T.dmatrix("Wh"), T.dvector("bh")
+
+    def step(x_t, h, Wx, Wh, bh):  # cuDNN formulation: gates r, z, n
+        gx, gh = T.dot(x_t, Wx), T.dot(h, Wh) + bh
+        r = T.nnet.sigmoid(gx[:H] + gh[:H])
+        z = T.nnet.sigmoid(gx[H:2 * H] + gh[H:2 * H])
+        n = T.tanh(gx[2 * H:] + r * gh[2 * H:])
+        return (1 - z) * n + z * h
+
+    hs, _ = theano.scan(step, sequences=x, outputs_info=h0, non_sequences=[Wx, Wh, bh])
+    grads = theano.grad((hs ** 2).sum(), [Wx, Wh, bh, h0, x])
+    vals = [rng.normal(size=(5, 4)), rng.normal(size=H), rng.normal(size=(4, 3 * H)),
+            rng.normal(size=(H, 3 * H)), rng.normal(size=3 * H)]
+    _same_values([x, h0, Wx, Wh, bh], grads, vals, "scan")
