@@ -80,6 +80,8 @@ def scan(fn, sequences=None, outputs_info=None, non_sequences=None, n_steps=None
         Compilation mode of the loop body.
     return_list : bool
         Always return a list of outputs.
+    profile : bool
+        Accepted for Theano compatibility (profile the compiled function instead).
 
     Returns
     -------

@@ -134,7 +134,8 @@ class _Backward:
         return T.inc_subtensor(tail, g)
 
     def step(self):
-        """The backward step: (carries, ys, which input each output is the gradient of)."""
+        """The backward step: its carries (adjoints, sums for the consts) and
+        ``{forward placeholder: its gradient in the step}``."""
         from minigraph.gradient import grad
 
         op, T, repl = self.op, self.T, self.repl
