@@ -61,7 +61,9 @@ class FusionPolicy:
 POLICY = FusionPolicy()
 _DTYPES = {"bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64",
            "float32", "float64"}
-_SLOW_IN_NUMBA = {("tanh", "float32"), ("sin", "float32"), ("cos", "float32")}
+# (op, output dtype) kept out of groups: float32 tanh/sin/cos (see above); round of bools,
+# which Numba's np.round does not type
+_NOT_FUSED = {("tanh", "float32"), ("sin", "float32"), ("cos", "float32"), ("round", "bool")}
 # templates where the table's Python form differs from NumPy (NaN in max/min/sign, floor
 # returning an int, xor of non-bools); everything else comes from the table as written
 _CODE = {"maximum": "np.maximum({0}, {1})", "minimum": "np.minimum({0}, {1})",
@@ -244,7 +246,7 @@ def _fusable(node):
     out = node.outputs[0]
     if not all(getattr(v.type, "dtype", None) in _DTYPES for v in node.inputs + [out]):
         return False
-    return (op.scalar_op.name, out.dtype) not in _SLOW_IN_NUMBA
+    return (op.scalar_op.name, out.dtype) not in _NOT_FUSED
 
 
 def _grow(root, clients, pos, taken):
@@ -351,9 +353,15 @@ def _cast(dtype):
 def _body(program, indent):
     n_in, lines = len(program.in_types), []
     names = [f"v{i}" for i in range(n_in)] + [f"t{s}" for s in range(len(program.steps))]
+    dtypes = [d for d, _ in program.in_types] + [d for _, _, d in program.steps]
     for s, (op, refs, dtype) in enumerate(program.steps):
         code = _CODE.get((op.name, dtype)) or _CODE.get(op.name, op.code)
-        expr = code.format(*[names[i] for i in refs])
+        args = [names[i] for i in refs]
+        if op.dtype_rule in ("upcast", "float"):  # compute in the result dtype, as NumPy
+            # does (an unsigned -x would wrap; int8 exp would be float16 in NumPy itself)
+            args = [a if dtypes[i] == dtype else f"{_cast(dtype)}({a})"
+                    for a, i in zip(args, refs)]
+        expr = code.format(*args)
         # float literals in templates are float64 in Numba: round each step to its dtype
         lines.append(f"{indent}t{s} = {_cast(dtype)}({expr})")
     return lines, [names[i] for i in program.outputs]
