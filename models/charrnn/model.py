@@ -109,6 +109,13 @@ class ModelConfig:
 # -------------------------------------------------------------------- row lookup op
 
 
+class _ArrayOp(Op):
+    """An op of one output whose NumPy code is its `make_py_callable`."""
+
+    def perform(self, node, inputs, output_storage):
+        output_storage[0][0] = self.make_py_callable(node)(*inputs)
+
+
 @numba.njit(cache=True, error_model="numpy")
 def _scatter_rows(out, idx, g):
     for i in range(idx.shape[0]):
@@ -117,7 +124,7 @@ def _scatter_rows(out, idx, g):
             out[r, j] += g[i, j]
 
 
-class EmbeddingLookup(Op):
+class EmbeddingLookup(_ArrayOp):
     """``W[idx]`` for a matrix ``W`` and an int vector ``idx``: rows picked by id.
 
     The same as ``W[idx]`` in the graph, with a gradient that scatters rows in one compiled
@@ -144,15 +151,12 @@ class EmbeddingLookup(Op):
 
         return run
 
-    def perform(self, node, inputs, output_storage):
-        output_storage[0][0] = self.make_py_callable(node)(*inputs)
-
     def grad(self, inputs, outputs, output_grads):
         W, idx = inputs
         return [EmbeddingLookupGrad()(output_grads[0], idx, W), None]
 
 
-class EmbeddingLookupGrad(Op):
+class EmbeddingLookupGrad(_ArrayOp):
     """Gradient of `EmbeddingLookup`: rows of ``g`` summed into a zero matrix shaped as ``W``."""
 
     def make_node(self, g, idx, W):
@@ -165,9 +169,6 @@ class EmbeddingLookupGrad(Op):
             return out
 
         return run
-
-    def perform(self, node, inputs, output_storage):
-        output_storage[0][0] = self.make_py_callable(node)(*inputs)
 
 
 def embedding_lookup(W, idx):
@@ -182,7 +183,7 @@ def embedding_lookup(W, idx):
     return EmbeddingLookup()(W, idx)
 
 
-class TimeMajor(Op):
+class TimeMajor(_ArrayOp):
     """Rows ``(T * B, G)`` viewed as ``(T, B, G)``, for a given ``T``.
 
     ``T.reshape`` would do, but its gradient reads the input's shape, which keeps each
@@ -199,9 +200,6 @@ class TimeMajor(Op):
 
     def make_py_callable(self, node):
         return lambda x, n_steps: x.reshape(int(n_steps), -1, x.shape[1])
-
-    def perform(self, node, inputs, output_storage):
-        output_storage[0][0] = self.make_py_callable(node)(*inputs)
 
     def grad(self, inputs, outputs, output_grads):
         g = output_grads[0]
@@ -407,11 +405,11 @@ class CharRNN:
         if optimizer not in OPTIMIZERS:
             raise ModelError(f"unknown optimizer {optimizer!r}; choose one of "
                              f"{', '.join(OPTIMIZERS)}")
-        for name, v in (("learning_rate", learning_rate), ("clip_norm", clip_norm),
-                        ("clip_value", clip_value)):
-            if not isinstance(v, (int, float)) or not v >= 0 or (name == "learning_rate"
-                                                                 and v == 0):
-                raise ModelError(f"{name} must be a {'positive' if name == 'learning_rate' else 'non-negative'} number, got {v!r}")
+        for name, v, low in (("learning_rate", learning_rate, 1e-300),
+                             ("clip_norm", clip_norm, 0), ("clip_value", clip_value, 0)):
+            if not isinstance(v, (int, float)) or not v >= low:
+                raise ModelError(f"{name} must be a {'positive' if low else 'non-negative'} "
+                                 f"number, got {v!r}")
         x, y, state = self.inputs()
         self._dropout_rngs = []
         logits, new_state = self.forward(x, state, dropout=True)

@@ -26,7 +26,7 @@ from dataclasses import asdict, dataclass, fields, replace
 import numpy as np
 
 from .checkpoint import CheckpointError, CheckpointManager, check_compatible
-from .data import MinibatchSequencer, Vocabulary, load_corpus, split_corpus
+from .data import DataError, MinibatchSequencer, Vocabulary, load_corpus, split_corpus
 from .model import CharRNN, ModelConfig, ModelError
 
 BUNDLED = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "data")
@@ -140,22 +140,15 @@ class Trainer:
     TrainError, DataError, CheckpointError, ModelError
         One-line messages: a run already in ``config.out``, unreadable or too short corpus,
         unwritable directory, bad settings.
-
-    Examples
-    --------
-    >>> cfg = TrainConfig(out=tmp_dir, layers=1, hidden=32, batch=8, seq_len=16,
-    ...                   max_steps=3, progress=False)  # doctest: +SKIP
-    >>> Trainer(cfg).run().step  # doctest: +SKIP
-    3
     """
 
     def __init__(self, config, log=None, _checkpoint=None):
         self.config, self.log = config, log or _stderr
+        self._setup_device()
         self.manager = CheckpointManager(config.out)
         if _checkpoint is None and self.manager.exists():
             raise TrainError(f"'{config.out}' already holds a training run; continue it with "
                              f"--resume {config.out}, or choose another --out")
-        self._setup_device()
         vocab = Vocabulary.from_dict(_checkpoint.metadata["vocab"]) if _checkpoint else (
             "gorner" if config.vocab == "gorner" else None)
         files = _checkpoint.metadata["corpus"]["files"] if _checkpoint else (
@@ -163,8 +156,13 @@ class Trainer:
         self.corpus = load_corpus(files, vocab, cache_dir=os.path.join(config.out, "cache"))
         self.vocab = self.corpus.vocab
         self.split = split_corpus(self.corpus, config.val_fraction)
-        self.batches = MinibatchSequencer(self.split.train, config.batch, config.seq_len,
-                                          n_epochs=config.epochs)
+        try:
+            self.batches = MinibatchSequencer(self.split.train, config.batch, config.seq_len,
+                                              n_epochs=config.epochs)
+        except DataError as exc:
+            raise DataError(f"corpus too short: the training text (the first "
+                            f"{1 - config.val_fraction:.0%} of {len(self.corpus):,} characters) "
+                            f"is too short for one batch: {exc}") from None
         self.model = CharRNN(config.model_config(len(self.vocab)), seed=config.seed)
         self.train_step = self.model.compile_train(config.optimizer, config.lr, config.clip,
                                                    config.clip_value)
@@ -218,19 +216,25 @@ class Trainer:
         mg_config.device = self.config.device
 
     def _restore(self, ckpt):
-        meta = ckpt.metadata
+        meta, arrays = ckpt.metadata, ckpt.arrays
         check_compatible(ckpt, {"model": self.model.config.to_dict(),
                                 "vocab": self.vocab.to_dict()})
         try:
-            self.model.load_arrays(ckpt.arrays)
+            self.model.load_arrays(arrays)
             self.model.set_rng_state(meta["rng"])
-        except ModelError as exc:
-            raise CheckpointError(f"checkpoint '{ckpt.path}' does not fit: {exc}") from None
-        self.batches.load_state_dict(meta["sequencer"])
-        self.state = np.array(ckpt.arrays["state/H"], dtype=self.model.config.dtype)
-        self.step, self.chars, self.elapsed = meta["step"], meta["chars"], meta["elapsed"]
-        self.train_log = ckpt.arrays["history/train"].tolist()
-        self.valid_log = ckpt.arrays["history/valid"].tolist()
+            if arrays["state/H"].shape != self.state.shape:
+                raise ModelError(f"state/H has shape {arrays['state/H'].shape}, the run needs "
+                                 f"{self.state.shape}")
+            self.state = arrays["state/H"].astype(self.model.config.dtype)
+            self.step, self.chars, self.elapsed = meta["step"], meta["chars"], meta["elapsed"]
+            self.train_log = arrays["history/train"].tolist()
+            self.valid_log = arrays["history/valid"].tolist()
+            sequencer = meta["sequencer"]
+        except (ModelError, KeyError) as exc:
+            what = f"{exc} is missing" if isinstance(exc, KeyError) else exc
+            raise CheckpointError(f"checkpoint '{ckpt.path}' does not fit this run: "
+                                  f"{what}") from None
+        self.batches.load_state_dict(sequencer)
         self.saved_step = self.step
         self.log(f"resuming {self.config.out} at step {self.step} (epoch "
                  f"{self.batches.position.epoch})")
