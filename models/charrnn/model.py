@@ -33,6 +33,9 @@ from minigraph.tensor.nnet.basic import CrossentropySoftmax
 
 CELLS = ("gru", "lstm", "rnn")
 OPTIMIZERS = ("adam", "sgd", "momentum", "rmsprop")
+# The ReLU RNN starts from 0.9 * identity: with the state carried from batch to batch, an exact
+# identity let it grow without bound (loss above 1e4 within 20 steps on Shakespeare, 2x128).
+IRNN_SCALE = 0.9
 
 
 class ModelError(ValueError):
@@ -250,7 +253,8 @@ def _named(var, name):
 
 def _init_params(config, seed):
     """Parameter arrays by name, PyTorch's uniform(-1/sqrt(H), 1/sqrt(H)) initialisation;
-    the ReLU RNN gets identity recurrent weights (IRNN), the LSTM a forget-gate bias of 1."""
+    the ReLU RNN gets scaled identity recurrent weights (IRNN), the LSTM a forget-gate bias
+    of 1."""
     rng = np.random.default_rng(seed)
     H, G = config.hidden, _GATES[config.cell] * config.hidden
     k = 1 / np.sqrt(H)
@@ -266,7 +270,7 @@ def _init_params(config, seed):
         d_in = (config.embed or config.vocab_size) if layer == 0 else H
         p = {"W_x": uniform(d_in, G), "b_x": uniform(G), "W_h": uniform(H, G), "b_h": uniform(G)}
         if config.cell == "rnn":
-            p["W_h"], p["b_x"][:], p["b_h"][:] = np.eye(H, dtype=config.dtype), 0, 0
+            p["W_h"], p["b_x"][:], p["b_h"][:] = IRNN_SCALE * np.eye(H, dtype=config.dtype), 0, 0
         if config.cell == "lstm":
             p["b_x"][H:2 * H], p["b_h"][H:2 * H] = 1, 0
         arrays.update({f"l{layer}/{name}": a for name, a in p.items()})
