@@ -24,6 +24,25 @@ _TRAIN_OPTIONS = ("cell", "layers", "hidden", "embed", "dropout", "vocab", "val_
                   "seq_len", "batch", "optimizer", "lr", "clip", "clip_value", "seed",
                   "epochs", "max_steps", "minutes", "eval_every", "save_every", "device")
 _RESUME_OPTIONS = ("epochs", "max_steps", "minutes", "eval_every", "save_every")
+# the defaults are TrainConfig's (not imported here: NumPy must wait for --threads)
+_TRAIN_HELP = {
+    "layers": (int, "recurrent layers (default 3)"),
+    "hidden": (int, "units per layer (default 512)"),
+    "embed": (int, "embedding width; 0 = one-hot input (default 0)"),
+    "seq-len": (int, "characters per sequence (default 30)"),
+    "batch": (int, "sequences per batch (default 200)"),
+    "lr": (float, "learning rate (default 0.001)"),
+    "dropout": (float, "drop probability after each layer (default 0.2, Gorner's pkeep 0.8)"),
+    "clip": (float, "largest global gradient norm; 0 = off (default 5)"),
+    "clip-value": (float, "clip each gradient element to +-this; 0 = off (default 0)"),
+    "epochs": (int, "stop after this many epochs"),
+    "max-steps": (int, "stop after this many steps (counted from the start of the run)"),
+    "minutes": (float, "stop after this many minutes of this invocation"),
+    "seed": (int, "seeds weights and dropout (default 0)"),
+    "eval-every": (int, "validate and save every N steps (default 200)"),
+    "save-every": (int, "save every N steps (default 100)"),
+    "val-fraction": (float, "held-out fraction of a one-file corpus (default 0.1)"),
+}
 DEMO = dict(cell="gru", layers=2, hidden=256, seq_len=50, batch=64, dropout=0.1,
             eval_every=250, save_every=250)
 
@@ -39,13 +58,10 @@ def build_parser():
     t.add_argument("corpus", nargs="*", help="text files, directories or globs")
     t.add_argument("--out", help="run directory (default runs/charrnn)")
     t.add_argument("--resume", metavar="DIR", help="continue the run saved in DIR exactly")
-    t.add_argument("--cell", choices=("gru", "lstm", "rnn"))
-    for name, kind in (("layers", int), ("hidden", int), ("embed", int), ("seq-len", int),
-                       ("batch", int), ("lr", float), ("dropout", float), ("clip", float),
-                       ("clip-value", float), ("epochs", int), ("max-steps", int),
-                       ("minutes", float), ("seed", int), ("eval-every", int),
-                       ("save-every", int), ("val-fraction", float)):
-        t.add_argument(f"--{name}", type=kind)
+    t.add_argument("--cell", choices=("gru", "lstm", "rnn"), help="recurrent cell (default gru: "
+                   "the fused GRU kernels; lstm and rnn run through scan)")
+    for name, (kind, text) in _TRAIN_HELP.items():
+        t.add_argument(f"--{name}", type=kind, help=text)
     t.add_argument("--optimizer", choices=("adam", "sgd", "momentum", "rmsprop"))
     t.add_argument("--vocab", choices=("text", "gorner"))
     t.add_argument("--device", choices=("cpu", "cuda", "auto"))

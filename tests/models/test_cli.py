@@ -161,6 +161,17 @@ def test_demo_trains_generates_and_draws(capsys, tmp_path, monkeypatch):
     assert (out / "loss.png").exists() or "<polyline" in (out / "loss.svg").read_text()
 
 
+def test_help_states_the_trainer_defaults():
+    import re
+
+    from models.charrnn.train import TrainConfig
+
+    for name, (kind, text) in cli._TRAIN_HELP.items():
+        said = re.search(r"\(default ([\d.]+)", text)
+        if said:
+            assert kind(said.group(1)) == getattr(TrainConfig, name.replace("-", "_")), name
+
+
 def test_module_entry_point_help():
     done = subprocess.run([sys.executable, "-m", "models.charrnn", "--help"],
                           capture_output=True, text=True, timeout=60,
