@@ -89,18 +89,21 @@ def fmt_time(sec):
     return f"{sec * 1e6:8.1f} us" if sec < 1e-3 else f"{sec * 1e3:8.2f} ms"
 
 
-def report(title, times, floor, versus=None):
-    """One block: each candidate's median wall and CPU time; ratios of CPU-time medians.
+def report(title, times, floor, versus=None, basis="cpu"):
+    """One block: each candidate's median wall and CPU time, and ratios of the medians.
 
-    CPU time of this single-threaded process is less disturbed by other jobs on the machine
-    than wall time (a descheduled process accrues none).
+    Ratios use CPU time by default: for this single-threaded process it is less disturbed by
+    other jobs on the machine than wall time (a descheduled process accrues none).  GPU
+    timings use wall time (``basis="wall"``).
     """
+    col = 1 if basis == "cpu" else 0
     print(f"\n{title}")
-    print(f"  {'':<26} {'wall':>11} {'cpu':>11}   ratios (cpu)")
-    for name, (w, c) in times.items():
-        line = f"  {name:<26} {fmt_time(w)} {fmt_time(c)}   x{c / times[floor][1]:5.2f} vs {floor}"
+    print(f"  {'':<31} {'wall':>11} {'cpu':>11}   ratios ({basis})")
+    for name, t in times.items():
+        line = f"  {name:<31} {fmt_time(t[0])} {fmt_time(t[1])}"
+        line += f"   x{t[col] / times[floor][col]:5.2f} vs {floor}"
         if versus in times and name != versus:
-            line += f",  {times[versus][1] / c:5.2f}x faster than {versus}"
+            line += f",  {times[versus][col] / t[col]:5.2f}x faster than {versus}"
         print(line)
 
 
@@ -291,7 +294,8 @@ def cuda_section(T=30, H=512):
 
             cands["torch nn.GRU cuDNN"] = cudnn
         floor = "torch nn.GRU cuDNN" if "torch nn.GRU cuDNN" in cands else next(iter(cands))
-        report(f"CUDA sequence fwd+bwd, T={T} B={B} H={H}", bench(cands), floor)
+        title = f"CUDA sequence fwd+bwd, T={T} B={B} H={H}"
+        report(title, bench(cands), floor, basis="wall")
 
 
 def main():
