@@ -71,6 +71,7 @@ class Function:
         self._containers = [s.container for s, _ in updates]
         self.fgraph = fgraph
         self._linked = linked
+        self._debug_ref = None
         self._run = linked.run
         self.mode = mode
         self.name = name
@@ -140,6 +141,10 @@ class Function:
             if node is None:
                 raise
             raise _with_context(e, node, self._what()) from None
+        if self._debug_ref is not None:
+            from .debugmode import compare
+
+            compare(self, values, outs, new_values)
         for c, v, cp in zip(self._containers, new_values, self._copy_upd):
             c.value = v.copy() if cp and isinstance(v, np.ndarray) else v
         if self.profile is not None:
@@ -335,6 +340,10 @@ def function(inputs, outputs=None, updates=None, givens=None, mode=None,
     fn = Function(ins, fgraph.outputs[: len(out_list)], single, updates_out, fgraph,
                   linked, mode_obj, name, allow_input_downcast, prof)
     fn.original_outputs = roots  # outputs then update values, before rewriting (pydotprint)
+    if mode_obj.check == "debug":
+        from .debugmode import link_reference
+
+        fn._debug_ref = link_reference(in_vars, roots, len(out_list), name)
     return fn
 
 
