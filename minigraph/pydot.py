@@ -20,6 +20,9 @@ from minigraph.graph.basic import Constant, Variable, toposort
 FORMATS = ("svg", "png", "pdf", "dot")
 STAGES = ("after", "before", "both")
 RANKDIRS = ("TB", "LR", "BT", "RL")
+#: above this many ops, edge labels are placed after layout and shared variables are drawn
+#: once per use, which keeps dot's layout time near linear (3x512 char-RNN training step)
+LARGE_GRAPH = 150
 INSTALL_HINT = "install Graphviz (apt-get install graphviz, brew install graphviz or " \
                "conda install graphviz)"
 
@@ -137,6 +140,12 @@ def _debug_ids(roots):
     return ids
 
 
+def _leaf_kind(var):
+    if isinstance(var, Constant):
+        return "constant"
+    return "shared" if hasattr(var, "container") else "input"
+
+
 def _op_kind(op):
     if getattr(op, "fused_names", None):
         return "fused"
@@ -144,8 +153,11 @@ def _op_kind(op):
 
 
 def _op_label(op, n):
-    lines = [_trunc(op, n)]
+    text = str(op)
+    lines = [_trunc(text, n)]
     names = list(getattr(op, "fused_names", None) or ())
+    if len(lines[0]) == len(text) and ",".join(names) in text:
+        names = []  # the op's own name already lists them all
     line = ""
     for name in names:  # wrap the scalar ops of a fused op at the label width
         if line and len(line) + len(name) + 2 > n:
@@ -160,10 +172,14 @@ def _op_label(op, n):
 class _Drawer:
     """Emits the nodes and edges of one drawing; node names are ``n0, n1, ...`` in order."""
 
-    def __init__(self, compact, with_ids, show_shapes, scan_graphs, max_label_len):
+    def __init__(self, compact, with_ids, show_shapes, scan_graphs, max_label_len, large):
         self.compact, self.with_ids, self.show_shapes = compact, with_ids, show_shapes
         self.scan_graphs, self.n = scan_graphs, max_label_len
         self.names, self.made, self.kinds = {}, set(), set()
+        # Edge labels are nodes of their own to dot and long edges chains of virtual nodes;
+        # a large graph gets labels placed after layout and one parameter node per use.
+        self.label_key = "xlabel" if large else "label"
+        self.per_use = ("constant", "shared") if large else ("constant",)
 
     def _name(self, scope, obj):
         key = (scope, id(obj))
@@ -174,7 +190,7 @@ class _Drawer:
     def _node(self, g, name, kind, label, tooltip):
         self.made.add(name)
         self.kinds.add(kind)
-        g.node(name, label=label, tooltip=_esc(*tooltip), **STYLES[kind][1])
+        g.node(name, label=label, tooltip=_esc(*tooltip), **{"class": kind}, **STYLES[kind][1])
 
     def draw(self, g, view, scope=""):
         """Draw ``view``'s nodes and edges into ``g`` (a graph or a cluster)."""
@@ -222,20 +238,21 @@ class _Drawer:
 
     def _edge(self, g, var, dst, scope, blockers, pos, prefix=None, attrs=None):
         """An edge carrying ``var`` into node ``dst``; labelled with position and type."""
-        src, text = self._source(g, var, scope, blockers)
+        src, text = self._source(g, var, dst, scope, blockers)
         parts = [p for p in (prefix, None if pos is None else str(pos), text) if p]
         if self.show_shapes:
             parts.append(_type_text(var))
-        g.edge(src, dst, label=_esc(" ".join(parts)) if parts else None, **(attrs or {}))
+        label = {self.label_key: _esc(" ".join(parts))} if parts else {}
+        g.edge(src, dst, **label, **(attrs or {}))
 
-    def _source(self, g, var, scope, blockers):
+    def _source(self, g, var, dst, scope, blockers):
         """The node an edge carrying ``var`` starts from, and text to put on the edge."""
         node = var.owner
         if node is None or var in blockers:
-            return self._leaf(g, var, scope), None
+            return self._leaf(g, var, dst, scope), None
         src = self._name(scope, node)
         idx = f"out {var.index}" if len(node.outputs) > 1 else None
-        text = " ".join(p for p in (idx, var.name) if p) or None
+        text = " ".join(p for p in (idx, var.name and _trunc(var.name, self.n)) if p) or None
         if self.compact:
             return src, text
         name = self._name(scope + "/var", var)
@@ -243,21 +260,22 @@ class _Drawer:
             self._node(g, name, "var", _esc(_trunc(var.name or "", self.n)),
                        [f"{var.describe()}: {_type_text(var)}"])
             label = " ".join(p for p in (idx, _type_text(var) if self.show_shapes else "") if p)
-            g.edge(src, name, label=_esc(label) if label else None)
+            g.edge(src, name, **({self.label_key: _esc(label)} if label else {}))
         return name, None
 
-    def _leaf(self, g, var, scope):
-        name = self._name(scope, var)
+    def _leaf(self, g, var, dst, scope):
+        kind = _leaf_kind(var)
+        name = self._name(f"{scope}>{dst}" if kind in self.per_use else scope, var)
         if name in self.made:
             return name
-        if isinstance(var, Constant):
-            kind, text, tip = "constant", str(var), [f"constant {var}: {_type_text(var)}"]
-        elif hasattr(var, "container"):
-            kind, text = "shared", var.describe()
+        if kind == "constant":
+            text, tip = str(var), [f"constant {var}: {_type_text(var)}"]
+        elif kind == "shared":
+            text = var.describe()
             tip = [f"shared variable {text}: {_type_text(var)}",
                    f"created at {getattr(var, 'trace', '?')}"]
         else:
-            kind, text = "input", var.name or "input"
+            text = var.name or "input"
             tip = [f"input {var.describe()}: {_type_text(var)}"]
         self._node(g, name, kind, _esc(_trunc(text, self.n)), tip)
         return name
@@ -308,7 +326,7 @@ def _legend(g, kinds):
         c.attr(label="legend", fontsize="10", style="rounded", color="#999999")
         names = [k for k in STYLES if k in kinds]
         for k in names:
-            attrs = dict(STYLES[k][1], fontsize="9", height="0.25")
+            attrs = dict(STYLES[k][1], fontsize="9", height="0.25", **{"class": "legend"})
             c.node(f"legend_{k}", label=STYLES[k][0], **attrs)
         for a, b in zip(names, names[1:]):  # a column of samples, in STYLES order
             c.edge(f"legend_{a}", f"legend_{b}", style="invis")
@@ -340,7 +358,8 @@ def to_graphviz(obj, compact=True, with_ids=False, show_shapes=True, scan_graphs
            fontsize="11")
     g.attr("node", fontname="Helvetica", fontsize="10")
     g.attr("edge", fontname="Helvetica", fontsize="8", color="#555555", fontcolor="#444444")
-    drawer = _Drawer(compact, with_ids, show_shapes, scan_graphs, max_label_len)
+    large = sum(v.n_nodes() for v in views) > LARGE_GRAPH
+    drawer = _Drawer(compact, with_ids, show_shapes, scan_graphs, max_label_len, large)
     if len(views) == 1:
         drawer.draw(g, views[0])
     for k, view in enumerate(views if len(views) > 1 else ()):
