@@ -18,3 +18,15 @@ kernels._target.configure()  # simulator on GPU-less machines; never the default
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # before NumPy loads OpenBLAS
 
 # ---- end of the kernels block; other fixtures below -------------------------------------
+
+import numpy as np  # noqa: E402  (after the kernels block on purpose)
+import pytest  # noqa: E402
+
+
+@pytest.fixture
+def rng(request):
+    """A fresh generator; its seed is printed (shown on failure) and can be fixed with
+    ``MINIGRAPH_TEST_SEED`` to replay a failing run."""
+    seed = int(os.environ.get("MINIGRAPH_TEST_SEED") or np.random.SeedSequence().entropy % 2**32)
+    print(f"random seed {seed} for {request.node.name}")
+    return np.random.default_rng(seed)

@@ -50,8 +50,20 @@ class Op:
         return node.outputs[0] if len(node.outputs) == 1 else list(node.outputs)
 
     def perform(self, node, inputs, output_storage):
-        """Compute outputs with NumPy: write each into ``output_storage[i][0]``."""
-        raise NotImplementedError(f"{type(self).__name__}.perform")
+        """Compute outputs with NumPy: write each into ``output_storage[i][0]``.
+
+        Ops define ``perform`` or ``make_py_callable``; this default runs the latter, so an
+        op that has a fast callable needs no second implementation.
+        """
+        if type(self).make_py_callable is Op.make_py_callable:
+            raise NotImplementedError(f"{type(self).__name__}.perform (define perform or "
+                                      f"make_py_callable)")
+        result = self.make_py_callable(node)(*inputs)
+        if len(output_storage) == 1:
+            output_storage[0][0] = result
+        else:
+            for cell, value in zip(output_storage, result):
+                cell[0] = value
 
     def grad(self, inputs, outputs, output_grads):
         raise GraphError(f"{self} has no gradient implemented")

@@ -106,9 +106,6 @@ class CheckLength(Op):
 
         return run
 
-    def perform(self, node, inputs, output_storage):
-        output_storage[0][0] = self.make_py_callable(node)(inputs[0])
-
     def grad(self, inputs, outputs, output_grads):
         return [output_grads[0]]
 

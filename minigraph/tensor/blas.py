@@ -49,9 +49,6 @@ class Dot(Op):
 
         return run
 
-    def perform(self, node, inputs, output_storage):
-        output_storage[0][0] = self.make_py_callable(node)(*inputs)
-
     def grad(self, inputs, outputs, output_grads):
         a, b = inputs
         gz = output_grads[0]

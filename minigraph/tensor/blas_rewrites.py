@@ -39,9 +39,6 @@ class DotAdd(Op):
 
         return run
 
-    def perform(self, node, inputs, output_storage):
-        output_storage[0][0] = self.make_py_callable(node)(*inputs)
-
     def grad(self, inputs, outputs, output_grads):
         from .blas import dot
         from .elemwise import _fit_grad

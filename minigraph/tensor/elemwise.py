@@ -45,9 +45,6 @@ class Elemwise(Op):
         dtype = self.scalar_op.out_dtype([x.dtype for x in inputs])
         return Apply(self, inputs, [TensorType(dtype, shape=shape)()])
 
-    def perform(self, node, inputs, output_storage):
-        output_storage[0][0] = self.make_py_callable(node)(*inputs)
-
     def make_py_callable(self, node):
         fn = _np_fn(self.scalar_op, node)
         dtype = np.dtype(node.outputs[0].type.dtype)
@@ -267,9 +264,6 @@ class DimShuffle(Op):
             return y.reshape(shape)
 
         return run
-
-    def perform(self, node, inputs, output_storage):
-        output_storage[0][0] = self.make_py_callable(node)(inputs[0])
 
     def grad(self, inputs, outputs, output_grads):
         (x,), (gz,) = inputs, output_grads

@@ -77,9 +77,6 @@ class Reduce(Op):
                 return np.asarray(fn(x, axis=axis, keepdims=keep)).astype(dtype, copy=False)
         return run
 
-    def perform(self, node, inputs, output_storage):
-        output_storage[0][0] = self.make_py_callable(node)(inputs[0])
-
     def grad(self, inputs, outputs, output_grads):
         from . import math as M
 

@@ -137,9 +137,6 @@ class Reshape(Op):
 
         return run
 
-    def perform(self, node, inputs, output_storage):
-        output_storage[0][0] = self.make_py_callable(node)(*inputs)
-
     def grad(self, inputs, outputs, output_grads):
         x, _ = inputs
         return [reshape(output_grads[0], shape(x), ndim=x.ndim), None]
@@ -290,9 +287,6 @@ class Alloc(Op):
 
         return run
 
-    def perform(self, node, inputs, output_storage):
-        output_storage[0][0] = self.make_py_callable(node)(*inputs)
-
     def grad(self, inputs, outputs, output_grads):
         from .reduce import sum as _sum
 
@@ -438,9 +432,6 @@ class SpecifyShape(Op):
             return x
 
         return run
-
-    def perform(self, node, inputs, output_storage):
-        output_storage[0][0] = self.make_py_callable(node)(inputs[0])
 
     def grad(self, inputs, outputs, output_grads):
         return [output_grads[0]]

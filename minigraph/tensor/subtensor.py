@@ -138,9 +138,6 @@ class Subtensor(Op):
 
         return run
 
-    def perform(self, node, inputs, output_storage):
-        output_storage[0][0] = self.make_py_callable(node)(*inputs)
-
     def grad(self, inputs, outputs, output_grads):
         from .math import zeros_like
 
@@ -236,9 +233,6 @@ class AdvancedSubtensor(Op):
                                  ) from None
 
         return run_general
-
-    def perform(self, node, inputs, output_storage):
-        output_storage[0][0] = self.make_py_callable(node)(*inputs)
 
     def grad(self, inputs, outputs, output_grads):
         from .math import zeros_like

@@ -80,10 +80,6 @@ class GRUStep(_GRUBase):
 
         return run
 
-    def perform(self, node, inputs, output_storage):
-        for cell, v in zip(output_storage, self.make_py_callable(node)(*inputs)):
-            cell[0] = v
-
     def grad(self, inputs, outputs, output_grads):
         gx, h, W_h, b_h = inputs
         g = GRUStepGrad(self.backend)(output_grads[0], h, W_h, *outputs[1:])
@@ -111,10 +107,6 @@ class GRUStepGrad(_GRUBase):
 
         return run
 
-    def perform(self, node, inputs, output_storage):
-        for cell, v in zip(output_storage, self.make_py_callable(node)(*inputs)):
-            cell[0] = v
-
 
 class GRUSequence(_GRUBase):
     """A GRU layer's recurrence over ``T`` steps; outputs ``hs, R, Z, N, GHN`` (T, B, H)."""
@@ -135,10 +127,6 @@ class GRUSequence(_GRUBase):
             return (hs,) + tuple(saved)
 
         return run
-
-    def perform(self, node, inputs, output_storage):
-        for cell, v in zip(output_storage, self.make_py_callable(node)(*inputs)):
-            cell[0] = v
 
     def grad(self, inputs, outputs, output_grads):
         gx, h0, W_h, b_h = inputs
@@ -167,10 +155,6 @@ class GRUSequenceGrad(_GRUBase):
             return tuple(bwd(dhs, h0, hs, W_h, (R, Z, N, GHN)))
 
         return run
-
-    def perform(self, node, inputs, output_storage):
-        for cell, v in zip(output_storage, self.make_py_callable(node)(*inputs)):
-            cell[0] = v
 
 
 def _common(args):
