@@ -22,29 +22,26 @@ STAGES = ("after", "before", "both")
 RANKDIRS = ("TB", "LR", "BT", "RL")
 #: above this many ops, edge labels are placed after layout and shared variables are drawn
 #: once per use, which keeps dot's layout time near linear (3x512 char-RNN training step)
-LARGE_GRAPH = 150
+LARGE_GRAPH = 100
 INSTALL_HINT = "install Graphviz (apt-get install graphviz, brew install graphviz or " \
                "conda install graphviz)"
 
-_FILLED = "filled"
+_F, _RF = "filled", "rounded,filled"
 #: kind -> (legend text, Graphviz node attributes); one place decides how things look
 STYLES = {
-    "input": ("input", dict(shape="ellipse", style=_FILLED, fillcolor="#c7e9c0")),
-    "shared": ("shared (parameter)", dict(shape="cylinder", style=_FILLED, fillcolor="#c6dbef")),
-    "constant": ("constant", dict(shape="box", style=_FILLED, fillcolor="#eeeeee",
-                                  fontsize="9", height="0.25")),
-    "output": ("output", dict(shape="ellipse", style=_FILLED, fillcolor="#fdd49e",
-                              peripheries="2")),
+    "input": ("input", dict(shape="ellipse", style=_F, fillcolor="#c7e9c0")),
+    "shared": ("shared (parameter)", dict(shape="cylinder", style=_F, fillcolor="#c6dbef")),
+    "constant": ("constant", dict(shape="box", style=_F, fillcolor="#eeeeee", fontsize="9",
+                                  height="0.25")),
+    "output": ("output", dict(shape="ellipse", style=_F, fillcolor="#fdd49e", peripheries="2")),
     "update": ("updated shared", dict(shape="cylinder", style="filled,bold", fillcolor="#fcbba1",
                                       color="#cb181d")),
-    "op": ("op", dict(shape="box", style="rounded,filled", fillcolor="white")),
-    "fused": ("fused elementwise", dict(shape="box", style="rounded,filled",
-                                        fillcolor="#fff7bc")),
-    "kernel": ("fused kernel (GRU)", dict(shape="box", style="rounded,filled,bold",
-                                          fillcolor="#fc9272", penwidth="2")),
-    "scan": ("scan", dict(shape="box", style="rounded,filled,bold", fillcolor="#fee391")),
-    "step": ("scan step input", dict(shape="ellipse", style="filled,dashed",
-                                     fillcolor="#e5f5e0")),
+    "op": ("op", dict(shape="box", style=_RF, fillcolor="white")),
+    "fused": ("fused elementwise", dict(shape="box", style=_RF, fillcolor="#fff7bc")),
+    "kernel": ("fused kernel (GRU)", dict(shape="box", style=_RF + ",bold", fillcolor="#fc9272",
+                                          penwidth="2")),
+    "scan": ("scan", dict(shape="box", style=_RF + ",bold", fillcolor="#fee391")),
+    "step": ("scan step input", dict(shape="ellipse", style="filled,dashed", fillcolor="#e5f5e0")),
     "var": ("intermediate value", dict(shape="ellipse", fontsize="9", height="0.25")),
 }
 _GROUP_TAGS = {"sequences": "seq", "carries": "carry", "consts": "const"}
