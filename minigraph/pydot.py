@@ -287,10 +287,10 @@ class _Drawer:
                    fillcolor="#fffbea", color="#d9a400", fontcolor="#7f5f00",
                    tooltip=_esc(*self._apply_tooltip(node)))
             for tag, outer, inner in ports:
-                if inner is not None:
-                    label = _trunc(f"{tag}: {inner.name or '?'}", self.n)
-                    self._node(c, self._name(inner_scope, inner), "step", _esc(label),
-                               [f"{tag} step input: {_type_text(inner)}"])
+                for ph in inner:
+                    label = _trunc(f"{tag}: {ph.name or '?'}", self.n)
+                    self._node(c, self._name(inner_scope, ph), "step", _esc(label),
+                               [f"{tag} step input: {_type_text(ph)}"])
             inner_ids = _debug_ids(op.inner_outputs) if self.with_ids else {}
             self._graph(c, op.inner_outputs, set(op.inner_inputs), inner_scope, inner_ids)
             self._node(c, name, "scan", _esc(*self._apply_label(node, ids)),
@@ -299,23 +299,28 @@ class _Drawer:
                 self._edge(c, out, name, inner_scope, set(op.inner_inputs), None,
                            prefix=f"step out {k}")
         for tag, outer, inner in ports:
-            dst = name if inner is None else self._name(inner_scope, inner)
-            self._edge(g, outer, dst, scope, blockers, None, prefix=tag)
+            for dst in [self._name(inner_scope, ph) for ph in inner] or [name]:
+                self._edge(g, outer, dst, scope, blockers, None, prefix=tag)
 
 
 def _ports(op, node):
-    """``(tag, outer input, inner placeholder or None)`` for every outer input of a scan.
+    """``(tag, outer input, [inner placeholders])`` for every outer input of a scan.
 
-    The inner placeholders follow the groups' order (sequences, carries, consts); when the
-    counts disagree (several taps per sequence) the outer inputs enter the scan node itself.
+    The inner placeholders follow the groups' order (sequences, carries, consts), one each,
+    or as many per carry as ``op.carry_placeholders()`` says (one per tap). Where neither
+    fits, the outer inputs enter the scan node itself (an empty list).
     """
     groups = op.input_groups(node)
     fed = [(_GROUP_TAGS.get(k, k), v) for k, vs in groups.items() if k != "n_steps" for v in vs]
-    inner = list(op.inner_inputs)
-    ports = [("n_steps", v, None) for v in groups.get("n_steps", [])]
-    if len(fed) == len(inner):
-        return ports + [(tag, v, i) for (tag, v), i in zip(fed, inner)]
-    return ports + [(tag, v, None) for tag, v in fed]
+    per = [[ph] for ph in op.inner_inputs]
+    if len(per) != len(fed) and hasattr(op, "carry_placeholders"):
+        carries = [list(c) for c in op.carry_placeholders()]
+        n_seq = len(groups.get("sequences", ()))
+        per = per[:n_seq] + carries + per[n_seq + sum(map(len, carries)):]
+    if len(per) != len(fed):
+        per = [[] for _ in fed]
+    n_steps = [("n_steps", v, []) for v in groups.get("n_steps", [])]
+    return n_steps + [(tag, v, phs) for (tag, v), phs in zip(fed, per)]
 
 
 def _legend(g, kinds):

@@ -237,6 +237,33 @@ def test_real_scan_and_its_gradient_are_clusters(tmp_path):
     assert np.isfinite(f(values, np.zeros(3)))  # drawing leaves the function usable
 
 
+def test_scan_carry_with_two_taps_feeds_both_placeholders():
+    x = T.dvector("x")
+    ys, _ = theano.scan(lambda a, b: a + b, outputs_info=[dict(initial=x, taps=[-1, -2])],
+                        n_steps=5, name="fib")
+    svg = read_svg(theano.printing.pydotprint(ys, format="svg", print_output_file=False))
+    steps = {n["texts"][0]: n["title"] for n in drawn(svg, "step")}
+    assert set(steps) == {"carry: x[t-1]", "carry: x[t-2]"}
+    into = {ph: [(e["title"].split("->")[0], e["texts"]) for e in svg["edge"]
+                 if e["title"].endswith("->" + ph)] for ph in steps.values()}
+    (first,), (second,) = into.values()  # one edge each, from the carry's initial window
+    assert first == second and first[1] == ["carry float64[?]"]
+
+
+def test_unmatched_groups_enter_the_loop_node():
+    a, b = T.dvector("a"), T.dvector("b")
+    op = FakeLoop("odd", [a], [], [b], [a + b])
+    op.counts = (1, 0, 2)  # three outer inputs for two placeholders: no way to pair them
+    seq, k1, k2 = T.dmatrix("s"), T.dvector("k1"), T.dvector("k2")
+    svg = read_svg(pydotprint(op(4, seq, k1, k2), format="svg", print_output_file=False))
+    loop = drawn(svg, "scan")[0]["title"]
+    name = {n["texts"][0]: n["title"] for n in drawn(svg)}
+    edges = {e["title"]: e["texts"] for e in svg["edge"]}
+    assert edges[f"{name['s']}->{loop}"] == ["seq float64[?,?]"]
+    assert edges[f"{name['k2']}->{loop}"] == ["const float64[?]"]
+    assert {n["texts"][0] for n in drawn(svg, "input")} >= {"a", "b"}  # drawn as leaves
+
+
 def test_fused_and_kernel_ops_are_recognisable():
     class FakeFused(Op):
         fused_names = ["add", "mul", "tanh", "exp", "sigmoid", "true_div", "sub"]
