@@ -23,12 +23,21 @@ Multi-tap carries send their adjoint back through a window of the last ``L`` adj
 ``truncate_gradient=k`` runs the backward loop over the last ``k`` steps only.
 """
 
+from collections import namedtuple
+
 import numpy as np
 
 from minigraph.graph.basic import Constant, ancestors, clone_replace, toposort
 from minigraph.graph.type import TensorType
 
 from .op import Carry, Scan, make_scan
+
+#: Kept on a backward Scan op as ``op.grad_link`` so a compile-time rewrite can replace a
+#: forward loop and its gradient together (the GRU rewrite): the forward op; per backward
+#: carry, ``("adjoint", forward carry)`` or ``("const", forward const index)``; per backward
+#: y, the forward sequence index; ``{backward sequence placeholder: forward output index}``
+#: for the per-step gradients of the forward outputs the loop reads.
+GradLink = namedtuple("GradLink", "forward carries ys douts")
 
 
 def _T():
@@ -102,6 +111,7 @@ class _Backward:
         self.start = self.n_steps - self.n if k is not None and k >= 0 else 0
         self.truncated = k is not None and k >= 0
         self.sequences = []  # (placeholder, outer) pairs of the backward loop
+        self.douts, self.roles = {}, []  # for the GradLink
         self.diff = [c for c in range(nc) if _is_float(self.inits[c])]
         self.g_bufs = {c: self._buffer_grad(c, output_grads[c]) for c in self.diff}
         self.g_ys = {j: g for j, g in enumerate(output_grads[nc:])
@@ -156,12 +166,16 @@ class _Backward:
             a = qs[c] if op.carry_taps[c] == (-1,) else qs[c][op.windows[c] - 1]
             if self.g_bufs[c] is not None:
                 L = op.windows[c]
-                a = a + self._seq(op.state_type(c), self._rev(self.g_bufs[c], L),
-                                  f"d {op.labels[c]}[t]")
+                d = self._seq(op.state_type(c), self._rev(self.g_bufs[c], L),
+                              f"d {op.labels[c]}[t]")
+                self.douts[d] = c
+                a = a + d
             _add(known, fwd[c], a)
         for j, g in self.g_ys.items():
-            _add(known, fwd[nc + j], self._seq(op.inner_outputs[nc + j].type, self._rev(g),
-                                               f"d {op.labels[nc + j]}[t]"))
+            d = self._seq(op.inner_outputs[nc + j].type, self._rev(g),
+                          f"d {op.labels[nc + j]}[t]")
+            self.douts[d] = nc + j
+            _add(known, fwd[nc + j], d)
         wrt = self._wrt()
         grads = grad(None, [repl[w] for w in wrt], known_grads=known,
                      disconnected_inputs="ignore", return_disconnected="none") if known else \
@@ -226,12 +240,14 @@ class _Backward:
                     g = by_tap.get(j - L)
                     rows.append(row if g is None else row + g)
                 new = T.stack(rows)
+            self.roles.append(("adjoint", c))
             carries.append(Carry([q], (-1,), T.zeros_like(self.inits[c]),
                                  _conform(new, q.type), False, f"adjoint of {op.labels[c]}"))
         for j, ph in enumerate(op.const_placeholders()):
             g = grads.get(ph)
             if g is not None:
                 acc = ph.type.make_variable(name=f"sum of d/d{ph.name or 'const'}")
+                self.roles.append(("const", j))
                 carries.append(Carry([acc], (-1,), T.zeros_like(self.consts[j]),
                                      acc + _conform(g, acc.type), False,
                                      f"gradient of const {j}"))
@@ -249,6 +265,9 @@ class _Backward:
         name = f"grad_of_{op.name}" if op.name else "grad_of_scan"
         finals, gxs = make_scan(self.n, self.sequences, carries, [grads[p] for p in seq_phs],
                                 consts, name=name, mode=op.mode)
+        (finals + gxs)[0].owner.op.grad_link = GradLink(
+            op, tuple(self.roles), tuple(op.seq_placeholders().index(p) for p in seq_phs),
+            self.douts)
         out = [None]
         gx = dict(zip(seq_phs, gxs))
         for ph, seq in zip(op.seq_placeholders(), self.seqs):

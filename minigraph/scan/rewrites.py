@@ -261,4 +261,9 @@ def scan_hoist_input_dot(fgraph, node):
     return dict(zip(node.outputs, new_c + new_y))
 
 
-SCAN_PASSES = [RuleSet("scan", [scan_prune, scan_sum_of_products, scan_hoist_input_dot])]
+from .gru_rewrite import GRU_PASS  # noqa: E402
+
+# GRU recognition first: it reads the bodies as written and the links between forward and
+# backward loops, which the rewrites above rebuild away
+SCAN_PASSES = [GRU_PASS,
+               RuleSet("scan", [scan_prune, scan_sum_of_products, scan_hoist_input_dot])]
