@@ -3,7 +3,7 @@
 Characters go in as ids; layer 0 looks up rows of its input weights (the product of a one-hot
 vector with ``W_x`` is a row of ``W_x``, so no one-hot GEMM runs), or of an embedding table
 when ``embed > 0``. ``L`` stacked recurrent layers follow (the fused GRU op by default; LSTM
-and a ReLU RNN with identity-initialised recurrent weights run through ``theano.scan``), with
+and a ReLU RNN with (0.9 x) identity recurrent weights run through ``theano.scan``), with
 dropout on every layer's output, then one softmax layer shared by all time steps, and the
 mean cross-entropy over every step.
 
@@ -112,13 +112,6 @@ class ModelConfig:
 # -------------------------------------------------------------------- row lookup op
 
 
-class _ArrayOp(Op):
-    """An op of one output whose NumPy code is its `make_py_callable`."""
-
-    def perform(self, node, inputs, output_storage):
-        output_storage[0][0] = self.make_py_callable(node)(*inputs)
-
-
 @numba.njit(cache=True, error_model="numpy")
 def _scatter_rows(out, idx, g):
     for i in range(idx.shape[0]):
@@ -127,7 +120,7 @@ def _scatter_rows(out, idx, g):
             out[r, j] += g[i, j]
 
 
-class EmbeddingLookup(_ArrayOp):
+class EmbeddingLookup(Op):
     """``W[idx]`` for a matrix ``W`` and an int vector ``idx``: rows picked by id.
 
     The same as ``W[idx]`` in the graph, with a gradient that scatters rows in one compiled
@@ -159,7 +152,7 @@ class EmbeddingLookup(_ArrayOp):
         return [EmbeddingLookupGrad()(output_grads[0], idx, W), None]
 
 
-class EmbeddingLookupGrad(_ArrayOp):
+class EmbeddingLookupGrad(Op):
     """Gradient of `EmbeddingLookup`: rows of ``g`` summed into a zero matrix shaped as ``W``."""
 
     def make_node(self, g, idx, W):
@@ -186,7 +179,7 @@ def embedding_lookup(W, idx):
     return EmbeddingLookup()(W, idx)
 
 
-class TimeMajor(_ArrayOp):
+class TimeMajor(Op):
     """Rows ``(T * B, G)`` viewed as ``(T, B, G)``, for a given ``T``.
 
     ``T.reshape`` would do, but its gradient reads the input's shape, which keeps each
@@ -503,8 +496,12 @@ class CharRNN:
             raise ModelError(f"saved dropout state is for {len(states)} generator(s), the model "
                              f"has {len(self._dropout_rngs)}")
         for rng, st in zip(self._dropout_rngs, states):
-            bit = getattr(np.random, st["bit_generator"])()
-            bit.state = st
+            try:
+                bit = getattr(np.random, st["bit_generator"])()
+                bit.state = st
+            except (AttributeError, KeyError, TypeError, ValueError) as exc:
+                raise ModelError(f"saved dropout state is not a NumPy generator state "
+                                 f"({type(exc).__name__}: {exc})") from None
             rng.set_value(np.random.Generator(bit), borrow=True)
 
     def n_params(self):
