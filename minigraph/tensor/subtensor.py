@@ -162,9 +162,11 @@ class IncSubtensor(Op):
 
     def make_node(self, x, y, *idx):
         x, y = as_tensor_variable(x), as_tensor_variable(y)
-        if y.ndim > x.ndim:
-            raise GraphError(f"cannot put a {y.ndim}-d value into a part of the {x.ndim}-d "
-                             f"{x.describe()}")
+        # the part may have more dimensions than x itself (E[idx2d] is 3-d for a 2-d E)
+        part = _index_op(self.entries).make_node(x, *idx).outputs[0]
+        if y.ndim > part.ndim:
+            raise GraphError(f"cannot put a {y.ndim}-d value into the {part.ndim}-d part "
+                             f"{part.type.short()} of {x.describe()}")
         return Apply(self, [x, y, *idx], [x.type()])
 
     def perform(self, node, inputs, output_storage):

@@ -120,3 +120,16 @@ def test_run_time_index_errors_name_the_node():
     g = theano.function([m], T.set_subtensor(m[0], np.zeros(5)))
     with pytest.raises(ValueError, match=f"SetSubtensor.*value shape \\(5,\\).*{HERE}:"):
         g(np.zeros((3, 2)))
+
+
+def test_lookup_with_a_matrix_of_indices_has_a_gradient(rng):
+    """E[idx2d] is 3-d for a 2-d E; its gradient scatters a 3-d value back, accumulating."""
+    E = T.dmatrix("E")
+    idx = T.imatrix("idx")
+    cost = T.sum(E[idx] ** 2)
+    g = theano.grad(cost, E)
+    Ev = rng.normal(size=(5, 3))
+    iv = np.array([[0, 1], [1, 4]], dtype="int32")
+    expected = np.zeros_like(Ev)
+    np.add.at(expected, iv, 2 * Ev[iv])
+    np.testing.assert_allclose(theano.function([E, idx], g)(Ev, iv), expected)
