@@ -107,6 +107,8 @@ def train_step(name, variant):
 
 def gru_table(name, rounds, unfused):
     """Interleaved rounds of the fused and plain-op models; prints medians and the ratio."""
+    import numba
+
     variants = ["fused", "plain"] + (["unfused"] if unfused else [])
     labels = {"fused": "fused op (gru_sequence)", "plain": "plain ops in scan, recognised",
               "unfused": "plain ops in scan, scan_gru off"}
@@ -127,7 +129,7 @@ def gru_table(name, rounds, unfused):
     print(f"\nchar-RNN train step, {name}: {layers} x GRU-{hidden}, seq {seq_len}, batch {batch}, "
           f"vocab {vocab}; median of {rounds} interleaved rounds (after 1 warm-up), "
           f"OPENBLAS_NUM_THREADS={os.environ['OPENBLAS_NUM_THREADS']}, "
-          f"numba threads {_numba_threads()}")
+          f"numba threads {numba.get_num_threads()}")
     print(f"| {'variant':33} | {'wall ms':>8} | {'CPU ms':>8} | {'wall vs fused':>13} | "
           f"{'CPU vs fused':>12} |")
     print(f"|{'-' * 35}|{'-' * 10}|{'-' * 10}|{'-' * 15}|{'-' * 14}|")
@@ -138,13 +140,6 @@ def gru_table(name, rounds, unfused):
               f"{c / base_c:11.3f}x |")
     print(f"largest loss difference from the fused model over the rounds: {gap:.2e} "
           f"(target ratio for 'recognised': at most 1.1x)")
-
-
-def _numba_threads():
-    import numba
-
-    numba.set_num_threads(1)
-    return numba.get_num_threads()
 
 
 _CHILD = """
@@ -209,6 +204,9 @@ def main():
                    "gru,fusion,compile")
     args = p.parse_args()
     skip = set(filter(None, args.skip.split(",")))
+    import numba
+
+    numba.set_num_threads(1)
     from models.charrnn.cli import tune_malloc
 
     tune_malloc()  # as the char-RNN CLI does

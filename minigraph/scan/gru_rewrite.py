@@ -264,10 +264,8 @@ def scan_gru_cell(fgraph, node):
     from minigraph.tensor.nnet.gru import GRUStep, gru_step
 
     op = node.op
-    if not _loop_shape_ok(op, "scan_gru_cell") or isinstance(op.inner_outputs[0].owner.op,
-                                                               GRUStep):
-        return None
-    found = _cell(op)
+    done = isinstance(getattr(op.inner_outputs[0].owner, "op", None), GRUStep)
+    found = _cell(op) if _loop_shape_ok(op, "scan_gru_cell") and not done else None
     if found is None:
         return None
     try:
@@ -299,25 +297,20 @@ def _step_node(op):
     return out.owner if ok else None
 
 
-class _Lift:
-    """Inner values as outer values over all steps (what depends on a sequence gains a
-    leading time axis), built on the stand-ins given for the placeholders."""
-
-    def __init__(self, memo):
-        self.memo = memo  # placeholder -> (outer value, has a time axis)
-
-    def __call__(self, v):
-        """``(outer value, has a time axis)``, or None for an op it cannot lift."""
-        if v in self.memo or isinstance(v, Constant):
-            return self.memo.get(v, (v, False))
-        ins = [self(i) for i in v.owner.inputs] if v.owner is not None else [None]
-        if None in ins:
-            return None
-        vals, timed = [x for x, _ in ins], [t for _, t in ins]
-        out = _lift_timed(v.owner, vals, timed) if any(timed) else \
-            v.owner.op.make_node(*vals).outputs[v.index]
-        self.memo[v] = None if out is None else (out, any(timed))
-        return self.memo[v]
+def _lift(v, memo):
+    """``(outer value over all steps, has a time axis)`` of the inner value ``v`` (values that
+    depend on a sequence gain a leading time axis), or None for an op that cannot be lifted;
+    ``memo`` starts with the placeholders' stand-ins."""
+    if v in memo or isinstance(v, Constant):
+        return memo.get(v, (v, False))
+    ins = [_lift(i, memo) for i in v.owner.inputs] if v.owner is not None else [None]
+    if None in ins:
+        return None
+    vals, timed = [x for x, _ in ins], [t for _, t in ins]
+    out = _lift_timed(v.owner, vals, timed) if any(timed) else \
+        v.owner.op.make_node(*vals).outputs[v.index]
+    memo[v] = None if out is None else (out, any(timed))
+    return memo[v]
 
 
 def _lift_timed(node, vals, timed):
@@ -432,8 +425,7 @@ class _Sequence:
         k_of = {o: self.stand_in[o] for o in self.o_consts}
         memo.update((p, (k, False)) for p, k in zip(op.const_placeholders(),
                                                     clone_replace(list(consts), k_of)))
-        lift = _Lift(memo)
-        lifted = [lift(v) for v in (step.inputs[0], step.inputs[2], step.inputs[3])]
+        lifted = [_lift(v, memo) for v in (step.inputs[0], step.inputs[2], step.inputs[3])]
         self.ok = None not in lifted and [t for _, t in lifted] == [True, False, False] \
             and lifted[0][0].ndim == 3
         if self.ok:

@@ -242,7 +242,7 @@ def _two_carries_step(x_t, h, c, W_x, W_h):
     return (1 - z) * n + z * h, c + 1
 
 
-@pytest.mark.parametrize("case", ["cho", "unbatched", "two carries", "no input"])
+@pytest.mark.parametrize("case", ["cho", "unbatched", "two carries", "no input", "identity"])
 def test_what_is_not_a_cudnn_gru_stays_a_loop(rng, case):
     x, h0, W_x, W_h = T.dtensor3("x"), T.dmatrix("h0"), T.dmatrix("W_x"), T.dmatrix("W_h")
     vals = [rng.normal(size=(STEPS, B, D)), rng.normal(size=(B, H)),
@@ -260,6 +260,9 @@ def test_what_is_not_a_cudnn_gru_stays_a_loop(rng, case):
     elif case == "two carries":
         (hs, _c), _ = theano.scan(_two_carries_step, sequences=x,
                                   outputs_info=[h0, T.constant(0.0)], non_sequences=[W_x, W_h])
+    elif case == "identity":  # the carry's new value is a placeholder: no node to match
+        hs, _ = theano.scan(lambda x_t, h: h, sequences=x, outputs_info=h0)
+        inputs, vals = [x, h0], vals[:2]
     else:  # the gates read no sequence: nothing to give gru_step as gx
         hs, _ = theano.scan(lambda h, W_h: _blend_without_input(h, W_h), outputs_info=h0,
                             non_sequences=[W_h], n_steps=STEPS)
