@@ -132,11 +132,10 @@ def test_one_variable_in_two_const_slots_keeps_the_backward_loop_exact(rng):
         T.dvector("b")
     r, z, _ = _gates(gx_t, T.dot(h, W1) + b)
     n = T.tanh(gx_t[:, 2 * H:] + r * (T.dot(h, W2) + b)[:, 2 * H:])
-    gx, h0, W = T.dtensor3("gx"), T.dmatrix("h0"), T.dmatrix("W")
-    (trace,), _ = make_scan(gx.shape[0], [(gx_t, gx)], [Carry([h], (-1,), h0, (1 - z) * n + z * h,
-                                                             True, "h")], [],
-                            [(W1, W), (W2, W), (b, T.dvector("bias"))])
-    bias = trace.owner.inputs[-1]
+    gx, h0, W, bias = T.dtensor3("gx"), T.dmatrix("h0"), T.dmatrix("W"), T.dvector("bias")
+    carry = Carry([h], (-1,), h0, (1 - z) * n + z * h, True, "h")
+    (trace,), _ = make_scan(gx.shape[0], [(gx_t, gx)], [carry], [],
+                            [(W1, W), (W2, W), (b, bias)])
     inputs = [gx, h0, W, bias]
     vals = [rng.normal(size=(STEPS, B, 3 * H)), rng.normal(size=(B, H)),
             rng.normal(size=(H, 3 * H)), rng.normal(size=3 * H)]
