@@ -58,7 +58,24 @@ class FunctionGraph:
             self.clients.setdefault(o, []).append(("output", i))
 
     def toposort(self):
-        return toposort(self.outputs, blockers=self.inputs)
+        """The schedule: a topological order in which ops marked ``schedule_early`` (cheap
+        readers of metadata, such as ``Shape``) run right after their inputs exist, so they
+        don't keep a big array alive until the backward pass asks for its shape."""
+        order = toposort(self.outputs, blockers=self.inputs)
+        if not any(getattr(n.op, "schedule_early", False) for n in order):
+            return order
+        index = {n: k for k, n in enumerate(order)}
+        after = {}  # position of a node -> early nodes that become ready right after it
+        for n in order:
+            if getattr(n.op, "schedule_early", False):
+                k = max((index[i.owner] for i in n.inputs if i.owner in index), default=-1)
+                after.setdefault(k, []).append(n)
+        out = list(after.get(-1, ()))
+        for k, n in enumerate(order):
+            if not getattr(n.op, "schedule_early", False):
+                out.append(n)
+                out.extend(after.get(k, ()))
+        return out
 
     @property
     def apply_nodes(self):

@@ -17,6 +17,8 @@ from .elemwise import dimshuffle
 class Shape(Op):
     """The run-time shape of ``x`` as an int64 vector of length ``x.ndim``."""
 
+    schedule_early = True  # see FunctionGraph.toposort: don't keep x alive for its shape
+
     def make_node(self, x):
         x = as_tensor_variable(x)
         return Apply(self, [x], [TensorType("int64", shape=(x.ndim,))()])

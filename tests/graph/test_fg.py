@@ -91,3 +91,24 @@ def test_constants_lists_constant_leaves():
     k = Constant(a.type, 2.0)
     fg = FunctionGraph([a], [add(a, k)])
     assert fg.constants() == [k]
+
+
+def test_shape_nodes_are_scheduled_right_after_their_input():
+    """x.shape used only by a late node must not keep x alive: the schedule puts it early."""
+    import minigraph.tensor as T
+    from minigraph.tensor.shape import Shape
+
+    x = T.dmatrix("x")
+    big = T.exp(x)
+    late = T.tanh(T.log1p(T.sum(big)))
+    out = T.reshape(late * T.ones_like(x), big.shape)
+    fg = FunctionGraph([x], [out])
+    order = fg.toposort()
+    shape_node = next(n for n in order if isinstance(n.op, Shape))
+    producer = shape_node.inputs[0].owner
+    assert order.index(shape_node) == order.index(producer) + 1
+    # still a valid topological order
+    seen = set()
+    for n in order:
+        assert all(i.owner is None or i.owner in seen for i in n.inputs)
+        seen.add(n)
