@@ -18,11 +18,6 @@ from models.charrnn.checkpoint import (
 from models.charrnn.data import MinibatchSequencer, Vocabulary
 
 
-@pytest.fixture
-def rng():
-    seed = int(np.random.SeedSequence().entropy % 2**32)
-    print(f"seed = {seed}")
-    return np.random.default_rng(seed)
 
 
 def sample_arrays(rng):

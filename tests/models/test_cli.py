@@ -20,11 +20,6 @@ TINY = ["--layers", "1", "--hidden", "16", "--batch", "4", "--seq-len", "8", "--
         "--eval-every", "2", "--save-every", "2"]
 
 
-@pytest.fixture
-def rng():
-    seed = int(np.random.SeedSequence().entropy % 2**32)
-    print(f"seed = {seed}")
-    return np.random.default_rng(seed)
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""Tests for models/charrnn/data.py: files, reading, vocabulary, cache, split, sequencer.
+"""Tests for the data pipeline: models/charrnn/{files,vocab,batches,data}.py."""
 
 Random inputs come from a fresh seed printed by the `rng` fixture (shown when a test fails).
 """
@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from models.charrnn import data
+from models.charrnn import vocab as vocab_module
 from models.charrnn.data import (
     Corpus, DataError, DataWarning, MinibatchSequencer, Position, Vocabulary, iter_text,
     load_corpus, read_text, resolve_paths, split_corpus)
@@ -20,11 +21,6 @@ BUNDLED = os.path.join(HERE, "..", "..", "models", "data")
 ALPHABET = list("abcdefgh XYZ.,;\n\t") + ["é", "—", "中", "😀"]
 
 
-@pytest.fixture
-def rng():
-    seed = int(np.random.SeedSequence().entropy % 2**32)
-    print(f"seed = {seed}")
-    return np.random.default_rng(seed)
 
 
 def random_text(rng, n, alphabet=ALPHABET):
@@ -238,6 +234,7 @@ def test_cache_is_memory_mapped_reused_and_invalidated(tmp_path, rng, monkeypatc
         raise AssertionError("the cache should have been used")
     with monkeypatch.context() as m:
         m.setattr(data, "iter_text", no_reading)
+        m.setattr(vocab_module, "iter_text", no_reading)  # the vocabulary scan reads too
         again = load_corpus(paths, cache_dir=cache)
     assert again.cache_path == built.cache_path and again.vocab == built.vocab
     np.testing.assert_array_equal(again.ids, built.ids)

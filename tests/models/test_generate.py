@@ -18,11 +18,6 @@ from models.charrnn.model import CharRNN, ModelConfig
 SYMBOLS = "\n !,.:;?ABCDEMORabcdefghilmnorstuvwy"
 
 
-@pytest.fixture
-def rng():
-    seed = int(np.random.SeedSequence().entropy % 2**32)
-    print(f"seed = {seed}")
-    return np.random.default_rng(seed)
 
 
 def make_checkpoint(path, rng, hidden=12, layers=2, cell="gru"):

@@ -16,11 +16,6 @@ from models.charrnn.data import DataError, DataWarning
 from models.charrnn.train import SHAKESPEARE, TrainConfig, Trainer, TrainError
 
 
-@pytest.fixture
-def rng():
-    seed = int(np.random.SeedSequence().entropy % 2**32)
-    print(f"seed = {seed}")
-    return np.random.default_rng(seed)
 
 
 @pytest.fixture
