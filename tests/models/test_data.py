@@ -1,4 +1,5 @@
-"""Tests for the data pipeline: models/charrnn/{files,vocab,batches,data}.py."""
+"""Tests for the data pipeline (models/charrnn/{files,vocab,batches,data}.py): files, reading,
+vocabulary, cache, split, sequencer.
 
 Random inputs come from a fresh seed printed by the `rng` fixture (shown when a test fails).
 """
