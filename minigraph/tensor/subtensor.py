@@ -139,13 +139,7 @@ class Subtensor(Op):
         return run
 
     def grad(self, inputs, outputs, output_grads):
-        from .math import zeros_like
-
-        x, idx = inputs[0], inputs[1:]
-        if np.dtype(x.dtype).kind not in "fc":
-            return [None] * len(inputs)
-        gx = IncSubtensor(self.entries, False)(zeros_like(x), output_grads[0], *idx)
-        return [gx] + [None] * len(idx)
+        return _scatter_grad(self.entries, inputs, output_grads[0])
 
 
 class IncSubtensor(Op):
@@ -237,13 +231,18 @@ class AdvancedSubtensor(Op):
         return run_general
 
     def grad(self, inputs, outputs, output_grads):
-        from .math import zeros_like
+        return _scatter_grad(self.entries, inputs, output_grads[0])
 
-        x, idx = inputs[0], inputs[1:]
-        if np.dtype(x.dtype).kind not in "fc":
-            return [None] * len(inputs)
-        gx = IncSubtensor(self.entries, False)(zeros_like(x), output_grads[0], *idx)
-        return [gx] + [None] * len(idx)
+
+def _scatter_grad(entries, inputs, gz):
+    """Gradient of ``x[entries]``: ``gz`` added into zeros shaped like ``x`` (repeated
+    indices accumulate); the index inputs get none."""
+    from .math import zeros_like
+
+    x, idx = inputs[0], inputs[1:]
+    if np.dtype(x.dtype).kind not in "fc":
+        return [None] * len(inputs)
+    return [IncSubtensor(entries, False)(zeros_like(x), gz, *idx)] + [None] * len(idx)
 
 
 def _probe_shape(x, entries, idx):
