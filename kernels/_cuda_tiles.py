@@ -91,36 +91,66 @@ def build(dtype, tiles):
             f"tiles {tiles} need {shared_bytes(dtype, tiles)} bytes of shared memory per block "
             f"in {np.dtype(dtype).name}; Numba allows {MAX_SHARED_BYTES} (static)"
         )
-    fwd_tiles = _make_fwd_tiles(dtype, tiles)
-    bwd_tiles = _make_bwd_tiles(dtype, tiles)
+    helpers = _make_tile_helpers(dtype, tiles)
+    fwd_tiles = _make_fwd_tiles(dtype, tiles, helpers)
+    bwd_tiles = _make_bwd_tiles(dtype, tiles, helpers)
     k = _make_step_and_seq_kernels(dtype, tiles, fwd_tiles, bwd_tiles)
-    k.atb = _make_atb(dtype, tiles)
+    k.atb = _make_atb(dtype, tiles, helpers)
     k.block, k.tiles = (TJ, TB // RB), tiles
     return k
 
 
-def _make_fwd_tiles(dtype, tiles):
+def _make_tile_helpers(dtype, tiles):
+    """Device functions shared by every tiled kernel: block layout, tile start, gate weights.
+
+    All are ``inline="always"`` so the kernels compile to PTX without a driver (KERNELS.md
+    §1.4) and the generated code is the same as when the lines stood in each kernel.
+    """
+    TB, TJ, _, _ = tiles
+    zero = dtype(0.0)
+
+    @cuda.jit(device=True, inline="always")
+    def block_layout(rows, cols):
+        # This thread's (tx, ty) and flat id; column tiles per row band; tiles of rows x cols.
+        tx = cuda.threadIdx.x
+        ty = cuda.threadIdx.y
+        ntj = (cols + TJ - 1) // TJ
+        return tx, ty, ty * TJ + tx, ntj, ntj * ((rows + TB - 1) // TB)
+
+    @cuda.jit(device=True, inline="always")
+    def start_tile(tile, ntj, acc):
+        # Clears the accumulators; returns the tile's first column and first row.
+        for i in range(len(acc)):
+            acc[i] = zero
+        return (tile % ntj) * TJ, (tile // ntj) * TB
+
+    @cuda.jit(device=True, inline="always")
+    def gate_weights(sh_w, kk, tx):
+        # Row kk of a (TK, 3 TJ) weight tile, column tx of each gate's TJ-wide slice.
+        return sh_w[kk, tx], sh_w[kk, TJ + tx], sh_w[kk, 2 * TJ + tx]
+
+    return SimpleNamespace(block_layout=block_layout, start_tile=start_tile,
+                           gate_weights=gate_weights)  # fmt: skip
+
+
+def _make_fwd_tiles(dtype, tiles, helpers):
     """Device function: forward step over all tiles of this block (GEMM tile + gate math)."""
     TB, TJ, TK, RB = tiles
     TY, TJ3, ACC = TB // RB, 3 * TJ, 3 * RB
     NT = TJ * TY  # threads per block
     nbt, zero = numba.from_dtype(np.dtype(dtype)), dtype(0.0)
     gru_point = make_gru_math(dtype, libm_exp).gru_point
+    block_layout, start_tile = helpers.block_layout, helpers.start_tile
+    gate_weights = helpers.gate_weights
 
     @cuda.jit(device=True, inline="always")
     def fwd_tiles(gx, h, W, b, h_out, R, Z, N, GHN, sh_h, sh_w):
         B = h.shape[0]
         H = h.shape[1]
-        tx = cuda.threadIdx.x
-        ty = cuda.threadIdx.y
-        tid = ty * TJ + tx
-        ntj = (H + TJ - 1) // TJ
+        tx, ty, tid, ntj, ntiles = block_layout(B, H)
         acc = cuda.local.array(ACC, nbt)
-        for tile in range(cuda.blockIdx.x, ntj * ((B + TB - 1) // TB), cuda.gridDim.x):
-            j0 = (tile % ntj) * TJ
-            b0 = (tile // ntj) * TB
-            for i in range(ACC):
-                acc[i] = zero
+        for tile in range(cuda.blockIdx.x, ntiles, cuda.gridDim.x):
+            j0, b0 = start_tile(tile, ntj, acc)
             for k0 in range(0, H, TK):
                 for e in range(tid, TB * TK, NT):
                     bb = e // TK
@@ -139,9 +169,7 @@ def _make_fwd_tiles(dtype, tiles):
                     sh_w[kk, g * TJ + jj] = v
                 cuda.syncthreads()
                 for kk in range(TK):
-                    w_r = sh_w[kk, tx]
-                    w_z = sh_w[kk, TJ + tx]
-                    w_n = sh_w[kk, 2 * TJ + tx]
+                    w_r, w_z, w_n = gate_weights(sh_w, kk, tx)
                     for i in range(RB):
                         hv = sh_h[ty + i * TY, kk]
                         acc[3 * i] += hv * w_r
@@ -166,13 +194,15 @@ def _make_fwd_tiles(dtype, tiles):
     return fwd_tiles
 
 
-def _make_bwd_tiles(dtype, tiles):
+def _make_bwd_tiles(dtype, tiles, helpers):
     """Device function: backward step over all tiles of this block (gate grads + dgh @ W^T)."""
     TB, TJ, TK, RB = tiles
     TY = TB // RB
     NT = TJ * TY
     nbt, zero = numba.from_dtype(np.dtype(dtype)), dtype(0.0)
     gru_point_bwd = make_gru_math(dtype, libm_exp).gru_point_bwd
+    block_layout, start_tile = helpers.block_layout, helpers.start_tile
+    gate_weights = helpers.gate_weights
 
     @cuda.jit(device=True, inline="always")
     def load_gate_grads(dh_out, carry_in, has_carry, R, Z, N, GHN, h, dgx, dgh, b, u, store):
@@ -198,16 +228,10 @@ def _make_bwd_tiles(dtype, tiles):
                   sh_ar, sh_az, sh_an, sh_w):  # fmt: skip
         B = h.shape[0]
         H = h.shape[1]
-        tx = cuda.threadIdx.x
-        ty = cuda.threadIdx.y
-        tid = ty * TJ + tx
-        ntj = (H + TJ - 1) // TJ
+        tx, ty, tid, ntj, ntiles = block_layout(B, H)
         acc = cuda.local.array(RB, nbt)
-        for tile in range(cuda.blockIdx.x, ntj * ((B + TB - 1) // TB), cuda.gridDim.x):
-            j0 = (tile % ntj) * TJ
-            b0 = (tile // ntj) * TB
-            for i in range(RB):
-                acc[i] = zero
+        for tile in range(cuda.blockIdx.x, ntiles, cuda.gridDim.x):
+            j0, b0 = start_tile(tile, ntj, acc)
             for u0 in range(0, H, TK):
                 for e in range(tid, TB * TK, NT):
                     bb = e // TK
@@ -234,9 +258,7 @@ def _make_bwd_tiles(dtype, tiles):
                     sh_w[kk, g * TJ + jj] = v
                 cuda.syncthreads()
                 for kk in range(TK):
-                    w_r = sh_w[kk, tx]
-                    w_z = sh_w[kk, TJ + tx]
-                    w_n = sh_w[kk, 2 * TJ + tx]
+                    w_r, w_z, w_n = gate_weights(sh_w, kk, tx)
                     for i in range(RB):
                         row = ty + i * TY
                         acc[i] += sh_ar[row, kk] * w_r + sh_az[row, kk] * w_z
@@ -304,12 +326,13 @@ def _make_step_and_seq_kernels(dtype, tiles, fwd_tiles, bwd_tiles):
     return SimpleNamespace(fwd_step=fwd_step, fwd_seq=fwd_seq, bwd_step=bwd_step, bwd_seq=bwd_seq)
 
 
-def _make_atb(dtype, tiles):
+def _make_atb(dtype, tiles, helpers):
     """Kernel ``atb(A, Bm, C, colsum)``: C = A^T @ Bm and colsum = ones @ Bm, in one launch."""
     TB, TJ, TK, RB = tiles
     TY = TB // RB
     NT = TJ * TY
     nbt, zero, one = numba.from_dtype(np.dtype(dtype)), dtype(0.0), dtype(1.0)
+    block_layout, start_tile = helpers.block_layout, helpers.start_tile
 
     @cuda.jit(fastmath=FASTMATH)
     def atb(A, Bm, C, colsum):
@@ -319,16 +342,11 @@ def _make_atb(dtype, tiles):
         NJ = Bm.shape[1]
         sh_a = cuda.shared.array((TK, TB), nbt)
         sh_b = cuda.shared.array((TK, TJ), nbt)
-        tx = cuda.threadIdx.x
-        ty = cuda.threadIdx.y
-        tid = ty * TJ + tx
-        ntj = (NJ + TJ - 1) // TJ
+        # NI + 1 rows: the virtual row of ones gives the column sums.
+        tx, ty, tid, ntj, ntiles = block_layout(NI + 1, NJ)
         acc = cuda.local.array(RB, nbt)
-        for tile in range(cuda.blockIdx.x, ntj * ((NI + TB) // TB), cuda.gridDim.x):
-            j0 = (tile % ntj) * TJ
-            i0 = (tile // ntj) * TB
-            for i in range(RB):
-                acc[i] = zero
+        for tile in range(cuda.blockIdx.x, ntiles, cuda.gridDim.x):
+            j0, i0 = start_tile(tile, ntj, acc)
             for m0 in range(0, M, TK):
                 for e in range(tid, TK * TB, NT):
                     kk = e // TB
