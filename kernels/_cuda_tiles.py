@@ -10,6 +10,10 @@ Thread layout per block: ``(TJ, TB // RB)``.  Thread ``(tx, ty)`` owns hidden un
 for all three gates and the ``RB`` batch rows ``b0 + ty + i * (TB // RB)``: ``3 * RB``
 accumulators in registers (register blocking).
 
+Every kernel is one skeleton (``_make_tile_loop``: tile-stride loop over output tiles, K-loop
+with a barrier after the shared-tile load and after the multiply-accumulate) filled with its
+own ``load``, ``mac`` and ``finish`` device functions; the kernel's arrays travel as one tuple.
+
 * forward tile: ``gh = h @ W_h`` for TB rows x TJ units x 3 gates, K-loop over H through shared
   tiles ``h[TB, TK]`` and ``W_h[TK, 3 TJ]``; bias and gate math in registers; gh never goes to
   global memory.
@@ -91,122 +95,147 @@ def build(dtype, tiles):
             f"tiles {tiles} need {shared_bytes(dtype, tiles)} bytes of shared memory per block "
             f"in {np.dtype(dtype).name}; Numba allows {MAX_SHARED_BYTES} (static)"
         )
-    helpers = _make_tile_helpers(dtype, tiles)
-    fwd_tiles = _make_fwd_tiles(dtype, tiles, helpers)
-    bwd_tiles = _make_bwd_tiles(dtype, tiles, helpers)
+    fwd_tiles = _make_fwd_tiles(dtype, tiles)
+    bwd_tiles = _make_bwd_tiles(dtype, tiles)
     k = _make_step_and_seq_kernels(dtype, tiles, fwd_tiles, bwd_tiles)
-    k.atb = _make_atb(dtype, tiles, helpers)
+    k.atb = _make_atb(dtype, tiles)
     k.block, k.tiles = (TJ, TB // RB), tiles
     return k
 
 
-def _make_tile_helpers(dtype, tiles):
-    """Device functions shared by every tiled kernel: block layout, tile start, gate weights.
+def _make_gate_weights(tiles):
+    """Device function ``gate_weights(sh_w, kk, tx)``: row kk of a (TK, 3 TJ) weight tile.
 
-    All are ``inline="always"`` so the kernels compile to PTX without a driver (KERNELS.md
-    §1.4) and the generated code is the same as when the lines stood in each kernel.
+    Returns column ``tx`` of each gate's TJ-wide slice (r, z, n).
     """
-    TB, TJ, _, _ = tiles
-    zero = dtype(0.0)
-
-    @cuda.jit(device=True, inline="always")
-    def block_layout(rows, cols):
-        # This thread's (tx, ty) and flat id; column tiles per row band; tiles of rows x cols.
-        tx = cuda.threadIdx.x
-        ty = cuda.threadIdx.y
-        ntj = (cols + TJ - 1) // TJ
-        return tx, ty, ty * TJ + tx, ntj, ntj * ((rows + TB - 1) // TB)
-
-    @cuda.jit(device=True, inline="always")
-    def start_tile(tile, ntj, acc):
-        # Clears the accumulators; returns the tile's first column and first row.
-        for i in range(len(acc)):
-            acc[i] = zero
-        return (tile % ntj) * TJ, (tile // ntj) * TB
+    TJ = tiles.TJ
 
     @cuda.jit(device=True, inline="always")
     def gate_weights(sh_w, kk, tx):
-        # Row kk of a (TK, 3 TJ) weight tile, column tx of each gate's TJ-wide slice.
         return sh_w[kk, tx], sh_w[kk, TJ + tx], sh_w[kk, 2 * TJ + tx]
 
-    return SimpleNamespace(block_layout=block_layout, start_tile=start_tile,
-                           gate_weights=gate_weights)  # fmt: skip
+    return gate_weights
 
 
-def _make_fwd_tiles(dtype, tiles, helpers):
+def _make_tile_loop(dtype, tiles, nacc, load, mac, finish):
+    """Device function ``tile_loop(rows, cols, depth, args)``: the skeleton of every tiled kernel.
+
+    For each (TB rows x TJ columns) output tile of this block it clears ``nacc`` register
+    accumulators, walks the reduction dimension ``depth`` in TK-steps (``load`` fills the
+    shared tiles, ``mac`` accumulates from them, with a barrier after each) and hands the
+    accumulators to ``finish``.  ``args`` is the kernel's tuple of arrays, passed through.
+    All parts are ``inline="always"``, so the PTX check needs no driver (KERNELS.md §1.4).
+    """
+    TB, TJ, TK, _ = tiles
+    nbt, zero = numba.from_dtype(np.dtype(dtype)), dtype(0.0)
+
+    @cuda.jit(device=True, inline="always")
+    def tile_loop(rows, cols, depth, args):
+        tx = cuda.threadIdx.x
+        ty = cuda.threadIdx.y
+        tid = ty * TJ + tx
+        ntj = (cols + TJ - 1) // TJ
+        acc = cuda.local.array(nacc, nbt)
+        for tile in range(cuda.blockIdx.x, ntj * ((rows + TB - 1) // TB), cuda.gridDim.x):
+            j0 = (tile % ntj) * TJ
+            b0 = (tile // ntj) * TB
+            for i in range(nacc):
+                acc[i] = zero
+            for k0 in range(0, depth, TK):
+                load(args, b0, j0, k0, tid)
+                cuda.syncthreads()
+                mac(args, acc, tx, ty)
+                cuda.syncthreads()
+            finish(args, acc, b0, j0 + tx, ty)
+
+    return tile_loop
+
+
+def _make_fwd_tiles(dtype, tiles):
     """Device function: forward step over all tiles of this block (GEMM tile + gate math)."""
     TB, TJ, TK, RB = tiles
-    TY, TJ3, ACC = TB // RB, 3 * TJ, 3 * RB
+    TY, TJ3 = TB // RB, 3 * TJ
     NT = TJ * TY  # threads per block
-    nbt, zero = numba.from_dtype(np.dtype(dtype)), dtype(0.0)
+    zero = dtype(0.0)
     gru_point = make_gru_math(dtype, libm_exp).gru_point
-    block_layout, start_tile = helpers.block_layout, helpers.start_tile
-    gate_weights = helpers.gate_weights
+    gate_weights = _make_gate_weights(tiles)
+
+    @cuda.jit(device=True, inline="always")
+    def load(args, b0, j0, k0, tid):
+        # sh_h = h[b0:, k0:] and sh_w[kk, g * TJ + jj] = W[k0 + kk, g * H + j0 + jj], zero-padded.
+        _, h, W, _, _, _, _, _, _, sh_h, sh_w = args
+        B = h.shape[0]
+        H = h.shape[1]
+        for e in range(tid, TB * TK, NT):
+            bb = e // TK
+            kk = e - bb * TK
+            v = zero
+            if b0 + bb < B and k0 + kk < H:
+                v = h[b0 + bb, k0 + kk]
+            sh_h[bb, kk] = v
+        for e in range(tid, TK * TJ3, NT):
+            kk = e // TJ3
+            g = (e - kk * TJ3) // TJ
+            jj = e - kk * TJ3 - g * TJ
+            v = zero
+            if k0 + kk < H and j0 + jj < H:
+                v = W[k0 + kk, g * H + j0 + jj]
+            sh_w[kk, g * TJ + jj] = v
+
+    @cuda.jit(device=True, inline="always")
+    def mac(args, acc, tx, ty):
+        _, _, _, _, _, _, _, _, _, sh_h, sh_w = args
+        for kk in range(TK):
+            w_r, w_z, w_n = gate_weights(sh_w, kk, tx)
+            for i in range(RB):
+                hv = sh_h[ty + i * TY, kk]
+                acc[3 * i] += hv * w_r
+                acc[3 * i + 1] += hv * w_z
+                acc[3 * i + 2] += hv * w_n
+
+    @cuda.jit(device=True, inline="always")
+    def finish(args, acc, b0, j, ty):
+        # Bias and gate math in registers; gh never goes to global memory.
+        gx, h, _, b, h_out, R, Z, N, GHN, _, _ = args
+        B = h.shape[0]
+        H = h.shape[1]
+        for i in range(RB):
+            bi = b0 + ty + i * TY
+            if j < H and bi < B:
+                ghn = acc[3 * i + 2] + b[2 * H + j]
+                r, z, n, hn = gru_point(
+                    gx[bi, j], gx[bi, H + j], gx[bi, 2 * H + j],
+                    acc[3 * i] + b[j], acc[3 * i + 1] + b[H + j], ghn, h[bi, j],
+                )  # fmt: skip
+                R[bi, j] = r
+                Z[bi, j] = z
+                N[bi, j] = n
+                GHN[bi, j] = ghn
+                h_out[bi, j] = hn
+
+    tile_loop = _make_tile_loop(dtype, tiles, 3 * RB, load, mac, finish)
 
     @cuda.jit(device=True, inline="always")
     def fwd_tiles(gx, h, W, b, h_out, R, Z, N, GHN, sh_h, sh_w):
-        B = h.shape[0]
-        H = h.shape[1]
-        tx, ty, tid, ntj, ntiles = block_layout(B, H)
-        acc = cuda.local.array(ACC, nbt)
-        for tile in range(cuda.blockIdx.x, ntiles, cuda.gridDim.x):
-            j0, b0 = start_tile(tile, ntj, acc)
-            for k0 in range(0, H, TK):
-                for e in range(tid, TB * TK, NT):
-                    bb = e // TK
-                    kk = e - bb * TK
-                    v = zero
-                    if b0 + bb < B and k0 + kk < H:
-                        v = h[b0 + bb, k0 + kk]
-                    sh_h[bb, kk] = v
-                for e in range(tid, TK * TJ3, NT):
-                    kk = e // TJ3
-                    g = (e - kk * TJ3) // TJ
-                    jj = e - kk * TJ3 - g * TJ
-                    v = zero
-                    if k0 + kk < H and j0 + jj < H:
-                        v = W[k0 + kk, g * H + j0 + jj]
-                    sh_w[kk, g * TJ + jj] = v
-                cuda.syncthreads()
-                for kk in range(TK):
-                    w_r, w_z, w_n = gate_weights(sh_w, kk, tx)
-                    for i in range(RB):
-                        hv = sh_h[ty + i * TY, kk]
-                        acc[3 * i] += hv * w_r
-                        acc[3 * i + 1] += hv * w_z
-                        acc[3 * i + 2] += hv * w_n
-                cuda.syncthreads()
-            j = j0 + tx
-            for i in range(RB):
-                bi = b0 + ty + i * TY
-                if j < H and bi < B:
-                    ghn = acc[3 * i + 2] + b[2 * H + j]
-                    r, z, n, hn = gru_point(
-                        gx[bi, j], gx[bi, H + j], gx[bi, 2 * H + j],
-                        acc[3 * i] + b[j], acc[3 * i + 1] + b[H + j], ghn, h[bi, j],
-                    )  # fmt: skip
-                    R[bi, j] = r
-                    Z[bi, j] = z
-                    N[bi, j] = n
-                    GHN[bi, j] = ghn
-                    h_out[bi, j] = hn
+        args = (gx, h, W, b, h_out, R, Z, N, GHN, sh_h, sh_w)
+        tile_loop(h.shape[0], h.shape[1], h.shape[1], args)
 
     return fwd_tiles
 
 
-def _make_bwd_tiles(dtype, tiles, helpers):
+def _make_bwd_tiles(dtype, tiles):
     """Device function: backward step over all tiles of this block (gate grads + dgh @ W^T)."""
     TB, TJ, TK, RB = tiles
     TY = TB // RB
     NT = TJ * TY
-    nbt, zero = numba.from_dtype(np.dtype(dtype)), dtype(0.0)
+    zero = dtype(0.0)
     gru_point_bwd = make_gru_math(dtype, libm_exp).gru_point_bwd
-    block_layout, start_tile = helpers.block_layout, helpers.start_tile
-    gate_weights = helpers.gate_weights
+    gate_weights = _make_gate_weights(tiles)
 
     @cuda.jit(device=True, inline="always")
-    def load_gate_grads(dh_out, carry_in, has_carry, R, Z, N, GHN, h, dgx, dgh, b, u, store):
+    def load_gate_grads(args, b, u, store):
         # Gradients of the three gate pre-activations at (b, u); stores dgx/dgh when asked.
+        dh_out, carry_in, has_carry, R, Z, N, GHN, h, _, dgx, dgh, _, _, _, _, _ = args
         H = h.shape[1]
         d = dh_out[b, u]
         if has_carry:
@@ -224,54 +253,64 @@ def _make_bwd_tiles(dtype, tiles, helpers):
         return ar, az, anr
 
     @cuda.jit(device=True, inline="always")
-    def bwd_tiles(dh_out, carry_in, has_carry, R, Z, N, GHN, h, W, dgx, dgh, carry_out,
-                  sh_ar, sh_az, sh_an, sh_w):  # fmt: skip
+    def load(args, b0, j0, u0, tid):
+        # Computes this K-tile of dgh into shared memory, and the matching tile of W_h.
+        _, _, _, _, _, _, _, h, W, _, _, _, sh_ar, sh_az, sh_an, sh_w = args
         B = h.shape[0]
         H = h.shape[1]
-        tx, ty, tid, ntj, ntiles = block_layout(B, H)
-        acc = cuda.local.array(RB, nbt)
-        for tile in range(cuda.blockIdx.x, ntiles, cuda.gridDim.x):
-            j0, b0 = start_tile(tile, ntj, acc)
-            for u0 in range(0, H, TK):
-                for e in range(tid, TB * TK, NT):
-                    bb = e // TK
-                    kk = e - bb * TK
-                    ar = zero
-                    az = zero
-                    anr = zero
-                    if b0 + bb < B and u0 + kk < H:
-                        ar, az, anr = load_gate_grads(
-                            dh_out, carry_in, has_carry, R, Z, N, GHN, h, dgx, dgh,
-                            b0 + bb, u0 + kk, j0 == 0,
-                        )  # fmt: skip
-                    sh_ar[bb, kk] = ar
-                    sh_az[bb, kk] = az
-                    sh_an[bb, kk] = anr
-                # sh_w[kk, g * TJ + jj] = W_h[j0 + jj, g * H + u0 + kk]: coalesced along kk.
-                for e in range(tid, TJ * 3 * TK, NT):
-                    jj = e // (3 * TK)
-                    g = (e - jj * 3 * TK) // TK
-                    kk = e - jj * 3 * TK - g * TK
-                    v = zero
-                    if j0 + jj < H and u0 + kk < H:
-                        v = W[j0 + jj, g * H + u0 + kk]
-                    sh_w[kk, g * TJ + jj] = v
-                cuda.syncthreads()
-                for kk in range(TK):
-                    w_r, w_z, w_n = gate_weights(sh_w, kk, tx)
-                    for i in range(RB):
-                        row = ty + i * TY
-                        acc[i] += sh_ar[row, kk] * w_r + sh_az[row, kk] * w_z
-                        acc[i] += sh_an[row, kk] * w_n
-                cuda.syncthreads()
-            j = j0 + tx
+        for e in range(tid, TB * TK, NT):
+            bb = e // TK
+            kk = e - bb * TK
+            ar = zero
+            az = zero
+            anr = zero
+            if b0 + bb < B and u0 + kk < H:
+                ar, az, anr = load_gate_grads(args, b0 + bb, u0 + kk, j0 == 0)
+            sh_ar[bb, kk] = ar
+            sh_az[bb, kk] = az
+            sh_an[bb, kk] = anr
+        # sh_w[kk, g * TJ + jj] = W_h[j0 + jj, g * H + u0 + kk]: coalesced along kk.
+        for e in range(tid, TJ * 3 * TK, NT):
+            jj = e // (3 * TK)
+            g = (e - jj * 3 * TK) // TK
+            kk = e - jj * 3 * TK - g * TK
+            v = zero
+            if j0 + jj < H and u0 + kk < H:
+                v = W[j0 + jj, g * H + u0 + kk]
+            sh_w[kk, g * TJ + jj] = v
+
+    @cuda.jit(device=True, inline="always")
+    def mac(args, acc, tx, ty):
+        _, _, _, _, _, _, _, _, _, _, _, _, sh_ar, sh_az, sh_an, sh_w = args
+        for kk in range(TK):
+            w_r, w_z, w_n = gate_weights(sh_w, kk, tx)
             for i in range(RB):
-                bi = b0 + ty + i * TY
-                if j < H and bi < B:
-                    d = dh_out[bi, j]
-                    if has_carry:
-                        d += carry_in[bi, j]
-                    carry_out[bi, j] = d * Z[bi, j] + acc[i]
+                row = ty + i * TY
+                acc[i] += sh_ar[row, kk] * w_r + sh_az[row, kk] * w_z
+                acc[i] += sh_an[row, kk] * w_n
+
+    @cuda.jit(device=True, inline="always")
+    def finish(args, acc, b0, j, ty):
+        # dh_prev = dh * z + dgh @ W_h^T
+        dh_out, carry_in, has_carry, _, Z, _, _, h, _, _, _, carry_out, _, _, _, _ = args
+        B = h.shape[0]
+        H = h.shape[1]
+        for i in range(RB):
+            bi = b0 + ty + i * TY
+            if j < H and bi < B:
+                d = dh_out[bi, j]
+                if has_carry:
+                    d += carry_in[bi, j]
+                carry_out[bi, j] = d * Z[bi, j] + acc[i]
+
+    tile_loop = _make_tile_loop(dtype, tiles, RB, load, mac, finish)
+
+    @cuda.jit(device=True, inline="always")
+    def bwd_tiles(dh_out, carry_in, has_carry, R, Z, N, GHN, h, W, dgx, dgh, carry_out,
+                  sh_ar, sh_az, sh_an, sh_w):  # fmt: skip
+        args = (dh_out, carry_in, has_carry, R, Z, N, GHN, h, W, dgx, dgh, carry_out,
+                sh_ar, sh_az, sh_an, sh_w)  # fmt: skip
+        tile_loop(h.shape[0], h.shape[1], h.shape[1], args)
 
     return bwd_tiles
 
@@ -326,59 +365,65 @@ def _make_step_and_seq_kernels(dtype, tiles, fwd_tiles, bwd_tiles):
     return SimpleNamespace(fwd_step=fwd_step, fwd_seq=fwd_seq, bwd_step=bwd_step, bwd_seq=bwd_seq)
 
 
-def _make_atb(dtype, tiles, helpers):
+def _make_atb(dtype, tiles):
     """Kernel ``atb(A, Bm, C, colsum)``: C = A^T @ Bm and colsum = ones @ Bm, in one launch."""
     TB, TJ, TK, RB = tiles
     TY = TB // RB
     NT = TJ * TY
     nbt, zero, one = numba.from_dtype(np.dtype(dtype)), dtype(0.0), dtype(1.0)
-    block_layout, start_tile = helpers.block_layout, helpers.start_tile
+
+    @cuda.jit(device=True, inline="always")
+    def load(args, i0, j0, m0, tid):
+        # sh_a = A[m0:, i0:] with row NI of the virtual A^T all ones; sh_b = Bm[m0:, j0:].
+        A, Bm, _, _, sh_a, sh_b = args
+        M = A.shape[0]
+        NI = A.shape[1]
+        for e in range(tid, TK * TB, NT):
+            kk = e // TB
+            ii = e - kk * TB
+            v = zero
+            if m0 + kk < M:
+                if i0 + ii < NI:
+                    v = A[m0 + kk, i0 + ii]
+                elif i0 + ii == NI:
+                    v = one
+            sh_a[kk, ii] = v
+        for e in range(tid, TK * TJ, NT):
+            kk = e // TJ
+            jj = e - kk * TJ
+            v = zero
+            if m0 + kk < M and j0 + jj < Bm.shape[1]:
+                v = Bm[m0 + kk, j0 + jj]
+            sh_b[kk, jj] = v
+
+    @cuda.jit(device=True, inline="always")
+    def mac(args, acc, tx, ty):
+        _, _, _, _, sh_a, sh_b = args
+        for kk in range(TK):
+            bv = sh_b[kk, tx]
+            for i in range(RB):
+                acc[i] += sh_a[kk, ty + i * TY] * bv
+
+    @cuda.jit(device=True, inline="always")
+    def finish(args, acc, i0, j, ty):
+        A, Bm, C, colsum, _, _ = args
+        NI = A.shape[1]
+        for i in range(RB):
+            ii = i0 + ty + i * TY
+            if j < Bm.shape[1]:
+                if ii < NI:
+                    C[ii, j] = acc[i]
+                elif ii == NI:
+                    colsum[j] = acc[i]
+
+    tile_loop = _make_tile_loop(dtype, tiles, RB, load, mac, finish)
 
     @cuda.jit(fastmath=FASTMATH)
     def atb(A, Bm, C, colsum):
-        # C = A^T @ Bm and colsum = ones @ Bm; row NI of the virtual A^T is all ones.
-        M = A.shape[0]
-        NI = A.shape[1]
-        NJ = Bm.shape[1]
         sh_a = cuda.shared.array((TK, TB), nbt)
         sh_b = cuda.shared.array((TK, TJ), nbt)
         # NI + 1 rows: the virtual row of ones gives the column sums.
-        tx, ty, tid, ntj, ntiles = block_layout(NI + 1, NJ)
-        acc = cuda.local.array(RB, nbt)
-        for tile in range(cuda.blockIdx.x, ntiles, cuda.gridDim.x):
-            j0, i0 = start_tile(tile, ntj, acc)
-            for m0 in range(0, M, TK):
-                for e in range(tid, TK * TB, NT):
-                    kk = e // TB
-                    ii = e - kk * TB
-                    v = zero
-                    if m0 + kk < M:
-                        if i0 + ii < NI:
-                            v = A[m0 + kk, i0 + ii]
-                        elif i0 + ii == NI:
-                            v = one
-                    sh_a[kk, ii] = v
-                for e in range(tid, TK * TJ, NT):
-                    kk = e // TJ
-                    jj = e - kk * TJ
-                    v = zero
-                    if m0 + kk < M and j0 + jj < NJ:
-                        v = Bm[m0 + kk, j0 + jj]
-                    sh_b[kk, jj] = v
-                cuda.syncthreads()
-                for kk in range(TK):
-                    bv = sh_b[kk, tx]
-                    for i in range(RB):
-                        acc[i] += sh_a[kk, ty + i * TY] * bv
-                cuda.syncthreads()
-            j = j0 + tx
-            for i in range(RB):
-                ii = i0 + ty + i * TY
-                if j < NJ:
-                    if ii < NI:
-                        C[ii, j] = acc[i]
-                    elif ii == NI:
-                        colsum[j] = acc[i]
+        tile_loop(A.shape[1] + 1, Bm.shape[1], A.shape[0], (A, Bm, C, colsum, sh_a, sh_b))
 
     return atb
 
