@@ -59,9 +59,24 @@ class _GRUBase(Op):
         name = type(self).__name__
         return name if self.backend is None else f"{name}{{{self.backend}}}"
 
+    def make_py_callable(self, node):
+        # kernels return (out, saved) forward and take saved as one tuple backward; the ops
+        # carry saved tensors as separate outputs/inputs (the last four)
+        kernel = _kernel(self.kernel, self.backend)
+        if self.kernel.endswith("_fwd"):
+            def run(*args):
+                out, saved = kernel(*args)
+                return (out,) + tuple(saved)
+        else:
+            def run(*args):
+                return tuple(kernel(*args[:-4], tuple(args[-4:])))
+        return run
+
 
 class GRUStep(_GRUBase):
     """One fused GRU step; outputs ``h_new, r, z, n, ghn`` (all (B, H))."""
+
+    kernel = "gru_step_fwd"
 
     def make_node(self, gx, h, W_h, b_h):
         ins = [as_tensor_variable(v) for v in (gx, h, W_h, b_h)]
@@ -70,15 +85,6 @@ class GRUStep(_GRUBase):
         B = ins[0].type.shape[0] if ins[0].type.shape[0] is not None else ins[1].type.shape[0]
         t = TensorType(dtype, shape=(B, ins[1].type.shape[1]))
         return Apply(self, ins, [t() for _ in range(5)])
-
-    def make_py_callable(self, node):
-        fwd = _kernel("gru_step_fwd", self.backend)
-
-        def run(gx, h, W_h, b_h):
-            h_new, saved = fwd(gx, h, W_h, b_h)
-            return (h_new,) + tuple(saved)
-
-        return run
 
     def grad(self, inputs, outputs, output_grads):
         gx, h, W_h, b_h = inputs
@@ -92,6 +98,8 @@ class GRUStep(_GRUBase):
 class GRUStepGrad(_GRUBase):
     """Backward of :class:`GRUStep`: ``(dgx, dh, dW_h, db_h)``."""
 
+    kernel = "gru_step_bwd"
+
     def make_node(self, dh_new, h, W_h, r, z, n, ghn):
         ins = [as_tensor_variable(v) for v in (dh_new, h, W_h, r, z, n, ghn)]
         B, H = h.type.shape
@@ -99,17 +107,11 @@ class GRUStepGrad(_GRUBase):
                 W_h.type(), TensorType(h.dtype, shape=(W_h.type.shape[1],))()]
         return Apply(self, ins, outs)
 
-    def make_py_callable(self, node):
-        bwd = _kernel("gru_step_bwd", self.backend)
-
-        def run(dh_new, h, W_h, r, z, n, ghn):
-            return tuple(bwd(dh_new, h, W_h, (r, z, n, ghn)))
-
-        return run
-
 
 class GRUSequence(_GRUBase):
     """A GRU layer's recurrence over ``T`` steps; outputs ``hs, R, Z, N, GHN`` (T, B, H)."""
+
+    kernel = "gru_seq_fwd"
 
     def make_node(self, gx, h0, W_h, b_h):
         ins = [as_tensor_variable(v) for v in (gx, h0, W_h, b_h)]
@@ -118,15 +120,6 @@ class GRUSequence(_GRUBase):
         t = TensorType(ins[1].dtype, shape=(Tn, B if B is not None else ins[1].type.shape[0],
                                              ins[1].type.shape[1]))
         return Apply(self, ins, [t() for _ in range(5)])
-
-    def make_py_callable(self, node):
-        fwd = _kernel("gru_seq_fwd", self.backend)
-
-        def run(gx, h0, W_h, b_h):
-            hs, saved = fwd(gx, h0, W_h, b_h)
-            return (hs,) + tuple(saved)
-
-        return run
 
     def grad(self, inputs, outputs, output_grads):
         gx, h0, W_h, b_h = inputs
@@ -141,20 +134,14 @@ class GRUSequence(_GRUBase):
 class GRUSequenceGrad(_GRUBase):
     """Backward of :class:`GRUSequence`: ``(dgx, dh0, dW_h, db_h)``."""
 
+    kernel = "gru_seq_bwd"
+
     def make_node(self, dhs, h0, hs, W_h, R, Z, N, GHN):
         ins = [as_tensor_variable(v) for v in (dhs, h0, hs, W_h, R, Z, N, GHN)]
         Tn, B, H = hs.type.shape
         outs = [TensorType(hs.dtype, shape=(Tn, B, None if H is None else 3 * H))(),
                 h0.type(), W_h.type(), TensorType(hs.dtype, shape=(W_h.type.shape[1],))()]
         return Apply(self, ins, outs)
-
-    def make_py_callable(self, node):
-        bwd = _kernel("gru_seq_bwd", self.backend)
-
-        def run(dhs, h0, hs, W_h, R, Z, N, GHN):
-            return tuple(bwd(dhs, h0, hs, W_h, (R, Z, N, GHN)))
-
-        return run
 
 
 def _common(args):
