@@ -17,6 +17,10 @@ The GRU is the cuDNN / PyTorch variant, gate order r, z, n (see ``gru_ref``).
 import functools
 import importlib
 
+from kernels import _target
+
+_target.quiet_idle_threads()  # before Numba starts any threads (see its docstring)
+
 __all__ = [
     "BACKENDS",
     "DEVICES",
@@ -53,8 +57,6 @@ _TABLE = {
 
 def _real_gpu():
     """True only on a machine with a usable GPU and the real (not simulated) CUDA target."""
-    from kernels import _target
-
     if _target.mode() != "real" or not _target.gpu_probably_present():
         return False
     import numba
@@ -76,8 +78,6 @@ def cuda_available():
     >>> cuda_available() in ("real", "sim", None)
     True
     """
-    from kernels import _target
-
     mode = _target.mode()
     if mode == "sim":
         import numba

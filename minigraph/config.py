@@ -7,6 +7,10 @@ Flags are comma-separated ``name=value`` pairs: ``MINIGRAPH_FLAGS="floatX=float3
 
 import os
 
+from kernels import _target as _kernel_target
+
+_kernel_target.quiet_idle_threads()  # idle Numba workers must not spin against BLAS
+
 _CHOICES = {
     "floatX": ("float64", "float32", "float16"),
     "device": ("cpu", "cuda", "auto"),

@@ -16,9 +16,11 @@ REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 
 
 def _run_python(code, **env):
-    """Run ``code`` in a fresh interpreter (so numba's import-time config is its own)."""
+    """Run ``code`` in a fresh interpreter (so numba's import-time config is its own);
+    ``NAME=None`` removes a variable from its environment."""
     full_env = {k: v for k, v in os.environ.items() if k != "NUMBA_ENABLE_CUDASIM"}
     full_env.update(env)
+    full_env = {k: v for k, v in full_env.items() if v is not None}
     result = subprocess.run(
         [sys.executable, "-c", textwrap.dedent(code)], cwd=REPO, env=full_env,
         capture_output=True, text=True, timeout=120,
@@ -200,3 +202,26 @@ def test_wrappers_take_backend_and_device_keywords():
     assert h.dtype == np.float32
     with pytest.raises(ValueError, match="valid backends"):
         kernels.gru_seq_fwd(g["gxs"], g["h"], g["W_h"], g["b_h"], backend="fast")
+
+
+def test_idle_openmp_threads_sleep_unless_the_user_chose():
+    show = """
+        import os, minigraph, numba
+        numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)  # starts the thread pool
+        print(os.environ.get("OMP_WAIT_POLICY"))
+        """
+    assert _run_python(show, OMP_WAIT_POLICY=None).split() == ["PASSIVE"]
+    assert _run_python(show, OMP_WAIT_POLICY="active").split() == ["active"]
+    assert _run_python(show, OMP_WAIT_POLICY=None,
+                       NUMBA_THREADING_LAYER="workqueue").split() == ["None"]
+    # once Numba's threads run, their policy is fixed: the call then changes nothing
+    late = _run_python(
+        """
+        import os, numba
+        numba.set_num_threads(1)
+        from kernels import _target
+        print(_target.quiet_idle_threads(), os.environ.get("OMP_WAIT_POLICY"))
+        """,
+        OMP_WAIT_POLICY=None,
+    )
+    assert late.split() == ["False", "None"]
