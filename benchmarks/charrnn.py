@@ -5,22 +5,27 @@ clipping, Adam update) for Gorner's configuration (3 x GRU-512, seq 30, batch 20
 and a small one (1 x GRU-256, seq 50, batch 64, vocab 65). PyTorch gets the same model: one-hot
 characters into ``nn.GRU`` (the same cuDNN-style gate formulation), dropout 0.2 after every
 layer, one linear layer shared by all steps, mean cross-entropy, ``clip_grad_norm_(5)``, Adam
-(lr 1e-3), and the same carried hidden state. Both step functions run interleaved, one step of
-each per round, so load on this shared machine hits both alike; medians are reported and the
-ratio is taken within the run. Peak memory (max RSS) of training is measured in a child
-process that runs only minigraph. Generation: characters per second at batch 1 for the
-3 x 512 model, through the compiled step alone and through `Sampler.generate` (with
-sampling). Threads are pinned (BLAS, Numba, PyTorch) to ``--threads`` (default 1).
+(lr 1e-3), and the same carried hidden state.
 
-    python3 benchmarks/charrnn.py [--rounds 7] [--configs gorner,small] [--no-torch]
+Each framework trains in a worker process of its own (its own thread pools and OpenMP
+settings, so neither is slowed by the other's idle threads); the parent alternates between
+the workers, a block of steps (>= 0.5 s, after a 0.3 s pause) each per round, so load on this shared machine hits
+both alike; medians are reported and the ratio is taken within the run. Peak memory is each
+worker's VmHWM. Generation: characters per second at batch 1 for the 3 x 512 model, through
+the compiled step alone and through `Sampler.generate` (with sampling). Threads are pinned
+(OpenBLAS, Numba, PyTorch) to each count of ``--threads`` (default: 1, then 2).
+
+    python3 benchmarks/charrnn.py [--rounds 7] [--configs gorner,small] [--threads 1,2]
+                                  [--no-torch] [--json FILE]
 """
 
 import os
 import sys
 
-THREADS = sys.argv[sys.argv.index("--threads") + 1] if "--threads" in sys.argv else "1"
+USER_WAIT_POLICY = os.environ.get("OMP_WAIT_POLICY")  # minigraph sets its own on import
+THREADS = sys.argv[sys.argv.index("--threads") + 1] if "--threads" in sys.argv else "1,2"
 for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ[_var] = THREADS  # before NumPy (and PyTorch) load their BLAS
+    os.environ[_var] = THREADS.split(",")[0]  # before NumPy (and PyTorch) load their BLAS
 
 import argparse  # noqa: E402
 import json  # noqa: E402
@@ -80,6 +85,10 @@ def minigraph_step(name):
 
 def torch_step(name):
     """The same model and step in PyTorch (CPU), or None when PyTorch is not installed."""
+    if USER_WAIT_POLICY is None:  # PyTorch's OpenMP keeps its own default wait policy
+        os.environ.pop("OMP_WAIT_POLICY", None)
+    else:
+        os.environ["OMP_WAIT_POLICY"] = USER_WAIT_POLICY
     try:
         import torch
     except ImportError:
@@ -110,35 +119,90 @@ def torch_step(name):
     return step
 
 
-def interleaved(steps, rounds, warmup=2):
-    """Median seconds per step of each callable in `steps`, run alternately."""
-    for fn in steps.values():
-        for _ in range(warmup):
-            fn()
-    times = {k: [] for k in steps}
-    for _ in range(rounds):
-        for k, fn in steps.items():
-            t0 = time.perf_counter()
-            fn()
-            times[k].append(time.perf_counter() - t0)
-    return {k: statistics.median(v) for k, v in times.items()}
+class Worker:
+    """A child process that builds one framework's train step and runs it on request.
 
-
-def peak_rss_mb(name, rounds, framework="minigraph"):
-    """Peak RSS of a child process that only trains `framework` on configuration `name`.
-
-    Read from ``VmHWM`` in ``/proc/self/status``: ``ru_maxrss`` would start from the parent's
-    peak, which survives fork and exec on Linux.
+    Each framework trains in a process of its own, with its own thread pools and environment
+    (PyTorch's OpenMP settings are not minigraph's), so neither slows the other down through
+    threads left spinning; the parent alternates between the workers so that load on this
+    shared machine hits both alike.
     """
-    code = (f"import sys; sys.argv += ['--threads', '{THREADS}']; "
-            f"sys.path.insert(0, {os.path.dirname(os.path.abspath(__file__))!r}); "
-            f"import charrnn as b; b.steady_state(); s = b.{framework}_step({name!r}); "
-            f"[s() for _ in range({rounds})]; "
-            f"print([l for l in open('/proc/self/status') if l.startswith('VmHWM')][0])")
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-    if done.returncode or "VmHWM" not in done.stdout:
-        return float("nan")
-    return int(done.stdout.split()[-2]) / 1024  # "VmHWM:  123456 kB"
+
+    def __init__(self, framework, name, threads):
+        env = dict(os.environ, OPENBLAS_NUM_THREADS=str(threads),
+                   OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
+        env.pop("OMP_WAIT_POLICY", None)  # each framework picks its own
+        self.proc = subprocess.Popen(
+            [sys.executable, os.path.abspath(__file__), "--worker", framework, name,
+             "--threads", str(threads)],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
+        self.ok = self._read() == "ready"
+
+    def _read(self):
+        line = self.proc.stdout.readline().strip()
+        return line
+
+    def run(self, steps):
+        """Seconds per step, averaged over `steps` steps."""
+        self.proc.stdin.write(f"{steps}\n")
+        self.proc.stdin.flush()
+        return float(self._read())
+
+    def close(self):
+        """Stop the worker; returns its peak RSS in MB (``VmHWM``)."""
+        self.proc.stdin.write("rss\n")
+        self.proc.stdin.flush()
+        rss = float(self._read())
+        self.proc.stdin.close()
+        self.proc.wait()
+        return rss
+
+
+def worker_main(framework, name):
+    """The worker's side of `Worker`: build, warm up, then serve requests."""
+    numba.set_num_threads(int(THREADS))
+    if framework == "minigraph":
+        steady_state()
+    step = minigraph_step(name) if framework == "minigraph" else torch_step(name)
+    if step is None:
+        print("unavailable", flush=True)
+        return
+    for _ in range(2):
+        step()
+    print("ready", flush=True)
+    for line in sys.stdin:
+        if line.strip() == "rss":
+            status = open("/proc/self/status").read()
+            kb = int(status.split("VmHWM:")[1].split()[0])
+            print(kb / 1024, flush=True)
+            return
+        n = int(line)
+        t0 = time.perf_counter()
+        for _ in range(n):
+            step()
+        print((time.perf_counter() - t0) / n, flush=True)
+
+
+def compare(name, threads, rounds, frameworks, block=0.5, pause=0.3):
+    """Median seconds per step and peak RSS of each framework, workers alternating.
+
+    Each round runs every worker for a block of steps (at least `block` seconds), so the
+    step times of one round come from the same minute on this shared machine. Before each
+    block the parent waits `pause` seconds: OpenBLAS's idle workers spin for up to ~0.1 s
+    after a GEMM, and must not steal the next worker's cores.
+    """
+    workers = {f: Worker(f, name, threads) for f in frameworks}
+    workers = {f: w for f, w in workers.items() if w.ok}
+    sizes = {f: max(1, int(block / w.run(1))) for f, w in workers.items()}
+    times = {f: [] for f in workers}
+    for r in range(rounds):
+        order = list(workers) if r % 2 == 0 else list(workers)[::-1]
+        for f in order:
+            time.sleep(pause)
+            times[f].append(workers[f].run(sizes[f]))
+    row = {f: statistics.median(v) for f, v in times.items()}
+    row.update({f"{f}_rss_mb": w.close() for f, w in workers.items()})
+    return row
 
 
 def generation_rate(n=2000):
@@ -163,52 +227,68 @@ def main():
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--configs", default="gorner,small")
     parser.add_argument("--no-torch", action="store_true")
-    parser.add_argument("--threads", default="1")
+    parser.add_argument("--threads", default="1,2",
+                        help="thread counts to measure, comma-separated (default 1,2)")
     parser.add_argument("--json", help="also write the results here")
+    parser.add_argument("--worker", nargs=2, metavar=("FRAMEWORK", "CONFIG"),
+                        help=argparse.SUPPRESS)
     args = parser.parse_args()
-    numba.set_num_threads(int(THREADS))
-    steady_state()
+    if args.worker:
+        return worker_main(*args.worker)
+    frameworks = ["minigraph"] + ([] if args.no_torch else ["torch"])
     print(f"char-RNN benchmark: {platform.processor() or platform.machine()}, "
-          f"{os.cpu_count()} cores, threads pinned to {THREADS} (OpenBLAS, Numba, PyTorch); "
-          f"median of {args.rounds} interleaved steps, dropout {DROPOUT}, Adam lr {LR}, "
-          f"clip {CLIP}")
-    rows = {}
-    for name in args.configs.split(","):
-        steps = {"minigraph": minigraph_step(name)}
-        ref = None if args.no_torch else torch_step(name)
-        if ref is not None:
-            steps["pytorch"] = ref
-        rows[name] = interleaved(steps, args.rounds)
-        rows[name]["rss_mb"] = peak_rss_mb(name, 3)
-        if ref is not None:
-            rows[name]["torch_rss_mb"] = peak_rss_mb(name, 3, "torch")
-    report(rows)
-    step_rate, sample_rate = generation_rate()
-    print(f"\ngeneration, 3 x GRU-512, batch 1: {step_rate:,.0f} steps/s (compiled step), "
-          f"{sample_rate:,.0f} chars/s with sampling (target > 2,500)")
+          f"{os.cpu_count()} cores; each framework trains in its own process with its thread "
+          f"pools (OpenBLAS, Numba, PyTorch) pinned to the count shown; median of "
+          f"{args.rounds} alternating rounds; dropout {DROPOUT}, Adam lr {LR}, clip {CLIP}; "
+          f"load average {os.getloadavg()[0]:.2f}")
+    results = {"train": {}, "generation": {}}
+    for threads in (int(t) for t in args.threads.split(",")):
+        rows = {name: compare(name, threads, args.rounds, frameworks)
+                for name in args.configs.split(",")}
+        report(rows, threads)
+        gen = generation_worker(threads)
+        print(f"generation, 3 x GRU-512, batch 1, {threads} thread(s): "
+              f"{gen[0]:,.0f} steps/s (compiled step), {gen[1]:,.0f} chars/s with sampling "
+              f"(target > 2,500)")
+        results["train"][threads], results["generation"][threads] = rows, gen
+    print(f"load average at the end: {os.getloadavg()[0]:.2f}")
     if args.json:
         with open(args.json, "w") as f:
-            json.dump({"train": rows, "gen_steps_per_s": step_rate,
-                       "gen_chars_per_s": sample_rate, "threads": THREADS}, f, indent=1)
+            json.dump(results, f, indent=1)
 
 
-def report(rows):
-    print(f"\n{'config':<28} {'minigraph':>12} {'pytorch':>12} {'speed-up':>9} {'target':>7} "
+def generation_worker(threads):
+    """`generation_rate` in a child process with `threads` threads."""
+    env = dict(os.environ, OPENBLAS_NUM_THREADS=str(threads))
+    env.pop("OMP_WAIT_POLICY", None)
+    code = (f"import sys; sys.argv += ['--threads', '{threads}']; "
+            f"sys.path.insert(0, {os.path.dirname(os.path.abspath(__file__))!r}); "
+            f"import charrnn as b, numba; numba.set_num_threads({threads}); "
+            f"b.steady_state(); print(*b.generation_rate())")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env=env)
+    if done.returncode:
+        return float("nan"), float("nan")
+    return tuple(float(v) for v in done.stdout.split()[-2:])
+
+
+def report(rows, threads):
+    print(f"\n{threads} thread(s)")
+    print(f"{'config':<28} {'minigraph':>12} {'pytorch':>12} {'speed-up':>9} {'target':>7} "
           f"{'peak RSS':>9} {'(pytorch)':>10}")
     for name, r in rows.items():
         layers, hidden, seq_len, batch, vocab = CONFIGS[name]
         chars = seq_len * batch
         label = f"{name} {layers}x{hidden} T{seq_len} B{batch} V{vocab}"
         mg = f"{chars / r['minigraph']:,.0f}/s"
-        pt = f"{chars / r['pytorch']:,.0f}/s" if "pytorch" in r else "n/a"
-        ratio = f"{r['pytorch'] / r['minigraph']:.2f}x" if "pytorch" in r else "n/a"
+        pt = f"{chars / r['torch']:,.0f}/s" if "torch" in r else "n/a"
+        ratio = f"{r['torch'] / r['minigraph']:.2f}x" if "torch" in r else "n/a"
         torch_rss = f"{r['torch_rss_mb']:.0f}MB" if "torch_rss_mb" in r else "n/a"
         print(f"{label:<28} {mg:>12} {pt:>12} {ratio:>9} {TARGETS[name]:>6.1f}x "
-              f"{r['rss_mb']:>7.0f}MB {torch_rss:>10}")
+              f"{r['minigraph_rss_mb']:>7.0f}MB {torch_rss:>10}")
     print("(chars/s of whole train steps; speed-up = PyTorch step time / minigraph step time; "
-          "peak RSS of a child process training one framework only (both import NumPy and "
-          "Numba), target < 500 MB)")
+          "peak RSS (VmHWM) of each worker process, target < 500 MB)")
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -121,6 +121,13 @@ def test_statistics(mode):
     assert set(np.unique(b1)) <= {0, 1} and b5.max() <= 5
 
 
+def test_bernoulli_edges_are_exact():
+    srng = RandomStreams(_seed())
+    never, always = theano.function([], [srng.binomial((50_000,), p=0.0, dtype="int8"),
+                                         srng.binomial((50_000,), p=1.0, dtype="int8")])()
+    assert never.dtype == np.int8 and not never.any() and always.all()
+
+
 def test_choice():
     srng = RandomStreams(_seed())
     without = srng.choice((10,), a=10, replace=False)
