@@ -37,6 +37,7 @@ def parse_args():
     return p.parse_args()
 
 
+USER_WAIT_POLICY = os.environ.get("OMP_WAIT_POLICY")
 ARGS = parse_args()
 for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
     os.environ[var] = str(ARGS.threads)  # before NumPy / Numba / PyTorch load their pools
@@ -48,21 +49,27 @@ import numpy as np  # noqa: E402
 import kernels  # noqa: E402
 from kernels import gru_cpu, gru_ref  # noqa: E402
 
+numba.set_num_threads(ARGS.threads)  # starts Numba's threads: OpenMP reads its policy now
 torch = None
 if not ARGS.no_torch:
+    if USER_WAIT_POLICY is None:  # importing kernels made OpenMP's idle threads sleep:
+        os.environ.pop("OMP_WAIT_POLICY", None)  # PyTorch's OpenMP keeps its own default
     try:
         import torch
 
         torch.set_num_threads(ARGS.threads)
     except ImportError:
         pass
-numba.set_num_threads(ARGS.threads)
 DT = np.dtype(ARGS.dtype)
 RNG = np.random.default_rng(0)
 
 
 def bench(cands):
-    """Median wall and CPU seconds per call of each candidate, measured round-robin."""
+    """Median wall and CPU seconds per call of each candidate, measured round-robin.
+
+    With several threads each measurement starts after a 0.15 s pause: OpenBLAS's idle
+    workers spin for up to ~0.1 s after a GEMM and would steal the next candidate's cores.
+    """
     loops = {}
     for name, f in cands.items():
         f()  # warm up (compiles)
@@ -77,6 +84,8 @@ def bench(cands):
     for r in range(ARGS.rounds):
         for name in names[r % len(names) :] + names[: r % len(names)]:
             f, n = cands[name], loops[name]
+            if ARGS.threads > 1:
+                time.sleep(0.15)
             t0, c0 = time.perf_counter(), time.process_time()
             for _ in range(n):
                 f()
@@ -89,13 +98,14 @@ def fmt_time(sec):
     return f"{sec * 1e6:8.1f} us" if sec < 1e-3 else f"{sec * 1e3:8.2f} ms"
 
 
-def report(title, times, floor, versus=None, basis="cpu"):
+def report(title, times, floor, versus=None, basis=None):
     """One block: each candidate's median wall and CPU time, and ratios of the medians.
 
-    Ratios use CPU time by default: for this single-threaded process it is less disturbed by
-    other jobs on the machine than wall time (a descheduled process accrues none).  GPU
-    timings use wall time (``basis="wall"``).
+    Ratios use CPU time with one thread: for a single-threaded process it is less disturbed
+    by other jobs on the machine than wall time (a descheduled process accrues none).  With
+    more threads, and for GPU timings, they use wall time.
     """
+    basis = basis or ("cpu" if ARGS.threads == 1 else "wall")
     col = 1 if basis == "cpu" else 0
     print(f"\n{title}")
     print(f"  {'':<31} {'wall':>11} {'cpu':>11}   ratios ({basis})")

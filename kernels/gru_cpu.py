@@ -21,6 +21,8 @@ the backward needs, in one sweep over memory (KERNELS.md §4.3).
   gradient, ``dh * z`` and ``dgh @ W_h^T`` from step t + 1), so no separate add pass runs.
 * Whole-sequence functions allocate every buffer once; ``dW_h`` is one GEMM after the loop
   (split by columns: ``dgh`` equals ``dgx`` except in its n part, so only that part is kept).
+  Their big arrays come from a `Workspace`: the previous call's, once the caller dropped
+  them, so their pages are already mapped (no page faults on the next call).
 
 Inputs are validated by ``kernels.get_kernel``; these functions assume contiguous arrays of
 one float dtype.
@@ -31,6 +33,7 @@ import functools
 import numba
 import numpy as np
 
+from kernels._workspace import Workspace
 from kernels.fastexp import make_fast_exp
 from kernels.gru_math import make_gru_math
 
@@ -94,6 +97,8 @@ def _pick(dtype, B, H):
     return (fwd_parallel if parallel else fwd_serial), bwd
 
 
+WORKSPACE = Workspace()  # the whole-sequence functions' big arrays
+
 SMALL_BATCH = 8  # up to here h^T @ dgh goes through _atb_small
 
 
@@ -147,8 +152,8 @@ def gru_seq_fwd(gx, h0, W_h, b_h):
     T, B, H3 = gx.shape
     H = H3 // 3
     fwd, _ = _pick(h0.dtype, B, H)
-    hs = np.empty((T, B, H), dtype=h0.dtype)
-    saved = tuple(np.empty_like(hs) for _ in range(4))
+    hs, *saved = (WORKSPACE.empty((T, B, H), h0.dtype) for _ in range(5))
+    saved = tuple(saved)
     R, Z, N, GHN = saved
     gh = np.empty((B, H3), dtype=h0.dtype)
     h = h0
@@ -173,11 +178,11 @@ def gru_seq_bwd(dhs, h0, hs, W_h, saved):
     T, B, H = hs.shape
     _, bwd = _pick(hs.dtype, B, H)
     R, Z, N, GHN = saved
-    dgx = np.empty((T, B, 3 * H), dtype=hs.dtype)
+    dgx = WORKSPACE.empty((T, B, 3 * H), hs.dtype)
     # dgh = [dgx_r | dgx_z | an * r]: one (B, 3H) scratch, hot in cache for the step's GEMM,
     # instead of a (T, B, 3H) array; only its n part is kept (for dW_h).
     dgh = np.empty((B, 3 * H), dtype=hs.dtype)
-    anr = np.empty_like(hs)
+    anr = WORKSPACE.empty(hs.shape, hs.dtype)
     # Ping-pong buffers for the two parts of dL/dh_{t-1} computed at step t.
     direct = [np.empty_like(h0), np.empty_like(h0)]
     gemm = [np.empty_like(h0), np.empty_like(h0)]
