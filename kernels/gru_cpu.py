@@ -33,7 +33,7 @@ import functools
 import numba
 import numpy as np
 
-from kernels._workspace import Workspace
+from kernels._workspace import SHARED as WORKSPACE
 from kernels.fastexp import make_fast_exp
 from kernels.gru_math import make_gru_math
 
@@ -96,8 +96,6 @@ def _pick(dtype, B, H):
     parallel = B > 1 and B * H >= PARALLEL_MIN_ELEMENTS and numba.get_num_threads() > 1
     return (fwd_parallel if parallel else fwd_serial), bwd
 
-
-WORKSPACE = Workspace()  # the whole-sequence functions' big arrays
 
 SMALL_BATCH = 8  # up to here h^T @ dgh goes through _atb_small
 

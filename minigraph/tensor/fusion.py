@@ -338,7 +338,6 @@ def _make_runner(op, node):
     arrays = [i for i, (_, b) in enumerate(prog.in_types) if not all(b)]
     flat_ok = all(not any(prog.in_types[i][1]) for i in arrays)  # no partly broadcast input
     dtypes = [np.dtype(d) for d in prog.out_dtypes()]
-    slots = [[None, None] for _ in dtypes] if op.reuse else None
     single = len(dtypes) == 1
 
     def run(*args):
@@ -347,7 +346,7 @@ def _make_runner(op, node):
             outs = _composite(prog, args)
             return outs[0] if single else tuple(outs)
         dst = None if op.inplace is None else _destroyable(args, op.inplace, shape, dtypes[0])
-        outs = [dst if k == 0 and dst is not None else claim_buffer(slots, k, shape, dt)
+        outs = [dst if k == 0 and dst is not None else claim_buffer(op.reuse, shape, dt)
                 for k, dt in enumerate(dtypes)]
         kargs = list(args)
         for i in scalar:

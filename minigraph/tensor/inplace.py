@@ -6,16 +6,16 @@
   broadcast pattern, whose other readers all run earlier and are not views of it. The
   decision reads the schedule (``fgraph.toposort()``, which the linker uses unchanged), so
   this pass must stay last; an op returning memory it keeps must declare ``view_map``.
-* ``reuse_buffers``: a ``FusedElemwise`` keeps its last two output buffers per output and
-  writes into one again when nothing else references it (checked with the reference count),
-  so arrays the user, a shared variable, a view or a later call still holds are never
-  overwritten, while intermediates and dropped results stop costing an allocation a call.
+* ``reuse_buffers``: a ``FusedElemwise`` takes its output buffers from the workspace shared
+  with the GRU kernels (``kernels._workspace.SHARED``), which hands an array out again only
+  when nothing else references it (checked with the reference count), so arrays the user, a
+  shared variable, a view or a later call still holds are never overwritten, while
+  intermediates and dropped results stop costing an allocation (and page faults) a call.
 """
-
-import sys
 
 import numpy as np
 
+from kernels._workspace import SHARED
 from minigraph.graph.rewriting import GraphPass
 
 from .elemwise import Elemwise
@@ -99,23 +99,11 @@ INPLACE = GraphPass("inplace", inplace_elemwise)
 REUSE_BUFFERS = GraphPass("reuse_buffers", reuse_buffers)
 
 
-def _refs(ring, j):
-    buf = ring[j]
-    return sys.getrefcount(buf)
-
-
-_ONLY_RING = _refs([np.empty(0)], 0)  # references seen when the ring alone holds a buffer
-
-
-def claim_buffer(slots, k, shape, dtype):
-    """An array of ``shape``/``dtype`` for output ``k``: a kept buffer nobody else holds,
-    else a new one (kept in place of the older of the two when ``slots`` is not None)."""
-    if slots is None:
+def claim_buffer(reuse, shape, dtype):
+    """An array of ``shape``/``dtype`` for a fused kernel's output: with ``reuse``, from the
+    workspace the GRU kernels also draw on (an array of a finished call that nobody holds any
+    more, so its pages are mapped; shared by all nodes, so it holds what is live at once, not
+    one buffer per node), else a new one."""
+    if not reuse:
         return np.empty(shape, dtype)
-    ring = slots[k]
-    for j in (0, 1):
-        if ring[j] is not None and ring[j].shape == shape and _refs(ring, j) == _ONLY_RING:
-            return ring[j]
-    buf = np.empty(shape, dtype)
-    ring[0], ring[1] = buf, ring[0]
-    return buf
+    return SHARED.empty(shape, dtype)

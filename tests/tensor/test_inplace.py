@@ -112,7 +112,10 @@ def test_fused_node_overwrites_a_dying_product(rng, request, path):
     np.testing.assert_array_equal(bv, keep[1])
 
 
-def test_kept_buffer_is_reused_only_when_nobody_holds_it(rng, numba_now):
+def test_kept_buffer_is_reused_only_when_nobody_holds_it(rng, numba_now, monkeypatch):
+    from kernels._workspace import SHARED
+
+    monkeypatch.setattr(SHARED, "min_bytes", 0)  # these small outputs go through it too
     x = T.dvector("x")
     f = theano.function([x], T.exp(x) * 0.5 + x)
     xs = [rng.standard_normal(1000) for _ in range(4)]
@@ -121,14 +124,14 @@ def test_kept_buffer_is_reused_only_when_nobody_holds_it(rng, numba_now):
     first, second = r0.copy(), r1.copy()
     np.testing.assert_allclose(r0, np.exp(xs[0]) * 0.5 + xs[0], rtol=1e-13, atol=1e-15)
     assert not np.shares_memory(r0, r1)
-    r2 = f(xs[2])  # both kept buffers are held: a third one, kept instead of r0's
+    r2 = f(xs[2])  # both kept buffers are held: a third one
     assert not np.shares_memory(r2, r0) and not np.shares_memory(r2, r1)
     np.testing.assert_array_equal(r0, first)  # untouched by the later calls
     view = r1[::2]
-    address = r2.__array_interface__["data"][0]
+    freed = {r.__array_interface__["data"][0] for r in (r0, r2)}
     del r0, r2
-    r3 = f(xs[3])  # the ring's free buffer is written again ...
-    assert r3.__array_interface__["data"][0] == address
+    r3 = f(xs[3])  # a free kept buffer is written again ...
+    assert r3.__array_interface__["data"][0] in freed
     np.testing.assert_array_equal(r3, f(xs[3].copy()).copy())
     np.testing.assert_array_equal(view, second[::2])  # ... never one a view holds
     np.testing.assert_array_equal(r1, second)
