@@ -173,3 +173,12 @@ def test_module_entry_point_help():
                           cwd=os.path.dirname(os.path.dirname(os.path.dirname(__file__))))
     assert done.returncode == 0
     assert all(cmd in done.stdout for cmd in ("train", "generate", "graph", "demo"))
+
+
+def test_threads_default_to_the_usable_cores(capsys, monkeypatch):
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1, 2}, raising=False)
+    assert cli.default_threads() == 3
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(64)), raising=False)
+    assert cli.default_threads() == cli.MAX_THREADS
+    status, _, err = run(capsys, "--threads", "0", "generate", "--checkpoint", "nowhere")
+    assert status == 1 and "--threads must be at least 1" in err
