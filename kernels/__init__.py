@@ -180,15 +180,17 @@ def get_kernel(name, backend):
 
 
 def gru_step_fwd(gx, h, W_h, b_h, *, backend=None, device="cpu"):
-    """One GRU step forward: ``(h_new, (r, z, n, ghn))``; see ``gru_ref.gru_step_fwd``.
+    """One GRU step forward: ``(h_new, (rzn, ghn))``; see ``gru_ref.gru_step_fwd``.
+
+    ``rzn`` packs the gates ``[r | z | n]`` (B, 3H) like ``gx``.
 
     Examples
     --------
     >>> import numpy as np
-    >>> h, (r, z, n, ghn) = gru_step_fwd(np.zeros((2, 9), np.float32),
+    >>> h, (rzn, ghn) = gru_step_fwd(np.zeros((2, 9), np.float32),
     ...     np.zeros((2, 3), np.float32), np.zeros((3, 9), np.float32), np.zeros(9, np.float32))
-    >>> h.dtype, float(z[0, 0])
-    (dtype('float32'), 0.5)
+    >>> h.dtype, rzn.shape, float(rzn[0, 3])  # z of unit 0
+    (dtype('float32'), (2, 9), 0.5)
     """
     return get_kernel("gru_step_fwd", select_backend(backend, device))(gx, h, W_h, b_h)
 
@@ -199,12 +201,15 @@ def gru_step_bwd(dh_new, h, W_h, saved, *, backend=None, device="cpu"):
 
 
 def gru_seq_fwd(gx, h0, W_h, b_h, *, backend=None, device="cpu"):
-    """GRU over a sequence: ``(hs, (R, Z, N, GHN))``; see ``gru_ref.gru_seq_fwd``."""
+    """GRU over a sequence: ``(hs, (RZN, GHN))``; see ``gru_ref.gru_seq_fwd``."""
     return get_kernel("gru_seq_fwd", select_backend(backend, device))(gx, h0, W_h, b_h)
 
 
-def gru_seq_bwd(dhs, h0, hs, W_h, saved, *, backend=None, device="cpu"):
-    """Backpropagation through a sequence: ``(dgx, dh0, dW_h, db_h)``; see ``gru_ref``."""
+def gru_seq_bwd(dhs, h0, hs, W_h, saved, *, overwrite_saved=False, backend=None,
+                device="cpu"):
+    """Backpropagation through a sequence: ``(dgx, dh0, dW_h, db_h)``; see ``gru_ref``.
+
+    ``overwrite_saved=True`` lets the backend take ``saved``'s memory for its results."""
     return get_kernel("gru_seq_bwd", select_backend(backend, device))(
-        dhs, h0, hs, W_h, saved
+        dhs, h0, hs, W_h, saved, overwrite_saved=overwrite_saved
     )

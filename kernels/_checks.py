@@ -4,7 +4,8 @@ The backends assume good input (contiguous arrays of one float dtype and matchin
 their inner code stays short.  ``kernels.get_kernel`` wraps each implementation with the
 checker for its kernel name, so a bad call fails here with an error that names the kernel,
 the argument, and the expected against the given shape or dtype, instead of deep inside
-NumPy or Numba.  Non-contiguous inputs are copied (inputs are never modified).
+NumPy or Numba.  Non-contiguous inputs are copied; inputs are never modified, except ``saved``
+when ``gru_seq_bwd`` is called with ``overwrite_saved=True``.
 """
 
 import functools
@@ -63,19 +64,20 @@ class _Args:
                 raise ValueError(f"{self.kernel}: {axis} must be at least 1, got {axis}={size}")
 
     def saved(self, saved, shape, dims):
-        """Check the (r, z, n, ghn) tuple saved by a forward kernel."""
-        if not isinstance(saved, (tuple, list)) or len(saved) != 4:
+        """Check the ``(rzn, ghn)`` pair saved by a forward kernel; ``shape`` is ghn's."""
+        if not isinstance(saved, (tuple, list)) or len(saved) != 2:
             raise TypeError(
-                f"{self.kernel}: saved must be the 4-tuple (r, z, n, ghn) returned by the "
-                f"forward kernel, got {type(saved).__name__} of length "
+                f"{self.kernel}: saved must be the pair (rzn, ghn) returned by the forward "
+                f"kernel, got {type(saved).__name__} of length "
                 f"{len(saved) if hasattr(saved, '__len__') else '?'}"
             )
-        out = []
-        for part, x in zip(("r", "z", "n", "ghn"), saved):
-            x = self.array(f"saved {part}", x, len(dims), dims)
-            self.shape(f"saved {part}", x, shape, dims)
-            out.append(x)
-        return tuple(out)
+        rzn_shape = tuple(shape[:-1]) + (3 * shape[-1],)
+        rzn_dims = tuple(dims[:-1]) + ("3H",)
+        rzn = self.array("saved rzn", saved[0], len(dims), rzn_dims)
+        self.shape("saved rzn", rzn, rzn_shape, rzn_dims)
+        ghn = self.array("saved ghn", saved[1], len(dims), dims)
+        self.shape("saved ghn", ghn, shape, dims)
+        return rzn, ghn
 
 
 def _weights(a, W_h, H):

@@ -48,7 +48,7 @@ def _make_epilogues(dtype):
     m = make_gru_math(dtype, make_fast_exp(dtype))
     gru_point, gru_point_bwd = m.gru_point, m.gru_point_bwd
 
-    def fwd(gx, gh, b, h, h_new, r_out, z_out, n_out, ghn_out):
+    def fwd(gx, gh, b, h, h_new, rzn_out, ghn_out):
         B, H = h.shape
         for i in numba.prange(B):
             for j in range(H):
@@ -57,28 +57,32 @@ def _make_epilogues(dtype):
                     gx[i, j], gx[i, H + j], gx[i, 2 * H + j],
                     gh[i, j] + b[j], gh[i, H + j] + b[H + j], ghn, h[i, j],
                 )  # fmt: skip
-                r_out[i, j] = r
-                z_out[i, j] = z
-                n_out[i, j] = n
+                rzn_out[i, j] = r
+                rzn_out[i, H + j] = z
+                rzn_out[i, 2 * H + j] = n
                 ghn_out[i, j] = ghn
                 h_new[i, j] = hn
 
     @numba.njit(error_model="numpy", fastmath=FASTMATH, parallel=True)
-    def bwd(dh_out, dh_direct, dh_gemm, accumulate, r, z, n, ghn, h, dgx, dgh, dh_direct_out):
-        # dL/dh_t = dh_out (+ dh_direct + dh_gemm from step t + 1 when accumulate)
+    def bwd(dh_out, dh_direct, dh_gemm, accumulate, g, ghn, h, dgh, dh_direct_out):
+        # dL/dh_t = dh_out (+ dh_direct + dh_gemm from step t + 1 when accumulate).
+        # g (B, 3H) holds the gates [r | z | n] on entry and dgx on return: each element is
+        # read before the gradient that replaces it is written, so no (B, 3H) array more.
         B, H = h.shape
         for i in numba.prange(B):
             for j in range(H):
                 dh = dh_out[i, j]
                 if accumulate:
                     dh += dh_direct[i, j] + dh_gemm[i, j]
-                ar, az, an, dhz = gru_point_bwd(dh, r[i, j], z[i, j], n[i, j], ghn[i, j], h[i, j])
-                dgx[i, j] = ar
-                dgx[i, H + j] = az
-                dgx[i, 2 * H + j] = an
+                r = g[i, j]
+                ar, az, an, dhz = gru_point_bwd(dh, r, g[i, H + j], g[i, 2 * H + j], ghn[i, j],
+                                                h[i, j])
+                g[i, j] = ar
+                g[i, H + j] = az
+                g[i, 2 * H + j] = an
                 dgh[i, j] = ar
                 dgh[i, H + j] = az
-                dgh[i, 2 * H + j] = an * r[i, j]
+                dgh[i, 2 * H + j] = an * r
                 dh_direct_out[i, j] = dhz
 
     jit = functools.partial(numba.njit, error_model="numpy", fastmath=FASTMATH)
@@ -126,20 +130,23 @@ def gru_step_fwd(gx, h, W_h, b_h):
     B, H = h.shape
     fwd, _ = _pick(h.dtype, B, H)
     gh = np.matmul(h, W_h)
-    # One allocation for the five (B, H) results: at B=1 allocations cost as much as the math.
-    h_new, *saved = np.empty((5,) + h.shape, dtype=h.dtype)
-    fwd(gx, gh, b_h, h, h_new, *saved)
-    return h_new, tuple(saved)
+    # One allocation for the three results: at B=1 allocations cost as much as the math.
+    out = np.empty(5 * B * H, dtype=h.dtype)
+    h_new, ghn = out[: B * H].reshape(B, H), out[B * H : 2 * B * H].reshape(B, H)
+    rzn = out[2 * B * H :].reshape(B, 3 * H)
+    fwd(gx, gh, b_h, h, h_new, rzn, ghn)
+    return h_new, (rzn, ghn)
 
 
 def gru_step_bwd(dh_new, h, W_h, saved):
     """One GRU step backward; see ``kernels.gru_ref.gru_step_bwd`` for the contract."""
     B, H = h.shape
     _, bwd = _pick(h.dtype, B, H)
-    dgx = np.empty((B, 3 * H), dtype=h.dtype)
+    rzn, ghn = saved
+    dgx = rzn.copy()  # the epilogue overwrites the gates with dgx; inputs stay untouched
     dgh = np.empty_like(dgx)
     dh_direct = np.empty_like(h)
-    bwd(dh_new, dh_new, dh_new, False, *saved, h, dgx, dgh, dh_direct)
+    bwd(dh_new, dh_new, dh_new, False, dgx, ghn, h, dgh, dh_direct)
     dh = np.matmul(dgh, W_h.T)
     dh += dh_direct
     return dgx, dh, _atb(h, dgh), dgh.sum(axis=0)
@@ -150,16 +157,15 @@ def gru_seq_fwd(gx, h0, W_h, b_h):
     T, B, H3 = gx.shape
     H = H3 // 3
     fwd, _ = _pick(h0.dtype, B, H)
-    hs, *saved = (WORKSPACE.empty((T, B, H), h0.dtype) for _ in range(5))
-    saved = tuple(saved)
-    R, Z, N, GHN = saved
+    hs, GHN = (WORKSPACE.empty((T, B, H), h0.dtype) for _ in range(2))
+    RZN = WORKSPACE.empty((T, B, H3), h0.dtype)
     gh = np.empty((B, H3), dtype=h0.dtype)
     h = h0
     for t in range(T):
         np.matmul(h, W_h, out=gh)
-        fwd(gx[t], gh, b_h, h, hs[t], R[t], Z[t], N[t], GHN[t])
+        fwd(gx[t], gh, b_h, h, hs[t], RZN[t], GHN[t])
         h = hs[t]
-    return hs, saved
+    return hs, (RZN, GHN)
 
 
 def _hprev_t_at(h0, hs, rows):
@@ -171,16 +177,25 @@ def _hprev_t_at(h0, hs, rows):
     return out
 
 
-def gru_seq_bwd(dhs, h0, hs, W_h, saved):
-    """Backpropagation through a sequence; see ``kernels.gru_ref.gru_seq_bwd``."""
+def gru_seq_bwd(dhs, h0, hs, W_h, saved, *, overwrite_saved=False):
+    """Backpropagation through a sequence; see ``kernels.gru_ref.gru_seq_bwd``.
+
+    With ``overwrite_saved`` the gradients take the memory of ``saved``: ``dgx`` is written
+    over ``RZN`` (each step's gates are read just before their gradients replace them) and
+    the n part of ``dgh`` over ``GHN``, so the backward allocates no (T, B, *) array (47 MB
+    per layer at T=30, B=200, H=512, float32); without it both are fresh.
+    """
     T, B, H = hs.shape
     _, bwd = _pick(hs.dtype, B, H)
-    R, Z, N, GHN = saved
-    dgx = WORKSPACE.empty((T, B, 3 * H), hs.dtype)
+    RZN, GHN = saved
+    if overwrite_saved:
+        dgx, anr = RZN, GHN
+    else:
+        dgx, anr = WORKSPACE.empty(RZN.shape, hs.dtype), WORKSPACE.empty(hs.shape, hs.dtype)
+        np.copyto(dgx, RZN)
     # dgh = [dgx_r | dgx_z | an * r]: one (B, 3H) scratch, hot in cache for the step's GEMM,
-    # instead of a (T, B, 3H) array; only its n part is kept (for dW_h).
+    # instead of a (T, B, 3H) array; only its n part is kept (for dW_h), in anr.
     dgh = np.empty((B, 3 * H), dtype=hs.dtype)
-    anr = WORKSPACE.empty(hs.shape, hs.dtype)
     # Ping-pong buffers for the two parts of dL/dh_{t-1} computed at step t.
     direct = [np.empty_like(h0), np.empty_like(h0)]
     gemm = [np.empty_like(h0), np.empty_like(h0)]
@@ -188,8 +203,7 @@ def gru_seq_bwd(dhs, h0, hs, W_h, saved):
     for s, t in enumerate(range(T - 1, -1, -1)):
         cur, nxt = s % 2, (s + 1) % 2
         h_prev = hs[t - 1] if t > 0 else h0
-        bwd(dhs[t], direct[cur], gemm[cur], s > 0, R[t], Z[t], N[t], GHN[t], h_prev,
-            dgx[t], dgh, direct[nxt])  # fmt: skip
+        bwd(dhs[t], direct[cur], gemm[cur], s > 0, dgx[t], GHN[t], h_prev, dgh, direct[nxt])
         np.matmul(dgh, W_hT, out=gemm[nxt])
         anr[t] = dgh[:, 2 * H :]
     dh0 = direct[T % 2] + gemm[T % 2]

@@ -119,6 +119,24 @@ def _weight_grads(k, A, dgh):
     return dW, db
 
 
+def _pack(r, z, n, ghn):
+    """The contract's ``saved = (rzn, ghn)`` from the device kernels' four gate arrays."""
+    parts = [a.copy_to_host() for a in (r, z, n)]
+    return np.concatenate(parts, axis=-1), ghn.copy_to_host()
+
+
+def _unpack(saved):
+    """The four device arrays (r, z, n, ghn) the device kernels read, from ``(rzn, ghn)``.
+
+    The device kernels keep the gates in separate arrays; packing happens on the host, next
+    to the transfers that already copy every saved array each call.
+    """
+    rzn, ghn = saved
+    H = ghn.shape[-1]
+    return [cuda.to_device(np.ascontiguousarray(rzn[..., g * H : (g + 1) * H]))
+            for g in range(3)] + [cuda.to_device(ghn)]
+
+
 def gru_step_fwd(gx, h, W_h, b_h, *, tiles=None):
     """One GRU step forward; see ``kernels.gru_ref.gru_step_fwd`` for the contract.
 
@@ -129,8 +147,7 @@ def gru_step_fwd(gx, h, W_h, b_h, *, tiles=None):
     out = [_empty((B, H), h.dtype) for _ in range(5)]
     args = [cuda.to_device(a) for a in (gx, h, W_h, b_h)]
     k.fwd_step[_grid(_ceil(B, k.tiles.TB) * _ceil(H, k.tiles.TJ)), k.block](*args, *out)
-    h_new, *saved = (o.copy_to_host() for o in out)
-    return h_new, tuple(saved)
+    return out[0].copy_to_host(), _pack(*out[1:])
 
 
 def gru_step_bwd(dh_new, h, W_h, saved, *, tiles=None):
@@ -138,7 +155,7 @@ def gru_step_bwd(dh_new, h, W_h, saved, *, tiles=None):
     B, H = h.shape
     k = _setup(h.dtype, B, tiles)
     d_dh, d_h, d_W = (cuda.to_device(a) for a in (dh_new, h, W_h))
-    d_saved = [cuda.to_device(s) for s in saved]
+    d_saved = _unpack(saved)
     dgx, dgh, dh = _empty((B, 3 * H), h.dtype), _empty((B, 3 * H), h.dtype), _empty((B, H), h.dtype)
     grid = _grid(_ceil(B, k.tiles.TB) * _ceil(H, k.tiles.TJ))
     k.bwd_step[grid, k.block](d_dh, d_dh, False, *d_saved, d_h, d_W, dgx, dgh, dh)
@@ -167,12 +184,13 @@ def gru_seq_fwd(gx, h0, W_h, b_h, *, tiles=None, seq_mode="auto"):
         grid = _grid(n_tiles)
         for t in range(T):
             k.fwd_step[grid, k.block](d_gx[t], hs[t], d_W, d_b, hs[t + 1], *(s[t] for s in saved))
-    return hs[1:].copy_to_host(), tuple(s.copy_to_host() for s in saved)
+    return hs[1:].copy_to_host(), _pack(*saved)
 
 
-def gru_seq_bwd(dhs, h0, hs, W_h, saved, *, tiles=None, seq_mode="auto"):
+def gru_seq_bwd(dhs, h0, hs, W_h, saved, *, tiles=None, seq_mode="auto", overwrite_saved=False):
     """Backpropagation through a sequence; see ``kernels.gru_ref.gru_seq_bwd``.
 
+    ``overwrite_saved`` is accepted and ignored (the device arrays are copies already).
     ``seq_mode`` as in ``gru_seq_fwd``.  ``dW_h`` and ``db_h`` come from one ``atb`` launch
     over all T * B rows after the loop.
     """
@@ -184,7 +202,7 @@ def gru_seq_bwd(dhs, h0, hs, W_h, saved, *, tiles=None, seq_mode="auto"):
     if T > 1:
         h_prev[1:].copy_to_device(hs[:-1])
     d_dhs, d_W = cuda.to_device(dhs), cuda.to_device(W_h)
-    d_saved = [cuda.to_device(s) for s in saved]
+    d_saved = _unpack(saved)
     dgx, dgh = _empty((T, B, 3 * H), hs.dtype), _empty((T, B, 3 * H), hs.dtype)
     carry = _empty((2, B, H), hs.dtype)  # dL/dh read at a step / written for the next one
     n_tiles = _ceil(B, k.tiles.TB) * _ceil(H, k.tiles.TJ)

@@ -40,7 +40,8 @@ def gru_step_fwd(gx, h, W_h, b_h):
     -------
     h_new : ndarray, shape (B, H)
     saved : tuple of ndarray
-        ``(r, z, n, ghn)``, each (B, H); ``ghn`` is ``h @ W_hn + b_hn``.
+        ``(rzn, ghn)``: the gates packed like ``gx``, ``rzn = [r | z | n]`` (B, 3H), and
+        ``ghn = h @ W_hn + b_hn`` (B, H).
 
     Examples
     --------
@@ -48,8 +49,8 @@ def gru_step_fwd(gx, h, W_h, b_h):
     >>> B, H = 2, 3
     >>> h_new, saved = gru_step_fwd(np.zeros((B, 3 * H)), np.zeros((B, H)),
     ...                             np.zeros((H, 3 * H)), np.zeros(3 * H))
-    >>> h_new.shape, len(saved)
-    ((2, 3), 4)
+    >>> h_new.shape, [s.shape for s in saved]
+    ((2, 3), [(2, 9), (2, 3)])
     """
     H = h.shape[1]
     gh = h @ W_h + b_h
@@ -58,12 +59,14 @@ def gru_step_fwd(gx, h, W_h, b_h):
     ghn = np.ascontiguousarray(gh[:, 2 * H :])
     n = np.tanh(gx[:, 2 * H :] + r * ghn)
     h_new = (1.0 - z) * n + z * h
-    return h_new, (r, z, n, ghn)
+    return h_new, (np.concatenate([r, z, n], axis=1), ghn)
 
 
 def _gate_grads(dh, h, saved):
     """Gradients w.r.t. gx and gh, and the part of dh_prev that bypasses the GEMM."""
-    r, z, n, ghn = saved
+    rzn, ghn = saved
+    H = ghn.shape[-1]
+    r, z, n = rzn[:, :H], rzn[:, H : 2 * H], rzn[:, 2 * H :]
     a_n = dh * (1.0 - z) * (1.0 - n * n)
     a_r = a_n * ghn * r * (1.0 - r)
     a_z = dh * (h - n) * z * (1.0 - z)
@@ -83,7 +86,7 @@ def gru_step_bwd(dh_new, h, W_h, saved):
         The step's input hidden state.
     W_h : ndarray, shape (H, 3H)
     saved : tuple of ndarray
-        ``(r, z, n, ghn)`` from ``gru_step_fwd``.
+        ``(rzn, ghn)`` from ``gru_step_fwd``.
 
     Returns
     -------
@@ -112,7 +115,7 @@ def gru_seq_fwd(gx, h0, W_h, b_h):
     hs : ndarray, shape (T, B, H)
         ``h_1 .. h_T``.
     saved : tuple of ndarray
-        ``(R, Z, N, GHN)``, each (T, B, H).
+        ``(RZN, GHN)``: (T, B, 3H) and (T, B, H), as ``gru_step_fwd``'s for every step.
     """
     h = h0
     hs, saved = [], []
@@ -123,7 +126,7 @@ def gru_seq_fwd(gx, h0, W_h, b_h):
     return np.stack(hs), tuple(np.stack(parts) for parts in zip(*saved))
 
 
-def gru_seq_bwd(dhs, h0, hs, W_h, saved):
+def gru_seq_bwd(dhs, h0, hs, W_h, saved, *, overwrite_saved=False):
     """Backpropagation through a whole sequence.
 
     Parameters
@@ -135,7 +138,11 @@ def gru_seq_bwd(dhs, h0, hs, W_h, saved):
         Outputs of ``gru_seq_fwd``.
     W_h : ndarray, shape (H, 3H)
     saved : tuple of ndarray
-        ``(R, Z, N, GHN)`` from ``gru_seq_fwd``.
+        ``(RZN, GHN)`` from ``gru_seq_fwd``.
+    overwrite_saved : bool
+        Allow the kernel to reuse ``saved``'s memory (the fast backends write ``dgx`` over
+        ``RZN``: same shape, and each step's gates are dead once read); ``saved`` is then
+        garbage.  The reference never does.
 
     Returns
     -------

@@ -196,13 +196,13 @@ class _Sequence:
         if not self.unique or back.inputs[0] is not self.n or self.root_op.truncate_gradient \
                 not in (-1, None) or set(link.douts.values()) - {0}:
             return None
-        hs, R, Z, N, GHN = self.fwd
+        hs, RZN, GHN = self.fwd
         dhs, buf = T.zeros_like(hs), None
         for ph, v in zip(back.op.seq_placeholders(), back.op.split_inputs(back.inputs)[1]):
             if ph in link.douts:
                 v = v.owner.inputs[0] if _entries(v) == _REVERSED else v[::-1]
                 dhs, buf = _trace_grad(v, self.node.outputs[0], self.n)
-        dGX, dh0, dW, db = GRUSequenceGrad(self.backend)(dhs, self.h0, hs, self.W, R, Z, N, GHN)
+        dGX, dh0, dW, db = GRUSequenceGrad(self.backend)(dhs, self.h0, hs, self.W, RZN, GHN)
         wrt = list(self.stand_in.values())
         by = dict(zip(wrt, grad(None, wrt, known_grads={self.GX: dGX, self.W: dW, self.b: db},
                                 disconnected_inputs="ignore", return_disconnected="none")))

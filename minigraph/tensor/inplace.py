@@ -6,6 +6,9 @@
   broadcast pattern, whose other readers all run earlier and are not views of it. The
   decision reads the schedule (``fgraph.toposort()``, which the linker uses unchanged), so
   this pass must stay last; an op returning memory it keeps must declare ``view_map``.
+  Other ops opt in by declaring ``inplace_inputs`` (input indices) and ``inplace_version()``
+  (the op that may overwrite them, declaring ``destroy_map``); they are switched when every
+  one of those inputs dies at them (``GRUSequenceGrad`` writes ``dgx`` over the saved gates).
 * ``reuse_buffers``: a ``FusedElemwise`` takes its output buffers from the workspace shared
   with the GRU kernels (``kernels._workspace.SHARED``), which hands an array out again only
   when nothing else references it (checked with the reference count), so arrays the user, a
@@ -42,8 +45,16 @@ def _dies_here(v, node, clients, pos):
 
 
 def _victim(node, clients, pos):
-    """Index of the input ``node`` may overwrite, or None."""
+    """Index of the input ``node`` may overwrite (a tuple for ``inplace_inputs`` ops), or
+    None."""
     op, FusedElemwise = node.op, _fused_op()
+    wanted = getattr(op, "inplace_inputs", None)
+    if wanted is not None:
+        if op.inplace_version() is None or len({id(node.inputs[j]) for j in wanted}) \
+                < len(wanted):
+            return None  # already in place, or one buffer passed twice
+        ok = all(_dies_here(node.inputs[j], node, clients, pos) for j in wanted)
+        return tuple(wanted) if ok else None
     if isinstance(op, Elemwise):
         # Elemwise writes in place through the ufunc's ``out=``; other table rows cannot
         if op.inplace is not None or not isinstance(op.scalar_op.np_fn, np.ufunc):
@@ -75,8 +86,12 @@ def inplace_elemwise(fgraph):
     plans = [(node, j) for node, j in plans if j is not None]
     for node, j in plans:  # decided on the unchanged graph: each buffer dies at one node
         op = node.op
-        new_op = Elemwise(op.scalar_op, inplace=j) if isinstance(op, Elemwise) else \
-            _fused_op()(op.program, inplace=j, reuse=op.reuse)
+        if isinstance(j, tuple):
+            new_op = op.inplace_version()
+        elif isinstance(op, Elemwise):
+            new_op = Elemwise(op.scalar_op, inplace=j)
+        else:
+            new_op = _fused_op()(op.program, inplace=j, reuse=op.reuse)
         _rebuild(fgraph, node, new_op, "inplace")
     if plans:
         fgraph.prune()

@@ -140,8 +140,8 @@ def _good(dtype=np.float64):
     z = lambda *shape: np.zeros(shape, dtype)  # noqa: E731
     return {
         "gx": z(B, 3 * H), "h": z(B, H), "W_h": z(H, 3 * H), "b_h": z(3 * H), "dh": z(B, H),
-        "saved": tuple(z(B, H) for _ in range(4)), "gxs": z(T, B, 3 * H), "hs": z(T, B, H),
-        "saved_seq": tuple(z(T, B, H) for _ in range(4)),
+        "saved": (z(B, 3 * H), z(B, H)), "gxs": z(T, B, 3 * H), "hs": z(T, B, H),
+        "saved_seq": (z(T, B, 3 * H), z(T, B, H)),
     }  # fmt: skip
 
 
@@ -167,15 +167,17 @@ BAD_CALLS = [
     ("gru_step_fwd", {"gx": [[0.0] * 9] * 2}, TypeError, ["gx", "numpy.ndarray", "list"]),
     ("gru_step_fwd", {"h": np.zeros((B, H), int)}, TypeError, ["h", "float32 or float64"]),
     ("gru_step_fwd", {"W_h": np.zeros((H, 3 * H), f32)}, TypeError, ["mixed", "W_h", "float32"]),
-    ("gru_step_bwd", {"saved": (np.zeros((B, H)),) * 3}, TypeError, ["saved", "4-tuple"]),
+    ("gru_step_bwd", {"saved": (np.zeros((B, H)),) * 4}, TypeError, ["saved", "pair"]),
     ("gru_step_bwd", {"dh": np.zeros((B + 1, H))}, ValueError, ["dh_new", "(2, 3)", "(3, 3)"]),
-    ("gru_step_bwd", {"saved": (np.zeros((B, H)),) * 3 + (np.zeros((B, 1)),)}, ValueError,
+    ("gru_step_bwd", {"saved": (np.zeros((B, 3 * H)), np.zeros((B, 1)))}, ValueError,
      ["saved ghn", "(2, 3)", "(2, 1)"]),  # fmt: skip
+    ("gru_step_bwd", {"saved": (np.zeros((B, H)), np.zeros((B, H)))}, ValueError,
+     ["saved rzn", "(B, 3H)", "(2, 9)", "(2, 3)"]),  # fmt: skip
     ("gru_seq_fwd", {"gxs": np.zeros((0, B, 3 * H))}, ValueError, ["T must be at least 1"]),
     ("gru_seq_fwd", {"gxs": np.zeros((B, 3 * H))}, ValueError, ["gx must be 3-D", "(T, B, 3H)"]),
     ("gru_seq_fwd", {"gxs": np.zeros((T, B + 1, 3 * H))}, ValueError, ["gx", "(4, 2, 9)"]),
-    ("gru_seq_bwd", {"saved_seq": tuple(np.zeros((T, B, H), f32) for _ in range(4))}, TypeError,
-     ["mixed", "saved r"]),  # fmt: skip
+    ("gru_seq_bwd", {"saved_seq": (np.zeros((T, B, 3 * H), f32), np.zeros((T, B, H), f32))},
+     TypeError, ["mixed", "saved rzn"]),  # fmt: skip
     ("gru_seq_bwd", {"h": np.zeros((B, H + 1))}, ValueError, ["h0", "(2, 3)", "(2, 4)"]),
 ]
 

@@ -104,7 +104,7 @@ def test_numba_path_handles_non_contiguous_and_zero_size(rng, numba_now):
     f = theano.function([x, y], T.exp(x) * y + x)
     a, b = rng.standard_normal((6, 8)), rng.standard_normal((8, 6))
     np.testing.assert_allclose(f(a[::2], b.T[::2]), np.exp(a[::2]) * b.T[::2] + a[::2],
-                               rtol=1e-15)
+                               rtol=1e-14, atol=1e-15)  # exp: NumPy and Numba differ by an ulp
     assert f(np.zeros((0, 3)), np.zeros((0, 3))).shape == (0, 3)
 
 

@@ -8,8 +8,10 @@ by the caller (one big GEMM over all steps)::
     r = sigmoid(gx_r + gh_r); z = sigmoid(gx_z + gh_z); n = tanh(gx_n + r * gh_n)
     h' = (1 - z) * n + z * h
 
-The forward ops also output the tensors the backward kernels need (r, z, n, gh_n), so the
-gradient reuses them instead of recomputing. The array work is done by ``kernels`` (NumPy
+The forward ops also output the tensors the backward kernels need, ``rzn = [r | z | n]``
+(packed like ``gx``) and ``ghn = gh_n``, so the gradient reuses them instead of recomputing;
+where nothing else reads them, the ``inplace`` pass lets the sequence backward write its
+gradients over them (``GRUSequenceGrad(overwrite_saved=True)``). The array work is done by ``kernels`` (NumPy
 reference, fused Numba CPU, Numba CUDA); ``backend=None`` follows ``config.device``.
 """
 
@@ -61,20 +63,33 @@ class _GRUBase(Op):
 
     def make_py_callable(self, node):
         # kernels return (out, saved) forward and take saved as one tuple backward; the ops
-        # carry saved tensors as separate outputs/inputs (the last four)
+        # carry saved tensors as separate outputs/inputs (the last two: rzn, ghn)
         kernel = _kernel(self.kernel, self.backend)
         if self.kernel.endswith("_fwd"):
             def run(*args):
                 out, saved = kernel(*args)
                 return (out,) + tuple(saved)
         else:
+            options = self._kernel_options()
+
             def run(*args):
-                return tuple(kernel(*args[:-4], tuple(args[-4:])))
+                return tuple(kernel(*args[:-2], tuple(args[-2:]), **options))
         return run
+
+    def _kernel_options(self):
+        return {}
+
+
+def _saved_types(h_type, T=None):
+    """Types of the saved ``(rzn, ghn)`` for a state of type ``h_type`` (B, H)."""
+    B, H = h_type.shape
+    lead = () if T is None else (T,)
+    return [TensorType(h_type.dtype, shape=lead + (B, None if H is None else 3 * H)),
+            TensorType(h_type.dtype, shape=lead + (B, H))]
 
 
 class GRUStep(_GRUBase):
-    """One fused GRU step; outputs ``h_new, r, z, n, ghn`` (all (B, H))."""
+    """One fused GRU step; outputs ``h_new`` (B, H) and the saved ``rzn`` (B, 3H), ``ghn``."""
 
     kernel = "gru_step_fwd"
 
@@ -84,7 +99,7 @@ class GRUStep(_GRUBase):
         dtype = ins[1].dtype
         B = ins[0].type.shape[0] if ins[0].type.shape[0] is not None else ins[1].type.shape[0]
         t = TensorType(dtype, shape=(B, ins[1].type.shape[1]))
-        return Apply(self, ins, [t() for _ in range(5)])
+        return Apply(self, ins, [t()] + [s() for s in _saved_types(t)])
 
     def grad(self, inputs, outputs, output_grads):
         gx, h, W_h, b_h = inputs
@@ -92,7 +107,7 @@ class GRUStep(_GRUBase):
         return g
 
     def infer_shape(self, node, input_shapes):
-        return [input_shapes[1]] * 5
+        return [input_shapes[1], input_shapes[0], input_shapes[1]]
 
 
 class GRUStepGrad(_GRUBase):
@@ -100,8 +115,8 @@ class GRUStepGrad(_GRUBase):
 
     kernel = "gru_step_bwd"
 
-    def make_node(self, dh_new, h, W_h, r, z, n, ghn):
-        ins = [as_tensor_variable(v) for v in (dh_new, h, W_h, r, z, n, ghn)]
+    def make_node(self, dh_new, h, W_h, rzn, ghn):
+        ins = [as_tensor_variable(v) for v in (dh_new, h, W_h, rzn, ghn)]
         B, H = h.type.shape
         outs = [TensorType(h.dtype, shape=(B, None if H is None else 3 * H))(), h.type(),
                 W_h.type(), TensorType(h.dtype, shape=(W_h.type.shape[1],))()]
@@ -109,7 +124,8 @@ class GRUStepGrad(_GRUBase):
 
 
 class GRUSequence(_GRUBase):
-    """A GRU layer's recurrence over ``T`` steps; outputs ``hs, R, Z, N, GHN`` (T, B, H)."""
+    """A GRU layer's recurrence over ``T`` steps; outputs ``hs`` (T, B, H) and the saved
+    ``RZN`` (T, B, 3H) and ``GHN`` (T, B, H)."""
 
     kernel = "gru_seq_fwd"
 
@@ -119,7 +135,7 @@ class GRUSequence(_GRUBase):
         Tn, B = ins[0].type.shape[:2]
         t = TensorType(ins[1].dtype, shape=(Tn, B if B is not None else ins[1].type.shape[0],
                                              ins[1].type.shape[1]))
-        return Apply(self, ins, [t() for _ in range(5)])
+        return Apply(self, ins, [t()] + [s() for s in _saved_types(ins[1].type, Tn)])
 
     def grad(self, inputs, outputs, output_grads):
         gx, h0, W_h, b_h = inputs
@@ -128,16 +144,38 @@ class GRUSequence(_GRUBase):
 
     def infer_shape(self, node, input_shapes):
         s = input_shapes[0]
-        return [(s[0], s[1], input_shapes[1][1])] * 5
+        hs = (s[0], s[1], input_shapes[1][1])
+        return [hs, s, hs]
 
 
 class GRUSequenceGrad(_GRUBase):
-    """Backward of :class:`GRUSequence`: ``(dgx, dh0, dW_h, db_h)``."""
+    """Backward of :class:`GRUSequence`: ``(dgx, dh0, dW_h, db_h)``.
 
+    With ``overwrite_saved`` (set by the ``inplace`` pass when ``RZN`` and ``GHN`` die here)
+    the kernel may write its gradients over them: ``dgx`` is then ``RZN``'s memory.
+    """
+
+    __props__ = ("backend", "overwrite_saved")
     kernel = "gru_seq_bwd"
+    inplace_inputs = (4, 5)  # RZN, GHN: what ``inplace_version`` may overwrite
 
-    def make_node(self, dhs, h0, hs, W_h, R, Z, N, GHN):
-        ins = [as_tensor_variable(v) for v in (dhs, h0, hs, W_h, R, Z, N, GHN)]
+    def __init__(self, backend=None, overwrite_saved=False):
+        super().__init__(backend)
+        self.overwrite_saved = overwrite_saved
+        self.destroy_map = {0: [4, 5]} if overwrite_saved else {}
+
+    def __str__(self):
+        return super().__str__() + ("{inplace}" if self.overwrite_saved else "")
+
+    def inplace_version(self):
+        """This op, allowed to overwrite ``inplace_inputs`` (None when it already may)."""
+        return None if self.overwrite_saved else GRUSequenceGrad(self.backend, True)
+
+    def _kernel_options(self):
+        return {"overwrite_saved": True} if self.overwrite_saved else {}
+
+    def make_node(self, dhs, h0, hs, W_h, RZN, GHN):
+        ins = [as_tensor_variable(v) for v in (dhs, h0, hs, W_h, RZN, GHN)]
         Tn, B, H = hs.type.shape
         outs = [TensorType(hs.dtype, shape=(Tn, B, None if H is None else 3 * H))(),
                 h0.type(), W_h.type(), TensorType(hs.dtype, shape=(W_h.type.shape[1],))()]
