@@ -250,17 +250,25 @@ class CharRNN:
         c, H = self.config, self.config.hidden
         n_steps, batch = x.shape[1], x.shape[0]
         ids = T.flatten(x.T)
-        finals, hs = [], None
+        finals, hs, mask = [], None, None
+        rows = (n_steps * batch, H)
         for layer in range(c.layers):
             p = self._layer(layer)
-            inp = ids if layer == 0 else T.reshape(hs, (n_steps * batch, H))
-            gx = TimeMajor()(self._project(layer, inp, p, many=True), n_steps)
+            if mask is None:
+                inp = ids if layer == 0 else T.reshape(hs, rows)
+                proj = self._project(layer, inp, p, many=True)
+            else:  # the previous layer's dropout, inside this layer's input projection
+                proj = self._dropout_dense(T.reshape(hs, rows), mask, p["W_x"], p["b_x"])
+            gx = TimeMajor()(proj, n_steps)
             hs, final = _layer_sequence(c.cell, gx, state[layer], p, H)
             finals.append(final)
             if dropout and c.dropout:
-                hs = self._dropout(hs)
-        logits = T.dot(T.reshape(hs, (n_steps * batch, H)), self.params["out/W"]) + \
-            self.params["out/b"]
+                mask = T.reshape(self._dropout_mask(hs), rows)
+        W, b = self.params["out/W"], self.params["out/b"]
+        if mask is None:
+            logits = T.dot(T.reshape(hs, rows), W) + b
+        else:
+            logits = self._dropout_dense(T.reshape(hs, rows), mask, W, b)
         return _named(logits, "logits"), _named(T.stack(finals), "new_state")
 
     def loss(self, logits, y):
@@ -283,11 +291,17 @@ class CharRNN:
             inp = embedding_lookup(self.params["embed/E"], inp)
         return T.dot(inp, p["W_x"]) + p["b_x"]
 
-    def _dropout(self, hs):
+    def _dropout_mask(self, hs):
         keep = 1.0 - self.config.dropout
         mask = self._srng.binomial(hs.shape, p=keep, dtype="int8")  # a quarter of float32
         self._dropout_rngs.append(self._srng.state_updates[-1][0])
-        return hs * mask * np.asarray(1 / keep, dtype=self.config.dtype)
+        return mask
+
+    def _dropout_dense(self, rows, mask, W, b):
+        """``dot(rows * mask / keep, W) + b`` (inverted dropout, then a dense layer) without
+        keeping the dropped-out rows: the backward recomputes them from ``rows`` (a layer's
+        outputs, which its backward keeps anyway) and the int8 mask."""
+        return T.nnet.dropout_dot(rows, mask, W, b, scale=1 / (1.0 - self.config.dropout))
 
     # ---- compiled functions
 
