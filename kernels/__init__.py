@@ -200,9 +200,13 @@ def gru_step_bwd(dh_new, h, W_h, saved, *, backend=None, device="cpu"):
     return get_kernel("gru_step_bwd", select_backend(backend, device))(dh_new, h, W_h, saved)
 
 
-def gru_seq_fwd(gx, h0, W_h, b_h, *, backend=None, device="cpu"):
-    """GRU over a sequence: ``(hs, (RZN, GHN))``; see ``gru_ref.gru_seq_fwd``."""
-    return get_kernel("gru_seq_fwd", select_backend(backend, device))(gx, h0, W_h, b_h)
+def gru_seq_fwd(gx, h0, W_h, b_h, *, overwrite_gx=False, backend=None, device="cpu"):
+    """GRU over a sequence: ``(hs, (RZN, GHN))``; see ``gru_ref.gru_seq_fwd``.
+
+    ``overwrite_gx=True`` lets the backend write ``RZN`` over ``gx``."""
+    return get_kernel("gru_seq_fwd", select_backend(backend, device))(
+        gx, h0, W_h, b_h, overwrite_gx=overwrite_gx
+    )
 
 
 def gru_seq_bwd(dhs, h0, hs, W_h, saved, *, overwrite_saved=False, backend=None,

@@ -4,8 +4,8 @@ The backends assume good input (contiguous arrays of one float dtype and matchin
 their inner code stays short.  ``kernels.get_kernel`` wraps each implementation with the
 checker for its kernel name, so a bad call fails here with an error that names the kernel,
 the argument, and the expected against the given shape or dtype, instead of deep inside
-NumPy or Numba.  Non-contiguous inputs are copied; inputs are never modified, except ``saved``
-when ``gru_seq_bwd`` is called with ``overwrite_saved=True``.
+NumPy or Numba.  Non-contiguous inputs are copied; inputs are never modified, except ``gx``
+(``gru_seq_fwd(overwrite_gx=True)``) and ``saved`` (``gru_seq_bwd(overwrite_saved=True)``).
 """
 
 import functools

@@ -48,18 +48,20 @@ def _make_epilogues(dtype):
     m = make_gru_math(dtype, make_fast_exp(dtype))
     gru_point, gru_point_bwd = m.gru_point, m.gru_point_bwd
 
-    def fwd(gx, gh, b, h, h_new, rzn_out, ghn_out):
+    def fwd(g, gh, b, h, h_new, ghn_out):
+        # g (B, 3H) holds gx on entry and the gates [r | z | n] on return: each element is
+        # read before the gate that replaces it is written.
         B, H = h.shape
         for i in numba.prange(B):
             for j in range(H):
                 ghn = gh[i, 2 * H + j] + b[2 * H + j]
                 r, z, n, hn = gru_point(
-                    gx[i, j], gx[i, H + j], gx[i, 2 * H + j],
+                    g[i, j], g[i, H + j], g[i, 2 * H + j],
                     gh[i, j] + b[j], gh[i, H + j] + b[H + j], ghn, h[i, j],
                 )  # fmt: skip
-                rzn_out[i, j] = r
-                rzn_out[i, H + j] = z
-                rzn_out[i, 2 * H + j] = n
+                g[i, j] = r
+                g[i, H + j] = z
+                g[i, 2 * H + j] = n
                 ghn_out[i, j] = ghn
                 h_new[i, j] = hn
 
@@ -134,7 +136,8 @@ def gru_step_fwd(gx, h, W_h, b_h):
     out = np.empty(5 * B * H, dtype=h.dtype)
     h_new, ghn = out[: B * H].reshape(B, H), out[B * H : 2 * B * H].reshape(B, H)
     rzn = out[2 * B * H :].reshape(B, 3 * H)
-    fwd(gx, gh, b_h, h, h_new, rzn, ghn)
+    rzn[...] = gx  # the epilogue turns it into the gates
+    fwd(rzn, gh, b_h, h, h_new, ghn)
     return h_new, (rzn, ghn)
 
 
@@ -152,18 +155,25 @@ def gru_step_bwd(dh_new, h, W_h, saved):
     return dgx, dh, _atb(h, dgh), dgh.sum(axis=0)
 
 
-def gru_seq_fwd(gx, h0, W_h, b_h):
-    """GRU over a sequence; see ``kernels.gru_ref.gru_seq_fwd`` for the contract."""
+def gru_seq_fwd(gx, h0, W_h, b_h, *, overwrite_gx=False):
+    """GRU over a sequence; see ``kernels.gru_ref.gru_seq_fwd`` for the contract.
+
+    With ``overwrite_gx`` the gates ``RZN`` are written over ``gx`` (same shape; each step's
+    inputs are dead once read), so the forward allocates 35 MB less per layer at T=30, B=200,
+    H=512, float32; without it each step's ``gx[t]`` is first copied into ``RZN``.
+    """
     T, B, H3 = gx.shape
     H = H3 // 3
     fwd, _ = _pick(h0.dtype, B, H)
     hs, GHN = (WORKSPACE.empty((T, B, H), h0.dtype) for _ in range(2))
-    RZN = WORKSPACE.empty((T, B, H3), h0.dtype)
+    RZN = gx if overwrite_gx else WORKSPACE.empty((T, B, H3), h0.dtype)
     gh = np.empty((B, H3), dtype=h0.dtype)
     h = h0
     for t in range(T):
         np.matmul(h, W_h, out=gh)
-        fwd(gx[t], gh, b_h, h, hs[t], RZN[t], GHN[t])
+        if not overwrite_gx:
+            RZN[t] = gx[t]
+        fwd(RZN[t], gh, b_h, h, hs[t], GHN[t])
         h = hs[t]
     return hs, (RZN, GHN)
 

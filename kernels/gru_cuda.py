@@ -163,10 +163,11 @@ def gru_step_bwd(dh_new, h, W_h, saved, *, tiles=None):
     return dgx.copy_to_host(), dh.copy_to_host(), dW.copy_to_host(), db.copy_to_host()
 
 
-def gru_seq_fwd(gx, h0, W_h, b_h, *, tiles=None, seq_mode="auto"):
+def gru_seq_fwd(gx, h0, W_h, b_h, *, tiles=None, seq_mode="auto", overwrite_gx=False):
     """GRU over a sequence; see ``kernels.gru_ref.gru_seq_fwd`` for the contract.
 
     ``seq_mode``: ``"auto"``, ``"persistent"`` (one cooperative launch) or ``"per_step"``.
+    ``overwrite_gx`` is accepted and ignored (the device works on copies).
     """
     T, B, H3 = gx.shape
     H = H3 // 3

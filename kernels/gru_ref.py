@@ -100,7 +100,7 @@ def gru_step_bwd(dh_new, h, W_h, saved):
     return dgx, dh, h.T @ dgh, dgh.sum(axis=0)
 
 
-def gru_seq_fwd(gx, h0, W_h, b_h):
+def gru_seq_fwd(gx, h0, W_h, b_h, *, overwrite_gx=False):
     """GRU over a whole sequence.
 
     Parameters
@@ -109,6 +109,9 @@ def gru_seq_fwd(gx, h0, W_h, b_h):
     h0 : ndarray, shape (B, H)
     W_h : ndarray, shape (H, 3H)
     b_h : ndarray, shape (3H,)
+    overwrite_gx : bool
+        Allow the kernel to write ``RZN`` over ``gx`` (same shape; the fast backends do),
+        which is garbage afterwards.  The reference never does.
 
     Returns
     -------

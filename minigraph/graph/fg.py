@@ -58,23 +58,32 @@ class FunctionGraph:
             self.clients.setdefault(o, []).append(("output", i))
 
     def toposort(self):
-        """The schedule: a topological order in which ops marked ``schedule_early`` (cheap
-        readers of metadata, such as ``Shape``) run right after their inputs exist, so they
-        don't keep a big array alive until the backward pass asks for its shape."""
+        """The schedule: a topological order in which ops marked ``schedule_early`` run right
+        after their inputs exist: cheap readers of metadata (``Shape``), so they don't keep a
+        big array alive until the backward pass asks for its shape, and ops that turn a big
+        array into a small one (a weight gradient), so the big one dies early."""
         order = toposort(self.outputs, blockers=self.inputs)
         if not any(getattr(n.op, "schedule_early", False) for n in order):
             return order
         index = {n: k for k, n in enumerate(order)}
-        after = {}  # position of a node -> early nodes that become ready right after it
+        after = {}  # a node (None: the start) -> early nodes that become ready right after it
         for n in order:
             if getattr(n.op, "schedule_early", False):
-                k = max((index[i.owner] for i in n.inputs if i.owner in index), default=-1)
-                after.setdefault(k, []).append(n)
-        out = list(after.get(-1, ()))
-        for k, n in enumerate(order):
+                owners = [i.owner for i in n.inputs if i.owner in index]
+                last = max(owners, key=index.__getitem__, default=None)
+                after.setdefault(last, []).append(n)
+        out = []
+
+        def emit(n):  # n, then the early nodes waiting for it (which may wait for each other)
+            out.append(n)
+            for m in after.get(n, ()):
+                emit(m)
+
+        for m in after.get(None, ()):
+            emit(m)
+        for n in order:
             if not getattr(n.op, "schedule_early", False):
-                out.append(n)
-                out.extend(after.get(k, ()))
+                emit(n)
         return out
 
     @property

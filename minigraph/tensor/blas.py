@@ -14,6 +14,22 @@ from minigraph.graph.type import TensorType
 from .basic import as_tensor_variable, upcast
 
 
+def pooled_dot(a, b, dtype):
+    """``numpy.dot(a, b)`` of two matrices of ``dtype``, written into a workspace array.
+
+    Big products (a layer's input projection or its gradient: 12-37 MB in Gorner's model)
+    then take memory a finished node left (``kernels._workspace.SHARED``, shared with the GRU
+    and fused kernels) instead of fresh pages; anything else is a plain ``numpy.dot``.
+    """
+    if type(a) is np.ndarray and type(b) is np.ndarray and a.ndim == 2 and b.ndim == 2 \
+            and a.dtype == dtype and b.dtype == dtype and a.shape[1] == b.shape[0]:
+        from kernels._workspace import SHARED
+
+        out = SHARED.empty((a.shape[0], b.shape[1]), dtype)
+        return np.dot(a, b, out=out)
+    return np.dot(a, b)
+
+
 class Dot(Op):
     """``numpy.dot`` for 0-2-d operands (vector.vector, matrix.vector, vector.matrix, ...)."""
 
@@ -39,7 +55,7 @@ class Dot(Op):
 
         def run(a, b):
             try:
-                r = np.dot(a, b)
+                r = pooled_dot(a, b, dtype)
             except ValueError:
                 raise ValueError(f"dot: shapes {a.shape} and {b.shape} are not aligned "
                                  f"(node created at {trace})") from None

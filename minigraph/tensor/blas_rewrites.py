@@ -11,7 +11,7 @@ from minigraph.graph.basic import Apply
 from minigraph.graph.op import Op
 from minigraph.graph.rewriting import RuleSet, node_rewriter
 
-from .blas import Dot
+from .blas import Dot, pooled_dot
 from .elemwise import Elemwise
 
 
@@ -31,7 +31,7 @@ class DotAdd(Op):
         dtype = np.dtype(node.outputs[0].dtype)
 
         def run(x, W, b):
-            r = np.dot(x, W)
+            r = pooled_dot(x, W, dtype)
             if r.dtype != dtype or type(r) is not np.ndarray:
                 r = np.asarray(r, dtype=dtype)
             r += b

@@ -31,17 +31,31 @@ def _fused_op():
 
 
 def _dies_here(v, node, clients, pos):
-    """True when ``node`` is the last reader of ``v``'s buffer in the schedule."""
-    if v.owner is None or v.index in getattr(v.owner.op, "view_map", {}):
-        return False  # a leaf (input, shared, constant) or a view of another buffer
-    for client, _ in clients.get(v, []):
-        if client == "output":
-            return False
-        if client is node:
-            continue  # x + x: the same element is read before it is written
-        if pos[client] > pos[node] or client.op.view_map or client.op.destroy_map:
-            return False
-    return True
+    """True when ``node`` is the last reader of ``v``'s buffer in the schedule.
+
+    ``v`` may be a view (``view_map``) of another node's output: then every alias of that
+    buffer (the buffer and the views of it, transitively) must be read by ``node`` or before
+    it, and none may be an output or be read by an op that destroys inputs.
+    """
+    root = v
+    while root.owner is not None and root.index in getattr(root.owner.op, "view_map", {}):
+        root = root.owner.inputs[root.owner.op.view_map[root.index][0]]
+    if root.owner is None:
+        return False  # a leaf (input, shared, constant) or a view of one
+    aliases, todo = {root}, [root]
+    while todo:
+        for client, _ in clients.get(todo.pop(), []):
+            if client == "output":
+                return False
+            if client is not node and (pos[client] > pos[node] or client.op.destroy_map):
+                return False  # read later, or already overwritten by another node
+            for k, ins in getattr(client.op, "view_map", {}).items():
+                out = client.outputs[k]
+                if any(client.inputs[j] in aliases for j in ins) and out not in aliases:
+                    aliases.add(out)
+                    todo.append(out)
+    # reading another alias while writing this one (x + x.T) would read overwritten elements
+    return all(i is v or i not in aliases for i in node.inputs)
 
 
 def _victim(node, clients, pos):

@@ -76,6 +76,15 @@ def test_seq_matches_reference(case, gru_data, assert_matches):
     if case.backend == "cpu":  # dgx is written over RZN: no (T, B, 3H) array more
         assert np.shares_memory(again[0], mine[0])
 
+    # overwrite_gx: the same forward, the gates written over a copy of gx
+    gx = c["gx"].copy()
+    hs2, saved2 = kernels.gru_seq_fwd(gx, *fwd_in[1:], backend=case.backend, overwrite_gx=True)
+    np.testing.assert_array_equal(hs2, hs)
+    for got, want in zip(saved2, saved):
+        np.testing.assert_array_equal(got, want)
+    if case.backend == "cpu":
+        assert np.shares_memory(saved2[0], gx)
+
 
 @pytest.mark.parametrize("backend", ["reference", "cpu"])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

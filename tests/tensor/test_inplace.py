@@ -149,3 +149,25 @@ def test_updates_with_reuse_keep_every_value_right(rng, numba_now):
         held.append((acc.get_value(borrow=True), want.copy()))
     for got, expected in held:  # every value ever handed out is still what it was
         np.testing.assert_allclose(got, expected, rtol=1e-13, atol=1e-15)
+
+
+def test_a_view_of_a_dying_buffer_is_overwritten_when_every_alias_dies(rng):
+    x = T.dvector("x")
+    y = T.exp(x)
+    f = theano.function([x], T.reshape(y, (2, 3)) + 1, mode=NO_FUSION)
+    assert inplace_of(f) == [("add", 0)]  # y and its reshaped view both die at add
+    xv = rng.standard_normal(6)
+    keep = xv.copy()
+    np.testing.assert_array_equal(f(xv), np.exp(xv).reshape(2, 3) + 1)
+    np.testing.assert_array_equal(xv, keep)
+    g = theano.function([x], [T.reshape(y, (2, 3)) + 1, y], mode=NO_FUSION)
+    assert inplace_of(g) == []  # y is returned: its view must not be written
+
+
+def test_two_aliases_read_by_one_node_are_never_overwritten(rng):
+    x = T.dmatrix("x")
+    y = T.exp(x)
+    f = theano.function([x], y + y.T, mode=NO_FUSION)  # writing y would change y.T's elements
+    assert inplace_of(f) == []
+    xv = rng.standard_normal((3, 3))
+    np.testing.assert_array_equal(f(xv), np.exp(xv) + np.exp(xv).T)

@@ -19,6 +19,7 @@ from minigraph.graph.op import Op
 from minigraph.graph.type import TensorType
 
 from ..basic import as_tensor_variable
+from ..blas import pooled_dot
 
 __all__ = ["dropout_dot", "DropoutDot", "DropoutDotGradW"]
 
@@ -84,7 +85,7 @@ class DropoutDot(Op):
             if x.shape[1] != W.shape[0]:
                 raise ValueError(f"dropout_dot: shapes {x.shape} and {W.shape} are not aligned "
                                  f"(node created at {trace})")
-            out = np.dot(_dropped(x, mask, scale), W)  # the scratch dies here
+            out = pooled_dot(_dropped(x, mask, scale), W, x.dtype)  # the scratch dies here
             out += b
             return out
 
@@ -92,24 +93,29 @@ class DropoutDot(Op):
 
     def grad(self, inputs, outputs, output_grads):
         from ..blas import dot
-        from ..elemwise import _fit_grad
         from ..math import cast
 
         x, mask, W, b = inputs
         gz = output_grads[0]
         scale = np.asarray(self.scale, dtype=x.dtype)
         gx = dot(gz, W.T) * cast(mask, x.dtype) * scale
-        gW = DropoutDotGradW(self.scale)(x, mask, gz)
-        return [gx, None, gW, _fit_grad(gz, b)]
+        gW, gb = DropoutDotGradW(self.scale)(x, mask, gz)
+        return [gx, None, gW, gb]
 
     def infer_shape(self, node, input_shapes):
         return [(input_shapes[0][0], input_shapes[2][1])]
 
 
 class DropoutDotGradW(Op):
-    """``dot((x * mask * scale).T, gz)``: the weight gradient of :class:`DropoutDot`."""
+    """``(dot((x * mask * scale).T, gz), gz.sum(0))``: the weight and bias gradients of
+    :class:`DropoutDot`.
+
+    Scheduled as soon as ``gz`` exists (``schedule_early``): its outputs are the size of the
+    weights, and running it early lets ``gz`` (a layer's whole input gradient) die early.
+    """
 
     __props__ = ("scale",)
+    schedule_early = True
 
     def __init__(self, scale):
         self.scale = float(scale)
@@ -117,19 +123,19 @@ class DropoutDotGradW(Op):
     def make_node(self, x, mask, gz):
         x, mask, gz = (as_tensor_variable(v) for v in (x, mask, gz))
         out = TensorType(x.dtype, shape=(x.type.shape[1], gz.type.shape[1]))
-        return Apply(self, [x, mask, gz], [out()])
+        return Apply(self, [x, mask, gz], [out(), TensorType(x.dtype, shape=gz.type.shape[1:])()])
 
     def make_py_callable(self, node):
         scale, trace = self.scale, node.trace
 
         def run(x, mask, gz):
             _check_rows(f"dropout_dot gradient (node created at {trace})", x, mask)
-            return np.dot(_dropped(x, mask, scale).T, gz)
+            return np.dot(_dropped(x, mask, scale).T, gz), gz.sum(axis=0)
 
         return run
 
     def infer_shape(self, node, input_shapes):
-        return [(input_shapes[0][1], input_shapes[2][1])]
+        return [(input_shapes[0][1], input_shapes[2][1]), (input_shapes[2][1],)]
 
 
 def dropout_dot(x, mask, W, b, scale=1.0):

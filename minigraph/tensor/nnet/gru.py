@@ -65,13 +65,12 @@ class _GRUBase(Op):
         # kernels return (out, saved) forward and take saved as one tuple backward; the ops
         # carry saved tensors as separate outputs/inputs (the last two: rzn, ghn)
         kernel = _kernel(self.kernel, self.backend)
+        options = self._kernel_options()
         if self.kernel.endswith("_fwd"):
             def run(*args):
-                out, saved = kernel(*args)
+                out, saved = kernel(*args, **options)
                 return (out,) + tuple(saved)
         else:
-            options = self._kernel_options()
-
             def run(*args):
                 return tuple(kernel(*args[:-2], tuple(args[-2:]), **options))
         return run
@@ -125,9 +124,30 @@ class GRUStepGrad(_GRUBase):
 
 class GRUSequence(_GRUBase):
     """A GRU layer's recurrence over ``T`` steps; outputs ``hs`` (T, B, H) and the saved
-    ``RZN`` (T, B, 3H) and ``GHN`` (T, B, H)."""
+    ``RZN`` (T, B, 3H) and ``GHN`` (T, B, H).
 
+    With ``overwrite_gx`` (set by the ``inplace`` pass when ``gx`` dies here) the kernel
+    writes ``RZN`` over ``gx``.
+    """
+
+    __props__ = ("backend", "overwrite_gx")
     kernel = "gru_seq_fwd"
+    inplace_inputs = (0,)
+
+    def __init__(self, backend=None, overwrite_gx=False):
+        super().__init__(backend)
+        self.overwrite_gx = overwrite_gx
+        self.destroy_map = {1: [0]} if overwrite_gx else {}
+
+    def __str__(self):
+        return super().__str__() + ("{inplace}" if self.overwrite_gx else "")
+
+    def inplace_version(self):
+        """This op, writing ``RZN`` over ``gx`` (None when it already does)."""
+        return None if self.overwrite_gx else GRUSequence(self.backend, True)
+
+    def _kernel_options(self):
+        return {"overwrite_gx": True} if self.overwrite_gx else {}
 
     def make_node(self, gx, h0, W_h, b_h):
         ins = [as_tensor_variable(v) for v in (gx, h0, W_h, b_h)]
