@@ -188,7 +188,8 @@ def gru_seq_fwd(gx, h0, W_h, b_h, *, tiles=None, seq_mode="auto", overwrite_gx=F
     return hs[1:].copy_to_host(), _pack(*saved)
 
 
-def gru_seq_bwd(dhs, h0, hs, W_h, saved, *, tiles=None, seq_mode="auto", overwrite_saved=False):
+def gru_seq_bwd(dhs, h0, hs, W_h, saved, *, tiles=None, seq_mode="auto",
+                overwrite_saved=False):
     """Backpropagation through a sequence; see ``kernels.gru_ref.gru_seq_bwd``.
 
     ``overwrite_saved`` is accepted and ignored (the device arrays are copies already).

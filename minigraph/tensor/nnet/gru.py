@@ -10,9 +10,10 @@ by the caller (one big GEMM over all steps)::
 
 The forward ops also output the tensors the backward kernels need, ``rzn = [r | z | n]``
 (packed like ``gx``) and ``ghn = gh_n``, so the gradient reuses them instead of recomputing;
-where nothing else reads them, the ``inplace`` pass lets the sequence backward write its
-gradients over them (``GRUSequenceGrad(overwrite_saved=True)``). The array work is done by ``kernels`` (NumPy
-reference, fused Numba CPU, Numba CUDA); ``backend=None`` follows ``config.device``.
+where nothing else reads them, the ``inplace`` pass lets the sequence forward write the gates
+over a dying ``gx`` and the backward write its gradients over the gates. The array work is
+done by ``kernels`` (NumPy reference, fused Numba CPU, Numba CUDA); ``backend=None`` follows
+``config.device``.
 """
 
 import numpy as np
@@ -122,7 +123,29 @@ class GRUStepGrad(_GRUBase):
         return Apply(self, ins, outs)
 
 
-class GRUSequence(_GRUBase):
+class _Overwriting(_GRUBase):
+    """A GRU op whose kernel may overwrite the inputs ``inplace_inputs`` when the keyword
+    ``option`` is set; the ``inplace`` pass sets it (``inplace_version``) where they die."""
+
+    option, inplace_inputs, overwrites = "", (), {}  # keyword, inputs, destroy_map when set
+
+    def __init__(self, backend=None, overwrite=False):
+        super().__init__(backend)
+        setattr(self, self.option, bool(overwrite))
+        self.destroy_map = self.overwrites if overwrite else {}
+
+    def __str__(self):
+        return super().__str__() + ("{inplace}" if self.destroy_map else "")
+
+    def inplace_version(self):
+        """This op, allowed to overwrite ``inplace_inputs`` (None when it already may)."""
+        return None if self.destroy_map else type(self)(self.backend, True)
+
+    def _kernel_options(self):
+        return {self.option: True} if self.destroy_map else {}
+
+
+class GRUSequence(_Overwriting):
     """A GRU layer's recurrence over ``T`` steps; outputs ``hs`` (T, B, H) and the saved
     ``RZN`` (T, B, 3H) and ``GHN`` (T, B, H).
 
@@ -132,22 +155,7 @@ class GRUSequence(_GRUBase):
 
     __props__ = ("backend", "overwrite_gx")
     kernel = "gru_seq_fwd"
-    inplace_inputs = (0,)
-
-    def __init__(self, backend=None, overwrite_gx=False):
-        super().__init__(backend)
-        self.overwrite_gx = overwrite_gx
-        self.destroy_map = {1: [0]} if overwrite_gx else {}
-
-    def __str__(self):
-        return super().__str__() + ("{inplace}" if self.overwrite_gx else "")
-
-    def inplace_version(self):
-        """This op, writing ``RZN`` over ``gx`` (None when it already does)."""
-        return None if self.overwrite_gx else GRUSequence(self.backend, True)
-
-    def _kernel_options(self):
-        return {"overwrite_gx": True} if self.overwrite_gx else {}
+    option, inplace_inputs, overwrites = "overwrite_gx", (0,), {1: [0]}  # RZN over gx
 
     def make_node(self, gx, h0, W_h, b_h):
         ins = [as_tensor_variable(v) for v in (gx, h0, W_h, b_h)]
@@ -168,7 +176,7 @@ class GRUSequence(_GRUBase):
         return [hs, s, hs]
 
 
-class GRUSequenceGrad(_GRUBase):
+class GRUSequenceGrad(_Overwriting):
     """Backward of :class:`GRUSequence`: ``(dgx, dh0, dW_h, db_h)``.
 
     With ``overwrite_saved`` (set by the ``inplace`` pass when ``RZN`` and ``GHN`` die here)
@@ -177,22 +185,7 @@ class GRUSequenceGrad(_GRUBase):
 
     __props__ = ("backend", "overwrite_saved")
     kernel = "gru_seq_bwd"
-    inplace_inputs = (4, 5)  # RZN, GHN: what ``inplace_version`` may overwrite
-
-    def __init__(self, backend=None, overwrite_saved=False):
-        super().__init__(backend)
-        self.overwrite_saved = overwrite_saved
-        self.destroy_map = {0: [4, 5]} if overwrite_saved else {}
-
-    def __str__(self):
-        return super().__str__() + ("{inplace}" if self.overwrite_saved else "")
-
-    def inplace_version(self):
-        """This op, allowed to overwrite ``inplace_inputs`` (None when it already may)."""
-        return None if self.overwrite_saved else GRUSequenceGrad(self.backend, True)
-
-    def _kernel_options(self):
-        return {"overwrite_saved": True} if self.overwrite_saved else {}
+    option, inplace_inputs, overwrites = "overwrite_saved", (4, 5), {0: [4, 5]}  # RZN, GHN
 
     def make_node(self, dhs, h0, hs, W_h, RZN, GHN):
         ins = [as_tensor_variable(v) for v in (dhs, h0, hs, W_h, RZN, GHN)]
