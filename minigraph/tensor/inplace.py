@@ -3,7 +3,8 @@
 * ``inplace``: an elementwise node (``Elemwise`` of a NumPy ufunc, or ``FusedElemwise``)
   writes its output into an input that dies there: an intermediate value (never a function
   input, shared variable, constant or a view of one) with the output's dtype and
-  broadcast pattern, whose other readers all run earlier and are not views of it. The
+  broadcast pattern, whose other readers, and the readers of every view of the same buffer,
+  all run earlier (``_dies_here``). The
   decision reads the schedule (``fgraph.toposort()``, which the linker uses unchanged), so
   this pass must stay last; an op returning memory it keeps must declare ``view_map``.
   Other ops opt in by declaring ``inplace_inputs`` (input indices) and ``inplace_version()``

@@ -74,6 +74,10 @@ class DropoutDot(Op):
         if k is not None and kw is not None and k != kw:
             raise GraphError(f"dropout_dot: x {x.type.short()} and W {W.type.short()} are not "
                              f"aligned: {k} != {kw}{where(x)}")
+        m, mb = W.type.shape[1], b.type.shape[0]
+        if m is not None and mb is not None and m != mb:
+            raise GraphError(f"dropout_dot: b {b.type.short()} must have W's {m} columns, got "
+                             f"{mb}{where(b)}")
         out = TensorType(x.dtype, shape=(x.type.shape[0], W.type.shape[1]))
         return Apply(self, [x, mask, W, b], [out()])
 
@@ -82,9 +86,9 @@ class DropoutDot(Op):
 
         def run(x, mask, W, b):
             _check_rows(f"dropout_dot (node created at {trace})", x, mask)
-            if x.shape[1] != W.shape[0]:
-                raise ValueError(f"dropout_dot: shapes {x.shape} and {W.shape} are not aligned "
-                                 f"(node created at {trace})")
+            if x.shape[1] != W.shape[0] or b.shape != W.shape[1:]:
+                raise ValueError(f"dropout_dot: x {x.shape}, W {W.shape} and b {b.shape} do "
+                                 f"not fit (x @ W + b; node created at {trace})")
             out = pooled_dot(_dropped(x, mask, scale), W, x.dtype)  # the scratch dies here
             out += b
             return out

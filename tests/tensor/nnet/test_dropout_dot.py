@@ -74,5 +74,9 @@ def test_bad_input_names_the_problem():
     f = theano.function([x, m, W, b], T.nnet.dropout_dot(x, m, W, b))
     with pytest.raises(ValueError, match="mask must have the input's shape"):
         f(np.ones((2, 3)), np.ones((3, 2), np.int8), np.ones((3, 4)), np.ones(4))
-    with pytest.raises(ValueError, match="not aligned"):
+    with pytest.raises(ValueError, match="do not fit"):
         f(np.ones((2, 3)), np.ones((2, 3), np.int8), np.ones((4, 4)), np.ones(4))
+    with pytest.raises(ValueError, match=r"b \(5,\)"):
+        f(np.ones((2, 3)), np.ones((2, 3), np.int8), np.ones((3, 4)), np.ones(5))
+    with pytest.raises(GraphError, match="W's 5 columns"):
+        T.nnet.dropout_dot(x, m, T.matrix("W", shape=(3, 5)), T.vector("b", shape=(4,)))
