@@ -48,40 +48,41 @@ def _make_epilogues(dtype):
     m = make_gru_math(dtype, make_fast_exp(dtype))
     gru_point, gru_point_bwd = m.gru_point, m.gru_point_bwd
 
-    def fwd(g, gh, b, h, h_new, ghn_out):
-        # g (B, 3H) holds gx on entry and the gates [r | z | n] on return: each element is
-        # read before the gate that replaces it is written.
+    def fwd(gx, gh, b, h, h_new, rzn_out, ghn_out):
+        # Inputs and outputs are distinct arrays, and the gates go through one row slice each
+        # (r_out, z_out, n_out): stores at j, H + j and 2H + j of one 2-d array keep the
+        # serial loop from vectorising (6x slower at B=64, H=512, measured); reading and
+        # writing one array would stop it too.
         B, H = h.shape
         for i in numba.prange(B):
+            r_out, z_out, n_out = rzn_out[i, :H], rzn_out[i, H : 2 * H], rzn_out[i, 2 * H :]
             for j in range(H):
                 ghn = gh[i, 2 * H + j] + b[2 * H + j]
                 r, z, n, hn = gru_point(
-                    g[i, j], g[i, H + j], g[i, 2 * H + j],
+                    gx[i, j], gx[i, H + j], gx[i, 2 * H + j],
                     gh[i, j] + b[j], gh[i, H + j] + b[H + j], ghn, h[i, j],
                 )  # fmt: skip
-                g[i, j] = r
-                g[i, H + j] = z
-                g[i, 2 * H + j] = n
+                r_out[j] = r
+                z_out[j] = z
+                n_out[j] = n
                 ghn_out[i, j] = ghn
                 h_new[i, j] = hn
 
     @numba.njit(error_model="numpy", fastmath=FASTMATH, parallel=True)
-    def bwd(dh_out, dh_direct, dh_gemm, accumulate, g, ghn, h, dgh, dh_direct_out):
-        # dL/dh_t = dh_out (+ dh_direct + dh_gemm from step t + 1 when accumulate).
-        # g (B, 3H) holds the gates [r | z | n] on entry and dgx on return: each element is
-        # read before the gradient that replaces it is written, so no (B, 3H) array more.
+    def bwd(dh_out, dh_direct, dh_gemm, accumulate, rzn, ghn, h, dgx, dgh, dh_direct_out):
+        # dL/dh_t = dh_out (+ dh_direct + dh_gemm from step t + 1 when accumulate)
         B, H = h.shape
         for i in numba.prange(B):
             for j in range(H):
                 dh = dh_out[i, j]
                 if accumulate:
                     dh += dh_direct[i, j] + dh_gemm[i, j]
-                r = g[i, j]
-                ar, az, an, dhz = gru_point_bwd(dh, r, g[i, H + j], g[i, 2 * H + j], ghn[i, j],
-                                                h[i, j])
-                g[i, j] = ar
-                g[i, H + j] = az
-                g[i, 2 * H + j] = an
+                r = rzn[i, j]
+                ar, az, an, dhz = gru_point_bwd(dh, r, rzn[i, H + j], rzn[i, 2 * H + j],
+                                                ghn[i, j], h[i, j])
+                dgx[i, j] = ar
+                dgx[i, H + j] = az
+                dgx[i, 2 * H + j] = an
                 dgh[i, j] = ar
                 dgh[i, H + j] = az
                 dgh[i, 2 * H + j] = an * r
@@ -136,8 +137,7 @@ def gru_step_fwd(gx, h, W_h, b_h):
     out = np.empty(5 * B * H, dtype=h.dtype)
     h_new, ghn = out[: B * H].reshape(B, H), out[B * H : 2 * B * H].reshape(B, H)
     rzn = out[2 * B * H :].reshape(B, 3 * H)
-    rzn[...] = gx  # the epilogue turns it into the gates
-    fwd(rzn, gh, b_h, h, h_new, ghn)
+    fwd(gx, gh, b_h, h, h_new, rzn, ghn)
     return h_new, (rzn, ghn)
 
 
@@ -145,11 +145,10 @@ def gru_step_bwd(dh_new, h, W_h, saved):
     """One GRU step backward; see ``kernels.gru_ref.gru_step_bwd`` for the contract."""
     B, H = h.shape
     _, bwd = _pick(h.dtype, B, H)
-    rzn, ghn = saved
-    dgx = rzn.copy()  # the epilogue overwrites the gates with dgx; inputs stay untouched
+    dgx = np.empty((B, 3 * H), dtype=h.dtype)
     dgh = np.empty_like(dgx)
     dh_direct = np.empty_like(h)
-    bwd(dh_new, dh_new, dh_new, False, dgx, ghn, h, dgh, dh_direct)
+    bwd(dh_new, dh_new, dh_new, False, *saved, h, dgx, dgh, dh_direct)
     dh = np.matmul(dgh, W_h.T)
     dh += dh_direct
     return dgx, dh, _atb(h, dgh), dgh.sum(axis=0)
@@ -160,7 +159,9 @@ def gru_seq_fwd(gx, h0, W_h, b_h, *, overwrite_gx=False):
 
     With ``overwrite_gx`` the gates ``RZN`` are written over ``gx`` (same shape; each step's
     inputs are dead once read), so the forward allocates 35 MB less per layer at T=30, B=200,
-    H=512, float32; without it each step's ``gx[t]`` is first copied into ``RZN``.
+    H=512, float32. The epilogue writes each step's gates into a (B, 3H) scratch, copied over
+    ``gx[t]`` after it (2% of the forward): writing them straight over ``gx[t]`` would alias
+    the epilogue's input and output, which stops it vectorising.
     """
     T, B, H3 = gx.shape
     H = H3 // 3
@@ -168,12 +169,15 @@ def gru_seq_fwd(gx, h0, W_h, b_h, *, overwrite_gx=False):
     hs, GHN = (WORKSPACE.empty((T, B, H), h0.dtype) for _ in range(2))
     RZN = gx if overwrite_gx else WORKSPACE.empty((T, B, H3), h0.dtype)
     gh = np.empty((B, H3), dtype=h0.dtype)
+    step = np.empty((B, H3), dtype=h0.dtype) if overwrite_gx else None
     h = h0
     for t in range(T):
         np.matmul(h, W_h, out=gh)
-        if not overwrite_gx:
-            RZN[t] = gx[t]
-        fwd(RZN[t], gh, b_h, h, hs[t], GHN[t])
+        if overwrite_gx:
+            fwd(gx[t], gh, b_h, h, hs[t], step, GHN[t])
+            RZN[t] = step
+        else:
+            fwd(gx[t], gh, b_h, h, hs[t], RZN[t], GHN[t])
         h = hs[t]
     return hs, (RZN, GHN)
 
@@ -191,18 +195,19 @@ def gru_seq_bwd(dhs, h0, hs, W_h, saved, *, overwrite_saved=False):
     """Backpropagation through a sequence; see ``kernels.gru_ref.gru_seq_bwd``.
 
     With ``overwrite_saved`` the gradients take the memory of ``saved``: ``dgx`` is written
-    over ``RZN`` (each step's gates are read just before their gradients replace them) and
-    the n part of ``dgh`` over ``GHN``, so the backward allocates no (T, B, *) array (47 MB
-    per layer at T=30, B=200, H=512, float32); without it both are fresh.
+    over ``RZN`` (each step's gates are dead once read; through a (B, 3H) scratch, as in
+    ``gru_seq_fwd``) and the n part of ``dgh`` over ``GHN``, so the backward allocates no
+    (T, B, *) array (47 MB per layer at T=30, B=200, H=512, float32); without it both are
+    fresh.
     """
     T, B, H = hs.shape
     _, bwd = _pick(hs.dtype, B, H)
     RZN, GHN = saved
     if overwrite_saved:
         dgx, anr = RZN, GHN
+        step = np.empty((B, 3 * H), dtype=hs.dtype)
     else:
         dgx, anr = WORKSPACE.empty(RZN.shape, hs.dtype), WORKSPACE.empty(hs.shape, hs.dtype)
-        np.copyto(dgx, RZN)
     # dgh = [dgx_r | dgx_z | an * r]: one (B, 3H) scratch, hot in cache for the step's GEMM,
     # instead of a (T, B, 3H) array; only its n part is kept (for dW_h), in anr.
     dgh = np.empty((B, 3 * H), dtype=hs.dtype)
@@ -213,7 +218,11 @@ def gru_seq_bwd(dhs, h0, hs, W_h, saved, *, overwrite_saved=False):
     for s, t in enumerate(range(T - 1, -1, -1)):
         cur, nxt = s % 2, (s + 1) % 2
         h_prev = hs[t - 1] if t > 0 else h0
-        bwd(dhs[t], direct[cur], gemm[cur], s > 0, dgx[t], GHN[t], h_prev, dgh, direct[nxt])
+        out = step if overwrite_saved else dgx[t]
+        bwd(dhs[t], direct[cur], gemm[cur], s > 0, RZN[t], GHN[t], h_prev, out, dgh,
+            direct[nxt])  # fmt: skip
+        if overwrite_saved:
+            dgx[t] = step
         np.matmul(dgh, W_hT, out=gemm[nxt])
         anr[t] = dgh[:, 2 * H :]
     dh0 = direct[T % 2] + gemm[T % 2]

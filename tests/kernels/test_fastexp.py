@@ -79,8 +79,9 @@ def test_cpu_forward_epilogue_vectorises():
     # The point of fastexp: the fused gate loop compiles to SIMD code (no scalar expf calls).
     fwd, _, _ = gru_cpu._epilogues(np.dtype(np.float32))
     z = np.zeros
-    args = [z((2, 12), np.float32), z((2, 12), np.float32), z(12, np.float32)]  # g, gh, b
-    args += [z((2, 4), np.float32) for _ in range(3)]  # h, h_new, ghn_out
+    args = [z((2, 12), np.float32), z((2, 12), np.float32), z(12, np.float32)]  # gx, gh, b
+    args += [z((2, 4), np.float32), z((2, 4), np.float32), z((2, 12), np.float32),
+             z((2, 4), np.float32)]  # h, h_new, rzn_out, ghn_out
     fwd(*args)
     ir = fwd.inspect_llvm(fwd.signatures[0])
     assert " x float>" in ir
