@@ -9,14 +9,16 @@ layer, one linear layer shared by all steps, mean cross-entropy, ``clip_grad_nor
 
 Each framework trains in a worker process of its own (its own thread pools and OpenMP
 settings, so neither is slowed by the other's idle threads); the parent alternates between
-the workers, a block of steps (>= 0.5 s, after a 0.3 s pause) each per round, so load on this shared machine hits
-both alike; medians are reported and the ratio is taken within the run. Peak memory is each
-worker's VmHWM. Generation: characters per second at batch 1 for the 3 x 512 model, through
-the compiled step alone and through `Sampler.generate` (with sampling). Threads are pinned
-(OpenBLAS, Numba, PyTorch) to each count of ``--threads`` (default: 1, then 2).
+the workers, a block of steps (>= 0.5 s, after a 0.3 s pause) each per round, so load on this
+shared machine hits both alike; medians are reported and the ratio is taken within the run.
+Peak memory is each worker's VmHWM. Generation: characters per second at batch 1 for the
+3 x 512 model, through the compiled step alone and through `Sampler.generate` (with
+sampling), against the float32 matrix-vector products that bound them, alternating in one
+process (`generation_rate`). Threads are pinned (OpenBLAS, Numba, PyTorch) to each count of
+``--threads`` (default: 1, then 2).
 
     python3 benchmarks/charrnn.py [--rounds 7] [--configs gorner,small] [--threads 1,2]
-                                  [--no-torch] [--json FILE]
+                                  [--sections train,generation] [--no-torch] [--json FILE]
 """
 
 import os
@@ -205,21 +207,55 @@ def compare(name, threads, rounds, frameworks, block=0.5, pause=0.3):
     return row
 
 
-def generation_rate(n=2000):
-    """(step calls per second, Sampler chars per second) at batch 1 for the 3 x 512 model."""
+def generation_rate(rounds=9, n=300):
+    """Batch-1 generation of the 3 x 512 model: median steps per second of three loops run in
+    alternating blocks of `n` steps, `rounds` times (so load on the machine hits all alike):
+
+    * ``bound``: the five float32 matrix-vector products of a step (``W_h`` of each layer,
+      ``W_x`` of layers 1 and 2) and the output layer into preallocated rows, nothing else:
+      15.9 MB of weights streamed per character, what bounds any float32 implementation;
+    * ``step``: the compiled generation step (`CharRNN.compile_step`), state fed back;
+    * ``sampler``: `Sampler.generate` (the step, temperature 0.8, the draw, decoding).
+    """
     vocab = Vocabulary.gorner()
     model = CharRNN(ModelConfig(vocab_size=len(vocab), layers=3, hidden=512), seed=0)
     sampler = Sampler(model, vocab)
-    ids, state = np.array([5], dtype=np.int32), model.initial_state(1)
-    for _ in range(20):
-        sampler.step(ids, state)
-    t0 = time.perf_counter()
-    for _ in range(n):
-        _, state = sampler.step(ids, state)
-    step_rate = n / (time.perf_counter() - t0)
-    t0 = time.perf_counter()
-    text = "".join(sampler.generate(n, prime="ROMEO:", temperature=0.8, seed=1))
-    return step_rate, len(text) / (time.perf_counter() - t0)
+    p = {k: v.get_value(borrow=True) for k, v in model.params.items()}
+    mats = [p[f"l{i}/W_h"] for i in range(3)] + [p[f"l{i}/W_x"] for i in (1, 2)]
+    h = np.zeros((1, 512), np.float32)
+    rows = np.empty((1, 3 * 512), np.float32)
+    logits = np.empty((1, len(vocab)), np.float32)
+
+    def bound():
+        for _ in range(n):
+            for W in mats:
+                np.matmul(h, W, out=rows)
+            np.matmul(h, p["out/W"], out=logits)
+
+    ids, state = np.array([5], dtype=np.int32), [model.initial_state(1)]
+
+    def step():
+        s = state[0]
+        for _ in range(n):
+            _, s = sampler.step(ids, s)
+        state[0] = s
+
+    text = sampler.generate(10**9, prime="ROMEO:", temperature=0.8, seed=1)
+
+    def sample():
+        for _ in range(n):
+            next(text)
+
+    loops = {"bound": bound, "step": step, "sampler": sample}
+    for f in loops.values():  # warm-up: compiled kernels, caches
+        f()
+    rates = {k: [] for k in loops}
+    for r in range(rounds):
+        for k, f in (loops.items() if r % 2 == 0 else reversed(loops.items())):
+            t0 = time.perf_counter()
+            f()
+            rates[k].append(n / (time.perf_counter() - t0))
+    return {k: statistics.median(v) for k, v in rates.items()}
 
 
 def main():
@@ -229,6 +265,8 @@ def main():
     parser.add_argument("--no-torch", action="store_true")
     parser.add_argument("--threads", default="1,2",
                         help="thread counts to measure, comma-separated (default 1,2)")
+    parser.add_argument("--sections", default="train,generation",
+                        help="what to measure, comma-separated (default train,generation)")
     parser.add_argument("--json", help="also write the results here")
     parser.add_argument("--worker", nargs=2, metavar=("FRAMEWORK", "CONFIG"),
                         help=argparse.SUPPRESS)
@@ -242,34 +280,48 @@ def main():
           f"{args.rounds} alternating rounds; dropout {DROPOUT}, Adam lr {LR}, clip {CLIP}; "
           f"load average {os.getloadavg()[0]:.2f}")
     results = {"train": {}, "generation": {}}
+    sections = args.sections.split(",")
     for threads in (int(t) for t in args.threads.split(",")):
-        rows = {name: compare(name, threads, args.rounds, frameworks)
-                for name in args.configs.split(",")}
-        report(rows, threads)
-        gen = generation_worker(threads)
-        print(f"generation, 3 x GRU-512, batch 1, {threads} thread(s): "
-              f"{gen[0]:,.0f} steps/s (compiled step), {gen[1]:,.0f} chars/s with sampling "
-              f"(target > 2,500)")
-        results["train"][threads], results["generation"][threads] = rows, gen
+        if "train" in sections:
+            rows = {name: compare(name, threads, args.rounds, frameworks)
+                    for name in args.configs.split(",")}
+            report(rows, threads)
+            results["train"][threads] = rows
+        if "generation" in sections:
+            gen = generation_worker(threads, max(args.rounds, 9))
+            report_generation(gen, threads)
+            results["generation"][threads] = gen
     print(f"load average at the end: {os.getloadavg()[0]:.2f}")
     if args.json:
         with open(args.json, "w") as f:
             json.dump(results, f, indent=1)
 
 
-def generation_worker(threads):
-    """`generation_rate` in a child process with `threads` threads."""
+def generation_worker(threads, rounds):
+    """`generation_rate` in a child process with `threads` threads (None when it fails)."""
     env = dict(os.environ, OPENBLAS_NUM_THREADS=str(threads))
     env.pop("OMP_WAIT_POLICY", None)
-    code = (f"import sys; sys.argv += ['--threads', '{threads}']; "
+    code = (f"import sys, json; sys.argv += ['--threads', '{threads}']; "
             f"sys.path.insert(0, {os.path.dirname(os.path.abspath(__file__))!r}); "
             f"import charrnn as b, numba; numba.set_num_threads({threads}); "
-            f"b.steady_state(); print(*b.generation_rate())")
+            f"b.steady_state(); print(json.dumps(b.generation_rate({rounds})))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           env=env)
     if done.returncode:
-        return float("nan"), float("nan")
-    return tuple(float(v) for v in done.stdout.split()[-2:])
+        print(done.stderr[-2000:], file=sys.stderr)
+        return None
+    return json.loads(done.stdout.splitlines()[-1])
+
+
+def report_generation(gen, threads):
+    if gen is None:
+        print(f"generation, {threads} thread(s): failed (see the error above)")
+        return
+    print(f"generation, 3 x GRU-512, batch 1, {threads} thread(s): "
+          f"{gen['sampler']:,.0f} chars/s with sampling (target > 2,500), "
+          f"{gen['step']:,.0f} compiled steps/s; the float32 matrix-vector products alone "
+          f"{gen['bound']:,.0f}/s (step at {gen['step'] / gen['bound']:.0%} of them, "
+          f"sampling at {gen['sampler'] / gen['bound']:.0%})")
 
 
 def report(rows, threads):
