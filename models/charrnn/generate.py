@@ -2,14 +2,16 @@
 one character at a time, feeding each back in.
 
 The compiled generation step (`CharRNN.compile_step`) takes a batch of character ids and the
-recurrent state and returns the next logits and state; everything else is NumPy here:
-temperature, top-k, the draw itself from a seeded generator (the same seed gives the same
-text) and decoding. `Sampler.generate` yields characters as they are drawn, so a caller can
+recurrent state and returns the next logits and state; everything else is here:
+temperature, top-k and the draw itself (one compiled Numba call per step, from one uniform
+number per row of a seeded NumPy generator: the same seed gives the same text), and
+decoding. `Sampler.generate` yields characters as they are drawn, so a caller can
 stream them.
 """
 
 import os
 
+import numba
 import numpy as np
 
 from .checkpoint import load_checkpoint
@@ -84,6 +86,7 @@ def next_ids(logits, rng, temperature=1.0, top_k=0, argmax=False):
     ----------
     logits : (B, V) array
     rng : numpy.random.Generator
+        One uniform number is drawn per row (``rng.random(B)``), whatever the settings.
     temperature : float
         Divides the logits: below 1 sharper, above 1 flatter.
     top_k : int
@@ -91,22 +94,51 @@ def next_ids(logits, rng, temperature=1.0, top_k=0, argmax=False):
     argmax : bool
         Take the most likely id (no randomness).
 
+    Returns
+    -------
+    (B,) int32 array
+
     Examples
     --------
     >>> next_ids(np.array([[0.0, 5.0, 1.0]]), np.random.default_rng(0), argmax=True).tolist()
     [1]
     """
-    logits = np.asarray(logits, dtype=np.float64)
+    logits = np.asarray(logits)
     if argmax:
-        return logits.argmax(axis=1)
-    z = logits / temperature
-    if 0 < top_k < z.shape[1]:
-        kth = np.partition(z, -top_k, axis=1)[:, -top_k, None]
-        z = np.where(z >= kth, z, -np.inf)
-    p = np.exp(z - z.max(axis=1, keepdims=True))
-    cdf = np.cumsum(p, axis=1)
-    u = rng.random((len(z), 1)) * cdf[:, -1:]
-    return np.minimum((cdf <= u).sum(axis=1), z.shape[1] - 1)  # first index with cdf > u
+        return logits.argmax(axis=1).astype(np.int32)
+    if logits.dtype not in (np.float32, np.float64):
+        logits = logits.astype(np.float64)
+    ids = np.empty(len(logits), dtype=np.int32)
+    _draw(logits, float(temperature), int(top_k), rng.random(len(logits)), ids)
+    return ids
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _draw(logits, temperature, top_k, u, ids):
+    # Row i: softmax(logits[i] / temperature) over its top_k largest entries (all when top_k
+    # is 0), inverted at u[i]: the first id whose cumulative weight exceeds u[i] * total.
+    # One compiled call per step: the NumPy way (divide, partition, exp, cumsum, compare)
+    # costs about ten array calls, a tenth of a 3 x 512 model's step at batch 1.
+    B, V = logits.shape
+    z = np.empty(V)
+    for i in range(B):
+        for j in range(V):
+            z[j] = logits[i, j] / temperature
+        if 0 < top_k < V:
+            kth = np.sort(z)[V - top_k]
+            for j in range(V):
+                if z[j] < kth:
+                    z[j] = -np.inf
+        top = z.max()
+        total = 0.0
+        for j in range(V):
+            total += np.exp(z[j] - top)
+            z[j] = total  # z becomes the cumulative weight
+        target = u[i] * total
+        k = 0
+        while k < V - 1 and z[k] <= target:
+            k += 1
+        ids[i] = k
 
 
 class Sampler:
@@ -153,7 +185,7 @@ class Sampler:
         rng = np.random.default_rng(seed)
         logits, state = self.prime(prime, batch)
         for _ in range(n):
-            ids = next_ids(logits, rng, temperature, top_k, argmax).astype(np.int32)
+            ids = next_ids(logits, rng, temperature, top_k, argmax)
             yield ids
             logits, state = self.step(ids, state)
 

@@ -90,6 +90,27 @@ def test_draws_follow_softmax_with_temperature_and_top_k(rng):
             assert freq[p == 0].sum() == 0
 
 
+def numpy_next_ids(logits, rng, temperature, top_k):
+    """The draw written with NumPy array calls: the reference for the compiled one."""
+    z = np.asarray(logits, dtype=np.float64) / temperature
+    if 0 < top_k < z.shape[1]:
+        z = np.where(z >= np.sort(z, axis=1)[:, -top_k, None], z, -np.inf)
+    cdf = np.cumsum(np.exp(z - z.max(axis=1, keepdims=True)), axis=1)
+    u = rng.random(len(z))[:, None] * cdf[:, -1:]
+    return np.minimum((cdf <= u).sum(axis=1), z.shape[1] - 1)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_compiled_draw_equals_the_numpy_formula(rng, dtype):
+    seed = int(rng.integers(1 << 30))
+    for temperature, top_k in ((1.0, 0), (0.7, 0), (1.3, 5), (0.5, 40), (1.0, 1)):
+        logits = (rng.normal(0, 3, (64, 40))).astype(dtype)
+        got = next_ids(logits, np.random.default_rng(seed), temperature, top_k)
+        want = numpy_next_ids(logits, np.random.default_rng(seed), temperature, top_k)
+        assert got.dtype == np.int32
+        np.testing.assert_array_equal(got, want)
+
+
 def test_many_samples_at_once(sampler):
     rows = sampler.generate_many(30, 4, prime="ROMEO:", seed=5)
     assert len(rows) == 4 and all(len(r) == 30 for r in rows)
