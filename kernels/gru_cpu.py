@@ -132,11 +132,12 @@ def gru_step_fwd(gx, h, W_h, b_h):
     """One GRU step forward; see ``kernels.gru_ref.gru_step_fwd`` for the contract."""
     B, H = h.shape
     fwd, _ = _pick(h.dtype, B, H)
-    gh = np.matmul(h, W_h)
-    # One allocation for the three results: at B=1 allocations cost as much as the math.
-    out = np.empty(5 * B * H, dtype=h.dtype)
+    # One allocation for the three results and the GEMM's: at B=1 allocations cost as much
+    # as the math.
+    out = np.empty(8 * B * H, dtype=h.dtype)
     h_new, ghn = out[: B * H].reshape(B, H), out[B * H : 2 * B * H].reshape(B, H)
-    rzn = out[2 * B * H :].reshape(B, 3 * H)
+    rzn, gh = out[2 * B * H : 5 * B * H].reshape(B, 3 * H), out[5 * B * H :].reshape(B, 3 * H)
+    np.matmul(h, W_h, out=gh)
     fwd(gx, gh, b_h, h, h_new, rzn, ghn)
     return h_new, (rzn, ghn)
 
