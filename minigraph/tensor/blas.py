@@ -7,6 +7,7 @@ and one 2-d ``Dot`` so it needs no gradient of its own.
 
 import numpy as np
 
+from kernels._workspace import SHARED
 from minigraph.graph.basic import Apply, GraphError, where
 from minigraph.graph.op import Op
 from minigraph.graph.type import TensorType
@@ -22,9 +23,8 @@ def pooled_dot(a, b, dtype):
     and fused kernels) instead of fresh pages; anything else is a plain ``numpy.dot``.
     """
     if type(a) is np.ndarray and type(b) is np.ndarray and a.ndim == 2 and b.ndim == 2 \
+            and a.shape[0] * b.shape[1] * dtype.itemsize >= SHARED.min_bytes \
             and a.dtype == dtype and b.dtype == dtype and a.shape[1] == b.shape[0]:
-        from kernels._workspace import SHARED
-
         out = SHARED.empty((a.shape[0], b.shape[1]), dtype)
         return np.dot(a, b, out=out)
     return np.dot(a, b)

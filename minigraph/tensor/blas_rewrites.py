@@ -12,11 +12,12 @@ from minigraph.graph.op import Op
 from minigraph.graph.rewriting import RuleSet, node_rewriter
 
 from .blas import Dot, pooled_dot
-from .elemwise import Elemwise
+from .elemwise import DimShuffle, Elemwise
 
 
 class DotAdd(Op):
-    """``dot(x, W) + b`` with ``b`` broadcastable to the product, computed in one buffer."""
+    """``dot(x, W) + b`` with ``b`` broadcastable to the product (a bias vector, typically),
+    computed in one buffer."""
 
     def make_node(self, x, W, b):
         # the type is exactly that of the expression it replaces
@@ -64,12 +65,23 @@ def dot_plus_bias(fgraph, node):
         if b.dtype != out.dtype:
             continue
         x, W = d.owner.inputs
-        new = DotAdd().make_node(x, W, b)
+        new = DotAdd().make_node(x, W, _unexpanded(b))
         if new.outputs[0].type != out.type:
             return None
         new.trace = node.trace
         return [new.outputs[0]]
     return None
+
+
+def _unexpanded(b):
+    """``b`` without the leading broadcastable axes the addition gave it (a bias vector
+    made a row): ``+=`` broadcasts it anyway, and the graph is one node shorter."""
+    op = getattr(b.owner, "op", None)
+    if isinstance(op, DimShuffle):
+        n_new = len(op.new_order) - op.input_ndim
+        if op.new_order == ("x",) * n_new + tuple(range(op.input_ndim)):
+            return b.owner.inputs[0]
+    return b
 
 
 GEMM = RuleSet("gemm", [dot_plus_bias])
