@@ -44,10 +44,17 @@ class EmbeddingLookup(Op):
         trace = node.trace
 
         def run(W, idx):
-            if idx.size and (idx.max() >= W.shape[0] or idx.min() < 0):
-                raise IndexError(f"character id {int(idx.max())} is outside the table of "
-                                 f"{W.shape[0]} rows (node created at {trace})")
-            return W[idx]
+            # take() refuses ids past the end itself; only negative ones (which it would
+            # count from the end) need a look, so a good call costs one reduction
+            try:
+                rows = W.take(idx, axis=0)
+                if not idx.size or idx.min() >= 0:
+                    return rows
+            except IndexError:
+                pass
+            bad = idx[(idx < 0) | (idx >= W.shape[0])][0]
+            raise IndexError(f"character id {int(bad)} is outside the table of "
+                             f"{W.shape[0]} rows (node created at {trace})")
 
         return run
 

@@ -131,8 +131,10 @@ def test_embedding_lookup_and_its_gradient_accumulate_repeated_ids(rng):
     np.add.at(want, ids, g)
     np.testing.assert_array_equal(got_rows, w[ids])
     np.testing.assert_allclose(got_grad, want, rtol=1e-14)
-    with pytest.raises(IndexError, match="character id 6 is outside the table of 6 rows"):
-        f(w, np.array([6], dtype=np.int32), g[:1])
+    for bad in (6, -1):  # past the end; negative (NumPy would count it from the end)
+        with pytest.raises(IndexError, match=f"character id {bad} is outside the table of 6 "
+                                             f"rows"):
+            f(w, np.array([0, bad], dtype=np.int32), g[:2])
     with pytest.raises(Exception, match="EmbeddingLookup needs a matrix and an int vector"):
         EmbeddingLookup()(W, T.dvector("bad"))
 
