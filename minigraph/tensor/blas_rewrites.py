@@ -21,12 +21,11 @@ class DotAdd(Op):
 
     def make_node(self, x, W, b):
         # the type is exactly that of the expression it replaces
+        from .basic import as_tensor_variable
         from .math import add
 
-        out = add(Dot()(x, W), b)
-        return Apply(self, [out.owner.inputs[0].owner.inputs[0],
-                            out.owner.inputs[0].owner.inputs[1], out.owner.inputs[1]],
-                     [out.type()])
+        x, W, b = (as_tensor_variable(v) for v in (x, W, b))
+        return Apply(self, [x, W, b], [add(Dot()(x, W), b).type()])
 
     def make_py_callable(self, node):
         dtype = np.dtype(node.outputs[0].dtype)

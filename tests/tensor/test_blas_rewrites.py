@@ -21,6 +21,9 @@ def test_dot_plus_bias_becomes_dotadd(dtype):
     y = T.tanh(T.dot(x, W) + b)
     f = theano.function([x, W, b], y)
     assert "DotAdd" in _ops(f) and "Dot" not in _ops(f)
+    # the bias vector goes in as it is, not made a row by a DimShuffle node first
+    dotadd = next(n for n in f.fgraph.toposort() if isinstance(n.op, DotAdd))
+    assert "DimShuffle" not in _ops(f) and dotadd.inputs[2].name == "b"
     xv, Wv, bv = (rng.normal(size=s).astype(dtype) for s in [(5, 4), (4, 3), (3,)])
     np.testing.assert_allclose(f(xv, Wv, bv), np.tanh(xv @ Wv + bv), rtol=1e-5)
 
