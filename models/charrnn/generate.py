@@ -104,6 +104,9 @@ def next_ids(logits, rng, temperature=1.0, top_k=0, argmax=False):
     [1]
     """
     logits = np.asarray(logits)
+    if logits.ndim != 2 or not logits.shape[1]:
+        raise GenerateError(f"logits must be a (batch, vocabulary) array, got shape "
+                            f"{logits.shape}")
     if argmax:
         return logits.argmax(axis=1).astype(np.int32)
     if logits.dtype not in (np.float32, np.float64):

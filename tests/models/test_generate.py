@@ -5,6 +5,7 @@ checkpoints that are damaged or do not fit.
 Random inputs come from a fresh seed printed by the `rng` fixture (shown when a test fails).
 """
 
+import re
 import types
 
 import numpy as np
@@ -109,6 +110,13 @@ def test_compiled_draw_equals_the_numpy_formula(rng, dtype):
         want = numpy_next_ids(logits, np.random.default_rng(seed), temperature, top_k)
         assert got.dtype == np.int32
         np.testing.assert_array_equal(got, want)
+
+
+def test_logits_of_the_wrong_shape_are_named(rng):
+    for bad in (np.zeros(5), np.zeros((2, 0)), np.zeros((1, 2, 3))):
+        with pytest.raises(GenerateError, match=r"logits must be a \(batch, vocabulary\) "
+                                                r"array, got shape " + re.escape(str(bad.shape))):
+            next_ids(bad, rng)
 
 
 def test_many_samples_at_once(sampler):
