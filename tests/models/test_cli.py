@@ -16,6 +16,7 @@ from models.charrnn import cli
 from models.charrnn.checkpoint import load_checkpoint, save_checkpoint
 from models.charrnn.train import SHAKESPEARE
 
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 TINY = ["--layers", "1", "--hidden", "16", "--batch", "4", "--seq-len", "8", "--no-progress",
         "--eval-every", "2", "--save-every", "2"]
 
@@ -170,9 +171,22 @@ def test_help_states_the_trainer_defaults():
 def test_module_entry_point_help():
     done = subprocess.run([sys.executable, "-m", "models.charrnn", "--help"],
                           capture_output=True, text=True, timeout=60,
-                          cwd=os.path.dirname(os.path.dirname(os.path.dirname(__file__))))
+                          cwd=ROOT)
     assert done.returncode == 0
     assert all(cmd in done.stdout for cmd in ("train", "generate", "graph", "demo"))
+
+
+def test_pinned_threads_start_with_the_idle_policy():
+    # Numba's OpenMP threads read OMP_WAIT_POLICY once, when they start: --threads must not
+    # start them before kernels sets it (they spun against OpenBLAS, 2x slower training)
+    code = ("import os; from models.charrnn import cli; cli._pin_threads(2); "
+            "from numba.np.ufunc import parallel; "
+            "print(parallel._is_initialized, os.environ.get('OMP_WAIT_POLICY'))")
+    env = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY",
+                                                           "NUMBA_THREADING_LAYER")}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env=env, cwd=ROOT, timeout=120, check=True)
+    assert done.stdout.split() == ["True", "PASSIVE"]
 
 
 def test_threads_default_to_the_usable_cores(capsys, monkeypatch):
