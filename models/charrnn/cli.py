@@ -146,9 +146,10 @@ def default_threads():
     """The cores this process may run on, at most `MAX_THREADS`.
 
     With idle OpenMP workers sleeping (``kernels._target.quiet_idle_threads``), both cores of a
-    2-core machine pay off: Gorner's 3 x 512 model trains at 5,445 characters/s on two
-    threads against 3,163 on one, the small 1 x 256 model at 51,080 against 37,686, and
-    generation writes 2,751 characters/s against 2,156 (``benchmarks/charrnn.py``).
+    2-core machine pay off for training: Gorner's 3 x 512 model trains at 5,806 characters/s
+    on two threads against 3,451 on one, the small 1 x 256 model at 46,733 against 42,987.
+    Batch-1 generation is bound by reading the weights, and ran at 2,587 characters/s on two
+    threads and 2,586 on one (``benchmarks/charrnn.py``, one run).
     """
     try:
         cores = len(os.sched_getaffinity(0))
