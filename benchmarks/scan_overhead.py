@@ -157,7 +157,7 @@ def main():
         both(*v)
         peaks.append(peak_bytes(both, v))
     slope = np.polyfit(lengths, peaks, 1)[0]
-    print(f"\npeak memory of forward + backward (tracemalloc): "
+    print("\npeak memory of forward + backward (tracemalloc): "
           + ", ".join(f"{m} steps {p / 1024:.0f} KiB" for m, p in zip(lengths, peaks)))
     print(f"grows by {slope:.0f} bytes per step = {slope / (H * 8):.1f} x the carry "
           f"({H * 8} bytes: h is {H} float64): the trace of h, the returned gradient of x and "

@@ -148,7 +148,7 @@ class _Backward:
         ``{forward placeholder: its gradient in the step}``."""
         from minigraph.gradient import grad
 
-        op, T, repl = self.op, self.T, self.repl
+        op, repl = self.op, self.repl
         nc = op.n_carries
         for i, ph in enumerate(op.seq_placeholders()):
             self.sequences.append((repl[ph], self._rev(self.seqs[i])))
