@@ -86,7 +86,8 @@ def next_ids(logits, rng, temperature=1.0, top_k=0, argmax=False):
     ----------
     logits : (B, V) array
     rng : numpy.random.Generator
-        One uniform number is drawn per row (``rng.random(B)``), whatever the settings.
+        One uniform number is drawn per row (``rng.random(B)``), whatever the temperature
+        and top-k (none with `argmax`).
     temperature : float
         Divides the logits: below 1 sharper, above 1 flatter.
     top_k : int
