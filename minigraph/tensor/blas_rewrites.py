@@ -40,7 +40,6 @@ class DotAdd(Op):
         return run
 
     def grad(self, inputs, outputs, output_grads):
-        from .blas import dot
         from .elemwise import _fit_grad
 
         x, W, b = inputs

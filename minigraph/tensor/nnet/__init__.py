@@ -1,9 +1,10 @@
 """``T.nnet``: activations, softmax, cross-entropies, ``dropout_dot`` and the fused GRU ops."""
 
-from .basic import (CrossentropyCategorical1Hot, CrossentropySoftmax, LogSoftmax, OneHot,
-                    Softmax, binary_crossentropy, categorical_crossentropy, elu, hard_sigmoid,
-                    log_softmax, relu, sigmoid, sigmoid_binary_crossentropy, softmax, softplus,
-                    to_one_hot, ultra_fast_sigmoid)
+from .basic import (  # noqa: F401  (re-exported as T.nnet.*)
+    CrossentropyCategorical1Hot, CrossentropySoftmax, LogSoftmax, OneHot,  # noqa: F401
+    Softmax, binary_crossentropy, categorical_crossentropy, elu,  # noqa: F401
+    hard_sigmoid, log_softmax, relu, sigmoid, sigmoid_binary_crossentropy,  # noqa: F401
+    softmax, softplus, to_one_hot, ultra_fast_sigmoid)  # noqa: F401
 from .dropout import dropout_dot  # noqa: F401
 
 try:  # the GRU ops need the kernels package
