@@ -172,10 +172,13 @@ def test_dropout_only_in_training_and_reproducible_by_seed(rng):
 
 @pytest.mark.parametrize("cell", CELLS)
 def test_training_lowers_the_loss_and_carries_state(rng, cell):
-    model = tiny(rng, cell, hidden=8)
+    # A ReLU RNN at Adam's 0.05 kills its units in about 3% of seeds (measured over 200), so it
+    # gets a smaller step and more units; over 200 seeds its worst loss ratio is then 0.29.
+    relu = cell == "rnn"
+    model = tiny(rng, cell, hidden=16 if relu else 8)
     x, y, state = batch(rng, model, B=2, T_=6)
     y = (x + 1) % model.config.vocab_size  # learnable: next id = id + 1
-    train = model.compile_train(learning_rate=0.05)
+    train = model.compile_train(learning_rate=0.01 if relu else 0.05)
     first, _, new_state = train(x, y, state)
     assert new_state.shape == state.shape and not np.allclose(new_state, state)
     for _ in range(150):
