@@ -171,12 +171,14 @@ def test_relu_rnn_float32_gradient_with_and_without_rewrites(rng):
 
     def step(x_t, h, W_h, b_h, W_x, W_y, b_y):
         h = T.nnet.relu(T.dot(x_t, W_x) + T.dot(h, W_h) + b_h)
-        return h, T.nnet.softmax(T.dot(h, W_y) + b_y).flatten()
+        # log_softmax, not log(softmax): in float32 a probability that underflows to 0 made
+        # the gradients NaN in about 5% of seeds, and NaN compares equal in assert_allclose
+        return h, T.nnet.log_softmax(T.dot(h, W_y) + b_y).flatten()
 
     (hs, ys), _ = theano.scan(step, sequences=x, outputs_info=[h0, None],
                               non_sequences=[W_h, b_h, W_x, W_y, b_y])
     y = T.fmatrix("y")
-    cost = T.nnet.categorical_crossentropy(ys, y).sum()
+    cost = -(ys * y).sum()
     params = [W_h, b_h, W_x, W_y, b_y]
     grads = theano.grad(cost, params)
     ins = [x, y, h0] + params
@@ -186,6 +188,7 @@ def test_relu_rnn_float32_gradient_with_and_without_rewrites(rng):
     a = theano.function(ins, grads)(*vals)
     b = theano.function(ins, grads, mode=FAST_RUN.excluding("scan"))(*vals)
     for ga, gb in zip(a, b):
+        assert np.all(np.isfinite(ga))
         np.testing.assert_allclose(ga, gb, rtol=1e-4, atol=1e-4)
 
 
