@@ -1,6 +1,6 @@
 """``T.nnet``: activations, softmax, cross-entropies, ``dropout_dot`` and the fused GRU ops."""
 
-from .basic import (  # noqa: F401  (re-exported as T.nnet.*)
+from .basic import (  # re-exported as T.nnet.*
     CrossentropyCategorical1Hot, CrossentropySoftmax, LogSoftmax, OneHot,  # noqa: F401
     Softmax, binary_crossentropy, categorical_crossentropy, elu,  # noqa: F401
     hard_sigmoid, log_softmax, relu, sigmoid, sigmoid_binary_crossentropy,  # noqa: F401
