@@ -5,7 +5,7 @@ symbolic variables, ``shared``, ``grad``, ``scan`` and ``function``.
 """
 
 from . import config as _config_module
-from .config import config  # noqa: F401
+from .config import change_flags, config  # noqa: F401
 from .compile.function import Function, In, function  # noqa: F401
 from .compile.mode import FAST_COMPILE, FAST_RUN, Mode  # noqa: F401
 from .compile.sharedvalue import SharedVariable, shared  # noqa: F401
