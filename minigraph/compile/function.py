@@ -54,6 +54,22 @@ class In:
         self.allow_downcast = allow_downcast
 
 
+class Param(In):
+    """Theano's older name for :class:`In`, with ``default`` for ``value``.
+
+    >>> import minigraph as theano, minigraph.tensor as T
+    >>> x, y = T.dscalars("x", "y")
+    >>> f = theano.function([x, Param(y, default=10.0)], x + y)
+    >>> float(f(1.0)), float(f(1.0, 2.0))
+    (11.0, 3.0)
+    """
+
+    def __init__(self, variable, default=None, name=None, mutable=False, strict=False,
+                 allow_downcast=None, implicit=None):
+        super().__init__(variable, name=name, value=default, mutable=mutable, strict=strict,
+                         allow_downcast=allow_downcast, implicit=bool(implicit))
+
+
 def _as_in(x):
     return x if isinstance(x, In) else In(x)
 

@@ -43,6 +43,26 @@ def test_in_defaults_names_and_keyword_calls():
         theano.In(3.0)
 
 
+def test_param_is_theanos_old_name_for_in():
+    x, s = T.fvectors("x", "s")
+    f = theano.function([x, theano.Param(s, default=np.float32([2, 3]), name="scale")],
+                        x * s)
+    np.testing.assert_array_equal(f(np.ones(2, "float32")), [2.0, 3.0])
+    np.testing.assert_array_equal(f(np.ones(2, "float32"), scale=[4.0, 5.0]), [4.0, 5.0])
+    assert isinstance(theano.Param(x), theano.In) and theano.Param(x).name == "x"
+    with pytest.raises(InputTypeError, match="expected dtype float32 \\(strict\\), got float64"):
+        theano.function([theano.Param(x, strict=True)], x * 2)(np.ones(2))
+    with pytest.raises(InputTypeError, match="needs a symbolic variable"):
+        theano.Param(3.0)
+
+
+def test_theano_dot_is_the_tensor_dot():
+    a, b = T.dmatrix("a"), T.dvector("b")
+    value = np.arange(6.0).reshape(3, 2)
+    np.testing.assert_array_equal(theano.dot(a, b).eval({a: value, b: [1.0, -1.0]}),
+                                  value @ [1.0, -1.0])
+
+
 @pytest.mark.parametrize("call, message", [
     (lambda f: f(np.ones(2), 1.0, 2.0), "takes 2 inputs (x, s), got 3"),
     (lambda f: f(), "is missing input(s) x, s (it takes 2: x, s)"),
