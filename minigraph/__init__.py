@@ -14,6 +14,7 @@ from .tensor.blas import dot  # noqa: F401
 from . import gradient  # noqa: F401
 from . import tensor  # noqa: F401
 from . import printing  # noqa: F401
+from .printing import pp  # noqa: F401
 from . import updates  # noqa: F401
 
 try:
