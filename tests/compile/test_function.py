@@ -287,3 +287,41 @@ def test_a_small_classifier_trains_with_updates_and_givens(floatx, rng):
         theano.config.floatX = old
     assert W.get_value().dtype == np.dtype(floatx)
     assert losses[-1] < 0.5 * losses[0] and np.isfinite(losses).all()
+
+
+def test_copy_swaps_shared_variables_and_deletes_updates():
+    # Theano's tutorial: an accumulator copied onto a new state, then without updates
+    state, inc = theano.shared(0, name="state"), T.iscalar("inc")
+    acc = theano.function([inc], state, updates=[(state, state + inc)], name="acc")
+    acc(10)
+    new_state = theano.shared(0, name="new_state")
+    new_acc = acc.copy(swap={state: new_state})
+    assert int(new_acc(100)) == 0 and int(new_acc(1)) == 100
+    assert (int(new_state.get_value()), int(state.get_value())) == (101, 10)
+    assert new_acc.name == "acc copy" and acc.copy(name="other").name == "other"
+    null_acc = acc.copy(delete_updates=True)
+    assert int(null_acc(9000)) == 10 and int(state.get_value()) == 10
+    same = acc.copy(share_memory=True)
+    same(5)
+    assert int(state.get_value()) == 15  # without swap, the copy updates the same state
+
+
+def test_copy_keeps_inputs_defaults_givens_and_default_updates(rng):
+    x, W = T.dvector("x"), theano.shared(np.ones((3, 2)), name="W")
+    k, j = T.dscalar("k"), T.dscalar("j")
+    srng = T.shared_randomstreams.RandomStreams(seed=3)
+    noise = srng.uniform((2,))  # a default update: the generator advances per call
+    f = theano.function([x, theano.In(k, value=2.0)], [T.dot(x, W) * j, noise],
+                        givens={j: k})
+    g = f.copy(swap={W: theano.shared(np.full((3, 2), 2.0), name="W2")})
+    xv = rng.normal(size=3)
+    out, n1 = g(xv)
+    np.testing.assert_allclose(out, xv @ np.full((3, 2), 2.0) * 2.0)
+    out, n2 = g(xv, k=1.0)
+    np.testing.assert_allclose(out, xv @ np.full((3, 2), 2.0))
+    assert not np.array_equal(n1, n2)  # the random stream still advances in the copy
+    np.testing.assert_allclose(f(xv)[0], xv @ np.ones((3, 2)) * 2.0)
+    with pytest.raises(GraphError, match="same type"):
+        f.copy(swap={W: theano.shared(np.ones(3))})
+    with pytest.raises(GraphError, match="is not a shared variable of"):
+        f.copy(swap={theano.shared(np.ones((3, 2))): W})
