@@ -19,6 +19,7 @@ from . import updates  # noqa: F401
 
 try:
     from .scan import scan  # noqa: F401
+    from . import scan_module  # noqa: F401
 except ImportError as _e:  # pragma: no cover - during development of the scan package
     if "scan" not in str(_e):
         raise
