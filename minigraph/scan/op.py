@@ -178,9 +178,12 @@ class Scan(Op):
         return Apply(self, [n_steps] + args, outputs)
 
     def grad(self, inputs, outputs, output_grads):
+        from minigraph.graph.testvalues import quietly
+
         from .grad import scan_grad
 
-        return scan_grad(self, inputs, outputs, output_grads)
+        with quietly():  # the backward body reads fresh placeholders
+            return scan_grad(self, inputs, outputs, output_grads)
 
     # running -------------------------------------------------------------------------------
     def compiled(self):
@@ -272,16 +275,22 @@ class ScanUntil(Op):
     def make_node(self, n_steps, *args):
         import minigraph.tensor as T
 
-        node = self.scan.make_node(n_steps, *args)
+        from minigraph.config import config
+
+        with config.change_flags(compute_test_value="off"):  # a throwaway node: types only
+            node = self.scan.make_node(n_steps, *args)
         outs = [o.type() for o in node.outputs] + [T.lscalar()]
         return Apply(self, node.inputs, outs)
 
     def grad(self, inputs, outputs, output_grads):
         from .grad import scan_grad
 
+        from minigraph.graph.testvalues import quietly
+
         # the loop that ran is a plain Scan of outputs[-1] steps: same values, same gradient
-        grads = scan_grad(self.scan, [outputs[-1]] + list(inputs[1:]), outputs[:-1],
-                          output_grads[:-1])
+        with quietly():
+            grads = scan_grad(self.scan, [outputs[-1]] + list(inputs[1:]), outputs[:-1],
+                              output_grads[:-1])
         return [None] + list(grads[1:])
 
     def make_py_callable(self, node):

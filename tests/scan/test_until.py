@@ -134,3 +134,15 @@ def test_printing_shows_the_condition():
     text = theano.printing.debugprint(out, file="str", print_trace=False)
     assert "ScanUntil{doubling}" in text and "gt" in text
     np.testing.assert_array_equal(out.eval({x: [0.5, 1.5, 3.0]}), [1.0, 3.0])
+
+
+def test_test_values_run_only_the_steps_until_the_stop():
+    with theano.config.change_flags(compute_test_value="raise"):
+        limit = T.dscalar("limit")
+        limit.tag.test_value = 45.0
+        powers, _ = theano.scan(lambda p, m: (p * 2, theano.scan_module.until(p * 2 > m)),
+                                outputs_info=T.constant(1.0), non_sequences=limit,
+                                n_steps=10 ** 6)  # never run in full
+        assert powers.tag.test_value.tolist() == [2.0, 4.0, 8.0, 16.0, 32.0, 64.0]
+        g = theano.grad(powers[-1], limit, disconnected_inputs="ignore")
+        assert g.tag.test_value == 0.0
