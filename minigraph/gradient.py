@@ -170,17 +170,10 @@ def _sum(gs):
     return total
 
 
-class _GradBlock(Op):
-    """Identity in the forward pass; the gradient is zero (``zero_grad``) or cut."""
+class _GradModifier(Op):
+    """Identity in the forward pass (a view of its input); subclasses change the gradient."""
 
-    __props__ = ("mode",)
     view_map = {0: [0]}
-
-    def __init__(self, mode):
-        self.mode = mode
-
-    def __str__(self):
-        return self.mode
 
     def make_node(self, x):
         x = _T().as_tensor_variable(x)
@@ -191,6 +184,18 @@ class _GradBlock(Op):
 
     def perform(self, node, inputs, output_storage):
         output_storage[0][0] = inputs[0]
+
+
+class _GradBlock(_GradModifier):
+    """The gradient is zero (``zero_grad``) or cut (``disconnected_grad``)."""
+
+    __props__ = ("mode",)
+
+    def __init__(self, mode):
+        self.mode = mode
+
+    def __str__(self):
+        return self.mode
 
     def grad(self, inputs, outputs, output_grads):
         return [_T().zeros_like(inputs[0])] if self.mode == "zero_grad" else [None]
@@ -206,21 +211,13 @@ def disconnected_grad(x):
     return _GradBlock("disconnected_grad")(x)
 
 
-class GradClip(Op):
-    """Identity in the forward pass; the gradient passing back is clipped elementwise."""
+class GradClip(_GradModifier):
+    """The gradient passing back is clipped elementwise to ``[lower, upper]``."""
 
     __props__ = ("lower", "upper")
-    view_map = {0: [0]}
 
     def __init__(self, lower, upper):
         self.lower, self.upper = float(lower), float(upper)
-
-    def make_node(self, x):
-        x = _T().as_tensor_variable(x)
-        return Apply(self, [x], [x.type()])
-
-    def make_py_callable(self, node):
-        return lambda x: x
 
     def grad(self, inputs, outputs, output_grads):
         return [_T().clip(output_grads[0], self.lower, self.upper)]
@@ -240,21 +237,13 @@ def grad_clip(x, lower_bound, upper_bound):
     return GradClip(lower_bound, upper_bound)(x)
 
 
-class GradScale(Op):
-    """Identity in the forward pass; the gradient passing back is multiplied by ``scale``."""
+class GradScale(_GradModifier):
+    """The gradient passing back is multiplied by ``scale``."""
 
     __props__ = ("scale",)
-    view_map = {0: [0]}
 
     def __init__(self, scale):
         self.scale = float(scale)
-
-    def make_node(self, x):
-        x = _T().as_tensor_variable(x)
-        return Apply(self, [x], [x.type()])
-
-    def make_py_callable(self, node):
-        return lambda x: x
 
     def grad(self, inputs, outputs, output_grads):
         return [output_grads[0] * self.scale]

@@ -7,5 +7,6 @@
 * :mod:`.rewrites`: ``SCAN_PASSES``, the scan passes of the compilation pipeline.
 """
 
-from .builder import scan, until  # noqa: F401
+from .builder import scan  # noqa: F401
+from .until import until  # noqa: F401
 from .op import Scan  # noqa: F401

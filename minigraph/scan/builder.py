@@ -30,6 +30,7 @@ from minigraph.graph.type import GenericType, TensorType
 
 from .checks import Ctx, check_carry_type, check_length, check_update
 from .op import Carry, make_scan
+from .until import take_until
 
 
 def _T():
@@ -119,7 +120,7 @@ def scan(fn, sequences=None, outputs_info=None, non_sequences=None, n_steps=None
         _placeholder_test_values(seq_pairs, carry_args, outs_spec)
     marker = Variable(GenericType("marker")).id  # nodes built from here on form the body
     result = fn(*(seq_args + [p for _, phs in carry_args for p in phs] + non_seqs))
-    result, stop = _take_until(result, ctx)
+    result, stop = take_until(result, ctx)
     outputs, updates = _split_result(result, outs_spec, ctx)
     updates = _with_default_updates(outputs + stop, updates, marker)
 
@@ -148,45 +149,6 @@ def scan(fn, sequences=None, outputs_info=None, non_sequences=None, n_steps=None
             # advance it by the loop's draws even when the updates are not passed
             shared.default_update = carry_outs[len(carries) - len(shared_carries) + j]
     return _results(carries, carry_outs, y_outs, order, shared_carries, return_list, name)
-
-
-class until:
-    """Return ``outputs, until(condition)`` from scan's ``fn`` to stop the loop after the
-    first step where the scalar ``condition`` is true (Theano's ``scan_module.until``).
-
-    The outputs then hold the steps run, that step included; ``n_steps`` (or the
-    sequences) bound the number of steps.
-
-    >>> import minigraph as theano, minigraph.tensor as T
-    >>> limit = T.dscalar("limit")
-    >>> powers, _ = theano.scan(lambda p, m: (p * 2, until(p * 2 > m)), outputs_info=1.0,
-    ...                         non_sequences=limit, n_steps=1024)
-    >>> powers.eval({limit: 45.0}).tolist()
-    [2.0, 4.0, 8.0, 16.0, 32.0, 64.0]
-    """
-
-    def __init__(self, condition):
-        cond = _T().as_tensor_variable(condition)
-        if cond.ndim != 0:
-            raise GraphError(f"until: the condition must be a scalar, got a {cond.ndim}-d "
-                             f"{cond.type.short()} ({cond.describe()}); reduce it, e.g. "
-                             f"T.any(...) or T.all(...)")
-        self.condition = cond
-
-
-def _take_until(result, ctx):
-    """``(result without the until, [condition] or [])``."""
-    if isinstance(result, until):
-        return [], [result.condition]
-    if not isinstance(result, (list, tuple)):
-        return result, []
-    stops = [r for r in result if isinstance(r, until)]
-    if not stops:
-        return result, []
-    if len(stops) > 1:
-        raise ctx.error("fn returned more than one until(...)")
-    rest = [r for r in result if not isinstance(r, until)]
-    return (rest[0] if len(rest) == 1 else rest), [stops[0].condition]
 
 
 def _as_list(x):
