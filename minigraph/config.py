@@ -56,6 +56,10 @@ _THEANO_DEFAULTS = {
     "compile.wait": 5, "compile.timeout": 120, "numpy.seterr_all": "ignore", "cuda.root": "",
     "profiling.n_apply": 20, "profiling.n_ops": 20, "metaopt.verbose": 0, "lib.amdlibm": False,
 }
+# Theano's names for the modes: Mode (optimizer and linker from their flags), the profiling
+# and debugging modes
+_THEANO_MODES = {"Mode": "FAST_RUN", "ProfileMode": "FAST_RUN", "DebugMode": "DEBUG",
+                 "DEBUG_MODE": "DEBUG"}
 # every name in these sections is a Theano flag (``warn.*`` toggles warnings about old bugs)
 _THEANO_SECTIONS = {"warn", "gcc", "nvcc", "dnn", "lib", "gpuarray", "blas", "scan", "tensor",
                     "NanGuardMode", "DebugMode", "cmodule", "compile", "numpy", "cuda",
@@ -83,15 +87,15 @@ class Config:
             name, value = (s.strip() for s in item.split("=", 1))
             if strict and name not in _DEFAULTS:
                 raise ConfigError(f"{source}: unknown flag {name!r}; known: {sorted(_DEFAULTS)}")
-            if name == "device" and value.startswith("gpu"):
-                value = "cuda"  # Theano spelled it device=gpu / gpu0
-            if name == "device" and value.startswith("cuda"):
-                value = "cuda"
             # Theano's warn.* flags are all booleans
             default = _THEANO_DEFAULTS.get(name, False if name.startswith("warn.") else None)
             self._set(name, _from_text(value, default), source)
 
     def _set(self, name, value, source="config"):
+        if name == "device" and isinstance(value, str) and value.startswith(("gpu", "cuda")):
+            value = "cuda"  # Theano spelled it device=gpu / gpu0 / cuda1
+        if name == "mode":
+            value = _THEANO_MODES.get(value, value)
         choices = _CHOICES.get(name)
         if choices is not None and value not in choices:
             raise ConfigError(f"{source}: {name}={value!r} is not one of {choices}")

@@ -124,3 +124,12 @@ def test_change_flags_restores(monkeypatch):
     with c.change_flags(floatX="float32", exception_verbosity="high"):
         assert c.floatX == "float32" and c.exception_verbosity == "high"
     assert c.floatX == "float64" and c.exception_verbosity == "low"
+
+
+def test_theano_spellings_of_device_and_mode(monkeypatch):
+    c = _fresh(monkeypatch, theano_flags="mode=DebugMode,device=gpu1")
+    assert (c.mode, c.device) == ("DEBUG", "cuda")
+    c.mode, c.device = "Mode", "cuda0"
+    assert (c.mode, c.device) == ("FAST_RUN", "cuda")
+    with pytest.raises(ConfigError, match="mode='SLOW' is not one of"):
+        c.mode = "SLOW"
