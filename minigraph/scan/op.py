@@ -272,6 +272,9 @@ class ScanUntil(Op):
     def input_groups(self, node):
         return self.scan.input_groups(node)
 
+    def carry_placeholders(self):
+        return self.scan.carry_placeholders()
+
     def make_node(self, n_steps, *args):
         import minigraph.tensor as T
 

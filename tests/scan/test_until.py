@@ -146,3 +146,15 @@ def test_test_values_run_only_the_steps_until_the_stop():
         assert powers.tag.test_value.tolist() == [2.0, 4.0, 8.0, 16.0, 32.0, 64.0]
         g = theano.grad(powers[-1], limit, disconnected_inputs="ignore")
         assert g.tag.test_value == 0.0
+
+
+def test_pydotprint_draws_the_loop_and_its_condition(tmp_path):
+    x = T.dvector("x")
+    out, _ = theano.scan(lambda x_t, acc: (acc + x_t, theano.scan_module.until(acc > 2)),
+                         sequences=x, outputs_info=T.constant(0.0), name="running")
+    f = theano.function([x], out)
+    path = tmp_path / "g.dot"
+    theano.printing.pydotprint(f, outfile=str(path), format="dot", print_output_file=False)
+    text = path.read_text()
+    assert "ScanUntil{running}" in text and "gt" in text
+    np.testing.assert_array_equal(f([1.0, 1.5, 1.0, 4.0]), [1.0, 2.5, 3.5])
