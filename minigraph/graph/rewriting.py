@@ -57,25 +57,23 @@ class P:
         return self.ops
 
     def match(self, var, captures=None):
-        """The captures (a new dict) if ``var`` matches, else ``None``."""
+        """The captures (a new dict) of the first way ``var`` matches, else ``None``."""
+        return next(self.matches(var, captures), None)
+
+    def matches(self, var, captures=None):
+        """Every way ``var`` matches (a commuted op may match twice), as capture dicts."""
         node = var.owner
         if node is None or not any(_op_is(node.op, o) for o in self.ops):
-            return None
+            return
         captures = dict(captures or {})
         if self.name is not None and not _bind(captures, self.name, var):
-            return None
+            return
         if self.args is None:
-            return captures
-        if len(self.args) != len(node.inputs):
-            return None
-        orders = [node.inputs]
-        if self.commute and len(node.inputs) == 2:
-            orders.append(node.inputs[::-1])
-        for inputs in orders:
-            trial = dict(captures)
-            if all(_match(a, x, trial) for a, x in zip(self.args, inputs)):
-                return trial
-        return None
+            yield captures
+        elif len(self.args) == len(node.inputs):
+            yield from _match_all(self.args, node.inputs, captures)
+            if self.commute and len(node.inputs) == 2:
+                yield from _match_all(self.args, node.inputs[::-1], captures)
 
     def __repr__(self):
         op = "|".join(o if isinstance(o, str) else getattr(o, "__name__", str(o))
@@ -114,18 +112,27 @@ def _bind(captures, name, var):
     return True
 
 
-def _match(pattern, var, captures):
-    """Match one argument pattern, adding to ``captures`` in place."""
-    if isinstance(pattern, str):
-        return _bind(captures, pattern, var)
+def _match_all(patterns, inputs, captures):
+    if not patterns:
+        yield captures
+        return
+    for found in _match_one(patterns[0], inputs[0], captures):
+        yield from _match_all(patterns[1:], inputs[1:], found)
+
+
+def _match_one(pattern, var, captures):
+    if isinstance(pattern, P):
+        yield from pattern.matches(var, captures)
+        return
     if isinstance(pattern, Where):
-        return pattern.test(var) and (pattern.name is None
-                                      or _bind(captures, pattern.name, var))
-    found = pattern.match(var, captures)
-    if found is None:
-        return False
-    captures.update(found)
-    return True
+        if not pattern.test(var):
+            return
+        name = pattern.name
+    else:
+        name = pattern
+    found = dict(captures)
+    if name is None or _bind(found, name, var):
+        yield found
 
 
 class NodeRewriter:
@@ -162,9 +169,10 @@ def node_rewriter(tracks, name=None):
 
 
 class PatternRewriter(NodeRewriter):
-    """A rule: the first of ``patterns`` that matches a node's output, and ``fn``.
+    """A rule: ``patterns`` that may match a node's output, and a replacement ``fn``.
 
-    ``fn`` receives the captures by name (and the ``fgraph`` or the ``node`` if it has a
+    Each match (of each pattern, in order) is offered to ``fn`` until it returns a
+    replacement. ``fn`` receives the captures by name (and the ``fgraph`` or the ``node`` if it has a
     parameter so named) and returns the replacement of the node's output, a list (one per
     output), or ``None`` (no rewrite). ``fit(new, old)`` adapts a replacement to the old
     variable's type, or returns ``None`` when it cannot (the rule then does not fire).
@@ -183,26 +191,26 @@ class PatternRewriter(NodeRewriter):
         self._wants = [k for k in ("fgraph", "node") if k in params]
 
     def _rewrite(self, fgraph, node):
-        out = node.outputs[0]
-        for pattern in self.patterns:
-            captures = pattern.match(out)
-            if captures is not None:
-                break
-        else:
-            return None
         context = {"fgraph": fgraph, "node": node}
-        captures.update((k, context[k]) for k in self._wants)
-        new = self.replace_fn(**captures)
-        if new is None:
-            return None
-        if not isinstance(new, (list, tuple, dict)):
+        for pattern in self.patterns:
+            for captures in pattern.matches(node.outputs[0]):
+                captures.update((k, context[k]) for k in self._wants)
+                new = self._fitted(self.replace_fn(**captures), node)
+                if new is not None:
+                    return new
+        return None
+
+    def _fitted(self, new, node):
+        if new is None or isinstance(new, dict):
+            return new
+        if not isinstance(new, (list, tuple)):
             new = [new]
-        if self.fit is not None and not isinstance(new, dict):
-            fitted = [n if n is None else self.fit(n, o) for n, o in zip(new, node.outputs)]
-            if any(f is None and n is not None for f, n in zip(fitted, new)):
-                return None  # a replacement that cannot take the old type: no rewrite
-            new = fitted
-        return new
+        if self.fit is None:
+            return new
+        fitted = [n if n is None else self.fit(n, o) for n, o in zip(new, node.outputs)]
+        if any(f is None and n is not None for f, n in zip(fitted, new)):
+            return None  # a replacement that cannot take the old type: no rewrite
+        return fitted
 
 
 def rule(*patterns, name=None, fit=None):

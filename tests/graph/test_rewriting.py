@@ -220,6 +220,21 @@ def test_rule_with_several_patterns_and_a_fit_that_refuses():
     RuleSet("fit", [to_x]).apply(fg)
     assert fg.outputs[0] is a  # Mul(a, b) -> a, then Add(a, b) -> a
     assert [n.name for n, _ in seen] == ["a", "a"]
-    fg = FunctionGraph([a, b], [Mul()(b, a)])
+    fg = FunctionGraph([a, b], [Mul()(b, b)])
     RuleSet("fit", [to_x]).apply(fg)  # b refused by fit: the graph stays
     assert _ops(fg) == [Mul()]
+
+
+def test_every_match_is_offered_until_the_function_accepts_one():
+    offered = []
+
+    @rule(P(Add, P(Mul, "x", "y"), "z", commute=True))
+    def needs_x_named_c(x, y, z):
+        offered.append(x.name)
+        return Mul()(x, y) if x.name == "c" else None
+
+    a, b, c = var("a"), var("b"), var("c")
+    fg = FunctionGraph([a, b, c], [Add(0.0)(Mul()(a, b), Mul()(c, c))])
+    RuleSet("all", [needs_x_named_c]).apply(fg)
+    assert offered == ["a", "c"]  # as written, then commuted: x from Mul(c, c)
+    assert fg.outputs[0].owner.inputs[0] is c
