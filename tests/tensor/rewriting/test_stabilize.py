@@ -1,61 +1,19 @@
-"""Tests of minigraph.tensor.rewrites: each rewrite alone, asserting the graph after its pass
-and one value; then that the stabilised forms are used by FAST_RUN and can be switched off."""
+"""Tests of minigraph.tensor.rewriting.stabilize: each rule alone, asserting the graph after
+its pass and one value; that FAST_RUN uses them and a rule can be switched off by name."""
 
 import numpy as np
 import pytest
 
 import minigraph as theano
 import minigraph.tensor as T
-from minigraph.compile.mode import FAST_RUN, Mode
-from minigraph.tensor import rewrites
+from minigraph.compile.mode import FAST_RUN
+from minigraph.tensor import rewriting
 from minigraph.tensor.nnet.basic import (CrossentropySoftmax, CrossentropySoftmaxGrad,
                                          LogSoftmax, SoftmaxGrad)
 
+from .utils import _classes, _compile, _ops
+
 nnet = T.nnet
-
-
-def _compile(inputs, out, *passes, exclude=()):
-    return theano.function(inputs, out, mode=Mode("test", passes=["merge", *passes],
-                                                  exclude=exclude))
-
-
-def _ops(f):
-    return [str(n.op) for n in f.fgraph.toposort()]
-
-
-def _classes(f):
-    return [type(n.op) for n in f.fgraph.toposort()]
-
-
-def test_rule_sets_list_their_rewrites():
-    assert rewrites.CANONICALIZE.names() == ["mul_by_one", "add_zero", "double_neg"]
-    assert {"log_of_softmax", "crossentropy_of_softmax", "log_of_sigmoid", "log_softmax_grad",
-            "crossentropy_softmax_grad", "div_mul_cancel"} <= set(rewrites.STABILIZE.names())
-    assert rewrites.SPECIALIZE.names() == ["pow_two_to_sqr"]
-
-
-@pytest.mark.parametrize("build", [lambda x: x * 1, lambda x: 1 * x, lambda x: x + 0,
-                                   lambda x: 0 + x, lambda x: x - 0, lambda x: -(-x)])
-def test_canonicalize_removes_identities(build, rng):
-    x = T.dvector("x")
-    f = _compile([x], build(x) * 3, "canonicalize", "constant_folding")
-    assert _ops(f) == ["mul"]
-    xv = rng.standard_normal(3)
-    np.testing.assert_allclose(f(xv), xv * 3, rtol=1e-15)
-
-
-def test_canonicalize_keeps_nodes_that_change_the_type():
-    x = T.fvector("x")
-    f = _compile([x], x * np.ones(3), "canonicalize")  # float32 * float64 ones: not x
-    assert _ops(f) == ["mul"] and f(np.ones(3, "float32")).dtype == np.float64
-
-
-def test_pow_two_to_sqr(rng):
-    x = T.dvector("x")
-    f = _compile([x], x ** 2, "specialize", "constant_folding")
-    assert _ops(f) == ["sqr"]
-    xv = rng.standard_normal(3)
-    np.testing.assert_allclose(f(xv), xv ** 2, rtol=1e-15)
 
 
 def test_log_of_softmax(rng):
@@ -126,3 +84,4 @@ def test_one_rewrite_can_be_excluded_by_name():
     assert LogSoftmax not in _classes(g)
     h = theano.function([m], T.log(nnet.softmax(m)))  # FAST_RUN includes stabilize
     assert LogSoftmax in _classes(h)
+

@@ -1,0 +1,89 @@
+"""What the tensor rules share: constant leaves, type fitting, the factors of a product.
+
+Rules here are written with the pattern matcher of ``minigraph/graph/rewriting.py``; a
+pattern names an elementwise op by its scalar op's name (``P("log", "x")``). This module
+adds the tensor-specific pieces: :func:`const` (a leaf matching a constant, also through the
+``DimShuffle`` that broadcasting puts on a scalar), and :func:`rule`, which makes a
+replacement take the type of what it replaces (a cast where only the dtype differs).
+"""
+
+import numpy as np
+
+from minigraph.graph.basic import Constant
+from minigraph.graph.rewriting import Where
+from minigraph.graph.rewriting import rule as _graph_rule
+
+from .. import math as M
+from ..elemwise import DimShuffle
+
+
+def const_value(v):
+    """The single value of a constant that is the same everywhere, else None (also through
+    the DimShuffle that broadcasting puts on a scalar constant, e.g. ``x * 1``)."""
+    while v.owner is not None and isinstance(v.owner.op, DimShuffle):
+        v = v.owner.inputs[0]
+    if isinstance(v, Constant):
+        d = np.asarray(v.data)
+        if d.size and (d == d.flat[0]).all():
+            return d.flat[0]
+    return None
+
+
+def const(value, name=None):
+    """A pattern leaf matching a constant equal to ``value`` everywhere.
+
+    >>> const(1)
+    1?
+    """
+
+    def test(v):
+        return const_value(v) == value
+
+    test.__name__ = str(value)
+    return Where(test, name)
+
+
+def cast_to(new, old):
+    """``new`` with the type of ``old`` (cast when only the dtype differs), else None."""
+    if new.type == old.type:
+        return new
+    if new.dtype != old.dtype:
+        new = M.cast(new, old.dtype)
+    if new.type != old.type and new.ndim == old.ndim and old.type.is_super(new.type):
+        return new
+    return new if new.type == old.type else None
+
+
+def exact(new, old):
+    """``new`` if it has exactly the type of ``old`` (no cast), else None."""
+    return new if new.type == old.type else None
+
+
+def rule(*patterns, name=None, fit=cast_to):
+    """A pattern rule (``graph.rewriting.rule``) whose replacement takes the old type."""
+    return _graph_rule(*patterns, name=name, fit=fit)
+
+
+def key(v):
+    """The pattern key of the op computing ``v`` (a scalar op's name), None for a leaf."""
+    return getattr(v.owner.op, "pattern_key", None) if v.owner is not None else None
+
+
+def mul_factors(v):
+    """The factors of a tree of multiplications and negations, and whether the sign flips."""
+    k = key(v)
+    if k == "mul":
+        (fa, na), (fb, nb) = (mul_factors(i) for i in v.owner.inputs)
+        return fa + fb, na != nb
+    if k == "neg":
+        f, neg = mul_factors(v.owner.inputs[0])
+        return f, not neg
+    return [v], False
+
+
+def product(factors, negative=False):
+    """``f0 * f1 * ...``, negated if ``negative``."""
+    out = factors[0]
+    for f in factors[1:]:
+        out = out * f
+    return -out if negative else out
