@@ -87,3 +87,37 @@ def product(factors, negative=False):
     for f in factors[1:]:
         out = out * f
     return -out if negative else out
+
+
+def same(a, b, depth=6):
+    """Whether ``a`` and ``b`` compute the same value: one variable, equal constants, or equal
+    ops of the same inputs (what merge would join; rules build fresh nodes, merge runs later).
+    Random draws are never the same."""
+    if a is b:
+        return True
+    ca, cb = const_value(a), const_value(b)
+    if ca is not None or cb is not None:
+        return ca is not None and ca == cb and a.type == b.type
+    na, nb = a.owner, b.owner
+    if depth == 0 or na is None or nb is None or na.op != nb.op \
+            or getattr(na.op, "nondeterministic", False) or len(na.inputs) != len(nb.inputs):
+        return False
+    return na.outputs.index(a) == nb.outputs.index(b) and all(
+        same(x, y, depth - 1) for x, y in zip(na.inputs, nb.inputs))
+
+
+def find(v, candidates):
+    """The index of the first of ``candidates`` that is :func:`same` as ``v``, else None."""
+    return next((i for i, c in enumerate(candidates) if same(v, c)), None)
+
+
+def sum_terms(v):
+    """The terms of a tree of additions, subtractions and negations: ``[(term, negated)]``."""
+    k = key(v)
+    if k in ("add", "sub"):
+        a, b = v.owner.inputs
+        flip = k == "sub"
+        return sum_terms(a) + [(t, n != flip) for t, n in sum_terms(b)]
+    if k == "neg":
+        return [(t, not n) for t, n in sum_terms(v.owner.inputs[0])]
+    return [(v, False)]
