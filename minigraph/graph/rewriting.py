@@ -97,6 +97,17 @@ class Where:
         return (self.name or getattr(self.test, "__name__", "where")) + "?"
 
 
+def is_op(var, op):
+    """Whether ``var`` is computed by ``op``, named as in a pattern (key, class or instance).
+
+    >>> from minigraph.graph.basic import Variable
+    >>> is_op(Variable(None, name="leaf"), "add")
+    False
+    """
+    ops = op if isinstance(op, tuple) else (op,)
+    return var.owner is not None and any(_op_is(var.owner.op, o) for o in ops)
+
+
 def _op_is(op, want):
     if isinstance(want, str):
         return getattr(op, "pattern_key", None) == want
@@ -172,9 +183,9 @@ class PatternRewriter(NodeRewriter):
     """A rule: ``patterns`` that may match a node's output, and a replacement ``fn``.
 
     Each match (of each pattern, in order) is offered to ``fn`` until it returns a
-    replacement. ``fn`` receives the captures by name (and the ``fgraph`` or the ``node`` if it has a
-    parameter so named) and returns the replacement of the node's output, a list (one per
-    output), or ``None`` (no rewrite). ``fit(new, old)`` adapts a replacement to the old
+    replacement. ``fn`` receives the captures by name (and the ``fgraph`` or the ``node`` if
+    it has a parameter so named) and returns the replacement of the node's output, a list
+    (one per output), or ``None`` (no rewrite). ``fit(new, old)`` adapts a replacement to the old
     variable's type, or returns ``None`` when it cannot (the rule then does not fire).
     """
 

@@ -1,4 +1,5 @@
-"""Tests of minigraph.tensor.rewriting.blas, the "gemm" rule: dot(x, W) + b -> DotAdd, same values, switchable off."""
+"""Tests of minigraph.tensor.rewriting.blas, the "gemm" rule: dot(x, W) + b -> DotAdd, same
+values, switchable off."""
 
 import numpy as np
 import pytest
