@@ -68,7 +68,6 @@ def log1p_exp_to_softplus(u):
     return M.softplus(u)
 
 
-
 @rule(P("log", P("sigmoid", "x")))
 def log_of_sigmoid(x):
     """log(sigmoid(x)) -> -softplus(-x)"""
@@ -116,11 +115,12 @@ def distribute_over_quotients(fgraph, node):
         for j, b in enumerate(others):
             if not any(_divides_by(t, b) for t, _ in terms):
                 continue
-            spread = product([-(t * b) if neg else t * b for t, neg in terms[:1]])
+            t0, neg0 = terms[0]
+            spread = -(t0 * b) if neg0 else t0 * b
             for t, neg in terms[1:]:
                 spread = spread - t * b if neg else spread + t * b
-            return [cast_to(product([spread] + others[:j] + others[j + 1:], negative),
-                            node.outputs[0])]
+            out = product([spread] + others[:j] + others[j + 1:], negative)
+            return [cast_to(out, node.outputs[0])]
     return None
 
 
