@@ -5,7 +5,7 @@ import pytest
 from minigraph.compile.function import function
 from minigraph.graph.basic import GraphError
 from minigraph.graph.fg import FunctionGraph
-from minigraph.graph.rewriting import GraphPass, P, RuleSet, Where, node_rewriter, rule
+from minigraph.graph.rewriting import GraphPass, P, RuleSet, Where, is_op, node_rewriter, rule
 
 from .toy import Add, DivMod, Mul, var
 
@@ -238,3 +238,10 @@ def test_every_match_is_offered_until_the_function_accepts_one():
     RuleSet("all", [needs_x_named_c]).apply(fg)
     assert offered == ["a", "c"]  # as written, then commuted: x from Mul(c, c)
     assert fg.outputs[0].owner.inputs[0] is c
+
+
+def test_is_op_names_ops_as_patterns_do():
+    a, b = var("a"), var("b")
+    out = Keyed()(Mul()(a, b), b)
+    assert is_op(out, "plus") and is_op(out, Add) and is_op(out, Keyed()) and is_op(out, (Mul, Add))
+    assert not is_op(out, Mul) and not is_op(out, "mul") and not is_op(a, Add)
