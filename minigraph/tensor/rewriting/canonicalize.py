@@ -23,4 +23,11 @@ def double_neg(x):
     return x
 
 
-CANONICALIZE = RuleSet("canonicalize", [mul_by_one, add_zero, double_neg])
+@rule(P("add", "x", P("neg", "y"), commute=True), fit=exact)
+def add_neg_to_sub(x, y):
+    """x + (-y) -> x - y   (one node less, the same bits; the gradient of log1p(-p) divides by
+    1 + (-p), which the stabilising rules then see as the 1 - p they cancel)"""
+    return x - y
+
+
+CANONICALIZE = RuleSet("canonicalize", [mul_by_one, add_zero, double_neg, add_neg_to_sub])

@@ -135,8 +135,8 @@ _B = P("add", const(1), P("exp", "u"), commute=True, name="b")
 @rule(P("true_div", "a", P("mul", _B, "b")), P("true_div", "a", P("sqr", _B)),
       P("mul", "a", P("pow", _B, const(-2)), commute=True))
 def div_by_square_of_one_plus_exp(a, b, u):
-    """a / (1 + exp(u))**2 -> a * sigmoid(-u) * sigmoid(-u)   (the gradient of
-    1 / (1 + exp(u)), whose square overflows where the sigmoid is 0)"""
+    """a / (1 + exp(u))**2 -> a * sigmoid(-u) * sigmoid(-u), also a * (1 + exp(u))**-2
+    (the gradient of 1 / (1 + exp(u)), whose square overflows where the sigmoid is 0)"""
     s = M.sigmoid(_neg(u))
     return a * s * s
 

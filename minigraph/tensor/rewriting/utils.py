@@ -90,14 +90,14 @@ def product(factors, negative=False):
 
 
 def same(a, b, depth=6):
-    """Whether ``a`` and ``b`` compute the same value: one variable, equal constants, or equal
-    ops of the same inputs (what merge would join; rules build fresh nodes, merge runs later).
-    Random draws are never the same."""
+    """Whether ``a`` and ``b`` compute the same value: one variable, constants of one value
+    (whatever their dtype or broadcasting), or equal ops of the same inputs (what merge would
+    join; rules build fresh nodes, merge runs later). Random draws are never the same."""
     if a is b:
         return True
     ca, cb = const_value(a), const_value(b)
     if ca is not None or cb is not None:
-        return ca is not None and ca == cb and a.type == b.type
+        return ca is not None and cb is not None and ca == cb
     na, nb = a.owner, b.owner
     if depth == 0 or na is None or nb is None or na.op != nb.op \
             or getattr(na.op, "nondeterministic", False) or len(na.inputs) != len(nb.inputs):

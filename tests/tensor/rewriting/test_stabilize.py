@@ -155,6 +155,19 @@ def test_hand_written_crossentropy_has_finite_exact_gradients(form, dtype):
     np.testing.assert_allclose(loss_v, np.sum(np.logaddexp(0, Z) - Y * Z), rtol=TOL[dtype]["rtol"])
 
 
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("form", sorted(SIGMOID_FORMS))
+def test_binary_crossentropy_has_finite_exact_gradients(form, dtype):
+    """T.nnet.binary_crossentropy writes log1p(-p) for the second term: its gradient divides
+    by 1 + (-p), which canonicalize turns into the 1 - p the stabilising rules cancel."""
+    z, y = T.vector("z", dtype=dtype), T.vector("y", dtype=dtype)
+    loss = nnet.binary_crossentropy(SIGMOID_FORMS[form](z), y).sum()
+    f = theano.function([z, y], [loss, theano.grad(loss, z)])
+    loss_v, got = f(Z.astype(dtype), Y.astype(dtype))
+    np.testing.assert_allclose(got, _expit(Z) - Y, **TOL[dtype])
+    np.testing.assert_allclose(loss_v, np.sum(np.logaddexp(0, Z) - Y * Z), rtol=TOL[dtype]["rtol"])
+
+
 @pytest.mark.parametrize("form", sorted(SIGMOID_FORMS))
 def test_crossentropy_gradient_graph_after_stabilize(form):
     """The gradient's quotients are gone: nothing left to divide by a sigmoid that is 0."""
