@@ -10,8 +10,7 @@ a known pass back. The pass list is written out here, top to bottom, in the orde
 def _passes():
     """All known passes by name, in pipeline order (imported here, not by side effect)."""
     from minigraph.graph.passes import CONSTANT_FOLDING, MERGE
-    from minigraph.tensor.blas_rewrites import GEMM
-    from minigraph.tensor.rewrites import CANONICALIZE, SPECIALIZE, STABILIZE
+    from minigraph.tensor.rewriting import CANONICALIZE, GEMM, SPECIALIZE, STABILIZE
 
     return ([MERGE, CANONICALIZE, CONSTANT_FOLDING, STABILIZE, SPECIALIZE, GEMM]
             + _optional_passes())

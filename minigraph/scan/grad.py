@@ -28,6 +28,7 @@ from collections import namedtuple
 import numpy as np
 
 from minigraph.graph.basic import Constant, ancestors, clone_replace, toposort
+from minigraph.graph.rewriting import is_op
 from minigraph.graph.type import TensorType
 
 from .op import Carry, Scan, make_scan
@@ -56,10 +57,8 @@ def _is_zero(g):
         return True
     if isinstance(g, Constant):
         return not np.any(g.data)
-    node = g.owner
-    return (node is not None and getattr(getattr(node.op, "scalar_op", None), "name", None)
-            == "second" and isinstance(node.inputs[1], Constant)
-            and not np.any(node.inputs[1].data))
+    return (is_op(g, "second") and isinstance(g.owner.inputs[1], Constant)
+            and not np.any(g.owner.inputs[1].data))
 
 
 def _conform(g, ttype):
