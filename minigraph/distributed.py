@@ -189,18 +189,18 @@ def _allreduce_inplace(comm, buf):
     _stats["bytes"] += buf.nbytes
 
 
-def gather_values(array, root=0):
-    """Every rank's `array` on rank `root` (a list in rank order), None on the others.
+def gather_object(obj, root=0):
+    """Every rank's `obj` on rank `root` (a list in rank order), None on the others.
+
+    Pickled: for hidden states, generator states and metadata, not for gradients.
 
     Examples
     --------
-    >>> [a.tolist() for a in gather_values(np.arange(3))]
-    [[0, 1, 2]]
+    >>> gather_object({"rank": rank()})
+    [{'rank': 0}]
     """
     comm = _world()
-    if comm is None:
-        return [np.asarray(array)]
-    return comm.gather(np.asarray(array), root=root)
+    return [obj] if comm is None else comm.gather(obj, root=root)
 
 
 def broadcast_object(obj, root=0):

@@ -95,8 +95,25 @@ def build_parser():
 def main(argv=None):
     """Run the command line; returns the exit status (0 fine, 1 error, 130 interrupted)."""
     args = build_parser().parse_args(argv)
-    if args.threads is None:
-        args.threads = default_threads()
+    status = _main(args)
+    if status and _launched_ranks() > 1:  # the other ranks may wait in a collective: end them
+        from minigraph import distributed
+
+        distributed.abort(status)
+    return status
+
+
+def _launched_ranks():
+    """Ranks started by mpiexec (its environment; nothing imported before --threads)."""
+    for var in ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE"):  # see minigraph.distributed
+        if os.environ.get(var, "").isdigit():
+            return int(os.environ[var])
+    return 1
+
+
+def _main(args):
+    if args.threads is None:  # one thread per rank under mpiexec: ranks share the cores
+        args.threads = 1 if _launched_ranks() > 1 else default_threads()
     if args.threads < 1:
         return _fail("--threads must be at least 1")
     _pin_threads(args.threads)
@@ -213,6 +230,8 @@ def cmd_train(args):
 
 def _finish(trainer, result):
     out = trainer.config.out
+    if not trainer.shard.is_root:  # rank 0 reports for a data-parallel run
+        return 130 if result.reason == "interrupted" else 0
     write_loss_plot(out, trainer.train_log, trainer.valid_log)
     print(f"step {result.step} (epoch {result.epoch}): train loss {result.train_loss:.4f}, "
           f"validation loss {result.val_loss:.4f} (best {result.best_val_loss:.4f}) "
