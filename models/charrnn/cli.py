@@ -135,7 +135,9 @@ def _main(args):
 
 def _fail(message):
     text = " ".join(str(message).split()) or type(message).__name__
-    print(f"{PROG}: error: {text}", file=sys.stderr)
+    rank = os.environ.get("PMI_RANK") or os.environ.get("OMPI_COMM_WORLD_RANK")
+    where = f" (rank {rank})" if _launched_ranks() > 1 and rank else ""
+    print(f"{PROG}: error{where}: {text}", file=sys.stderr)
     return 1
 
 
