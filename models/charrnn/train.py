@@ -12,10 +12,10 @@ carried hidden state, the dropout generators, the sequencer's position and the h
 ``Trainer.resume(out)`` continues exactly: the same losses as a run never stopped.
 Ctrl-C finishes the step under way, saves and returns; a NaN loss stops the run and leaves the
 last good checkpoint in place. Problems are raised as `TrainError` (or the data and checkpoint
-modules' errors), each with a one-line message. Launched by ``mpiexec -n W``, the run is
+modules' errors), each with a one-line message. `TrainConfig`, `TrainResult` and `TrainError`
+are defined in `config` and re-exported here. Launched by ``mpiexec -n W``, the run is
 data-parallel over W ranks (`parallel.Shard`; ``docs/distributed.md``): ``batch`` rows per
-rank, one all-reduce per step, rank 0 alone logs and writes checkpoints. `TrainConfig`, `TrainResult` and `TrainError`
-are defined in `config` and re-exported here.
+rank, one all-reduce per step, rank 0 alone logs and writes checkpoints.
 """
 
 import collections

@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 
 from models.charrnn.checkpoint import load_checkpoint
-from models.charrnn.train import TrainConfig, Trainer, TrainError
+from models.charrnn.train import Trainer, TrainError
 from tests.test_distributed import ROOT, TIMEOUT, needs_mpi, run_job
 
 pytestmark = needs_mpi
