@@ -82,11 +82,12 @@ def _world():
 
 
 def _one_thread_per_rank():
-    """Ranks sharing a machine each get one Numba thread, unless NUMBA_NUM_THREADS says
-    otherwise: W ranks of N threads on N cores would fight for them. BLAS threads are fixed
+    """Ranks sharing a machine each get one Numba thread, unless the user chose a number
+    (``NUMBA_NUM_THREADS`` or ``OMP_NUM_THREADS``; the char-RNN's ``--threads`` sets the
+    latter): W ranks of N threads on N cores would fight for them. BLAS threads are fixed
     when NumPy loads; set ``OPENBLAS_NUM_THREADS=1`` in the launch (the char-RNN's command
     line does this itself)."""
-    if "NUMBA_NUM_THREADS" not in os.environ:
+    if "NUMBA_NUM_THREADS" not in os.environ and "OMP_NUM_THREADS" not in os.environ:
         import numba
 
         numba.set_num_threads(1)

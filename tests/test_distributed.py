@@ -15,6 +15,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import time
 
 import numpy as np
 import pytest
@@ -221,3 +222,20 @@ def test_two_ranks_match_one_process(tmp_path, optimizer):
         assert report["sum"] == [3.0, 3.0]  # 1 + 2
     # every rank's loss depends on every rank's z: d/dz_r of sum over ranks = W * (r + 1)
     assert reports[0]["grad"] == [2.0, 2.0] and reports[1]["grad"] == [4.0, 4.0]
+
+
+@needs_mpi
+def test_a_rank_that_raises_ends_the_job(tmp_path):
+    script = tmp_path / "raises.py"
+    script.write_text("import numpy as np\n"
+                      "import minigraph as theano, minigraph.tensor as T\n"
+                      "from minigraph import distributed\n"
+                      "if distributed.rank() == 1:\n"
+                      "    raise RuntimeError('rank 1 fails')\n"
+                      "x = T.dvector('x')\n"
+                      "theano.function([x], distributed.all_reduce([x]))(np.ones(2))\n"
+                      "print('rank 0 was not stopped')\n")
+    t0 = time.monotonic()
+    rc, out = run_job([str(script)], n=2, timeout=60)
+    assert rc != 0 and "rank 1 fails" in out and "was not stopped" not in out, out
+    assert time.monotonic() - t0 < 30  # rank 0 does not wait for ever in the all-reduce
