@@ -96,7 +96,8 @@ def main(argv=None):
     """Run the command line; returns the exit status (0 fine, 1 error, 130 interrupted)."""
     args = build_parser().parse_args(argv)
     status = _main(args)
-    if status and _launched_ranks() > 1:  # the other ranks may wait in a collective: end them
+    if status not in (0, 130) and _launched_ranks() > 1:  # the others may wait in a collective
+        # (130: every rank agreed to stop; ending them now could cut rank 0's last save short)
         from minigraph import distributed
 
         distributed.abort(status)
@@ -231,9 +232,18 @@ def cmd_train(args):
 
 
 def _finish(trainer, result):
+    """Rank 0 reports; under mpiexec the others wait for it, since a rank that exits 130
+    (interrupted) makes ``python -m mpi4py`` abort the job, rank 0's report with it."""
+    from minigraph import distributed
+
+    status = _report(trainer, result) if trainer.shard.is_root else (
+        130 if result.reason == "interrupted" else 0)
+    distributed.barrier()
+    return status
+
+
+def _report(trainer, result):
     out = trainer.config.out
-    if not trainer.shard.is_root:  # rank 0 reports for a data-parallel run
-        return 130 if result.reason == "interrupted" else 0
     write_loss_plot(out, trainer.train_log, trainer.valid_log)
     print(f"step {result.step} (epoch {result.epoch}): train loss {result.train_loss:.4f}, "
           f"validation loss {result.val_loss:.4f} (best {result.best_val_loss:.4f}) "

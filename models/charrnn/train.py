@@ -209,6 +209,7 @@ class Trainer:
             self._bar = None
         if self.saved_step != self.step:
             self._validate_and_save() if reason != "interrupted" else self._save()
+        distributed.barrier()  # no rank leaves (and exits) before rank 0 has saved
         return self._result(reason)
 
     def _train_one(self):
