@@ -368,6 +368,9 @@ class AllReduce(Op):
         if len(tensors) != self.n:
             raise GraphError(f"AllReduce built for {self.n} tensors got {len(tensors)}")
         for i, t in enumerate(tensors):
+            if np.dtype(t.dtype).kind not in "iuf":
+                raise GraphError(f"all_reduce needs numeric tensors, but tensor {i} "
+                                 f"({t.describe()}) is {t.dtype}; cast it")
             if self.op == "mean" and np.dtype(t.dtype).kind != "f":
                 raise GraphError(f"all_reduce(op='mean') needs float tensors, but tensor {i} "
                                  f"({t.describe()}) is {t.dtype}; use op='sum' or cast it")

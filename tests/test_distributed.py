@@ -118,6 +118,8 @@ def test_bad_arguments_name_the_problem():
         distributed.all_reduce([T.vector()], op="max")
     with pytest.raises(GraphError, match="needs float tensors.*int64"):
         distributed.all_reduce([T.lvector("n")], op="mean")
+    with pytest.raises(GraphError, match="numeric tensors.*bool"):
+        distributed.all_reduce([T.vector("b", dtype="bool")])
     assert distributed.all_reduce([], op="sum") == []
 
 

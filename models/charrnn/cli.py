@@ -16,6 +16,7 @@ with 130. NumPy, Numba and minigraph are imported only after the arguments are r
 import argparse
 import os
 import sys
+import time
 import warnings
 
 PROG = "minigraph-charrnn"
@@ -138,6 +139,8 @@ def _fail(message):
     text = " ".join(str(message).split()) or type(message).__name__
     rank = os.environ.get("PMI_RANK") or os.environ.get("OMPI_COMM_WORLD_RANK")
     where = f" (rank {rank})" if _launched_ranks() > 1 and rank else ""
+    if where and rank != "0":  # an error of every rank: rank 0's abort ends this one before
+        time.sleep(1.0)        # it repeats the line; an error of this rank alone still shows
     print(f"{PROG}: error{where}: {text}", file=sys.stderr)
     return 1
 
@@ -249,7 +252,9 @@ def _report(trainer, result):
           f"validation loss {result.val_loss:.4f} (best {result.best_val_loss:.4f}) "
           f"nats/char; checkpoint {result.checkpoint}", file=sys.stderr)
     if result.reason == "interrupted":
-        print(f"{PROG}: interrupted: saved step {result.step}; continue with: {PROG} train "
+        world = trainer.shard.world
+        again = f"mpiexec -n {world} python -m mpi4py -m models.charrnn" if world > 1 else PROG
+        print(f"{PROG}: interrupted: saved step {result.step}; continue with: {again} train "
               f"--resume {out}", file=sys.stderr)
         return 130
     return 0

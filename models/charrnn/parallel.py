@@ -68,23 +68,21 @@ class Shard:
                   for i in range(len(model.rng_state()))]
         model.set_rng_state(states)
 
-    def load(self, path):
-        """Rank 0 reads the checkpoint at `path` and sends it to every rank (their disks
-        need not hold it); its error, if any, is raised on every rank."""
-        from .checkpoint import load_checkpoint
-
+    def on_root(self, fn):
+        """``fn()`` run by rank 0 alone, its result (or its exception) on every rank: rank 0
+        reads the checkpoint, and the other machines need not see the run directory."""
         if not self.enabled:
-            return load_checkpoint(path)
-        ckpt, error = None, None
+            return fn()
+        result, error = None, None
         if self.is_root:
             try:
-                ckpt = load_checkpoint(path)
+                result = fn()
             except Exception as exc:  # raised below, on every rank alike
                 error = exc
-        ckpt, error = distributed.broadcast_object((ckpt, error))
+        result, error = distributed.broadcast_object((result, error))
         if error is not None:
             raise error
-        return ckpt
+        return result
 
     def check_world(self, meta, path):
         """TrainError unless the checkpoint was written by a run of this many ranks."""

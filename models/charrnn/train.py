@@ -117,9 +117,15 @@ class Trainer:
             raise TrainError(f"cannot change {', '.join(bad)} when resuming; only "
                              f"{', '.join(_RESUMABLE)}")
         path = os.path.join(os.fspath(out), "latest.ckpt")
-        if not os.path.exists(path):
-            raise TrainError(f"nothing to resume: '{path}' does not exist")
-        ckpt = Shard(0).load(path)
+
+        def read():
+            if not os.path.exists(path):
+                raise TrainError(f"nothing to resume: '{path}' does not exist")
+            from .checkpoint import load_checkpoint
+
+            return load_checkpoint(path)
+
+        ckpt = Shard(0).on_root(read)
         if "train" not in ckpt.metadata:
             raise TrainError(f"'{path}' is not a char-RNN training checkpoint")
         config = replace(TrainConfig.from_dict(ckpt.metadata["train"]), out=os.fspath(out),

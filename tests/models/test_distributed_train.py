@@ -25,7 +25,8 @@ from tests.test_distributed import ROOT, TIMEOUT, needs_mpi, run_job
 pytestmark = needs_mpi
 
 WORKER = textwrap.dedent('''
-    """argv: corpus out_dir. Runs sgd-4, adam-4 and adam 2 then resumed to 4 steps."""
+    """argv: corpus out_dir. Runs sgd-4, adam-4, adam 2 then resumed to 4 steps, and with
+    dropout 4 steps and 2 then resumed to 4."""
     import json, sys
     import numpy as np
     from minigraph import distributed
@@ -48,6 +49,14 @@ WORKER = textwrap.dedent('''
     t = Trainer.resume(f"{out}/half-{W}", max_steps=4)
     t.run()
     dump(t, "resumed")
+    drop = dict(base, dropout=0.3)
+    t = Trainer(TrainConfig(out=f"{out}/drop-{W}", max_steps=4, **drop))
+    t.run()
+    dump(t, "drop")
+    Trainer(TrainConfig(out=f"{out}/drophalf-{W}", max_steps=2, **drop)).run()
+    t = Trainer.resume(f"{out}/drophalf-{W}", max_steps=4)
+    t.run()
+    dump(t, "dropresumed")
     with open(f"{out}/rate-{W}-{r}.json", "w") as f:
         json.dump({"chars": t.chars}, f)
 ''')
@@ -102,6 +111,17 @@ def test_resume_on_two_ranks_continues_exactly(runs):
     b = load_checkpoint(runs / "half-2" / "latest.ckpt")
     np.testing.assert_array_equal(a.arrays["history/train"], b.arrays["history/train"])
     assert json.loads((runs / "rate-2-0.json").read_text())["chars"] == 4 * 4 * 8
+
+
+def test_resume_with_dropout_continues_exactly_with_a_stream_per_rank(runs):
+    for r in (0, 1):
+        straight, resumed = arrays(runs, "drop", 2, r), arrays(runs, "dropresumed", 2, r)
+        for key in straight:
+            np.testing.assert_array_equal(resumed[key], straight[key], err_msg=key)
+    rngs = load_checkpoint(runs / "drop-2" / "latest.ckpt").metadata["rng_ranks"]
+    assert len(rngs) == 2 and rngs[0] != rngs[1]  # ranks drop different units
+    assert not np.allclose(arrays(runs, "drop", 2, 0)["param/out/W"],
+                           arrays(runs, "adam", 2, 0)["param/out/W"])  # dropout did act
 
 
 def test_resume_under_another_world_size_is_refused(runs):
