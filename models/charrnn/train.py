@@ -221,8 +221,8 @@ class Trainer:
     def _train_one(self):
         epoch, step = self.batches.position
         x, y = self.batches.batch(epoch, step)
-        t0 = time.perf_counter()
         x, y = self.shard.take(x), self.shard.take(y)
+        t0 = time.perf_counter()
         loss, acc, state, *flags = self.train_step(x.astype(np.int32), y.astype(np.int32),
                                                    self.state)
         if flags:
@@ -269,10 +269,9 @@ class Trainer:
 
     def _rate(self):
         """Characters per second over the last steps (the first, compiling, one drops out)."""
-        seconds = sum(self._recent)
-        return (self.config.batch * self.shard.world * self.config.seq_len * len(self._recent)
-                / seconds) \
-            if seconds > 0 else 0.0
+        seconds, cfg = sum(self._recent), self.config
+        chars = cfg.batch * self.shard.world * cfg.seq_len * len(self._recent)  # all ranks'
+        return chars / seconds if seconds > 0 else 0.0
 
     def _say(self, message):
         if self._bar is not None:
