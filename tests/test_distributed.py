@@ -203,6 +203,7 @@ WORKER = textwrap.dedent('''
 
 
 @needs_mpi
+@pytest.mark.slow
 @pytest.mark.parametrize("optimizer", ["sgd", "adam"])
 def test_two_ranks_match_one_process(tmp_path, optimizer):
     script = tmp_path / "worker.py"

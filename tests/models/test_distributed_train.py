@@ -22,7 +22,7 @@ from models.charrnn.checkpoint import load_checkpoint
 from models.charrnn.train import Trainer, TrainError
 from tests.test_distributed import ROOT, TIMEOUT, needs_mpi, run_job
 
-pytestmark = needs_mpi
+pytestmark = [needs_mpi, pytest.mark.slow]  # each job starts 2 processes that compile
 
 WORKER = textwrap.dedent('''
     """argv: corpus out_dir. Runs sgd-4, adam-4, adam 2 then resumed to 4 steps, and with
