@@ -168,7 +168,7 @@ def all_reduce_values(arrays, op="sum"):
     out = [None] * len(arrays)
     for dtype in sorted({a.dtype for a in arrays}, key=str):  # same order on every rank
         which = [i for i, a in enumerate(arrays) if a.dtype == dtype]
-        buf = np.concatenate([arrays[i].ravel() for i in which]) if which else None
+        buf = np.concatenate([arrays[i].ravel() for i in which])
         _allreduce_inplace(comm, buf)
         if op == "mean":
             buf /= comm.Get_size()  # mean of integers: rejected by AllReduce.make_node
