@@ -8,6 +8,7 @@ import textwrap
 import pytest
 
 import minigraph
+import minigraph.ifelse
 import minigraph.tensor as MT
 from minigraph.compat import MissingName, install, main, uninstall
 from minigraph.compat.runner import missing_message
@@ -36,11 +37,13 @@ def program(tmp_path, source, name="prog.py"):
 def test_modules_map_to_minigraph(theano):
     import theano.tensor as T
     import theano.tensor.nnet.nnet as nnet_module
+    from theano.ifelse import ifelse
     from theano.tensor.shared_randomstreams import RandomStreams
 
     assert theano.function is minigraph.function and theano.shared is minigraph.shared
     assert T.matrix is MT.matrix and T.nnet.sigmoid is MT.nnet.sigmoid
     assert nnet_module.softmax is MT.nnet.softmax  # an alias: minigraph.tensor.nnet.basic
+    assert ifelse is minigraph.ifelse.ifelse
     assert RandomStreams is MT.shared_randomstreams.RandomStreams
     assert theano.tensor.basic.dot is MT.dot  # falls back from tensor.basic to tensor
     assert theano.compile.function is minigraph.function  # the function, not the module
