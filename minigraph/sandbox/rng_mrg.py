@@ -3,7 +3,7 @@
 Every draw gets its own *stream* of the MRG31k3p generator (:mod:`.mrg31k3p`), split into
 ``nstreams`` substreams: a shared int32 matrix of ``(nstreams, 6)`` states, the draw's
 ``.rng``. One primitive, :class:`MRGUniform`, turns a state matrix into
-``(new states, uniforms in (0, 1))``; sample ``i`` comes from substream ``i % nstreams``.
+``(new states, uniforms in (0, 1))`` (:mod:`.mrg_op`).
 The other distributions are built from it with ordinary tensor ops, as Theano builds them:
 ``normal`` by Box-Muller, ``binomial`` by comparing with ``p``, ``multinomial`` and
 ``choice`` by the ops of :mod:`.multinomial`.
@@ -19,94 +19,19 @@ Samples carry no gradient: the parameters (``low``, ``avg``, ``p``, ...) enter t
 
 import numpy as np
 
+from minigraph import tensor as T
 from minigraph.config import config
 from minigraph.gradient import disconnected_grad
-from minigraph.graph.basic import Apply, Constant, GraphError, Variable
-from minigraph.graph.op import Op
-from minigraph.graph.type import TensorType
-from minigraph import tensor as T
+from minigraph.graph.basic import Constant, GraphError, Variable
 from minigraph.tensor.random import (as_param, check_constant_range, check_ndim, float_dtype,
-                                     size_vector, static_sample_shape)
+                                     size_vector)
 from minigraph.tensor.shape import as_shape_vector
 
 from . import mrg31k3p
+from .mrg_op import MRGUniform, guess_n_streams, mrg_uniform  # noqa: F401 (Theano's names)
 from .multinomial import ChoiceFromUniform, MultinomialFromUniform
 
 __all__ = ["MRG_RandomStreams", "MRGUniform", "mrg_uniform", "guess_n_streams"]
-
-#: streams used when the size is symbolic (Theano's choice: 60 x 256)
-MAX_STREAMS = 60 * 256
-
-
-class MRGUniform(Op):
-    """``(rstate, size) -> (new rstate, uniforms)``: MRG31k3p samples in ``(0, 1)``.
-
-    ``rstate`` is an int32 ``(nstreams, 6)`` matrix of generator states, left unchanged (the
-    advanced copy is the first output); ``size`` is an int vector of length ``ndim``.
-    """
-
-    __props__ = ("dtype", "ndim")
-
-    def __init__(self, dtype, ndim):
-        self.dtype, self.ndim = str(np.dtype(dtype)), int(ndim)
-        if self.dtype not in ("float32", "float64"):
-            raise GraphError(f"MRG uniform: dtype must be float32 or float64, got {self.dtype}")
-
-    def make_node(self, rstate, size):
-        rstate = T.as_tensor_variable(rstate)
-        if rstate.ndim != 2 or rstate.dtype != "int32" or rstate.type.shape[1] not in (6, None):
-            raise GraphError(f"MRG uniform: the state must be an int32 (nstreams, 6) matrix, "
-                             f"got {rstate.type.short()}")
-        size = as_shape_vector(size)
-        if size.type.shape != (self.ndim,):
-            raise GraphError(f"MRG uniform: the size vector must have length {self.ndim}, got "
-                             f"{size.type.short()}")
-        out = TensorType(self.dtype, shape=static_sample_shape(size, self.ndim))()
-        return Apply(self, [rstate, size], [rstate.type(), out])
-
-    def _prepare(self, rstate, size):
-        shape = tuple(int(s) for s in size)
-        if any(s < 0 for s in shape):
-            raise ValueError(f"MRG uniform: negative size {shape}")
-        if rstate.ndim != 2 or rstate.shape[1] != 6 or rstate.shape[0] < 1:
-            raise ValueError(f"MRG uniform: the state must have shape (nstreams >= 1, 6), got "
-                             f"{rstate.shape}")
-        return shape, int(np.prod(shape, dtype=np.int64))
-
-    def perform(self, node, inputs, output_storage):
-        shape, n = self._prepare(*inputs)
-        new, flat = mrg31k3p.fill_numpy(inputs[0], n, self.dtype)
-        output_storage[0][0], output_storage[1][0] = new, flat.reshape(shape)
-
-    def make_py_callable(self, node):
-        def run(rstate, size):  # the compiled loop; bit-identical to perform
-            shape, n = self._prepare(rstate, size)
-            new, flat = mrg31k3p.fill(rstate, n, self.dtype)
-            return new, flat.reshape(shape)
-
-        return run
-
-    def grad(self, inputs, outputs, output_grads):
-        return [None, None]
-
-
-def mrg_uniform(rstate, size, dtype="float64"):
-    """``(new rstate, uniforms of shape size)`` (Theano's ``mrg_uniform``); see MRGUniform."""
-    size = as_shape_vector(size)
-    return MRGUniform(dtype, size.type.shape[0])(rstate, size)
-
-
-def guess_n_streams(size):
-    """How many substreams a draw of ``size`` gets (Theano's rule: one per six samples).
-
-    ``size`` is a tuple of ints, an int vector constant, or symbolic (``MAX_STREAMS``).
-    """
-    if isinstance(size, Constant):
-        size = tuple(int(s) for s in np.asarray(size.data).ravel())
-    if isinstance(size, (tuple, list)) and all(isinstance(s, (int, np.integer)) for s in size):
-        total = int(np.prod(size, dtype=np.int64))
-        return max(1, min(total // 6 if total > 6 else total, MAX_STREAMS))
-    return MAX_STREAMS
 
 
 def _seed_state(seed):

@@ -10,7 +10,7 @@ import minigraph.tensor as T
 from minigraph.config import config
 from minigraph.graph.basic import GraphError
 from minigraph.sandbox import mrg31k3p as mrg
-from minigraph.sandbox.rng_mrg import MRG_RandomStreams, MRGUniform, guess_n_streams
+from minigraph.sandbox.rng_mrg import MRG_RandomStreams, guess_n_streams
 
 
 def _seed():
@@ -239,18 +239,3 @@ def test_run_time_errors_name_the_line():
         f(-2, np.array([[0.5, 0.5]]))
     with pytest.raises(ValueError, match="(?s)sums to 0.6.*created at .*test_rng_mrg.py"):
         f(2, np.array([[0.5, 0.5], [0.3, 0.3]]))
-
-
-def test_mrg_uniform_op_checks_and_reference_agree():
-    state = mrg.substreams(np.full(6, 7), 4)
-    op = MRGUniform("float32", 2)
-    out = [[None], [None]]
-    op.perform(None, [state, np.array([3, 5])], out)
-    new, sample = op.make_py_callable(None)(state, np.array([3, 5]))
-    np.testing.assert_array_equal(out[0][0], new)
-    np.testing.assert_array_equal(out[1][0], sample)
-    assert sample.shape == (3, 5) and np.all((sample > 0) & (sample < 1))
-    with pytest.raises(GraphError, match="int32"):
-        op(T.dmatrix(), (3, 5))
-    with pytest.raises(ValueError, match="shape"):
-        op.make_py_callable(None)(state[:, :5], np.array([3, 5]))
