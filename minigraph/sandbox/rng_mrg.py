@@ -166,7 +166,7 @@ class MRG_RandomStreams:
         return u, rng, new_rng
 
     def _size(self, size, params, ndim, what):
-        vec, vec_ndim = size_vector(size, params, what)
+        vec, vec_ndim = size_vector(size, params, what, ndim)
         check_ndim(ndim, vec_ndim, what)
         return vec, vec_ndim
 

@@ -25,7 +25,7 @@ from minigraph.graph.type import GenericType, TensorType
 
 from .basic import as_tensor_variable, constant, is_weak, upcast
 from .math import cast
-from .shape import Shape, as_shape_vector, static_shape_of
+from .shape import Shape, as_shape_vector, specify_shape, static_shape_of
 
 #: a distribution: parameter names, allowed output dtype kinds, the NumPy sampler, and
 #: whether the parameters broadcast against the size (``choice``'s pool does not)
@@ -165,8 +165,14 @@ def static_sample_shape(size, ndim):
     return static_shape_of(size, ndim)
 
 
-def size_vector(size, params, what):
-    """``(size vector, ndim)`` from a user's ``size`` (None: the parameters' broadcast)."""
+def size_vector(size, params, what, ndim=None):
+    """``(size vector, ndim)`` from a user's ``size`` (None: the parameters' broadcast).
+
+    ``ndim`` (Theano's) gives the length of a symbolic size vector whose length is not
+    known statically; it is checked when the function runs.
+    """
+    if isinstance(size, np.ndarray) and size.ndim <= 1:
+        size = tuple(size.tolist()) if size.ndim else size.item()
     if size is None:
         ndim = max([p.ndim for p in params] + [0])
         if ndim == 0:
@@ -176,9 +182,12 @@ def size_vector(size, params, what):
             total = total + p  # only its shape is used: the broadcast of the parameters
         return total.shape, ndim
     if isinstance(size, Variable):
-        if size.ndim == 1 and size.type.shape[0] is None:
+        if size.ndim == 1 and size.type.shape[0] is None and ndim is not None:
+            size = specify_shape(size, (ndim,))  # srng.uniform(shp, ndim=2), shp a vector
+        elif size.ndim == 1 and size.type.shape[0] is None:
             raise GraphError(f"{what}: the size vector {size.describe()} has an unknown "
-                             f"length; give size as a tuple (x.shape[0], x.shape[1])")
+                             f"length; give ndim=... or size as a tuple (x.shape[0], "
+                             f"x.shape[1])")
     elif isinstance(size, (list, tuple)):
         for s in size:
             if not isinstance(s, (Variable, int, np.integer)):

@@ -179,6 +179,6 @@ class RandomStreams:
                           params, options)
 
     def _draw(self, dist, dtype, size, ndim, params, options=()):
-        vec, vec_ndim = size_vector(size, params, dist)
+        vec, vec_ndim = size_vector(size, params, dist, ndim)
         check_ndim(ndim, vec_ndim, dist)
         return self.gen(RandomVariable(dist, dtype, vec_ndim, options), vec, *params)

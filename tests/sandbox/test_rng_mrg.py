@@ -176,6 +176,20 @@ def test_symbolic_sizes():
         assert set(np.unique(dropped)) <= {0.0, 1.0} and zv.dtype == np.float32
 
 
+def test_ndim_completes_a_size_vector_of_unknown_length():
+    srng = MRG_RandomStreams(_seed())
+    shp = T.lvector("shp")
+    u = srng.uniform(shp, ndim=2)
+    z = srng.normal(size=np.array([2, 3]))  # a NumPy size is a tuple of ints
+    assert u.ndim == 2 and z.type.shape == (2, 3)
+    f = theano.function([shp], [u, z])
+    assert [a.shape for a in f(np.array([4, 1]))] == [(4, 1), (2, 3)]
+    with pytest.raises(ValueError, match="expected shape"):
+        f(np.array([4, 5, 6]))
+    with pytest.raises(GraphError, match="unknown length; give ndim"):
+        srng.uniform(shp)
+
+
 def test_inside_scan_every_step_draws_and_every_call_advances():
     srng = MRG_RandomStreams(_seed())
     x = T.dvector("x")
