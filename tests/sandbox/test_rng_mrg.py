@@ -74,6 +74,19 @@ def test_each_call_continues_the_stream(rng):
     np.testing.assert_array_equal(u.rng.get_value(), state)
 
 
+def test_explicit_updates_advance_once_and_no_default_updates_not_at_all():
+    srng = MRG_RandomStreams(_seed())
+    u = srng.uniform((4,), dtype="float64")
+    state = u.rng.get_value()
+    f = theano.function([], u, updates=srng.updates())  # as Theano programs often pass
+    state, expect = _expected_uniform(state, 4, "float64")
+    np.testing.assert_array_equal(f(), expect)
+    np.testing.assert_array_equal(u.rng.get_value(), state)
+    g = theano.function([], u, no_default_updates=True)
+    np.testing.assert_array_equal(g(), g())
+    np.testing.assert_array_equal(u.rng.get_value(), state)
+
+
 def test_rng_get_and_set_replays_a_sequence():
     srng = MRG_RandomStreams(_seed())
     x = T.dvector("x")
