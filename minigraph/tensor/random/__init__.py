@@ -23,9 +23,9 @@ from minigraph.graph.basic import Apply, Constant, GraphError, Variable, where
 from minigraph.graph.op import Op
 from minigraph.graph.type import GenericType, TensorType
 
-from .basic import as_tensor_variable, constant, is_weak, upcast
-from .math import cast
-from .shape import Shape, as_shape_vector, specify_shape, static_shape_of
+from ..basic import as_tensor_variable, constant, is_weak, upcast
+from ..math import cast
+from ..shape import Shape, as_shape_vector, specify_shape, static_shape_of
 
 #: a distribution: parameter names, allowed output dtype kinds, the NumPy sampler, and
 #: whether the parameters broadcast against the size (``choice``'s pool does not)
