@@ -76,7 +76,11 @@ class RandomStreams:
         return np.random.default_rng(self._seeds.spawn(1)[0])
 
     def gen(self, op, size, *params):
-        """Apply the random op ``op`` to a fresh shared generator; return the sample."""
+        """Apply the random op ``op`` to a fresh shared generator; return the sample.
+
+        The sample's ``.rng`` is that shared generator (``.rng.get_value()`` /
+        ``set_value()`` save and restore its stream) and ``.update`` its update pair.
+        """
         # imported here: minigraph.compile imports minigraph.tensor, which imports us
         from minigraph.compile.sharedvalue import shared
 

@@ -11,7 +11,11 @@ The ops are marked ``nondeterministic`` so merge and constant folding leave them
 Adding a distribution is one row of ``DISTRIBUTIONS``: the parameter names, the dtype
 kinds it can produce, and a NumPy sampler ``f(rng, shape, dtype, *params, **options)``.
 Users normally reach these ops through :class:`minigraph.tensor.shared_randomstreams.
-RandomStreams`.
+RandomStreams` (or its NumPy-order twin ``RandomStream`` in :mod:`.utils`). The helpers
+that turn a user's ``size``, parameters and ``dtype`` into variables (``size_vector``,
+``as_param``, ``float_dtype``, ``check_*``) serve ``MRG_RandomStreams``
+(``minigraph/sandbox/rng_mrg.py``) too, so both kinds of stream accept and refuse the same
+arguments.
 """
 
 from collections import namedtuple
