@@ -260,12 +260,21 @@ class MRG_RandomStreams:
         std_v = _free_param(std, dtype, "normal: std")
         check_constant_range(std_v, 0, np.inf, "normal: std")
         vec, vec_ndim = self._size(size, [avg, std], ndim, "normal")
+        z, rng, new = self._standard_normal(vec, vec_ndim, dtype, nstreams, truncate)
+        if not (_is_number(avg, 0) and _is_number(std, 1)):
+            z = _free_param(avg, dtype, "normal: avg") + std_v * z
+            if z.ndim != vec_ndim:
+                raise GraphError(f"normal: avg/std have more dimensions ({z.ndim}) than size "
+                                 f"({vec_ndim}); give a size that covers them")
+        return _tag(z, rng, new)
+
+    def _standard_normal(self, vec, ndim, dtype, nstreams, truncate):
+        """Box-Muller samples of shape ``vec``: ``(sample, shared state, new state)``."""
         if isinstance(vec, Constant):
             count = int(np.prod(vec.data, dtype=np.int64))
-            even = count + count % 2
         else:
             count = T.prod(vec, dtype="int64")
-            even = count + count % 2
+        even = count + count % 2  # one pair of uniforms gives two samples
         guess = (even,) if isinstance(even, int) else vec
         nstreams = self.n_streams(guess) if nstreams is None else nstreams
         u, rng, new = self._unit(as_shape_vector([even]), 1, dtype, nstreams, "normal")
@@ -280,13 +289,7 @@ class MRG_RandomStreams:
             r_fix = T.sqrt(-2.0 * T.log(low + (1 - low) * v))
             z0 = T.switch(abs(z0) > 2, r_fix[:half] * T.cos(angle), z0)
             z1 = T.switch(abs(z1) > 2, r_fix[half:] * T.sin(angle), z1)
-        z = T.reshape(T.join(0, z0, z1)[:count], vec, ndim=vec_ndim)
-        if not (_is_number(avg, 0) and _is_number(std, 1)):
-            z = _free_param(avg, dtype, "normal: avg") + std_v * z
-            if z.ndim != vec_ndim:
-                raise GraphError(f"normal: avg/std have more dimensions ({z.ndim}) than size "
-                                 f"({vec_ndim}); give a size that covers them")
-        return _tag(z, rng, new)
+        return T.reshape(T.join(0, z0, z1)[:count], vec, ndim=ndim), rng, new
 
     def truncated_normal(self, size, avg=0.0, std=1.0, ndim=None, dtype=None, nstreams=None):
         """``normal(..., truncate=True)``: samples within 2 standard deviations of ``avg``."""
