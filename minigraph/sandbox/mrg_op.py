@@ -4,7 +4,10 @@ A node ``(rstate, size) -> (new rstate, uniforms)`` reads an int32 ``(nstreams, 
 MRG31k3p states (:mod:`.mrg31k3p`) and returns an advanced copy with the samples; sample
 ``i`` comes from substream ``i % nstreams``. Nothing is mutated, so a failed call leaves the
 shared state as it was and ``scan`` can carry the state through its steps like any value.
-``perform`` is the NumPy reference; compiled functions run the Numba loop, bit for bit equal.
+``perform`` is the NumPy reference. Compiled functions run it too while a node is cold,
+then switch to the Numba loop (bit for bit equal): Numba's first call in a process costs
+about two seconds, which a short program that draws a few thousand numbers should not pay.
+``POLICY`` says when the switch happens.
 """
 
 import numpy as np
@@ -18,10 +21,33 @@ from minigraph.tensor.shape import as_shape_vector
 
 from . import mrg31k3p
 
-__all__ = ["MRGUniform", "mrg_uniform", "guess_n_streams", "MAX_STREAMS"]
+__all__ = ["MRGUniform", "mrg_uniform", "guess_n_streams", "MAX_STREAMS", "POLICY"]
 
 #: streams used when the size is symbolic (Theano's choice: 60 x 256)
 MAX_STREAMS = 60 * 256
+
+
+class FillPolicy:
+    """When a node's draws run in Numba rather than NumPy.
+
+    Parameters
+    ----------
+    numpy_until : int
+        Samples a node draws in NumPy (about 0.15 us each) before it switches to Numba
+        (about 0.015 us each, after a one-off start of ~2 s per process).
+    max_rounds : int
+        Draws needing more rounds (samples per stream) than this use Numba at once: the
+        NumPy fill loops over rounds in Python.
+    """
+
+    def __init__(self, numpy_until=10**6, max_rounds=16):
+        self.numpy_until, self.max_rounds = numpy_until, max_rounds
+
+    def use_numba(self, drawn, n, n_streams):
+        return drawn >= self.numpy_until or -(-n // n_streams) > self.max_rounds
+
+
+POLICY = FillPolicy()
 
 
 class MRGUniform(Op):
@@ -65,9 +91,15 @@ class MRGUniform(Op):
         output_storage[0][0], output_storage[1][0] = new, flat.reshape(shape)
 
     def make_py_callable(self, node):
-        def run(rstate, size):  # the compiled loop; bit-identical to perform
+        drawn = 0  # samples this node has drawn so far
+
+        def run(rstate, size):
+            nonlocal drawn
             shape, n = self._prepare(rstate, size)
-            new, flat = mrg31k3p.fill(rstate, n, self.dtype)
+            hot = POLICY.use_numba(drawn, n, rstate.shape[0])
+            fill = mrg31k3p.fill if hot else mrg31k3p.fill_numpy  # bit-identical results
+            drawn += n
+            new, flat = fill(rstate, n, self.dtype)
             return new, flat.reshape(shape)
 
         return run

@@ -8,12 +8,22 @@ import minigraph as theano
 import minigraph.tensor as T
 from minigraph.graph.basic import GraphError
 from minigraph.sandbox import mrg31k3p as mrg
+from minigraph.sandbox import mrg_op
 from minigraph.sandbox.mrg_op import MAX_STREAMS, MRGUniform, guess_n_streams, mrg_uniform
+
+
+@pytest.fixture(params=["numpy", "numba"])
+def fill_path(request, monkeypatch):
+    """Run the op's callable on the NumPy fill (a cold node) or the Numba loop (a hot one)."""
+    numpy_until = 10**9 if request.param == "numpy" else 0
+    monkeypatch.setattr(mrg_op, "POLICY", mrg_op.FillPolicy(numpy_until=numpy_until,
+                                                            max_rounds=10**9))
+    return request.param
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 @pytest.mark.parametrize("shape", [(3, 5), (1,), (0, 4), ()])
-def test_reference_and_compiled_loop_agree(dtype, shape):
+def test_reference_and_compiled_loop_agree(dtype, shape, fill_path):
     state = mrg.substreams(np.full(6, 7), 4)
     before = state.copy()
     op = MRGUniform(dtype, len(shape))
@@ -25,6 +35,25 @@ def test_reference_and_compiled_loop_agree(dtype, shape):
     np.testing.assert_array_equal(out[1][0], sample)
     assert sample.shape == shape and sample.dtype == dtype
     assert np.all((sample > 0) & (sample < 1))
+
+
+def test_a_node_switches_to_numba_once_hot(monkeypatch):
+    monkeypatch.setattr(mrg_op, "POLICY", mrg_op.FillPolicy(numpy_until=10, max_rounds=4))
+    used, reference = [], mrg.fill_numpy
+    for name in ("fill", "fill_numpy"):
+        real = getattr(mrg, name)
+        monkeypatch.setattr(mrg, name, lambda *a, real=real, name=name: (used.append(name),
+                                                                         real(*a))[1])
+    state = mrg.substreams(np.full(6, 7), 2)
+    run = MRGUniform("float64", 1).make_py_callable(None)
+    expect = state
+    for n in (6, 6, 3, 50):  # cold, cold (6 drawn < 10), hot (12 drawn), hot
+        new, sample = run(state, np.array([n]))
+        np.testing.assert_array_equal(sample, reference(state, n, "float64")[1])
+        state = new
+    assert used == ["fill_numpy", "fill_numpy", "fill", "fill"]
+    assert MRGUniform("float64", 1).make_py_callable(None)(expect, np.array([9]))[1].size == 9
+    assert used[-1] == "fill"  # 9 samples from 2 streams: 5 rounds > 4, so Numba at once
 
 
 def test_node_types_and_a_compiled_function():
