@@ -219,6 +219,40 @@ def test_inside_scan_every_step_draws_and_every_call_advances():
     np.testing.assert_array_equal(rng.get_value(), state)
 
 
+def test_dropout_inside_scan_gradient_matches_central_differences(rng):
+    srng = MRG_RandomStreams(_seed())
+    x = T.dmatrix("x")
+    W = theano.shared(rng.normal(size=(3, 3)) * 0.5, name="W")
+
+    def step(x_t, h):  # a fresh mask at every step, as an RNN with dropout draws
+        mask = srng.binomial(size=h.shape, p=0.6, dtype="float64")
+        return T.tanh(T.dot(h, W) * mask + x_t)
+
+    hs, updates = theano.scan(step, sequences=x, outputs_info=T.zeros((3,), "float64"))
+    assert len(updates) == 1
+    cost = (hs ** 2).sum()
+    # with the state held fixed the masks are fixed, so the cost is a smooth function of W
+    f = theano.function([x], [cost, theano.grad(cost, W)], no_default_updates=True)
+    xv, W0, eps = rng.normal(size=(5, 3)), W.get_value(), 1e-6
+    _, g = f(xv)
+    numeric = np.zeros_like(W0)
+    for idx in np.ndindex(*W0.shape):
+        for sign in (1, -1):
+            Wd = W0.copy()
+            Wd[idx] += sign * eps
+            W.set_value(Wd)
+            numeric[idx] += sign * f(xv)[0] / (2 * eps)
+    np.testing.assert_allclose(g, numeric, rtol=1e-6, atol=1e-8)
+
+
+def test_a_stream_made_in_a_scan_step_advances_without_passing_the_updates():
+    srng = MRG_RandomStreams(_seed())
+    out, updates = theano.scan(lambda: srng.uniform((2,), dtype="float64"), n_steps=3)
+    f = theano.function([], out)  # updates forgotten: the state's default update is the loop's
+    first, second = f(), f()
+    assert len({tuple(r) for r in np.concatenate([first, second])}) == 6
+
+
 def test_no_gradient_through_draws():
     srng = MRG_RandomStreams(_seed())
     W = theano.shared(np.linspace(-1, 1, 6).reshape(2, 3), name="W")
