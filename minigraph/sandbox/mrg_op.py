@@ -4,10 +4,10 @@ A node ``(rstate, size) -> (new rstate, uniforms)`` reads an int32 ``(nstreams, 
 MRG31k3p states (:mod:`.mrg31k3p`) and returns an advanced copy with the samples; sample
 ``i`` comes from substream ``i % nstreams``. Nothing is mutated, so a failed call leaves the
 shared state as it was and ``scan`` can carry the state through its steps like any value.
-``perform`` is the NumPy reference. Compiled functions run it too while a node is cold,
-then switch to the Numba loop (bit for bit equal): Numba's first call in a process costs
-about two seconds, which a short program that draws a few thousand numbers should not pay.
-``POLICY`` says when the switch happens.
+``perform`` is the NumPy reference. Compiled functions run it too at first, then switch to
+the Numba loop (bit for bit equal): Numba's first call in a process costs one or two seconds,
+which a short program that draws a few thousand numbers should not pay. ``POLICY`` says when
+the switch happens.
 """
 
 import numpy as np
@@ -28,23 +28,31 @@ MAX_STREAMS = 60 * 256
 
 
 class FillPolicy:
-    """When a node's draws run in Numba rather than NumPy.
+    """When draws run in Numba rather than NumPy (a rent-or-buy choice).
+
+    Numba's start is paid once per process; NumPy costs more per sample. Draws stay in
+    NumPy until all MRG nodes of the process together have drawn ``numpy_until`` samples,
+    about as much NumPy time as Numba's start, then move to Numba for good.
 
     Parameters
     ----------
     numpy_until : int
-        Samples a node draws in NumPy (about 0.15 us each) before it switches to Numba
-        (about 0.015 us each, after a one-off start of ~2 s per process).
+        Samples drawn in NumPy (about 0.04-0.15 us each, against 0.015 us in Numba after a
+        start of 1-2 s) before switching.
     max_rounds : int
-        Draws needing more rounds (samples per stream) than this use Numba at once: the
+        A draw needing more rounds (samples per stream) than this uses Numba at once: the
         NumPy fill loops over rounds in Python.
     """
 
-    def __init__(self, numpy_until=10**6, max_rounds=16):
+    def __init__(self, numpy_until=5 * 10**6, max_rounds=16):
         self.numpy_until, self.max_rounds = numpy_until, max_rounds
+        self.drawn = 0  # samples drawn so far by every node of the process
 
-    def use_numba(self, drawn, n, n_streams):
-        return drawn >= self.numpy_until or -(-n // n_streams) > self.max_rounds
+    def use_numba(self, n, n_streams):
+        """Whether a draw of ``n`` samples from ``n_streams`` streams runs in Numba."""
+        hot = self.drawn >= self.numpy_until or -(-n // n_streams) > self.max_rounds
+        self.drawn += n
+        return hot
 
 
 POLICY = FillPolicy()
@@ -91,14 +99,10 @@ class MRGUniform(Op):
         output_storage[0][0], output_storage[1][0] = new, flat.reshape(shape)
 
     def make_py_callable(self, node):
-        drawn = 0  # samples this node has drawn so far
-
         def run(rstate, size):
-            nonlocal drawn
             shape, n = self._prepare(rstate, size)
-            hot = POLICY.use_numba(drawn, n, rstate.shape[0])
+            hot = POLICY.use_numba(n, rstate.shape[0])
             fill = mrg31k3p.fill if hot else mrg31k3p.fill_numpy  # bit-identical results
-            drawn += n
             new, flat = fill(rstate, n, self.dtype)
             return new, flat.reshape(shape)
 

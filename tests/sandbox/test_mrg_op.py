@@ -37,7 +37,7 @@ def test_reference_and_compiled_loop_agree(dtype, shape, fill_path):
     assert np.all((sample > 0) & (sample < 1))
 
 
-def test_a_node_switches_to_numba_once_hot(monkeypatch):
+def test_draws_switch_to_numba_once_hot(monkeypatch):
     monkeypatch.setattr(mrg_op, "POLICY", mrg_op.FillPolicy(numpy_until=10, max_rounds=4))
     used, reference = [], mrg.fill_numpy
     for name in ("fill", "fill_numpy"):
@@ -45,15 +45,17 @@ def test_a_node_switches_to_numba_once_hot(monkeypatch):
         monkeypatch.setattr(mrg, name, lambda *a, real=real, name=name: (used.append(name),
                                                                          real(*a))[1])
     state = mrg.substreams(np.full(6, 7), 2)
-    run = MRGUniform("float64", 1).make_py_callable(None)
-    expect = state
-    for n in (6, 6, 3, 50):  # cold, cold (6 drawn < 10), hot (12 drawn), hot
+    first, second = (MRGUniform("float64", 1).make_py_callable(None) for _ in range(2))
+    # the count is the process's: the second node is hot once the first has drawn enough
+    for run, n in ((first, 6), (first, 2), (second, 3), (first, 8)):
         new, sample = run(state, np.array([n]))
         np.testing.assert_array_equal(sample, reference(state, n, "float64")[1])
         state = new
     assert used == ["fill_numpy", "fill_numpy", "fill", "fill"]
-    assert MRGUniform("float64", 1).make_py_callable(None)(expect, np.array([9]))[1].size == 9
-    assert used[-1] == "fill"  # 9 samples from 2 streams: 5 rounds > 4, so Numba at once
+    monkeypatch.setattr(mrg_op, "POLICY", mrg_op.FillPolicy(numpy_until=100, max_rounds=4))
+    first(state, np.array([9]))  # 9 samples from 2 streams: 5 rounds > 4, Numba at once
+    first(state, np.array([8]))
+    assert used[-2:] == ["fill", "fill_numpy"]
 
 
 def test_node_types_and_a_compiled_function():
