@@ -47,7 +47,7 @@ def test_draws_switch_to_numba_once_hot(monkeypatch):
     state = mrg.substreams(np.full(6, 7), 2)
     first, second = (MRGUniform("float64", 1).make_py_callable(None) for _ in range(2))
     # the count is the process's: the second node is hot once the first has drawn enough
-    for run, n in ((first, 6), (first, 2), (second, 3), (first, 8)):
+    for run, n in ((first, 6), (first, 6), (second, 3), (first, 8)):
         new, sample = run(state, np.array([n]))
         np.testing.assert_array_equal(sample, reference(state, n, "float64")[1])
         state = new
