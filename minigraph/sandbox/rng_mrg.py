@@ -35,9 +35,7 @@ __all__ = ["MRG_RandomStreams", "MRGUniform", "mrg_uniform", "guess_n_streams"]
 
 
 def _seed_state(seed):
-    """The 6-int base state of a seed: an int (repeated 6 times), 6 ints, or None."""
-    if seed is None:  # fresh entropy: not reproducible, as RandomStreams(None)
-        seed = int(np.random.SeedSequence().entropy % (mrg31k3p.M2 - 1)) + 1
+    """The 6-int base state of a seed: an int (repeated 6 times) or 6 ints."""
     if isinstance(seed, (int, np.integer)) and not isinstance(seed, bool):
         if not 0 < seed < mrg31k3p.M2:
             raise ValueError(f"MRG_RandomStreams: an int seed must be in [1, {mrg31k3p.M2}), "
@@ -104,6 +102,8 @@ class MRG_RandomStreams:
     def __init__(self, seed=12345, use_cuda=None):
         self.state_updates = []
         self._n_streams = []  # substreams of each draw, in creation order (for seed())
+        if seed is None:  # fresh entropy, kept so that seed() replays this run's draws
+            seed = int(np.random.SeedSequence().entropy % (mrg31k3p.M2 - 1)) + 1
         self.default_instance_seed = seed
         self.set_rstate(seed)
 

@@ -290,6 +290,12 @@ def test_build_time_errors_name_the_line():
         with pytest.raises((ValueError, TypeError)):
             MRG_RandomStreams(bad)
     MRG_RandomStreams([1, 2, 3, 4, 5, 6])  # a full state is a seed too
+    fresh = MRG_RandomStreams(None)  # unpredictable, but seed() replays it
+    u = fresh.uniform((3,))
+    f = theano.function([], u)
+    first = f()
+    fresh.seed()
+    np.testing.assert_array_equal(f(), first)
 
 
 def test_run_time_errors_name_the_line():
