@@ -38,7 +38,7 @@ MODULES = {
     "theano.tensor.var": ["minigraph.tensor.var"],
     "theano.tensor.elemwise": ["minigraph.tensor.elemwise"],
     "theano.tensor.subtensor": ["minigraph.tensor.subtensor"],
-    "theano.tensor.opt": ["minigraph.tensor.rewrites"],
+    "theano.tensor.opt": ["minigraph.tensor.rewrites", "minigraph.tensor.rewriting"],
     "theano.tensor.nnet.nnet": ["minigraph.tensor.nnet.basic", "minigraph.tensor.nnet"],
     "theano.tensor.nnet.sigm": ["minigraph.tensor.nnet.basic", "minigraph.tensor.nnet"],
     "theano.tensor.nnet.conv": ["minigraph.tensor.nnet.conv"],
