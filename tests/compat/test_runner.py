@@ -103,6 +103,13 @@ def test_missing_name_is_one_line_and_exit_2(theano, tmp_path, capsys, line2, mi
     assert err.rstrip().endswith("prog.py:2)")
 
 
+def test_missing_method_of_a_minigraph_object_is_one_line(theano, tmp_path, capsys):
+    path = program(tmp_path, "import theano.tensor as T\nx = T.dvector()\nx.no_such_theano_method()\n")
+    assert main([path]) == 2
+    assert capsys.readouterr().err == ("minigraph.compat: TensorVariable.no_such_theano_method is not in "
+                                       f"minigraph (used at {path}:3)\n")
+
+
 def test_program_errors_keep_their_traceback(theano, tmp_path, capsys):
     path = program(tmp_path, """
         import theano
