@@ -22,7 +22,7 @@ import os
 import sys
 import types
 
-from .aliases import MODULES
+from .aliases import ATTRIBUTES, MODULES
 
 _HERE = os.path.dirname(os.path.abspath(__file__)) + os.sep
 _IMPORTLIB_FILES = ("<frozen", importlib.__file__.rsplit(os.sep, 1)[0] + os.sep)
@@ -137,6 +137,9 @@ class TheanoModule(types.ModuleType):
                 continue
             return self._wrap(attr, value)
         sub = f"{self.__name__}.{attr}"
+        if sub in ATTRIBUTES:
+            module, _, name = ATTRIBUTES[sub].partition(":")
+            return getattr(importlib.import_module(module), name)
         if _is_package_path(sub) or minigraph_targets(sub):
             return importlib.import_module(sub)
         raise MissingName(sub, caller_line(sys._getframe(1)))

@@ -48,6 +48,8 @@ def test_modules_map_to_minigraph(theano):
     assert theano.tensor.basic.dot is MT.dot  # falls back from tensor.basic to tensor
     assert theano.compile.function is minigraph.function  # the function, not the module
     assert theano.gradient.grad is minigraph.gradient.grad
+    assert T.as_tensor is MT.as_tensor_variable  # a Theano name minigraph spells differently
+    assert T.nnet.logsoftmax is MT.nnet.log_softmax
     assert theano.tensor.nnet is sys.modules["theano.tensor.nnet"]  # one view per path
 
 
