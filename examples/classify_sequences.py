@@ -16,7 +16,7 @@ The cells are written in plain ops: SimpleRNN ``tanh(x W + h U + b)``; LSTM (gat
 and candidate g from one product each, forget bias 1); GRU (update z, reset r, candidate
 ``tanh(x W + (r * h) U)``)::
 
-    python examples/classify_sequences.py                    # all three cells, 1-2 minutes
+    python examples/classify_sequences.py                    # all three cells, about 1 minute
     python examples/classify_sequences.py --quick            # a few seconds
     python examples/classify_sequences.py --cells lstm --steps 600 --pool mean
 """
@@ -240,7 +240,7 @@ def build_parser():
     p.add_argument("--batch", type=int, default=32)
     p.add_argument("--hidden", type=int, default=48)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--lr", type=float, default=0.005)
+    p.add_argument("--lr", type=float, default=0.002)
     p.add_argument("--pool", choices=["last", "mean"], default="last")
     p.add_argument("--min-len", type=int, default=20)
     p.add_argument("--max-len", type=int, default=100)

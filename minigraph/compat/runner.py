@@ -25,6 +25,7 @@ USAGE = ("usage: python -m minigraph.compat PROGRAM.py [args...]\n"
          "       python -m minigraph.compat -m MODULE [args...]\n"
          "Runs a Theano program with `theano` mapped to minigraph.")
 EXIT_MISSING = 2
+EXIT_USAGE = 2  # as argparse
 _RUNPY = os.path.dirname(runpy.__file__) + os.sep + "runpy.py"
 _CANNOT_IMPORT = re.compile(r"cannot import name '([^']+)' from '(theano(?:\.[\w.]+)?)'")
 
@@ -139,7 +140,7 @@ def main(argv=None):
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] in ("-h", "--help") or argv == ["-m"]:
         print(USAGE, file=sys.stderr if not argv else sys.stdout)
-        return 0 if argv else EXIT_MISSING
+        return 0 if argv else EXIT_USAGE
     try:
         if argv[0] == "-m":
             run_module(argv[1], argv[2:])
