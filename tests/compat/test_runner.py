@@ -90,6 +90,19 @@ def test_main_passes_argv_and_runs_as_main(theano, tmp_path, capsys):
     assert capsys.readouterr().out.split("]")[0] == "['--lr', '0.1', 'x'"
 
 
+def test_main_runs_a_module_with_dash_m(theano, tmp_path, capsys, monkeypatch):
+    program(tmp_path, "import sys, theano.tensor as T\nprint(__name__, sys.argv[1:])\n",
+            name="prog_module.py")
+    monkeypatch.chdir(tmp_path)
+    assert main(["-m", "prog_module", "--flag"]) == 0
+    assert capsys.readouterr().out == "__main__ ['--flag']\n"
+
+
+def test_usage(capsys):
+    assert main([]) == 2 and "usage:" in capsys.readouterr().err
+    assert main(["--help"]) == 0 and "usage:" in capsys.readouterr().out
+
+
 @pytest.mark.parametrize("line2, missing", [
     ("T.foo(1)", "theano.tensor.foo"),
     ("from theano.tensor import foo", "theano.tensor.foo"),
