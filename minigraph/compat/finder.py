@@ -126,10 +126,13 @@ class TheanoModule(types.ModuleType):
                              __file__=getattr(first, "__file__", None))
 
     def __getattr__(self, attr):
-        if attr.startswith("__") and attr.endswith("__"):
+        if attr.startswith("__") and attr.endswith("__"):  # __version__, __all__, ...
             if attr == "__all__":
                 return self._public_names()
-            raise AttributeError(attr)
+            for target in self.__targets__:
+                if hasattr(target, attr):
+                    return getattr(target, attr)
+            raise AttributeError(f"module {self.__name__!r} has no attribute {attr!r}")
         for target in self.__targets__:
             try:
                 value = getattr(target, attr)

@@ -59,6 +59,7 @@ def test_views_behave_like_modules(theano):
     namespace = {}
     exec("from theano.tensor import *", namespace)
     assert namespace["matrix"] is MT.matrix and "dot" in dir(T)
+    assert theano.__version__ == minigraph.__version__
     assert not hasattr(T, "no_such_name") and getattr(T, "no_such_name", 3) == 3
     x = T.dmatrix("x")
     f = theano.function([x], T.nnet.sigmoid(x).sum())
