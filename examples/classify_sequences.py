@@ -16,7 +16,7 @@ The cells are written in plain ops: SimpleRNN ``tanh(x W + h U + b)``; LSTM (gat
 and candidate g from one product each, forget bias 1); GRU (update z, reset r, candidate
 ``tanh(x W + (r * h) U)``)::
 
-    python examples/classify_sequences.py                    # all three cells, about 1 minute
+    python examples/classify_sequences.py                    # all three cells, 1-2 minutes
     python examples/classify_sequences.py --quick            # a few seconds
     python examples/classify_sequences.py --cells lstm --steps 600 --pool mean
 """
