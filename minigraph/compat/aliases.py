@@ -5,7 +5,8 @@ lists the exceptions: each Theano module path maps to the minigraph modules sear
 order, for its names. A name missing from the first module is looked up in the next, which
 lets ``theano.tensor.basic`` (a large module in Theano) see all of ``minigraph.tensor``.
 Targets that do not exist in this checkout are skipped, so an entry may name a module that
-another part of the project has not built yet.
+another part of the project has not built yet. `ATTRIBUTES` lists single names minigraph
+spells differently (``T.as_tensor`` is ``as_tensor_variable``).
 """
 
 MODULES = {
@@ -38,7 +39,7 @@ MODULES = {
     "theano.tensor.var": ["minigraph.tensor.var"],
     "theano.tensor.elemwise": ["minigraph.tensor.elemwise"],
     "theano.tensor.subtensor": ["minigraph.tensor.subtensor"],
-    "theano.tensor.opt": ["minigraph.tensor.rewrites"],
+    "theano.tensor.opt": ["minigraph.tensor.rewrites", "minigraph.tensor.rewriting"],
     "theano.tensor.nnet.nnet": ["minigraph.tensor.nnet.basic", "minigraph.tensor.nnet"],
     "theano.tensor.nnet.sigm": ["minigraph.tensor.nnet.basic", "minigraph.tensor.nnet"],
     "theano.tensor.nnet.conv": ["minigraph.tensor.nnet.conv"],
@@ -51,4 +52,13 @@ MODULES = {
     "theano.tensor.shared_randomstreams": ["minigraph.tensor.shared_randomstreams"],
     "theano.tensor.extra_ops": ["minigraph.tensor.extra_ops"],
     "theano.tensor.sort": ["minigraph.tensor.sort", "minigraph.tensor"],
+}
+
+# Theano names that minigraph has under another name, with the same meaning: used only when
+# the module the program asks does not have the Theano name itself.
+ATTRIBUTES = {
+    "theano.tensor.as_tensor": "minigraph.tensor.basic:as_tensor_variable",
+    "theano.tensor.basic.as_tensor": "minigraph.tensor.basic:as_tensor_variable",
+    "theano.tensor.nnet.logsoftmax": "minigraph.tensor.nnet:log_softmax",
+    "theano.tensor.nnet.nnet.logsoftmax": "minigraph.tensor.nnet:log_softmax",
 }
