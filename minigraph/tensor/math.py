@@ -143,3 +143,75 @@ def relu(x, alpha=0):
 def check_same_ndim(a, b, what):
     if a.ndim != b.ndim:
         raise GraphError(f"{what}: {a.describe()} is {a.ndim}-d but {b.describe()} is {b.ndim}-d")
+
+
+# Theano names added for programs that use them (issue 15); compositions where one exists
+log2 = _make("log2")
+log10 = _make("log10")
+erf = _make("erf")
+erfc = _make("erfc")
+
+
+def inv(x):
+    """Elementwise reciprocal ``1 / x`` (Theano's ``T.inv``); integers give floats.
+
+    >>> import minigraph.tensor as T, numpy as np
+    >>> x = T.dvector("x")
+    >>> T.inv(x).eval({x: np.array([2.0, -4.0])}).tolist()
+    [0.5, -0.25]
+    """
+    return true_div(1.0, x)
+
+
+def isnan(x):
+    """Elementwise ``x != x``: true exactly at NaNs (false everywhere for integers).
+
+    >>> import minigraph.tensor as T, numpy as np
+    >>> x = T.dvector("x")
+    >>> T.isnan(x).eval({x: np.array([1.0, np.nan])}).tolist()
+    [False, True]
+    """
+    return neq(x, x)
+
+
+def isinf(x):
+    """Elementwise test for +inf or -inf (false everywhere for integers).
+
+    >>> import minigraph.tensor as T, numpy as np
+    >>> x = T.dvector("x")
+    >>> T.isinf(x).eval({x: np.array([-np.inf, 1.0, np.nan])}).tolist()
+    [True, False, False]
+    """
+    x = as_tensor_variable(x)
+    if np.dtype(x.dtype).kind not in "fc":
+        return neq(x, x)
+    return eq(abs(x), np.inf)
+
+
+def iround(x, mode=None):
+    """Round to the nearest integer (ties to even) and cast to int64, as Theano's ``iround``."""
+    return cast(round(x, mode or "half_to_even"), "int64")
+
+
+def _fold(fn, args, what):
+    if not args:
+        raise GraphError(f"{what} needs at least one argument")
+    out = args[0]
+    for a in args[1:]:
+        out = fn(out, a)
+    return out
+
+
+def largest(*args):
+    """Elementwise maximum of any number of tensors (``largest(a, b, c)``).
+
+    >>> import minigraph.tensor as T, numpy as np
+    >>> T.largest(np.array([1, 5]), np.array([4, 2]), np.array([3, 3])).eval().tolist()
+    [4, 5]
+    """
+    return _fold(maximum, args, "largest")
+
+
+def smallest(*args):
+    """Elementwise minimum of any number of tensors (``smallest(a, b, c)``)."""
+    return _fold(minimum, args, "smallest")

@@ -154,6 +154,25 @@ def _second(x, y):
     return np.broadcast_to(y, np.broadcast_shapes(np.shape(x), np.shape(y))).copy()
 
 
+def _ufunc(name):
+    """SciPy's ufunc ``name`` when SciPy is installed, else ``math.name`` on each element."""
+    try:
+        import scipy.special
+
+        return getattr(scipy.special, name)
+    except ImportError:  # scipy is optional: the loop is slow but exact
+        fn = np.vectorize(getattr(math, name), otypes=["float64"])
+        return lambda x: fn(x).astype(np.result_type(x, np.float32), copy=False)
+
+
+def _g_erf(sign):
+    # d/dx erf(x) = 2/sqrt(pi) exp(-x**2); erfc = 1 - erf
+    def g(i, o, gz):
+        return [gz * (sign * 2 / math.sqrt(math.pi)) * _M().exp(-_M().sqr(i[0]))]
+
+    return g
+
+
 def _rows():
     M = _M
     S = ScalarOp
@@ -200,6 +219,12 @@ def _rows():
         S("clip", 3, np.clip, "first", _g_clip, "min(max({0}, {1}), {2})"),
         S("second", 2, _second, "second", lambda i, o, gz: [None, gz], "{1}"),
         S("identity", 1, lambda x: x.copy(), "first", lambda i, o, gz: [gz], "{0}"),
+        S("log2", 1, np.log2, "float", lambda i, o, gz: [gz / (i[0] * math.log(2))],
+          "math.log2({0})"),
+        S("log10", 1, np.log10, "float", lambda i, o, gz: [gz / (i[0] * math.log(10))],
+          "math.log10({0})"),
+        S("erf", 1, _ufunc("erf"), "float", _g_erf(1), "math.erf({0})"),
+        S("erfc", 1, _ufunc("erfc"), "float", _g_erf(-1), "math.erfc({0})"),
     ]
 
 

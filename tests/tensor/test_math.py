@@ -5,6 +5,7 @@ import pytest
 
 import minigraph as theano
 import minigraph.tensor as T
+from minigraph.graph.basic import GraphError
 
 
 def _sigmoid(x):
@@ -104,3 +105,52 @@ def test_pow_with_integer_and_float_exponents(rng):
     f = theano.function([x], [x ** 2, x ** 0.5, 2 ** x, x ** -1])
     for g, w in zip(f(xv), [xv ** 2, xv ** 0.5, 2 ** xv, 1 / xv]):
         np.testing.assert_allclose(g, w, rtol=1e-14)
+
+
+# ---- Theano names added for issue 15: erf, erfc, log2, log10, inv, isnan, isinf, ... ----
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_new_unary_functions_match_numpy(dtype, rng):
+    import math
+
+    x = T.vector("x", dtype=dtype)
+    xv = (rng.standard_normal(7) * 2).astype(dtype)
+    pos = np.abs(xv) + 0.25
+    erf = np.vectorize(math.erf)(xv.astype("float64"))
+    cases = [(T.erf(x), xv, erf), (T.erfc(x), xv, 1 - erf), (T.log2(x), pos, np.log2(pos)),
+             (T.log10(x), pos, np.log10(pos)), (T.inv(x), xv, 1 / xv)]
+    tol = 1e-6 if dtype == "float32" else 1e-14
+    for out, val, want in cases:
+        got = out.eval({x: val})
+        assert got.dtype == np.dtype(dtype)
+        np.testing.assert_allclose(got, want, rtol=tol, atol=tol)
+    for name, out in [("erf", T.erf), ("erfc", T.erfc), ("inv", T.inv)]:
+        theano.gradient.verify_grad(out, [xv.astype("float64")], rng=rng)
+    for out in (T.log2, T.log10):
+        theano.gradient.verify_grad(out, [pos.astype("float64")], rng=rng)
+
+
+def test_isnan_isinf_and_integer_inputs():
+    x, i = T.dvector("x"), T.ivector("i")
+    xv = np.array([1.0, np.nan, np.inf, -np.inf, 0.0])
+    assert np.array_equal(T.isnan(x).eval({x: xv}), np.isnan(xv))
+    assert np.array_equal(T.isinf(x).eval({x: xv}), np.isinf(xv))
+    iv = np.array([1, -3, 0], "int32")
+    assert not T.isnan(i).eval({i: iv}).any() and not T.isinf(i).eval({i: iv}).any()
+    assert T.inv(i).dtype == "float64"
+    np.testing.assert_array_equal(T.inv(i).eval({i: np.array([2, -4], "int32")}), [0.5, -0.25])
+
+
+def test_iround_largest_smallest(rng):
+    x, y, z = T.dvectors("x", "y", "z")
+    vals = [rng.standard_normal(5) * 3 for _ in range(3)]
+    vals[0][:2] = [2.5, -1.5]
+    r = T.iround(x)
+    assert r.dtype == "int64"
+    np.testing.assert_array_equal(r.eval({x: vals[0]}), np.round(vals[0]).astype("int64"))
+    given = dict(zip((x, y, z), vals))
+    np.testing.assert_array_equal(T.largest(x, y, z).eval(given), np.maximum.reduce(vals))
+    np.testing.assert_array_equal(T.smallest(x, y, z).eval(given), np.minimum.reduce(vals))
+    assert T.largest(x) is x
+    theano.gradient.verify_grad(lambda a, b: T.largest(a, b, 0.1), vals[:2], rng=rng)
+    with pytest.raises(GraphError, match="at least one"):
+        T.smallest()

@@ -16,7 +16,7 @@ from minigraph.compile.function import function
 from minigraph.tensor.elemwise import Elemwise
 from minigraph.tensor.scalar import CODE_NAMESPACE, SCALAR_OPS, cast_op
 
-POSITIVE = {"sqrt", "log", "log1p", "pow", "true_div", "int_div", "mod"}
+POSITIVE = {"sqrt", "log", "log1p", "pow", "true_div", "int_div", "mod", "log2", "log10"}
 BOOLEAN = {"and_", "or_", "xor", "invert"}
 
 
