@@ -22,6 +22,18 @@ from .subtensor import inc_subtensor, set_subtensor  # noqa: F401
 from .var import TensorConstant, TensorVariable  # noqa: F401
 from . import shared_randomstreams  # noqa: F401,E402
 from minigraph.gradient import Lop, Rop  # noqa: F401,E402
+# Theano names added for issue 15 (names branch): one block, kept together
+from . import nlinalg  # noqa: F401,E402
+from .arrange import (advanced_inc_subtensor1, advanced_set_subtensor1, flatnonzero,  # noqa
+                      horizontal_stack, nonzero, nonzero_values, roll, shape_padaxis,
+                      stacklists, tile, vertical_stack)
+from .extra_ops import cumprod, cumsum, diff, fill_diagonal, repeat, squeeze  # noqa: F401,E402
+from .math import erf, erfc, inv, iround, isinf, isnan, largest, log2, log10  # noqa
+from .math import smallest  # noqa: F401,E402
+from .nlinalg import diag, diagonal, trace  # noqa: F401,E402
+from .reduce import all, any, max_and_argmax  # noqa: F401,E402
+from .sort import argsort, sort  # noqa: F401,E402
+from minigraph.gradient import consider_constant, hessian, jacobian  # noqa: F401,E402
 
 
 def grad(cost, wrt, **kwargs):

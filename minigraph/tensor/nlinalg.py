@@ -1,0 +1,198 @@
+"""``T.nlinalg``: diagonals, trace, inverse and determinant, with gradients.
+
+Theano's ``theano.tensor.nlinalg`` names: ``diag``, ``extract_diag``, ``alloc_diag``,
+``trace``, ``matrix_inverse``, ``det`` (``T.diag``, ``T.diagonal`` and ``T.trace`` are the
+same functions). The ops call NumPy; the gradients are the textbook ones:
+d inv(A) = -inv(A) dA inv(A) and d det(A) = det(A) tr(inv(A) dA).
+"""
+
+import numpy as np
+
+from minigraph.graph.basic import Apply, GraphError, where
+from minigraph.graph.op import Op
+from minigraph.graph.type import TensorType
+
+from .basic import as_tensor_variable
+
+
+class ExtractDiag(Op):
+    """``numpy.diagonal(x, offset, axis1, axis2)`` (a copy, as a new last dimension)."""
+
+    __props__ = ("offset", "axis1", "axis2")
+
+    def __init__(self, offset=0, axis1=0, axis2=1):
+        self.offset, self.axis1, self.axis2 = int(offset), int(axis1), int(axis2)
+
+    def make_node(self, x):
+        x = as_tensor_variable(x)
+        if x.ndim < 2:
+            raise GraphError(f"diagonal needs at least a matrix, got {x.type.short()}{where(x)}")
+        rest = [s for d, s in enumerate(x.type.shape) if d not in (self.axis1, self.axis2)]
+        return Apply(self, [x], [TensorType(x.dtype, shape=tuple(rest) + (None,))()])
+
+    def perform(self, node, inputs, output_storage):
+        d = np.diagonal(inputs[0], self.offset, self.axis1, self.axis2)
+        output_storage[0][0] = d.copy()
+
+    def grad(self, inputs, outputs, output_grads):
+        (x,), (gz,) = inputs, output_grads
+        if x.ndim != 2:  # the scatter back is written for matrices
+            raise GraphError("the gradient of diagonal() is implemented for matrices only")
+        from .math import zeros_like
+        from .shape import arange
+
+        n = gz.shape[0]
+        rows = arange(n) + max(-self.offset, 0)
+        cols = arange(n) + max(self.offset, 0)
+        if (self.axis1, self.axis2) == (1, 0):
+            rows, cols = cols, rows
+        from .subtensor import set_subtensor
+
+        return [set_subtensor(zeros_like(x)[rows, cols], gz)]
+
+
+class AllocDiag(Op):
+    """A square matrix with the vector ``v`` on diagonal ``offset`` (``numpy.diag(v, k)``)."""
+
+    __props__ = ("offset",)
+
+    def __init__(self, offset=0):
+        self.offset = int(offset)
+
+    def make_node(self, v):
+        v = as_tensor_variable(v)
+        if v.ndim != 1:
+            raise GraphError(f"alloc_diag needs a vector, got {v.type.short()}{where(v)}")
+        return Apply(self, [v], [TensorType(v.dtype, shape=(None, None))()])
+
+    def perform(self, node, inputs, output_storage):
+        output_storage[0][0] = np.diag(inputs[0], self.offset)
+
+    def grad(self, inputs, outputs, output_grads):
+        return [ExtractDiag(self.offset)(output_grads[0])]
+
+
+def _axes(x, axis1, axis2):
+    a1, a2 = axis1 % x.ndim, axis2 % x.ndim
+    if a1 == a2:
+        raise GraphError(f"diagonal: axis1 and axis2 are the same axis {axis1}{where(x)}")
+    return a1, a2
+
+
+def diagonal(a, offset=0, axis1=0, axis2=1):
+    """The diagonal ``offset`` of ``a`` over ``axis1`` and ``axis2`` (``numpy.diagonal``).
+
+    >>> import minigraph.tensor as T, numpy as np
+    >>> a = T.dmatrix("a")
+    >>> T.diagonal(a).eval({a: np.arange(4.0).reshape(2, 2)}).tolist()
+    [0.0, 3.0]
+    """
+    a = as_tensor_variable(a)
+    if a.ndim < 2:
+        raise GraphError(f"diagonal needs at least a matrix, got {a.type.short()}{where(a)}")
+    return ExtractDiag(offset, *_axes(a, axis1, axis2))(a)
+
+
+extract_diag = diagonal
+
+
+def alloc_diag(v, offset=0):
+    """A square matrix with ``v`` on diagonal ``offset`` and zeros elsewhere."""
+    return AllocDiag(offset)(v)
+
+
+def diag(v, k=0):
+    """``numpy.diag``: a vector gives a diagonal matrix, a matrix gives its diagonal ``k``.
+
+    >>> import minigraph.tensor as T, numpy as np
+    >>> v = T.dvector("v")
+    >>> T.diag(v).eval({v: np.array([1.0, 2.0])}).tolist()
+    [[1.0, 0.0], [0.0, 2.0]]
+    """
+    v = as_tensor_variable(v)
+    if v.ndim == 1:
+        return AllocDiag(k)(v)
+    if v.ndim == 2:
+        return ExtractDiag(k)(v)
+    raise GraphError(f"diag takes a vector or a matrix, got {v.type.short()}{where(v)}")
+
+
+def trace(x):
+    """Sum of the main diagonal of the matrix ``x``.
+
+    >>> import minigraph.tensor as T, numpy as np
+    >>> a = T.dmatrix("a")
+    >>> float(T.trace(a).eval({a: np.arange(4.0).reshape(2, 2)}))
+    3.0
+    """
+    from .reduce import sum as _sum
+
+    x = as_tensor_variable(x)
+    if x.ndim != 2:
+        raise GraphError(f"trace takes a matrix, got {x.type.short()}{where(x)}")
+    return _sum(ExtractDiag()(x))
+
+
+def _square(x, what):
+    x = as_tensor_variable(x)
+    if x.ndim != 2 or np.dtype(x.dtype).kind not in "fc":
+        raise GraphError(f"{what} takes a float matrix, got {x.type.short()}{where(x)}")
+    return x
+
+
+class MatrixInverse(Op):
+    """``numpy.linalg.inv`` of a square matrix."""
+
+    def make_node(self, x):
+        x = _square(x, "matrix_inverse")
+        return Apply(self, [x], [x.type()])
+
+    def perform(self, node, inputs, output_storage):
+        output_storage[0][0] = np.linalg.inv(inputs[0]).astype(inputs[0].dtype, copy=False)
+
+    def grad(self, inputs, outputs, output_grads):
+        (xi,), (gz,) = outputs, output_grads
+        return [-(xi.T.dot(gz).dot(xi.T))]  # d inv = -inv dA inv, transposed for the adjoint
+
+    def infer_shape(self, node, input_shapes):
+        return [input_shapes[0]]
+
+
+class Det(Op):
+    """``numpy.linalg.det`` of a square matrix (a scalar)."""
+
+    def make_node(self, x):
+        x = _square(x, "det")
+        return Apply(self, [x], [TensorType(x.dtype, shape=())()])
+
+    def perform(self, node, inputs, output_storage):
+        output_storage[0][0] = np.asarray(np.linalg.det(inputs[0]), dtype=inputs[0].dtype)
+
+    def grad(self, inputs, outputs, output_grads):
+        (x,), (d,), (gz,) = inputs, outputs, output_grads
+        return [gz * d * MatrixInverse()(x).T]
+
+    def infer_shape(self, node, input_shapes):
+        return [()]
+
+
+def matrix_inverse(x):
+    """The inverse of the square matrix ``x`` (differentiable).
+
+    >>> import minigraph.tensor as T, numpy as np
+    >>> a = T.dmatrix("a")
+    >>> T.nlinalg.matrix_inverse(a).eval({a: np.diag([2.0, 4.0])}).tolist()
+    [[0.5, 0.0], [0.0, 0.25]]
+    """
+    return MatrixInverse()(x)
+
+
+def det(x):
+    """The determinant of the square matrix ``x`` (differentiable where ``x`` is invertible).
+
+    >>> import minigraph.tensor as T, numpy as np
+    >>> a = T.dmatrix("a")
+    >>> float(T.nlinalg.det(a).eval({a: np.diag([2.0, 4.0])}))
+    8.0
+    """
+    return Det()(x)
