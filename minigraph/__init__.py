@@ -16,6 +16,8 @@ from . import tensor  # noqa: F401
 from . import printing  # noqa: F401
 from .printing import pp  # noqa: F401
 from . import updates  # noqa: F401
+from .compile.builders import OpFromGraph  # noqa: F401
+from .compile.io import Out  # noqa: F401
 
 try:
     from .scan import scan  # noqa: F401

@@ -16,9 +16,6 @@ from .basic import as_tensor_variable
 from .nnet.basic import to_one_hot  # noqa: F401
 from .shape import arange, flatten, specify_shape  # noqa: F401
 
-__all__ = ["cumsum", "cumprod", "repeat", "bincount", "squeeze", "diff", "fill_diagonal",
-           "to_one_hot"]
-
 
 def _check_axis(x, axis, what):
     if not -x.ndim <= axis < max(x.ndim, 1):

@@ -72,3 +72,11 @@ def test_debug_mode_stops_at_the_first_nan():
         with np.errstate(invalid="ignore"):
             f(np.array([-1.0]))
     assert "NaN in output 0 of log" in str(info.value) and f"{HERE}:" in str(info.value)
+
+
+def test_get_default_mode_follows_config():
+    from minigraph.compile.mode import get_default_mode
+
+    assert get_default_mode() is get_mode(None)
+    with theano.change_flags(mode="FAST_COMPILE"):
+        assert get_default_mode() is FAST_COMPILE
