@@ -23,7 +23,7 @@ from .var import TensorConstant, TensorVariable  # noqa: F401
 from . import shared_randomstreams  # noqa: F401,E402
 from minigraph.gradient import Lop, Rop  # noqa: F401,E402
 # Theano names added for issue 15 (names branch): one block, kept together
-from . import nlinalg  # noqa: F401,E402
+from . import nlinalg, slinalg  # noqa: F401,E402
 from .arrange import (advanced_inc_subtensor1, advanced_set_subtensor1, flatnonzero,  # noqa
                       horizontal_stack, nonzero, nonzero_values, roll, shape_padaxis,
                       stacklists, tile, vertical_stack)

@@ -1,9 +1,10 @@
-"""``T.nlinalg``: diagonals, trace, inverse and determinant, with gradients.
+"""``T.nlinalg``: diagonals, trace, inverse, determinant and ``eigh``, with gradients.
 
 Theano's ``theano.tensor.nlinalg`` names: ``diag``, ``extract_diag``, ``alloc_diag``,
-``trace``, ``matrix_inverse``, ``det`` (``T.diag``, ``T.diagonal`` and ``T.trace`` are the
-same functions). The ops call NumPy; the gradients are the textbook ones:
-d inv(A) = -inv(A) dA inv(A) and d det(A) = det(A) tr(inv(A) dA).
+``trace``, ``matrix_inverse``, ``det``, ``eigh``, ``matrix_dot``, ``matrix_power``
+(``T.diag``, ``T.diagonal`` and ``T.trace`` are the same functions). The ops call NumPy;
+the gradients are the textbook ones: d inv(A) = -inv(A) dA inv(A), d det(A) = det(A)
+tr(inv(A) dA), and for ``eigh`` the first-order perturbation of each eigenpair.
 """
 
 import numpy as np
@@ -40,14 +41,13 @@ class ExtractDiag(Op):
             raise GraphError("the gradient of diagonal() is implemented for matrices only")
         from .math import zeros_like
         from .shape import arange
+        from .subtensor import set_subtensor
 
         n = gz.shape[0]
         rows = arange(n) + max(-self.offset, 0)
         cols = arange(n) + max(self.offset, 0)
         if (self.axis1, self.axis2) == (1, 0):
             rows, cols = cols, rows
-        from .subtensor import set_subtensor
-
         return [set_subtensor(zeros_like(x)[rows, cols], gz)]
 
 
@@ -192,7 +192,96 @@ def det(x):
 
     >>> import minigraph.tensor as T, numpy as np
     >>> a = T.dmatrix("a")
-    >>> float(T.nlinalg.det(a).eval({a: np.diag([2.0, 4.0])}))
+    >>> round(float(T.nlinalg.det(a).eval({a: np.diag([2.0, 4.0])})), 12)
     8.0
     """
     return Det()(x)
+
+
+class Eigh(Op):
+    """``numpy.linalg.eigh``: eigenvalues (ascending) and eigenvectors (columns) of the
+    symmetric matrix given by the ``UPLO`` triangle of ``x``."""
+
+    __props__ = ("UPLO",)
+
+    def __init__(self, UPLO="L"):
+        if UPLO not in ("L", "U"):
+            raise GraphError(f"eigh: UPLO must be 'L' or 'U', got {UPLO!r}")
+        self.UPLO = UPLO
+
+    def make_node(self, x):
+        x = _square(x, "eigh")
+        return Apply(self, [x], [TensorType(x.dtype, shape=(None,))(), x.type()])
+
+    def perform(self, node, inputs, output_storage):
+        w, v = np.linalg.eigh(inputs[0], UPLO=self.UPLO)
+        output_storage[0][0] = w.astype(inputs[0].dtype, copy=False)
+        output_storage[1][0] = v.astype(inputs[0].dtype, copy=False)
+
+    def grad(self, inputs, outputs, output_grads):
+        # S = V (diag(gw) + F * (V^T gV)) V^T with F_ij = 1 / (w_j - w_i) off the diagonal
+        # (distinct eigenvalues); x_ij in the read triangle stands for x_ji too
+        from .math import zeros_like
+        from .shape import eye
+        from .slinalg import _triangle
+
+        (x,), (w, v), (gw, gv) = inputs, outputs, output_grads
+        gw = zeros_like(w) if gw is None else gw
+        inner = diag(gw)
+        if gv is not None:
+            n = w.shape[0]
+            ident = eye(n, dtype=x.dtype)
+            gaps = w.dimshuffle("x", 0) - w.dimshuffle(0, "x") + ident
+            inner = inner + (1 - ident) / gaps * v.T.dot(gv)
+        S = v.dot(inner).dot(v.T)
+        return [_triangle(S + S.T, lower=self.UPLO == "L") - diag(diag(S))]
+
+
+def eigh(a, UPLO="L"):
+    """Eigenvalues ``w`` (ascending) and eigenvectors ``v`` (columns) of a symmetric matrix.
+
+    Only the ``UPLO`` triangle of ``a`` is read. The gradient assumes distinct eigenvalues.
+
+    >>> import minigraph.tensor as T, numpy as np
+    >>> a = T.dmatrix("a")
+    >>> w, v = T.nlinalg.eigh(a)
+    >>> w.eval({a: np.diag([3.0, 1.0])}).tolist()
+    [1.0, 3.0]
+    """
+    return Eigh(UPLO)(a)
+
+
+def matrix_dot(*args):
+    """``args[0] . args[1] . ...``: the product of several matrices, left to right."""
+    from .blas import dot
+
+    if not args:
+        raise GraphError("matrix_dot needs at least one matrix")
+    out = as_tensor_variable(args[0])
+    for a in args[1:]:
+        out = dot(out, a)
+    return out
+
+
+def matrix_power(M, n):
+    """``M`` multiplied by itself ``n`` times (``n`` a non-negative int), by squaring.
+
+    >>> import minigraph.tensor as T, numpy as np
+    >>> m = T.dmatrix("m")
+    >>> T.nlinalg.matrix_power(m, 3).eval({m: np.array([[1.0, 1.0], [0.0, 1.0]])}).tolist()
+    [[1.0, 3.0], [0.0, 1.0]]
+    """
+    from .blas import dot
+    from .shape import eye
+
+    M = as_tensor_variable(M)
+    if int(n) != n or n < 0:
+        raise GraphError(f"matrix_power: n must be a non-negative int, got {n!r}")
+    result, base, n = None, M, int(n)
+    while n:
+        if n & 1:
+            result = base if result is None else dot(result, base)
+        n >>= 1
+        if n:
+            base = dot(base, base)
+    return eye(M.shape[0], dtype=M.dtype) if result is None else result

@@ -64,3 +64,35 @@ def test_matrix_inverse_and_det(dtype, tol, n, rng):
     verify_grad(nlinalg.det, [a64], rng=rng)
     with pytest.raises(GraphError, match="float matrix"):
         nlinalg.det(T.imatrix())
+
+
+@pytest.mark.parametrize("UPLO", ["L", "U"])
+def test_eigh_matches_numpy_and_gradient(UPLO, rng):
+    m = rng.standard_normal((4, 4))
+    av = m + m.T + np.diag([0.0, 3.0, 6.0, 9.0])  # well separated eigenvalues
+    a = T.dmatrix("a")
+    w, v = nlinalg.eigh(a, UPLO)
+    want_w, want_v = np.linalg.eigh(av, UPLO)
+    np.testing.assert_allclose(w.eval({a: av}), want_w, rtol=1e-12)
+    np.testing.assert_allclose(v.eval({a: av}), want_v, rtol=1e-12, atol=1e-12)
+    # the eigenvalues and sign-free functions of the eigenvectors
+    verify_grad(lambda x: nlinalg.eigh(x, UPLO)[0], [av], rng=rng)
+    verify_grad(lambda x: nlinalg.eigh(x, UPLO)[1] ** 2, [av], rng=rng)
+    with pytest.raises(GraphError, match="UPLO"):
+        nlinalg.eigh(a, "X")
+
+
+@pytest.mark.parametrize("n", [0, 1, 2, 5])
+def test_matrix_power_and_matrix_dot(n, rng):
+    mv = rng.standard_normal((3, 3)) / 2
+    m = T.dmatrix("m")
+    np.testing.assert_allclose(nlinalg.matrix_power(m, n).eval({m: mv}),
+                               np.linalg.matrix_power(mv, n), rtol=1e-12, atol=1e-15)
+    if n:
+        verify_grad(lambda x: nlinalg.matrix_power(x, n), [mv], rng=rng)
+    a, b = T.dmatrices("a", "b")
+    av, bv = rng.standard_normal((2, 3)), rng.standard_normal((3, 1))
+    np.testing.assert_allclose(nlinalg.matrix_dot(a, m, b).eval({a: av, m: mv, b: bv}),
+                               av @ mv @ bv, rtol=1e-12)
+    with pytest.raises(GraphError, match="non-negative"):
+        nlinalg.matrix_power(m, -1)
