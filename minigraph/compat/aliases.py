@@ -31,10 +31,11 @@ MODULES = {
     "theano.gof.op": ["minigraph.graph.op"],
     "theano.gof.type": ["minigraph.graph.type"],
     "theano.gof.fg": ["minigraph.graph.fg"],
-    "theano.scan_module": ["minigraph.scan_module", "minigraph.scan"],
+    "theano.scan_module": ["minigraph.scan_module", "minigraph.scan", "minigraph.scan_views"],
     "theano.scan_module.scan": ["minigraph.scan_module.scan", "minigraph.scan"],
     "theano.scan_module.scan_op": ["minigraph.scan.op"],
     "theano.scan_module.scan_utils": ["minigraph.scan.builder", "minigraph.scan"],
+    "theano.scan_module.scan_views": ["minigraph.scan_views"],
     "theano.sandbox.rng_mrg": ["minigraph.sandbox.rng_mrg"],
     # theano.tensor's modules
     "theano.tensor.basic": ["minigraph.tensor.basic", "minigraph.tensor"],

@@ -22,7 +22,10 @@ NAMES = {
     "theano.tensor.nlinalg": "matrix_inverse det trace diag extract_diag alloc_diag",
     "theano.tensor.sort": "sort argsort",
     "theano.gradient": "consider_constant disconnected_grad zero_grad jacobian hessian",
-    "theano": "Out OpFromGraph",
+    "theano": "Out OpFromGraph map reduce foldl foldr clone Apply Op Variable Constant Type "
+              "FunctionGraph",
+    "theano.scan_module": "map reduce foldl foldr clone",
+    "theano.scan_module.scan_views": "map reduce foldl foldr",
     "theano.compile": "Out OpFromGraph as_op get_default_mode",
     "theano.compile.mode": "get_default_mode",
     "theano.compile.ops": "as_op",
