@@ -185,3 +185,62 @@ def nonzero_values(a):
     """The non-zero entries of the flattened ``a``, in order."""
     flat = flatten(as_tensor_variable(a))
     return flat[flatnonzero(flat)]
+
+
+def swapaxes(y, axis1, axis2):
+    """``y`` with dimensions ``axis1`` and ``axis2`` exchanged (``numpy.swapaxes``)."""
+    y = as_tensor_variable(y)
+    order = list(range(y.ndim))
+    a1, a2 = axis1 % y.ndim, axis2 % y.ndim
+    order[a1], order[a2] = order[a2], order[a1]
+    return y.dimshuffle(*order)
+
+
+def take(a, indices, axis=None, mode="raise"):
+    """Entries of ``a`` at ``indices`` along ``axis`` (``None``: of the flattened ``a``), as
+    ``numpy.take``; ``indices`` may be an int, an int vector or an int matrix.
+
+    >>> import minigraph.tensor as T, numpy as np
+    >>> a = T.dmatrix("a")
+    >>> T.take(a, [1, 0], axis=1).eval({a: np.array([[1.0, 2.0]])}).tolist()
+    [[2.0, 1.0]]
+    """
+    if mode != "raise":
+        raise GraphError(f"take: only mode='raise' is supported, got {mode!r}")
+    a = as_tensor_variable(a)
+    if axis is None:
+        return flatten(a)[indices]
+    if not -a.ndim <= axis < a.ndim:
+        raise GraphError(f"take: axis {axis} is out of range for the {a.ndim}-d "
+                         f"{a.describe()}{where(a)}")
+    return a[(slice(None),) * (axis % a.ndim) + (indices,)]
+
+
+def split(x, splits_size, n_splits, axis=0):
+    """``x`` cut along ``axis`` into ``n_splits`` pieces of the lengths in ``splits_size``.
+
+    >>> import minigraph.tensor as T, numpy as np
+    >>> x = T.dvector("x")
+    >>> [p.eval({x: np.arange(5.0)}).tolist() for p in T.split(x, [2, 3], 2)]
+    [[0.0, 1.0], [2.0, 3.0, 4.0]]
+    """
+    from .extra_ops import cumsum
+
+    x = as_tensor_variable(x)
+    sizes = as_tensor_variable(splits_size)
+    if sizes.ndim != 1:
+        raise GraphError(f"split: splits_size must be a vector, got {sizes.type.short()}")
+    if not -x.ndim <= axis < x.ndim:
+        raise GraphError(f"split: axis {axis} is out of range for the {x.ndim}-d "
+                         f"{x.describe()}{where(x)}")
+    ends = cumsum(sizes)
+    head = (slice(None),) * (axis % x.ndim)
+    return [x[head + (slice(ends[i - 1] if i else 0, ends[i]),)] for i in range(n_splits)]
+
+
+def ptp(a, axis=None):
+    """Range of values (maximum minus minimum) along ``axis`` (``numpy.ptp``)."""
+    from .reduce import max as _max
+    from .reduce import min as _min
+
+    return _max(a, axis=axis) - _min(a, axis=axis)

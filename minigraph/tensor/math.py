@@ -150,6 +150,18 @@ log2 = _make("log2")
 log10 = _make("log10")
 erf = _make("erf")
 erfc = _make("erfc")
+exp2 = _make("exp2")
+tan = _make("tan")
+arcsin = _make("arcsin")
+arccos = _make("arccos")
+arctan = _make("arctan")
+arctan2 = _make("arctan2")
+sinh = _make("sinh")
+cosh = _make("cosh")
+arcsinh = _make("arcsinh")
+arccosh = _make("arccosh")
+arctanh = _make("arctanh")
+power = pow
 
 
 def inv(x):
@@ -215,3 +227,44 @@ def largest(*args):
 def smallest(*args):
     """Elementwise minimum of any number of tensors (``smallest(a, b, c)``)."""
     return _fold(minimum, args, "smallest")
+
+
+def deg2rad(x):
+    """Degrees to radians, ``x * (pi / 180)`` as NumPy computes it."""
+    return x * (np.pi / 180.0)
+
+
+def rad2deg(x):
+    """Radians to degrees, ``x * (180 / pi)`` as NumPy computes it."""
+    return x * (180.0 / np.pi)
+
+
+def trunc(x):
+    """Round towards zero (``numpy.trunc``): ``ceil`` below zero, ``floor`` above."""
+    x = as_tensor_variable(x)
+    return switch(lt(x, 0), ceil(x), floor(x))
+
+
+def isclose(a, b, rtol=1e-05, atol=1e-08, equal_nan=False):
+    """Elementwise ``|a - b| <= atol + rtol * |b|`` (``numpy.isclose``): equal infinities are
+    close, NaNs only with ``equal_nan``.
+
+    >>> import minigraph.tensor as T, numpy as np
+    >>> a = T.dvector("a")
+    >>> T.isclose(a, 1.0).eval({a: np.array([1.0, 1.0 + 1e-9, 1.1, np.inf])}).tolist()
+    [True, True, False, False]
+    """
+    a, b = as_tensor_variable(a), as_tensor_variable(b)
+    finite = and_(invert(isinf(a)), invert(isinf(b)))
+    close = le(abs(a - b), atol + rtol * abs(b))
+    out = switch(finite, close, eq(a, b))
+    if equal_nan:
+        out = or_(out, and_(isnan(a), isnan(b)))
+    return out
+
+
+def allclose(a, b, rtol=1e-05, atol=1e-08, equal_nan=False):
+    """True when every pair is :func:`isclose` (``numpy.allclose``), a bool scalar."""
+    from .reduce import all as _all
+
+    return _all(isclose(a, b, rtol=rtol, atol=atol, equal_nan=equal_nan))

@@ -12,14 +12,21 @@ NAMES = {
     "theano.tensor": "all any cumsum cumprod diag diagonal trace tile roll argsort sort nonzero "
                      "erf erfc log2 log10 inv isnan isinf largest smallest iround "
                      "max_and_argmax shape_padaxis vertical_stack horizontal_stack stacklists "
-                     "advanced_inc_subtensor1 advanced_set_subtensor1 jacobian hessian repeat",
+                     "advanced_inc_subtensor1 advanced_set_subtensor1 jacobian hessian repeat "
+                     "tan arcsin arccos arctan arctan2 sinh cosh arcsinh arccosh arctanh exp2 "
+                     "deg2rad rad2deg trunc power isclose allclose swapaxes take split ptp "
+                     "identity_like get_scalar_constant_value NotScalarConstantError "
+                     "extract_constant",
+    "theano.tensor.xlogx": "xlogx xlogy0",
+    "theano.tensor.slinalg": "cholesky solve solve_lower_triangular solve_upper_triangular kron",
     "theano.tensor.extra_ops": "cumsum cumprod repeat bincount squeeze diff fill_diagonal "
                                "to_one_hot",
     "theano.tensor.nnet": "softsign crossentropy_softmax_1hot softmax_with_bias h_softmax",
     "theano.tensor.nnet.bn": "batch_normalization batch_normalization_train "
                              "batch_normalization_test",
     "theano.tensor.nnet.neighbours": "images2neibs neibs2images",
-    "theano.tensor.nlinalg": "matrix_inverse det trace diag extract_diag alloc_diag",
+    "theano.tensor.nlinalg": "matrix_inverse det trace diag extract_diag alloc_diag eigh "
+                             "matrix_dot matrix_power",
     "theano.tensor.sort": "sort argsort",
     "theano.gradient": "consider_constant disconnected_grad zero_grad jacobian hessian",
     "theano": "Out OpFromGraph map reduce foldl foldr clone Apply Op Variable Constant Type "

@@ -109,3 +109,26 @@ def test_nonzero_family(rng):
     np.testing.assert_array_equal(T.nonzero(x)[0].eval({x: np.zeros((2, 2))}), [])
     with pytest.raises(GraphError, match="scalar"):
         T.nonzero(T.dscalar())
+
+
+def test_swapaxes_take_split_ptp(rng):
+    x = T.dtensor3("x")
+    xv = rng.standard_normal((2, 3, 4))
+    np.testing.assert_array_equal(T.swapaxes(x, 0, -1).eval({x: xv}), np.swapaxes(xv, 0, -1))
+    for idx, axis in [(np.array([2, 0, 2]), 1), (np.array([[1, 0], [3, 3]]), 2), (5, None),
+                      (np.array([0, 23]), None), (1, 0)]:
+        np.testing.assert_array_equal(T.take(x, idx, axis=axis).eval({x: xv}),
+                                      np.take(xv, idx, axis=axis))
+    verify_grad(lambda a: T.take(a, np.array([2, 0, 2]), axis=1), [xv], rng=rng)
+    sizes = T.lvector("sizes")
+    parts = T.split(x, sizes, 3, axis=2)
+    got = [p.eval({x: xv, sizes: [1, 0, 3]}) for p in parts]
+    for g, w in zip(got, np.split(xv, [1, 1], axis=2)):
+        np.testing.assert_array_equal(g, w)
+    verify_grad(lambda a: T.split(a, [2, 2], 2, axis=-1)[1], [xv], rng=rng)
+    for axis in (None, 0, 2):
+        np.testing.assert_array_equal(T.ptp(x, axis=axis).eval({x: xv}), np.ptp(xv, axis=axis))
+    with pytest.raises(GraphError, match="mode='raise'"):
+        T.take(x, 1, mode="wrap")
+    with pytest.raises(GraphError, match="vector"):
+        T.split(x, 2, 1)
