@@ -7,9 +7,9 @@ Flags are comma-separated ``name=value`` pairs: ``MINIGRAPH_FLAGS="floatX=float3
 
 import os
 
-from kernels import _target as _kernel_target
+import kernels
 
-_kernel_target.quiet_idle_threads()  # idle Numba workers must not spin against BLAS
+kernels.quiet_idle_threads()  # idle Numba workers must not spin against BLAS
 
 _CHOICES = {
     "floatX": ("float64", "float32", "float16"),
@@ -22,6 +22,7 @@ _DEFAULTS = {
     "device": "cpu",
     "mode": "FAST_RUN",
     "compute_test_value": "off",
+    "optimizer_excluding": "",  # pass or rewrite names, ':'-separated, left out of config.mode
 }
 
 

@@ -343,7 +343,7 @@ def function(inputs, outputs=None, updates=None, givens=None, mode=None,
     if mode_obj.check == "debug":
         from .debugmode import link_reference
 
-        fn._debug_ref = link_reference(in_vars, roots, len(out_list), name)
+        fn._debug_ref = link_reference(mode_obj, in_vars, roots, len(out_list), name)
     return fn
 
 

@@ -1,4 +1,4 @@
-"""Scan rewrites (``SCAN_PASSES``), each one identity on a Scan node:
+"""Scan rewrites (the ``scan`` pass), each one identity on a Scan node:
 
 * ``scan_prune``: outputs nobody reads are dropped from the loop, with the carries,
   sequences and consts only they needed (the backward loop computes a gradient for every
@@ -261,9 +261,4 @@ def scan_hoist_input_dot(fgraph, node):
     return dict(zip(node.outputs, new_c + new_y))
 
 
-from .gru_rewrite import GRU_PASS  # noqa: E402
-
-# GRU recognition first: it reads the bodies as written and the links between forward and
-# backward loops, which the rewrites above rebuild away
-SCAN_PASSES = [GRU_PASS,
-               RuleSet("scan", [scan_prune, scan_sum_of_products, scan_hoist_input_dot])]
+SCAN = RuleSet("scan", [scan_prune, scan_sum_of_products, scan_hoist_input_dot])

@@ -31,6 +31,7 @@ from minigraph.graph.rewriting import GraphPass
 from minigraph.graph.type import TensorType
 
 from .basic import as_tensor_variable
+from .buffers import claim_buffer
 from .elemwise import Elemwise, _broadcast_shapes
 from .fused_kernels import (  # noqa: F401  (re-exported: fusion.POLICY, fusion._load, ...)
     _KERNELS, POLICY, FusionPolicy, _kernel, _load, cache_dir, kernel_cache_info, kernel_source)
@@ -330,8 +331,6 @@ def _mismatch(node, i, got, want):
 
 
 def _make_runner(op, node):
-    from .inplace import claim_buffer
-
     prog, shape_of = op.program, _shape_rule(node)
     kernel = _kernel(prog, node.outputs[0].ndim)
     scalar = [i for i, (_, b) in enumerate(prog.in_types) if all(b)]
@@ -379,11 +378,3 @@ def _destroyable(args, k, shape, dtype):
             return None
     return a
 
-
-def _passes():
-    from .inplace import INPLACE, REUSE_BUFFERS
-
-    return [FUSION, INPLACE, REUSE_BUFFERS]
-
-
-FUSION_PASSES = _passes()

@@ -13,7 +13,7 @@ import functools
 
 import numpy as np
 
-from kernels._workspace import SHARED
+from kernels.workspace import SHARED
 from minigraph.graph.basic import Apply, GraphError, where
 from minigraph.graph.op import Op
 from minigraph.graph.type import TensorType
