@@ -20,6 +20,7 @@ from .shape import (alloc, arange, concatenate, eye, flatten, join, ones, reshap
                     specify_shape, stack, transpose, zeros)
 from .subtensor import inc_subtensor, set_subtensor  # noqa: F401
 from .var import TensorConstant, TensorVariable  # noqa: F401
+from .sharedvar import TensorSharedVariable  # noqa: F401  (registers shared()'s constructor)
 from . import shared_randomstreams  # noqa: F401,E402
 
 

@@ -6,6 +6,7 @@ The methods only build graph nodes; the math lives in the op modules. As in Thea
 """
 
 from minigraph.graph.basic import Constant, Variable, with_user_line
+from minigraph.graph.type import TensorType
 
 
 class _TensorMethods:
@@ -280,3 +281,8 @@ class TensorConstant(_TensorMethods, Constant):
 
     def signature(self):
         return (self.type, self.data.shape, self.data.tobytes())
+
+
+# the tensor layer gives its types their variable classes (graph/type.py names them)
+TensorType.Variable = TensorVariable
+TensorType.Constant = TensorConstant
