@@ -68,7 +68,7 @@ def _real_gpu():
     """True only on a machine with a usable GPU and the real (not simulated) CUDA target."""
     if _target.mode() != "real" or not _target.gpu_probably_present():
         return False
-    import numba
+    import numba  # not at the top: importing kernels must not import Numba (see above)
     from numba import cuda
 
     return bool(cuda.is_available() and not numba.config.ENABLE_CUDASIM)
@@ -89,7 +89,7 @@ def cuda_available():
     """
     mode = _target.mode()
     if mode == "sim":
-        import numba
+        import numba  # lazily, as everywhere in this file
 
         return "sim" if numba.config.ENABLE_CUDASIM else None
     return "real" if _real_gpu() else None
@@ -116,7 +116,7 @@ def set_threads(n):
     >>> set_threads(1)
     1
     """
-    import numba
+    import numba  # lazily: importing kernels must not import Numba
 
     n = max(1, min(int(n), numba.config.NUMBA_NUM_THREADS))
     numba.set_num_threads(n)
@@ -131,7 +131,7 @@ def get_threads():
     >>> get_threads() >= 1
     True
     """
-    import numba
+    import numba  # lazily: importing kernels must not import Numba
 
     return numba.get_num_threads()
 
@@ -224,7 +224,7 @@ def get_kernel(name, backend):
     if backend == "cuda":
         select_backend("cuda")  # raises if CUDA cannot run here
     module, func = _TABLE[name, backend].split(":")
-    from kernels._checks import checked
+    from kernels._checks import checked  # imports NumPy: not at the top (see above)
 
     return checked(name, getattr(importlib.import_module(module), func))
 

@@ -6,6 +6,8 @@ the inputs, ask each op for ``grad(inputs, outputs, output_grads)``, and sum con
 per variable. Gradients are graphs too, so second derivatives are ``grad`` of a ``grad``.
 """
 
+import warnings
+
 import numpy as np
 
 from minigraph.graph.basic import Apply, GraphError, Variable, ancestors, toposort, where
@@ -76,8 +78,6 @@ def grad(cost, wrt, consider_constant=None, disconnected_inputs="raise",
                 if disconnected_inputs == "raise":
                     raise DisconnectedInputError(msg)
                 if disconnected_inputs == "warn":
-                    import warnings
-
                     warnings.warn(msg, stacklevel=2)
                 if return_disconnected == "none":
                     out.append(None)

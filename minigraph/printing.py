@@ -6,6 +6,7 @@ a node met again is printed once and then referred to by its id.
 """
 
 import io
+import os
 import sys
 
 from minigraph.graph.basic import Constant, Variable
@@ -103,8 +104,6 @@ def _print(var, buf, indent, ids_map, print_type, depth, print_trace, stop_on_na
 
 
 def _short(trace):
-    import os
-
     if trace is None:
         return "?"
     path, _, line = trace.rpartition(":")

@@ -111,7 +111,7 @@ class Variable:
         >>> float((x * 2).eval({x: 3.0}))
         6.0
         """
-        from minigraph.compile.function import function
+        from minigraph.compile.function import function  # compile/ sits above graph/
 
         inputs_to_values = inputs_to_values or {}
         for k in inputs_to_values:

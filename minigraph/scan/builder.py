@@ -21,6 +21,7 @@ from collections import OrderedDict
 
 import numpy as np
 
+import minigraph.tensor as T
 from minigraph.compile.sharedvalue import SharedVariable
 from minigraph.graph.basic import (Constant, GraphError, Variable, ancestors, clone_replace,
                                    user_line)
@@ -28,12 +29,6 @@ from minigraph.graph.type import GenericType, TensorType
 
 from .checks import Ctx, check_carry_type, check_length, check_update
 from .op import Carry, make_scan
-
-
-def _T():
-    import minigraph.tensor as T
-
-    return T
 
 
 def scan(fn, sequences=None, outputs_info=None, non_sequences=None, n_steps=None,
@@ -104,7 +99,7 @@ def scan(fn, sequences=None, outputs_info=None, non_sequences=None, n_steps=None
     ctx = Ctx(what, where)
     seqs = _sequences(sequences, ctx)
     outs_spec = _outputs_info(outputs_info, ctx)
-    non_seqs = [v if isinstance(v, Variable) else _T().as_tensor_variable(v)
+    non_seqs = [v if isinstance(v, Variable) else T.as_tensor_variable(v)
                 for v in _as_list(non_sequences)]
     steps = _n_steps(n_steps, ctx)
     if not seqs and steps is None:
@@ -150,7 +145,6 @@ def _as_list(x):
 
 def _sequences(sequences, ctx):
     """``[(variable, taps)]`` from Theano's forms."""
-    T = _T()
     out = []
     for i, s in enumerate(_as_list(sequences)):
         if isinstance(s, dict):
@@ -173,7 +167,6 @@ def _sequences(sequences, ctx):
 
 def _outputs_info(outputs_info, ctx):
     """``[None | (initial, taps)]``: None for an output that is not fed back."""
-    T = _T()
     if outputs_info is None:
         return None
     items = outputs_info if isinstance(outputs_info, (list, tuple)) else [outputs_info]
@@ -203,7 +196,6 @@ def _outputs_info(outputs_info, ctx):
 
 
 def _n_steps(n_steps, ctx):
-    T = _T()
     if n_steps is None:
         return None
     if isinstance(n_steps, (int, np.integer)) and not isinstance(n_steps, bool):
@@ -287,7 +279,6 @@ def _split_result(result, outs_spec, ctx):
     elif isinstance(result, (list, tuple)) and len(result) == 2 and is_updates(result[0]):
         upd, outs = result
     outs = list(outs) if isinstance(outs, (list, tuple)) else [outs]
-    T = _T()
     checked = []
     for i, o in enumerate(outs):
         if o is None:
@@ -387,7 +378,6 @@ def _canonical(outs_spec, carry_args, inner_outs, ctx):
 
 
 def _total_steps(lengths, steps):
-    T = _T()
     parts = list(lengths) + ([steps] if steps is not None else [])
     static = [p for p in parts if isinstance(p, int)]
     symbolic = [p for p in parts if not isinstance(p, int)]

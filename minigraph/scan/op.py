@@ -28,9 +28,12 @@ from collections import OrderedDict, namedtuple
 
 import numpy as np
 
-from minigraph.graph.basic import Apply, GraphError, ancestors
+import minigraph.tensor as T
+from minigraph.graph.basic import Apply, GraphError, Variable, ancestors
 from minigraph.graph.op import Op
 from minigraph.graph.type import TensorType
+
+from .loop import make_loop
 
 #: one carried value: its inner placeholders (one per tap), taps (negative ints), initial
 #: value (outer), new value (inner), whether its whole trace is returned, and a label
@@ -148,8 +151,6 @@ class Scan(Op):
 
     # building ------------------------------------------------------------------------------
     def make_node(self, n_steps, *args):
-        import minigraph.tensor as T
-
         n_steps = T.as_tensor_variable(n_steps)
         if n_steps.ndim != 0 or np.dtype(n_steps.dtype).kind not in "iu":
             raise GraphError(f"{self}: n_steps must be an int scalar, got {n_steps.type}")
@@ -178,7 +179,7 @@ class Scan(Op):
         return Apply(self, [n_steps] + args, outputs)
 
     def grad(self, inputs, outputs, output_grads):
-        from .grad import scan_grad
+        from .grad import scan_grad  # cycle: grad.py builds Scan nodes
 
         return scan_grad(self, inputs, outputs, output_grads)
 
@@ -186,7 +187,7 @@ class Scan(Op):
     def compiled(self):
         """The inner graph compiled once: ``run(*inner inputs) -> (outputs, ())``."""
         if self._compiled is None:
-            from minigraph.compile.function import function
+            from minigraph.compile.function import function  # cycle: compile/mode.py imports scan
 
             fn = function(self.inner_inputs, self.inner_outputs, mode=self.mode,
                           on_unused_input="ignore", name=f"scan_inner_{self.name or id(self)}")
@@ -194,8 +195,6 @@ class Scan(Op):
         return self._compiled
 
     def make_py_callable(self, node):
-        from .loop import make_loop
-
         run = make_loop(self, self.compiled(), node.trace)
         if len(node.outputs) == 1:
             return lambda *args: run(*args)[0]
@@ -210,8 +209,6 @@ class Scan(Op):
 
 
 def _as_input(x):
-    import minigraph.tensor as T
-    from minigraph.graph.basic import Variable
 
     return x if isinstance(x, Variable) else T.as_tensor_variable(x)
 

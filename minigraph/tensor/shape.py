@@ -6,6 +6,7 @@ Symbolic shapes are int64 vectors (``x.shape``) or lists mixing ints and int sca
 
 import numpy as np
 
+from minigraph.config import config
 from minigraph.graph.basic import Apply, Constant, GraphError, Variable
 from minigraph.graph.op import Op
 from minigraph.graph.type import TensorType
@@ -322,15 +323,11 @@ def _shape_args(shape):
 
 def zeros(shape, dtype=None):
     """An array of zeros (dtype defaults to floatX)."""
-    from minigraph.config import config
-
     return alloc(constant(0, dtype=dtype or config.floatX), *_shape_args(shape))
 
 
 def ones(shape, dtype=None):
     """An array of ones (dtype defaults to floatX)."""
-    from minigraph.config import config
-
     return alloc(constant(1, dtype=dtype or config.floatX), *_shape_args(shape))
 
 
@@ -361,8 +358,6 @@ class ARange(Op):
 
 def arange(start, stop=None, step=1, dtype=None):
     """Evenly spaced values in ``[start, stop)``; int64 for int bounds, else floatX."""
-    from minigraph.config import config
-
     if stop is None:
         start, stop = 0, start
     ins = [as_tensor_variable(v) for v in (start, stop, step)]
@@ -396,8 +391,6 @@ class Eye(Op):
 
 def eye(n, m=None, k=0, dtype=None):
     """Identity-like matrix with ones on the ``k``-th diagonal."""
-    from minigraph.config import config
-
     return Eye(str(np.dtype(dtype or config.floatX)))(n, n if m is None else m, k)
 
 

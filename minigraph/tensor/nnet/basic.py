@@ -7,6 +7,7 @@ gives a ``(1, n)`` result, as in Theano.
 
 import numpy as np
 
+from minigraph.config import config
 from minigraph.graph.basic import Apply, GraphError, where
 from minigraph.graph.op import Op
 from minigraph.graph.type import TensorType
@@ -284,8 +285,6 @@ class OneHot(Op):
 
 def to_one_hot(y, nb_class, dtype=None):
     """One-hot rows for the integer vector ``y`` (dtype defaults to floatX)."""
-    from minigraph.config import config
-
     return OneHot(nb_class, str(np.dtype(dtype or config.floatX)))(y)
 
 

@@ -18,6 +18,8 @@ done by ``kernels`` (NumPy reference, fused Numba CPU, Numba CUDA); ``backend=No
 
 import numpy as np
 
+import kernels
+from minigraph.config import config
 from minigraph.graph.basic import Apply, GraphError, where
 from minigraph.graph.op import Op
 from minigraph.graph.type import TensorType
@@ -26,9 +28,6 @@ from ..basic import as_tensor_variable, upcast
 
 
 def _kernel(name, backend):
-    import kernels
-    from minigraph.config import config
-
     return kernels.get_kernel(name, kernels.select_backend(backend, config.device))
 
 
