@@ -23,7 +23,7 @@ class NullTypeGradError(GraphError):
 
 
 def _T():
-    import minigraph.tensor as T
+    import minigraph.tensor as T  # cycle: minigraph.tensor imports this module (T.grad)
 
     return T
 
@@ -219,7 +219,7 @@ def jacobian(expression, wrt, consider_constant=None, disconnected_inputs="raise
         out = [grad(expression, w, consider_constant, disconnected_inputs) for w in wrt_list]
         return out[0] if single else out
     flat = expression.flatten()
-    from minigraph.scan import scan
+    from minigraph.scan import scan  # cycle: scan's gradient imports this module
 
     def row(i, y, *ws):
         return grad(y[i], list(ws), consider_constant, disconnected_inputs)
@@ -259,7 +259,7 @@ def verify_grad(fun, pt, n_tests=2, rng=None, eps=None, abs_tol=None, rel_tol=No
     >>> verify_grad(lambda x: T.tanh(x) * 3, [np.array([0.1, -0.4])],
     ...             rng=np.random.default_rng(0))
     """
-    from minigraph.compile.function import function
+    from minigraph.compile.function import function  # cycle: via minigraph.tensor
 
     T = _T()
     rng = rng if rng is not None else np.random.default_rng()

@@ -9,12 +9,12 @@ import io
 import os
 import sys
 
+from minigraph.compile.function import Function
 from minigraph.graph.basic import Constant, Variable
+from minigraph.pydot import pydotprint as _pydotprint
 
 
 def _targets(obj):
-    from minigraph.compile.function import Function
-
     if isinstance(obj, Function):
         return list(obj.outputs), obj
     if isinstance(obj, Variable):
@@ -166,6 +166,4 @@ def _pp_index(entries, args):
 
 def pydotprint(obj, outfile=None, format=None, **kwargs):
     """Draw ``obj`` with graphviz; see :func:`minigraph.pydot.pydotprint`."""
-    from minigraph.pydot import pydotprint as _pydotprint
-
     return _pydotprint(obj, outfile=outfile, format=format, **kwargs)

@@ -13,6 +13,8 @@ from minigraph.graph.op import Op
 from minigraph.graph.type import TensorType
 
 from .basic import as_tensor_variable, upcast
+from .math import cast
+from .shape import reshape, shape
 
 
 def pooled_dot(a, b, dtype):
@@ -84,8 +86,6 @@ class Dot(Op):
 
 
 def _cast_like(g, x):
-    from .math import cast
-
     if np.dtype(x.dtype).kind not in "fc":
         return None
     return g if g.dtype == x.dtype else cast(g, x.dtype)
@@ -157,8 +157,6 @@ def outer(x, y):
 
 def tensordot(a, b, axes=2):
     """Sum products over the given axes (``numpy.tensordot`` semantics)."""
-    from .shape import reshape, shape
-
     a, b = as_tensor_variable(a), as_tensor_variable(b)
     if isinstance(axes, (int, np.integer)):
         axes = [list(range(a.ndim - axes, a.ndim)), list(range(axes))]

@@ -25,6 +25,7 @@ import math
 
 import numpy as np
 
+from minigraph.gradient import grad
 from minigraph.graph.basic import Apply, GraphError
 from minigraph.graph.op import Op
 from minigraph.graph.rewriting import GraphPass
@@ -147,8 +148,6 @@ class FusedElemwise(Op):
         return [values[i] for i in self.program.outputs]
 
     def grad(self, inputs, outputs, output_grads):
-        from minigraph.gradient import grad
-
         outs = self.expand(inputs)
         known = {o: g for o, g in zip(outs, output_grads) if g is not None}
         grads = grad(None, list(inputs), known_grads=known, disconnected_inputs="ignore",

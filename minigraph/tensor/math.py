@@ -125,7 +125,7 @@ def fill(model, value):
 
 def prod_of_shape(x):
     """Number of elements of ``x`` as a symbolic int64 scalar."""
-    from .reduce import prod
+    from .reduce import prod  # cycle: reduce.py and shape.py import this module
     from .shape import shape
 
     return prod(shape(x))

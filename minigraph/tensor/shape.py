@@ -13,6 +13,9 @@ from minigraph.graph.type import TensorType
 
 from .basic import as_tensor_variable, constant, upcast
 from .elemwise import dimshuffle
+from .math import cast
+from .reduce import sum as _sum
+from .subtensor import getitem
 
 
 class Shape(Op):
@@ -94,8 +97,6 @@ def as_shape_vector(shp):
 
 
 def _as_int64(s):
-    from .math import cast
-
     return s if s.dtype == "int64" else cast(s, "int64")
 
 
@@ -221,8 +222,6 @@ class Join(Op):
         output_storage[0][0] = r.astype(node.outputs[0].dtype, copy=False)
 
     def grad(self, inputs, outputs, output_grads):
-        from .subtensor import getitem
-
         gz = output_grads[0]
         grads, start = [], 0
         for t in inputs:
@@ -291,8 +290,6 @@ class Alloc(Op):
         return run
 
     def grad(self, inputs, outputs, output_grads):
-        from .reduce import sum as _sum
-
         value = inputs[0]
         gz = output_grads[0]
         lead = gz.ndim - value.ndim

@@ -20,6 +20,8 @@ from minigraph.graph.op import Op
 from minigraph.graph.type import TensorType
 
 from .basic import as_tensor_variable
+from .elemwise import _fit_grad
+from .math import cast, zeros_like
 
 
 def _is_int_scalar_var(v):
@@ -187,9 +189,6 @@ class IncSubtensor(Op):
         output_storage[0][0] = out
 
     def grad(self, inputs, outputs, output_grads):
-        from .elemwise import _fit_grad
-        from .math import zeros_like
-
         x, y, idx = inputs[0], inputs[1], inputs[2:]
         gz = output_grads[0]
         part = _index_op(self.entries)(gz, *idx)
@@ -277,8 +276,6 @@ class AdvancedSubtensor(Op):
 def _scatter_grad(entries, inputs, gz):
     """Gradient of ``x[entries]``: ``gz`` added into zeros shaped like ``x`` (repeated
     indices accumulate); the index inputs get none."""
-    from .math import zeros_like
-
     x, idx = inputs[0], inputs[1:]
     if np.dtype(x.dtype).kind not in "fc":
         return [None] * len(inputs)
@@ -341,8 +338,6 @@ def _inc_or_set(x_part, y, set_instead_of_inc, what):
         raise GraphError(f"{what}: the value {y.describe()} {y.type.short()} does not fit "
                          f"the indexed part {x_part.type.short()}")
     if y.dtype != x.dtype:
-        from .math import cast
-
         y = cast(y, x.dtype)
     return IncSubtensor(node.op.entries, set_instead_of_inc)(x, y, *idx)
 

@@ -2,9 +2,10 @@
 
 The simulator does no type checking, so code that passes the simulated tests can still fail
 to compile for a GPU (``docs/kernels.md``, "What the simulator cannot catch").
-``cuda.compile_ptx`` needs no GPU or driver, only NVVM and NVRTC (``pip install "cuda-toolkit[nvvm,nvrtc]==13.*"``); without them
-this test skips.  It runs in a subprocess because this pytest process may have the simulator
-enabled, and that is decided once, at ``import numba``.
+``cuda.compile_ptx`` needs no GPU or driver, only NVVM and NVRTC
+(``pip install "cuda-toolkit[nvvm,nvrtc]==13.*"``); without them this test skips.  It runs in
+a subprocess because this pytest process may have the simulator enabled, and that is decided
+once, at ``import numba``.
 """
 
 import json

@@ -14,8 +14,10 @@ from minigraph.graph.type import TensorType
 
 from .. import math as M
 from ..basic import as_tensor_variable, upcast
-from ..scalar import SCALAR_OPS
 from ..reduce import sum as _sum
+from ..scalar import SCALAR_OPS
+from ..shape import arange
+from ..subtensor import inc_subtensor
 
 
 def _np_softmax(x):
@@ -154,9 +156,6 @@ class CrossentropyCategorical1HotGrad(Op):
 
     def grad(self, inputs, outputs, output_grads):
         # second derivatives: only the entries p[i, y[i]] are involved
-        from ..shape import arange
-        from ..subtensor import inc_subtensor
-
         gz, p, y = inputs
         rows = arange(y.shape[0])
         w, q = output_grads[0][rows, y], p[rows, y]
@@ -198,9 +197,6 @@ class CrossentropySoftmaxGrad(Op):
         output_storage[0][0] = g
 
     def grad(self, inputs, outputs, output_grads):
-        from ..shape import arange
-        from ..subtensor import inc_subtensor
-
         gz, x, y = inputs
         G = output_grads[0]
         sm = Softmax()(x)

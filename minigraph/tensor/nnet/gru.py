@@ -25,6 +25,7 @@ from minigraph.graph.op import Op
 from minigraph.graph.type import TensorType
 
 from ..basic import as_tensor_variable, upcast
+from ..math import cast
 
 
 def _kernel(name, backend):
@@ -195,8 +196,6 @@ class GRUSequenceGrad(_Overwriting):
 
 
 def _common(args):
-    from ..math import cast
-
     args = [as_tensor_variable(a) for a in args]
     dtype = upcast(*[a.dtype for a in args])
     if np.dtype(dtype).kind != "f":
