@@ -61,6 +61,22 @@ class In:
         self.allow_downcast = allow_downcast
 
 
+class Param(In):
+    """Theano's older name for :class:`In`, with ``default`` for ``value``.
+
+    >>> import minigraph as theano, minigraph.tensor as T
+    >>> x, y = T.dscalars("x", "y")
+    >>> f = theano.function([x, Param(y, default=10.0)], x + y)
+    >>> float(f(1.0)), float(f(1.0, 2.0))
+    (11.0, 3.0)
+    """
+
+    def __init__(self, variable, default=None, name=None, mutable=False, strict=False,
+                 allow_downcast=None, implicit=None):
+        super().__init__(variable, name=name, value=default, mutable=mutable, strict=strict,
+                         allow_downcast=allow_downcast, implicit=bool(implicit))
+
+
 def _as_in(x):
     return x if isinstance(x, In) else In(x)
 
@@ -166,8 +182,53 @@ class Function:
     def _input_names(self):
         return [s.name or f"<input {i}>" for i, s in enumerate(self.input_specs)]
 
-    def copy(self):
-        return self
+    def copy(self, share_memory=False, swap=None, delete_updates=False, name=None,
+              profile=None):
+        """A new function computing the same graph (Theano's ``Function.copy``).
+
+        Parameters
+        ----------
+        share_memory : bool
+            Accepted for Theano compatibility: minigraph functions keep no intermediate
+            storage between calls, so there is nothing to share or copy.
+        swap : dict, optional
+            ``{old shared variable: new shared variable}``: the copy reads and updates the
+            new ones (of the same type); the original function and graph are unchanged.
+        delete_updates : bool
+            The copy applies no updates (default updates included).
+        name : str, optional
+            Defaults to the original name + ``' copy'``.
+        profile : bool, optional
+            Defaults to whether the original is profiled.
+
+        >>> import minigraph as theano, minigraph.tensor as T
+        >>> state, inc = theano.shared(0), T.iscalar("inc")
+        >>> acc = theano.function([inc], state, updates=[(state, state + inc)])
+        >>> new_state = theano.shared(0)
+        >>> new_acc = acc.copy(swap={state: new_state})
+        >>> _ = new_acc(100); int(new_state.get_value()), int(state.get_value())
+        (100, 0)
+        """
+        swap = dict(swap or {})
+        for old, new in swap.items():
+            if old not in self._update_targets and old not in ancestors(self.original_outputs):
+                raise GraphError(f"Function.copy: swap key {old} is not a shared variable "
+                                 f"of {self._what()}")
+            if not isinstance(new, SharedVariable) or new.type != old.type:
+                raise GraphError(f"Function.copy: {old.describe()} ({old.type}) can only be "
+                                 f"swapped for a shared variable of the same type, got "
+                                 f"{new!r} ({getattr(new, 'type', type(new).__name__)})")
+        roots = clone_replace(self.original_outputs, swap) if swap else self.original_outputs
+        n_out = len(self.outputs)
+        outputs = roots[0] if self._single else roots[:n_out]
+        updates = [] if delete_updates else [
+            (swap.get(t, t), v) for t, v in zip(self._update_targets, roots[n_out:])]
+        if name is None:
+            name = f"{self.name} copy" if self.name else None
+        profile = self.profile is not None if profile is None else profile
+        return function(list(self.input_specs), outputs, updates=updates, mode=self.mode,
+                        on_unused_input="ignore", allow_input_downcast=self._downcast,
+                        no_default_updates=True, name=name, profile=profile)
 
     def __repr__(self):
         return f"<minigraph Function {self.name or ''} ({len(self._linked.order)} nodes)>"

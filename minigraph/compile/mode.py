@@ -15,10 +15,9 @@ from minigraph.graph.basic import with_user_line
 from minigraph.graph.passes import CONSTANT_FOLDING, MERGE
 from minigraph.scan.gru_rewrite import GRU_PASS
 from minigraph.scan.rewrites import SCAN
-from minigraph.tensor.blas_rewrites import GEMM
 from minigraph.tensor.fusion import FUSION
 from minigraph.tensor.inplace import INPLACE, REUSE_BUFFERS
-from minigraph.tensor.rewrites import CANONICALIZE, SPECIALIZE, STABILIZE
+from minigraph.tensor.rewriting import CANONICALIZE, GEMM, SPECIALIZE, STABILIZE
 
 #: Every pass, in the order FAST_RUN runs them.
 PIPELINE = (

@@ -9,4 +9,5 @@
 """
 
 from .builder import scan  # noqa: F401
+from .until import until  # noqa: F401
 from .op import Scan  # noqa: F401

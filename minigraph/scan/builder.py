@@ -23,12 +23,15 @@ import numpy as np
 
 import minigraph.tensor as T
 from minigraph.compile.sharedvalue import SharedVariable
+from minigraph.config import config
 from minigraph.graph.basic import (Constant, GraphError, Variable, ancestors, clone_replace,
                                    user_line)
+from minigraph.graph.testvalues import quietly
 from minigraph.graph.type import GenericType, TensorType
 
 from .checks import Ctx, check_carry_type, check_length, check_update
 from .op import Carry, make_scan
+from .until import take_until
 
 
 def scan(fn, sequences=None, outputs_info=None, non_sequences=None, n_steps=None,
@@ -108,15 +111,21 @@ def scan(fn, sequences=None, outputs_info=None, non_sequences=None, n_steps=None
 
     seq_args, seq_pairs, lengths = _lower_sequences(seqs, go_backwards, ctx)
     carry_args = _carry_placeholders(outs_spec, name, ctx)
+    if config.compute_test_value != "off":
+        _placeholder_test_values(seq_pairs, carry_args, outs_spec)
     marker = Variable(GenericType("marker")).id  # nodes built from here on form the body
     result = fn(*(seq_args + [p for _, phs in carry_args for p in phs] + non_seqs))
+    result, stop = take_until(result, ctx)
     outputs, updates = _split_result(result, outs_spec, ctx)
-    updates = _with_default_updates(outputs, updates, marker)
+    updates = _with_default_updates(outputs + stop, updates, marker)
 
     body = _Body(marker, set(seq_args) | {p for _, phs in carry_args for p in phs}, non_seqs)
-    consts, shared_carries = body.lift(outputs + list(updates.values()), updates, strict, ctx)
-    inner = clone_replace(outputs + list(updates.values()), body.replace)
-    inner_outs, inner_upds = inner[: len(outputs)], inner[len(outputs):]
+    roots = outputs + list(updates.values()) + stop
+    consts, shared_carries = body.lift(roots, updates, strict, ctx)
+    with quietly():  # the copy reads the consts' fresh placeholders
+        inner = clone_replace(roots, body.replace)
+    inner_outs = inner[: len(outputs)]
+    inner_upds = inner[len(outputs): len(inner) - len(stop)]
 
     carries, ys, y_labels, order = _canonical(outs_spec, carry_args, inner_outs, ctx)
     for (shared, ph), value in zip(shared_carries, inner_upds):
@@ -128,7 +137,7 @@ def scan(fn, sequences=None, outputs_info=None, non_sequences=None, n_steps=None
     total = _total_steps(lengths, steps)
     carry_outs, y_outs = make_scan(total, seq_pairs, carries, ys, consts, name=name,
                                    truncate_gradient=truncate_gradient, mode=mode,
-                                   y_labels=y_labels)
+                                   y_labels=y_labels, until=inner[-1] if stop else None)
     for j, (shared, _) in enumerate(shared_carries):
         if shared.id >= marker and shared.default_update is not None:
             # a generator made inside fn (a random stream): functions that use the loop
@@ -260,6 +269,24 @@ def _carry_placeholders(outs_spec, name, ctx):
         base = init.name or f"{name or 'out'}{i if len(outs_spec) > 1 or not name else ''}"
         out.append((i, [st(f"{base}[t{k:+d}]") for k in taps]))
     return out
+
+
+def _placeholder_test_values(seq_pairs, carry_args, outs_spec):
+    """Step arguments get test values (each sequence's first row, each output's initial
+    values) so that ``fn``'s nodes compute theirs, as in Theano."""
+    from minigraph.graph.testvalues import get_test_value
+
+    for ph, cut in seq_pairs:
+        value = get_test_value(cut)
+        if value is not None and len(value):
+            ph.tag.test_value = value[0]
+    for i, phs in carry_args:
+        init, taps = outs_spec[i]
+        value = get_test_value(init)
+        if value is None:
+            continue
+        for ph, k in zip(phs, taps):
+            ph.tag.test_value = value if taps == [-1] else value[-min(taps) + k]
 
 
 def _split_result(result, outs_spec, ctx):

@@ -30,6 +30,7 @@ import numpy as np
 import minigraph.tensor as T
 from minigraph.gradient import grad
 from minigraph.graph.basic import Constant, ancestors, clone_replace, toposort
+from minigraph.graph.rewriting import is_op
 from minigraph.graph.type import TensorType
 
 from .op import Carry, Scan, make_scan
@@ -52,10 +53,8 @@ def _is_zero(g):
         return True
     if isinstance(g, Constant):
         return not np.any(g.data)
-    node = g.owner
-    return (node is not None and getattr(getattr(node.op, "scalar_op", None), "name", None)
-            == "second" and isinstance(node.inputs[1], Constant)
-            and not np.any(node.inputs[1].data))
+    return (is_op(g, "second") and isinstance(g.owner.inputs[1], Constant)
+            and not np.any(g.owner.inputs[1].data))
 
 
 def _conform(g, ttype):

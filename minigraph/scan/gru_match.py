@@ -16,7 +16,10 @@ here too.
 import weakref
 
 from minigraph.graph.basic import Constant, GraphError, clone_replace, toposort
-from minigraph.graph.rewriting import node_rewriter
+from minigraph.graph.rewriting import is_op, node_rewriter
+from minigraph.tensor.blas import Dot
+from minigraph.tensor.elemwise import DimShuffle
+from minigraph.tensor.subtensor import Subtensor
 
 from .op import Scan
 
@@ -35,16 +38,9 @@ def _T():
 # ---- reading graphs --------------------------------------------------------------------------
 
 
-def _op_name(v):
-    """The scalar op's name for an Elemwise result, else the op's class name (None: a leaf)."""
-    if v.owner is None:
-        return None
-    scalar = getattr(v.owner.op, "scalar_op", None)
-    return scalar.name if scalar is not None else type(v.owner.op).__name__
-
-
-def _args(v, name):
-    return list(v.owner.inputs) if _op_name(v) == name else None
+def _args(v, op):
+    """The inputs of ``v`` if ``op`` computes it (a scalar op's name or an op class)."""
+    return list(v.owner.inputs) if is_op(v, op) else None
 
 
 def _terms(v):
@@ -61,14 +57,14 @@ def _sum(terms):
 
 
 def _is_const(v, value):
-    while _op_name(v) == "DimShuffle":
+    while is_op(v, DimShuffle):
         v = v.owner.inputs[0]
     return isinstance(v, Constant) and v.data.size == 1 and v.data.reshape(-1)[0] == value
 
 
 def _entries(v):
     """The index of a Subtensor with constant bounds, else None."""
-    ok = _op_name(v) == "Subtensor" and len(v.owner.inputs) == 1
+    ok = is_op(v, Subtensor) and len(v.owner.inputs) == 1
     return tuple(v.owner.op.entries) if ok else None
 
 
@@ -139,13 +135,13 @@ def _as_vector(v):
     """A bias term broadcast over the batch: ``b.dimshuffle('x', 0)`` or a vector."""
     if v.ndim == 1:
         return v
-    return v.owner.inputs[0] if _op_name(v) == "DimShuffle" and v.owner.op.new_order == (
+    return v.owner.inputs[0] if is_op(v, DimShuffle) and v.owner.op.new_order == (
         "x", 0) else None
 
 
 def _linear(v, body):
     """``(W, b)`` (b may be None), const-only values, when ``v = dot(h, W) + b``."""
-    if _op_name(v) == "Dot":
+    if is_op(v, Dot):
         x, W = v.owner.inputs
         return (W, None) if x is body.h and W.ndim == 2 and body.const_only(W) else None
     cols = _column_slice(v)
@@ -198,7 +194,7 @@ def _merge_dots(parts, body):
     Ws, bs, xs = [], [], set()
     for p in parts:
         terms = _terms(p)
-        dots = [t for t in terms if _op_name(t) == "Dot"]
+        dots = [t for t in terms if is_op(t, Dot)]
         if len(dots) != 1 or dots[0].owner.inputs[1].ndim != 2 or not body.const_only(
                 dots[0].owner.inputs[1]):
             return None
@@ -239,8 +235,8 @@ def _hoist_consts(out, op, consts):
             per_step.update(node.outputs)
             for i in node.inputs:
                 if i not in per_step and i.owner is not None and not (  # views of leaves stay
-                        _op_name(i) == "DimShuffle" and i.owner.inputs[0].owner is None):
-                    repl.setdefault(i, i.type.make_variable(name=f"{_op_name(i)} (hoisted)"))
+                        is_op(i, DimShuffle) and i.owner.inputs[0].owner is None):
+                    repl.setdefault(i, i.type.make_variable(name=f"{i.owner.op} (hoisted)"))
     if not repl:
         return out, consts
     outer = clone_replace(list(repl), dict(consts))

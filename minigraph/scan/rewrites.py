@@ -15,8 +15,9 @@ loops benefit as much as the forward ones.
 """
 
 from minigraph.graph.basic import Constant, ancestors, clone_replace
-from minigraph.graph.rewriting import RuleSet, node_rewriter
+from minigraph.graph.rewriting import RuleSet, is_op, node_rewriter
 from minigraph.graph.type import TensorType
+from minigraph.tensor.blas import Dot
 
 from .op import Scan
 
@@ -67,9 +68,8 @@ def scan_prune(fgraph, node):
 
 def _terms(var):
     """The summands of a chain of ``add`` nodes."""
-    node = var.owner
-    if node is not None and getattr(getattr(node.op, "scalar_op", None), "name", "") == "add":
-        return _terms(node.inputs[0]) + _terms(node.inputs[1])
+    if is_op(var, "add"):
+        return _terms(var.owner.inputs[0]) + _terms(var.owner.inputs[1])
     return [var]
 
 
@@ -86,15 +86,14 @@ def _product(x):
     node = x.owner
     if node is None:
         return None
-    name = getattr(getattr(node.op, "scalar_op", None), "name", None)
-    if name == "mul":
+    if is_op(x, "mul"):
         a, b = node.inputs
         for p, q in ((a, b), (b, a)):
             u, v = _dimshuffle_of(p, (0, "x")), _dimshuffle_of(q, ("x", 0))
             if u is not None and v is not None and u.ndim == 1 and v.ndim == 1:
                 return u, v, [[0], [0]]
         return None
-    if type(node.op).__name__ == "Dot":
+    if isinstance(node.op, Dot):
         a, b = node.inputs
         u = _dimshuffle_of(a, (1, 0))
         if u is not None and b.ndim == 2:
@@ -244,7 +243,7 @@ def scan_hoist_input_dot(fgraph, node):
     outs = [c.output for c in carries] + list(ys)
     for var in ancestors(outs, blockers=op.inner_inputs):
         inner = var.owner
-        if inner is None or type(inner.op).__name__ != "Dot":
+        if inner is None or not isinstance(inner.op, Dot):
             continue
         x, W = inner.inputs
         if x in seq_outer and W.ndim == 2 and (W in const_outer or isinstance(W, Constant)):

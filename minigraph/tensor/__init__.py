@@ -23,6 +23,7 @@ from .subtensor import inc_subtensor, set_subtensor  # noqa: F401
 from .var import TensorConstant, TensorVariable  # noqa: F401
 from .sharedvar import TensorSharedVariable  # noqa: F401  (registers shared()'s constructor)
 from . import shared_randomstreams  # noqa: F401,E402
+from minigraph.gradient import Lop, Rop  # noqa: F401,E402
 
 
 def addbroadcast(x, *axes):

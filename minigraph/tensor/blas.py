@@ -1,5 +1,8 @@
 """Linear algebra: ``dot`` (the NumPy cases), ``outer``, ``tensordot``, ``batched_dot``.
 
+``DotAdd`` is ``dot(x, W) + b`` in one buffer; users never build it, the ``gemm`` rule of
+``tensor/rewriting/blas.py`` does.
+
 ``Dot`` follows ``numpy.dot`` for 1-d and 2-d operands and ``numpy.matmul`` semantics
 for stacks of matrices (``batched_dot``); ``tensordot`` is lowered to transposes, reshapes
 and one 2-d ``Dot`` so it needs no gradient of its own.
@@ -13,7 +16,8 @@ from minigraph.graph.op import Op
 from minigraph.graph.type import TensorType
 
 from .basic import as_tensor_variable, upcast
-from .math import cast
+from .elemwise import _fit_grad
+from .math import add, cast
 from .shape import reshape, shape
 
 
@@ -83,6 +87,37 @@ class Dot(Op):
     def infer_shape(self, node, input_shapes):
         sa, sb = input_shapes
         return [tuple(sa[:-1]) + tuple(sb[1:])]
+
+
+class DotAdd(Op):
+    """``dot(x, W) + b`` with ``b`` broadcastable to the product (a bias vector, typically),
+    computed in one buffer.
+
+    NumPy evaluates ``dot(x, W) + b`` into two fresh arrays; ``DotAdd`` computes the product
+    once and adds the bias into that same buffer: one allocation and one pass less.
+    """
+
+    def make_node(self, x, W, b):
+        x, W, b = (as_tensor_variable(v) for v in (x, W, b))
+        # the type is exactly that of the expression it replaces
+        return Apply(self, [x, W, b], [add(Dot()(x, W), b).type()])
+
+    def make_py_callable(self, node):
+        dtype = np.dtype(node.outputs[0].dtype)
+
+        def run(x, W, b):
+            r = pooled_dot(x, W, dtype)
+            if r.dtype != dtype or type(r) is not np.ndarray:
+                r = np.asarray(r, dtype=dtype)
+            r += b
+            return r
+
+        return run
+
+    def grad(self, inputs, outputs, output_grads):
+        x, W, b = inputs
+        gz = output_grads[0]
+        return Dot().grad([x, W], [None], [gz]) + [_fit_grad(gz, b)]
 
 
 def _cast_like(g, x):

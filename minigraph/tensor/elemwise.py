@@ -33,6 +33,12 @@ class Elemwise(Op):
         name = self.scalar_op.name
         return name + ("{inplace}" if self.inplace is not None else "")
 
+    @property
+    def pattern_key(self):
+        """How rewrite patterns name this op: ``P("log", ...)`` (``graph/rewriting.py``);
+        an in-place op is not matched: a rewrite would drop its write."""
+        return self.scalar_op.name if self.inplace is None else None
+
     def make_node(self, *inputs):
         if len(inputs) != self.scalar_op.nin:
             raise GraphError(f"{self.scalar_op.name} takes {self.scalar_op.nin} inputs, "

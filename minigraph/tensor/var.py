@@ -9,6 +9,10 @@ from minigraph.graph.basic import Constant, Variable, with_user_line
 from minigraph.graph.type import TensorType
 
 
+_COMPARISONS = {"lt": "x < y", "le": "x <= y", "gt": "x > y", "ge": "x >= y",
+                "eq": "T.eq(x, y)", "neq": "T.neq(x, y)"}
+
+
 class _TensorMethods:
     """Operators and methods shared by tensor variables, constants and shared variables."""
 
@@ -16,10 +20,19 @@ class _TensorMethods:
     __array_priority__ = 1000  # numpy_array + var -> var.__radd__
 
     def __bool__(self):
-        raise TypeError(with_user_line(
-            f"the truth value of a symbolic variable ({self.describe()}) is unknown until "
-            "the function runs; use T.switch / T.where for conditionals"
-        ))
+        # As in Theano: ``if W:`` / ``if not W:`` test whether an optional argument was given,
+        # so a variable is truthy; only a comparison's result refuses, since ``if x < y:`` (or
+        # ``a < b < c``, which Python evaluates with ``and``) cannot mean what it says.
+        node = self.owner
+        op = getattr(node.op, "scalar_op", None) if node is not None else None
+        if getattr(op, "name", None) in _COMPARISONS:
+            raise TypeError(with_user_line(
+                f"the truth value of a symbolic comparison ({self.describe()}: "
+                f"{_COMPARISONS[op.name]}) is unknown until the function runs; choose "
+                "symbolically with T.switch(cond, a, b) (Theano's ifelse), or compare "
+                "numbers, not variables, in Python"
+            ))
+        return True
 
     def __iter__(self):
         raise TypeError(with_user_line(

@@ -143,3 +143,17 @@ def test_config_optimizer_excluding_applies_to_the_default_mode():
         config.optimizer_excluding = old
     assert "fusion" not in names and "inplace" not in names and "merge" in names
     assert get_mode(None) is FAST_RUN
+
+
+def test_a_broken_pass_module_is_an_error_not_a_skipped_pass():
+    # every pass is imported at the top of compile/mode.py, with nothing catching ImportError
+    import ast
+    import inspect
+
+    import minigraph.compile.mode as mode_module
+
+    tree = ast.parse(inspect.getsource(mode_module))
+    assert not [n for n in ast.walk(tree) if isinstance(n, ast.Try)]
+    nested = [n for f in ast.walk(tree) if isinstance(f, ast.FunctionDef)
+              for n in ast.walk(f) if isinstance(n, (ast.Import, ast.ImportFrom))]
+    assert not nested
