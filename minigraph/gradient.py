@@ -11,7 +11,8 @@ import warnings
 
 import numpy as np
 
-from minigraph.graph.basic import Apply, GraphError, Variable, ancestors, toposort, where
+from minigraph.graph.basic import (Apply, GraphError, Variable, ancestors, clone_replace, toposort,
+                                   where)
 from minigraph.graph.op import Op
 
 
@@ -305,8 +306,6 @@ def Rop(f, wrt, eval_points, disconnected_outputs="raise", return_disconnected="
     ...                              v: [1.0, 1.0]}).tolist()
     [3.0, 7.0]
     """
-    from minigraph.graph.basic import clone_replace
-
     T = _T()
     fs, single = _listed(f)
     fs = [T.as_tensor_variable(y) for y in fs]
@@ -328,8 +327,6 @@ def Rop(f, wrt, eval_points, disconnected_outputs="raise", return_disconnected="
             if disconnected_outputs == "raise":
                 raise DisconnectedInputError(msg + "; pass disconnected_outputs='ignore'")
             if disconnected_outputs == "warn":
-                import warnings
-
                 warnings.warn(msg, stacklevel=2)
             r = None if return_disconnected in ("None", "none") else T.zeros_like(y)
         result.append(r)

@@ -128,8 +128,6 @@ def pprint(expr):
     >>> pprint(T.tanh(T.dot(T.dmatrix("W"), x)).sum())
     'sum(tanh(dot(W, x)), axis=(0,))'
     """
-    from minigraph.compile.function import Function
-
     if isinstance(expr, Function):
         expr = expr.outputs
     if isinstance(expr, (list, tuple)):

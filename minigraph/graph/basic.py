@@ -79,7 +79,7 @@ class Tag(dict):
 
     def __setattr__(self, name, value):
         if name == "test_value" and self._variable is not None:
-            from .testvalues import filter_test_value
+            from .testvalues import filter_test_value  # cycle: testvalues imports this module
 
             value = filter_test_value(self._variable, value)
         self[name] = value
@@ -195,7 +195,7 @@ class Apply:
         self.trace = trace if trace is not None else user_line()
         self.tag = Tag()
         if _config._values["compute_test_value"] != "off":  # Theano's eager test values
-            from .testvalues import compute_test_values
+            from .testvalues import compute_test_values  # cycle, as above
 
             compute_test_values(self)
 

@@ -122,7 +122,7 @@ def _missing(node, i, inp, mode):
     if mode == "warn":
         warnings.warn(msg, stacklevel=4)
     elif mode == "pdb":
-        import pdb
+        import pdb  # the debugger, only when compute_test_value='pdb' asks for it
 
         print(msg, file=sys.stderr)
         pdb.set_trace()

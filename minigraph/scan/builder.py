@@ -26,6 +26,7 @@ from minigraph.compile.sharedvalue import SharedVariable
 from minigraph.config import config
 from minigraph.graph.basic import (Constant, GraphError, Variable, ancestors, clone_replace,
                                    user_line)
+from minigraph.graph.testvalues import get_test_value
 from minigraph.graph.testvalues import quietly
 from minigraph.graph.type import GenericType, TensorType
 
@@ -274,8 +275,6 @@ def _carry_placeholders(outs_spec, name, ctx):
 def _placeholder_test_values(seq_pairs, carry_args, outs_spec):
     """Step arguments get test values (each sequence's first row, each output's initial
     values) so that ``fn``'s nodes compute theirs, as in Theano."""
-    from minigraph.graph.testvalues import get_test_value
-
     for ph, cut in seq_pairs:
         value = get_test_value(cut)
         if value is not None and len(value):

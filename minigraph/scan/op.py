@@ -29,6 +29,7 @@ from collections import OrderedDict, namedtuple
 import numpy as np
 
 import minigraph.tensor as T
+from minigraph.config import config
 from minigraph.graph.basic import Apply, GraphError, Variable, ancestors
 from minigraph.graph.op import Op
 from minigraph.graph.testvalues import quietly
@@ -272,10 +273,6 @@ class ScanUntil(Op):
         return self.scan.carry_placeholders()
 
     def make_node(self, n_steps, *args):
-        import minigraph.tensor as T
-
-        from minigraph.config import config
-
         with config.change_flags(compute_test_value="off"):  # a throwaway node: types only
             node = self.scan.make_node(n_steps, *args)
         outs = [o.type() for o in node.outputs] + [T.lscalar()]
@@ -291,10 +288,8 @@ class ScanUntil(Op):
         return [None] + list(grads[1:])
 
     def make_py_callable(self, node):
-        from .loop import make_loop
-
         if self._compiled is None:
-            from minigraph.compile.function import function
+            from minigraph.compile.function import function  # cycle: compile/mode.py imports scan
 
             self._compiled = function(self.inner_inputs, self.inner_outputs, mode=self.scan.mode,
                                       on_unused_input="ignore",

@@ -126,7 +126,7 @@ def fill(model, value):
 def prod_of_shape(x):
     """Number of elements of ``x`` as a symbolic int64 scalar."""
     from .reduce import prod  # cycle: reduce.py and shape.py import this module
-    from .shape import shape
+    from .shape import shape  # cycle, as above
 
     return prod(shape(x))
 
