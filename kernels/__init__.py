@@ -25,7 +25,7 @@ import importlib
 from kernels import _target
 from kernels._target import quiet_idle_threads
 
-_target.quiet_idle_threads()  # before Numba starts any threads (see its docstring)
+quiet_idle_threads()  # before Numba starts any threads (see its docstring)
 
 __all__ = [
     "BACKENDS",
