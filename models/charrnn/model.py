@@ -304,7 +304,8 @@ class CharRNN:
 
     # ---- compiled functions
 
-    def compile_train(self, optimizer="adam", learning_rate=1e-3, clip_norm=5.0, clip_value=0.0):
+    def compile_train(self, optimizer="adam", learning_rate=1e-3, clip_norm=5.0, clip_value=0.0,
+                      reduce=None):
         """``train(x, y, state) -> [loss, accuracy, new_state]``, updating the parameters.
 
         Parameters
@@ -316,6 +317,11 @@ class CharRNN:
             Rescale the gradients when their global norm exceeds this (0: never).
         clip_value : float
             Clip each gradient element to ``[-clip_value, clip_value]`` first (0: never).
+        reduce : callable, optional
+            Data-parallel training: ``reduce(grads + [loss, accuracy])`` returns them averaged
+            over the ranks (`minigraph.distributed.all_reduce`), before clipping, so every
+            rank clips and applies the same gradient. Tensors it returns beyond those become
+            extra outputs of the function.
         """
         from minigraph import updates as U
 
@@ -332,7 +338,11 @@ class CharRNN:
         logits, new_state = self.forward(x, state, dropout=True)
         loss, acc = self.loss(logits, y)
         params = list(self.params.values())
-        grads = theano.grad(loss, params)
+        grads, extra = theano.grad(loss, params), []
+        if reduce is not None:  # one all-reduce for the gradients and the reported metrics
+            n = len(grads)
+            reduced = list(reduce(grads + [loss, acc]))
+            grads, (loss, acc), extra = reduced[:n], reduced[n:n + 2], reduced[n + 2:]
         if clip_value:
             grads = [T.clip(g, -clip_value, clip_value) for g in grads]
         if clip_norm:
@@ -341,7 +351,7 @@ class CharRNN:
         own = set(params)
         self.optimizer_state = {f"optim/{i}": v
                                 for i, v in enumerate(v for v in updates if v not in own)}
-        return theano.function([x, y, state], [loss, acc, new_state], updates=updates,
+        return theano.function([x, y, state], [loss, acc, new_state, *extra], updates=updates,
                                name="train")
 
     def compile_eval(self):
