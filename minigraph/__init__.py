@@ -16,13 +16,8 @@ from . import tensor  # noqa: F401
 from . import printing  # noqa: F401
 from .printing import pp  # noqa: F401
 from . import updates  # noqa: F401
-
-try:
-    from .scan import scan  # noqa: F401
-    from . import scan_module  # noqa: F401
-except ImportError as _e:  # pragma: no cover - during development of the scan package
-    if "scan" not in str(_e):
-        raise
+from .scan import scan  # noqa: F401
+from . import scan_module  # noqa: F401
 
 __version__ = "0.1.0"
 del _config_module
