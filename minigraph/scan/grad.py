@@ -27,6 +27,8 @@ from collections import namedtuple
 
 import numpy as np
 
+import minigraph.tensor as T
+from minigraph.gradient import grad
 from minigraph.graph.basic import Constant, ancestors, clone_replace, toposort
 from minigraph.graph.rewriting import is_op
 from minigraph.graph.type import TensorType
@@ -39,12 +41,6 @@ from .op import Carry, Scan, make_scan
 #: y, the forward sequence index; ``{backward sequence placeholder: forward output index}``
 #: for the per-step gradients of the forward outputs the loop reads.
 GradLink = namedtuple("GradLink", "forward carries ys douts")
-
-
-def _T():
-    import minigraph.tensor as T
-
-    return T
 
 
 def _is_float(v):
@@ -63,7 +59,6 @@ def _is_zero(g):
 
 def _conform(g, ttype):
     """``g`` with the dtype and static shape of ``ttype`` (shape checked at run time)."""
-    T = _T()
     if g.dtype != ttype.dtype:
         g = T.cast(g, ttype.dtype)
     if not ttype.is_super(g.type):
@@ -100,7 +95,6 @@ class _Backward:
     """Builds the backward loop of one Scan node."""
 
     def __init__(self, op, inputs, outputs, output_grads):
-        T = _T()
         self.op, self.T = op, T
         self.n_steps, self.seqs, self.inits, self.consts = op.split_inputs(inputs)
         nc = op.n_carries
@@ -145,8 +139,6 @@ class _Backward:
     def step(self):
         """The backward step: its carries (adjoints, sums for the consts) and
         ``{forward placeholder: its gradient in the step}``."""
-        from minigraph.gradient import grad
-
         op, repl = self.op, self.repl
         nc = op.n_carries
         for i, ph in enumerate(op.seq_placeholders()):

@@ -10,9 +10,4 @@ from .basic import (crossentropy_softmax_1hot, crossentropy_softmax_1hot_with_bi
                     crossentropy_softmax_argmax_1hot_with_bias, h_softmax, softmax_with_bias,
                     softsign)
 from . import bn, neighbours  # noqa: F401,E402
-
-try:  # the GRU ops need the kernels package
-    from .gru import gru_sequence, gru_step  # noqa: F401
-except ImportError as _e:  # pragma: no cover - only in a half-installed tree
-    if "gru" not in str(_e):
-        raise
+from .gru import gru_sequence, gru_step  # noqa: F401
