@@ -8,7 +8,11 @@ node's actual inputs and back-propagating the output gradients through the copy.
 import numpy as np
 
 from minigraph.graph.basic import Apply, Constant, GraphError, Variable, clone_replace, where
+from minigraph.gradient import grad
 from minigraph.graph.op import Op
+from minigraph.tensor.basic import as_tensor_variable
+
+from .function import function
 
 
 class OpFromGraph(Op):
@@ -57,8 +61,6 @@ class OpFromGraph(Op):
                             f"{len(self.inner_outputs)}}}"
 
     def make_node(self, *inputs):
-        from minigraph.tensor.basic import as_tensor_variable
-
         if len(inputs) != len(self.inner_inputs):
             raise GraphError(f"{self}: takes {len(self.inner_inputs)} inputs, got "
                              f"{len(inputs)}")
@@ -73,8 +75,6 @@ class OpFromGraph(Op):
 
     def perform(self, node, inputs, output_storage):
         if self._fn is None:  # compiled on first use, once per op
-            from .function import function
-
             self._fn = function(self.inner_inputs, self.inner_outputs,
                                 on_unused_input="ignore")
         results = self._fn(*inputs)
@@ -82,8 +82,6 @@ class OpFromGraph(Op):
             cell[0] = np.asarray(value, dtype=out.dtype)
 
     def grad(self, inputs, outputs, output_grads):
-        from minigraph.gradient import grad
-
         copies = clone_replace(self.inner_outputs, dict(zip(self.inner_inputs, inputs)))
         known = {c: g for c, g in zip(copies, output_grads)
                  if g is not None and np.dtype(c.dtype).kind in "fc"}

@@ -9,12 +9,12 @@ import numpy as np
 
 from minigraph.graph.basic import Apply, GraphError, where
 from minigraph.graph.op import Op
+from minigraph.graph.type import TensorType
+from minigraph.tensor.basic import as_tensor_variable
 
 
 def _as_type(t):
     """A type from a ``TensorType`` or a constructor such as ``T.dmatrix``."""
-    from minigraph.graph.type import TensorType
-
     if isinstance(t, TensorType):
         return t
     if callable(t):
@@ -46,8 +46,6 @@ class AsOp(Op):
         return f"as_op({self.__name__})"
 
     def make_node(self, *inputs):
-        from minigraph.tensor.basic import as_tensor_variable
-
         if len(inputs) != len(self.itypes):
             raise GraphError(f"{self}: takes {len(self.itypes)} inputs, got {len(inputs)}")
         ins = []

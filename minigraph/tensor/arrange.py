@@ -13,6 +13,9 @@ from minigraph.graph.op import Op
 from minigraph.graph.type import TensorType
 
 from .basic import as_tensor_variable
+from .extra_ops import cumsum
+from .reduce import max as _max
+from .reduce import min as _min
 from .shape import alloc, concatenate, flatten, reshape, stack
 from .subtensor import inc_subtensor, set_subtensor
 
@@ -224,8 +227,6 @@ def split(x, splits_size, n_splits, axis=0):
     >>> [p.eval({x: np.arange(5.0)}).tolist() for p in T.split(x, [2, 3], 2)]
     [[0.0, 1.0], [2.0, 3.0, 4.0]]
     """
-    from .extra_ops import cumsum
-
     x = as_tensor_variable(x)
     sizes = as_tensor_variable(splits_size)
     if sizes.ndim != 1:
@@ -240,7 +241,4 @@ def split(x, splits_size, n_splits, axis=0):
 
 def ptp(a, axis=None):
     """Range of values (maximum minus minimum) along ``axis`` (``numpy.ptp``)."""
-    from .reduce import max as _max
-    from .reduce import min as _min
-
     return _max(a, axis=axis) - _min(a, axis=axis)

@@ -10,7 +10,12 @@ import numbers
 
 import numpy as np
 
+from minigraph.compile.sharedvalue import SharedVariable
 from minigraph.graph.basic import Constant, GraphError, Variable, ancestors, clone_replace
+
+from .basic import constant
+from .shape import Shape
+from .subtensor import Subtensor
 
 
 class NotScalarConstantError(GraphError):
@@ -19,9 +24,6 @@ class NotScalarConstantError(GraphError):
 
 def _static_dim(var):
     """The known length behind ``x.shape[i]`` (constant ``i``), else None."""
-    from .shape import Shape
-    from .subtensor import Subtensor
-
     node = var.owner
     if node is None or not isinstance(node.op, Subtensor) or len(node.op.entries) != 1:
         return None
@@ -33,9 +35,6 @@ def _static_dim(var):
 
 def _known_shapes(v):
     """``v``'s graph with every ``x.shape`` or ``x.shape[i]`` known statically a constant."""
-    from .basic import constant
-    from .shape import Shape
-
     replace = {}
     for a in ancestors([v]):
         node = a.owner
@@ -75,8 +74,7 @@ def get_scalar_constant_value(v, elemwise=True, only_process_constants=False, ma
 
 
 def _evaluate(v):
-    from minigraph.compile.function import function
-    from minigraph.compile.sharedvalue import SharedVariable
+    from minigraph.compile.function import function  # cycle: compile/function.py imports tensor
 
     v = _known_shapes(v)
     leaves = [a for a in ancestors([v]) if a.owner is None]
@@ -89,8 +87,6 @@ def _evaluate(v):
 
 def extract_constant(x, elemwise=True, only_process_constants=False):
     """``x``'s constant value as a constant variable when it has one, else ``x`` itself."""
-    from .basic import constant
-
     try:
         value = get_scalar_constant_value(x, elemwise, only_process_constants)
     except NotScalarConstantError:

@@ -13,8 +13,11 @@ from minigraph.graph.op import Op
 from minigraph.graph.type import TensorType
 
 from .basic import as_tensor_variable
+from .math import cast, ones_like, zeros_like
 from .nnet.basic import to_one_hot  # noqa: F401
+from .reduce import sum as _sum
 from .shape import arange, flatten, specify_shape  # noqa: F401
+from .subtensor import inc_subtensor
 
 
 def _check_axis(x, axis, what):
@@ -114,9 +117,6 @@ class Repeat(Op):
         output_storage[0][0] = np.repeat(x, repeats, axis=self.axis)
 
     def grad(self, inputs, outputs, output_grads):
-        from .math import zeros_like
-        from .subtensor import inc_subtensor
-
         (x, repeats), (gz,) = inputs, output_grads
         if np.dtype(x.dtype).kind not in "fc":
             return [None, None]
@@ -233,8 +233,6 @@ class FillDiagonal(Op):
             raise GraphError(f"fill_diagonal needs an array of 2 or more dimensions and a "
                              f"scalar, got {a.type.short()} and {val.type.short()}{where(a)}")
         if a.dtype != val.dtype:
-            from .math import cast
-
             val = cast(val, a.dtype)
         return Apply(self, [a, val], [a.type()])
 
@@ -248,9 +246,6 @@ class FillDiagonal(Op):
         output_storage[0][0] = out
 
     def grad(self, inputs, outputs, output_grads):
-        from .math import ones_like, zeros_like
-        from .reduce import sum as _sum
-
         (a, val), (gz,) = inputs, output_grads
         g_a = FillDiagonal()(gz, zeros_like(val))
         on_diag = FillDiagonal()(zeros_like(gz), ones_like(val))

@@ -264,6 +264,6 @@ def isclose(a, b, rtol=1e-05, atol=1e-08, equal_nan=False):
 
 def allclose(a, b, rtol=1e-05, atol=1e-08, equal_nan=False):
     """True when every pair is :func:`isclose` (``numpy.allclose``), a bool scalar."""
-    from .reduce import all as _all
+    from .reduce import all as _all  # cycle: reduce.py imports this module
 
     return _all(isclose(a, b, rtol=rtol, atol=atol, equal_nan=equal_nan))

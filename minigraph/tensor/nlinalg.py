@@ -14,6 +14,11 @@ from minigraph.graph.op import Op
 from minigraph.graph.type import TensorType
 
 from .basic import as_tensor_variable
+from .blas import dot
+from .math import cast, ge, gt, zeros_like
+from .reduce import sum as _sum
+from .shape import arange, eye
+from .subtensor import set_subtensor
 
 
 class ExtractDiag(Op):
@@ -39,10 +44,6 @@ class ExtractDiag(Op):
         (x,), (gz,) = inputs, output_grads
         if x.ndim != 2:  # the scatter back is written for matrices
             raise GraphError("the gradient of diagonal() is implemented for matrices only")
-        from .math import zeros_like
-        from .shape import arange
-        from .subtensor import set_subtensor
-
         n = gz.shape[0]
         rows = arange(n) + max(-self.offset, 0)
         cols = arange(n) + max(self.offset, 0)
@@ -125,12 +126,23 @@ def trace(x):
     >>> float(T.trace(a).eval({a: np.arange(4.0).reshape(2, 2)}))
     3.0
     """
-    from .reduce import sum as _sum
-
     x = as_tensor_variable(x)
     if x.ndim != 2:
         raise GraphError(f"trace takes a matrix, got {x.type.short()}{where(x)}")
     return _sum(ExtractDiag()(x))
+
+
+def _tri_mask(x, lower=True, strict=False):
+    """A bool matrix selecting the lower (or upper) triangle of the square ``x``."""
+    n = x.shape[0]
+    rows, cols = arange(n).dimshuffle(0, "x"), arange(n).dimshuffle("x", 0)
+    a, b = (rows, cols) if lower else (cols, rows)
+    return gt(a, b) if strict else ge(a, b)
+
+
+def _triangle(x, lower=True):
+    """``x`` with the entries outside its lower (or upper) triangle set to zero."""
+    return x * cast(_tri_mask(x, lower), x.dtype)
 
 
 def _square(x, what):
@@ -221,10 +233,6 @@ class Eigh(Op):
     def grad(self, inputs, outputs, output_grads):
         # S = V (diag(gw) + F * (V^T gV)) V^T with F_ij = 1 / (w_j - w_i) off the diagonal
         # (distinct eigenvalues); x_ij in the read triangle stands for x_ji too
-        from .math import zeros_like
-        from .shape import eye
-        from .slinalg import _triangle
-
         (x,), (w, v), (gw, gv) = inputs, outputs, output_grads
         gw = zeros_like(w) if gw is None else gw
         inner = diag(gw)
@@ -253,8 +261,6 @@ def eigh(a, UPLO="L"):
 
 def matrix_dot(*args):
     """``args[0] . args[1] . ...``: the product of several matrices, left to right."""
-    from .blas import dot
-
     if not args:
         raise GraphError("matrix_dot needs at least one matrix")
     out = as_tensor_variable(args[0])
@@ -271,9 +277,6 @@ def matrix_power(M, n):
     >>> T.nlinalg.matrix_power(m, 3).eval({m: np.array([[1.0, 1.0], [0.0, 1.0]])}).tolist()
     [[1.0, 3.0], [0.0, 1.0]]
     """
-    from .blas import dot
-    from .shape import eye
-
     M = as_tensor_variable(M)
     if int(n) != n or n < 0:
         raise GraphError(f"matrix_power: n must be a non-negative int, got {n!r}")

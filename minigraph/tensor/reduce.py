@@ -15,7 +15,7 @@ from minigraph.graph.type import TensorType
 from . import math as M
 from .basic import as_tensor_variable
 from .elemwise import dimshuffle
-from .math import cast, sqr, sqrt, true_div
+from .math import cast, eq, gt, neq, sqr, sqrt, true_div
 
 
 def _norm_axis(x, axis):
@@ -264,8 +264,6 @@ def all(x, axis=None, keepdims=False):
     >>> T.all(x, axis=1).eval({x: np.array([[1, 2], [0, 3]], "int32")}).tolist()
     [True, False]
     """
-    from .math import eq
-
     x = as_tensor_variable(x)
     return eq(sum(eq(x, 0), axis=axis, keepdims=keepdims), 0)
 
@@ -278,8 +276,6 @@ def any(x, axis=None, keepdims=False):
     >>> T.any(x, axis=0).eval({x: np.array([[1, 0], [0, 0]], "int32")}).tolist()
     [True, False]
     """
-    from .math import gt, neq
-
     x = as_tensor_variable(x)
     return gt(sum(neq(x, 0), axis=axis, keepdims=keepdims), 0)
 

@@ -157,7 +157,7 @@ def _second(x, y):
 def _ufunc(name):
     """SciPy's ufunc ``name`` when SciPy is installed, else ``math.name`` on each element."""
     try:
-        import scipy.special
+        import scipy.special  # optional: SciPy may be absent
 
         return getattr(scipy.special, name)
     except ImportError:  # scipy is optional: the loop is slow but exact

@@ -17,27 +17,12 @@ from minigraph.graph.basic import Apply, GraphError, where
 from minigraph.graph.op import Op
 from minigraph.graph.type import TensorType
 
-from .basic import as_tensor_variable
-from .nlinalg import MatrixInverse, _square
+from .basic import as_tensor_variable, upcast
+from .blas import outer
+from .nlinalg import MatrixInverse, _square, _triangle, diag
+from .shape import reshape
 
 _STRUCTURES = ("general", "symmetric", "lower_triangular", "upper_triangular")
-
-
-def _tri_mask(x, lower=True, strict=False):
-    """A bool matrix selecting the lower (or upper) triangle of the square ``x``."""
-    from .math import ge, gt
-    from .shape import arange
-
-    n = x.shape[0]
-    rows, cols = arange(n).dimshuffle(0, "x"), arange(n).dimshuffle("x", 0)
-    a, b = (rows, cols) if lower else (cols, rows)
-    return gt(a, b) if strict else ge(a, b)
-
-
-def _triangle(x, lower=True):
-    from .math import cast
-
-    return x * cast(_tri_mask(x, lower), x.dtype)
 
 
 class Cholesky(Op):
@@ -64,8 +49,6 @@ class Cholesky(Op):
         output_storage[0][0] = factor.astype(a.dtype, copy=False)
 
     def grad(self, inputs, outputs, output_grads):
-        from .nlinalg import diag
-
         (x,), (factor,), (gz,) = inputs, outputs, output_grads
         L, gL = (factor, gz) if self.lower else (factor.T, gz.T)
         inner = _triangle(L.T.dot(gL))
@@ -94,7 +77,7 @@ def _solve_np(structure, a, b):
     if structure in ("lower_triangular", "upper_triangular"):
         lower = structure == "lower_triangular"
         try:
-            from scipy.linalg import solve_triangular
+            from scipy.linalg import solve_triangular  # optional: SciPy may be absent
 
             return solve_triangular(a, b, lower=lower)
         except ImportError:  # scipy is optional: a general solve of the same triangle
@@ -120,8 +103,6 @@ class Solve(Op):
         self.A_structure = A_structure
 
     def make_node(self, A, b):
-        from .basic import upcast
-
         A, b = _square(A, "solve"), as_tensor_variable(b)
         if b.ndim not in (1, 2):
             raise GraphError(f"solve: b must be a vector or a matrix, got {b.type.short()}"
@@ -135,8 +116,6 @@ class Solve(Op):
         output_storage[0][0] = np.asarray(x, dtype=node.outputs[0].dtype)
 
     def grad(self, inputs, outputs, output_grads):
-        from .blas import outer
-
         (A, b), (x,), (gx,) = inputs, outputs, output_grads
         transposed = {"lower_triangular": "upper_triangular",
                       "upper_triangular": "lower_triangular"}.get(self.A_structure,
@@ -149,8 +128,6 @@ class Solve(Op):
         elif self.A_structure == "upper_triangular":
             gA = _triangle(gA, lower=False)
         elif self.A_structure == "symmetric":  # A_ij for i > j stands for A_ji too
-            from .nlinalg import diag
-
             gA = _triangle(gA + gA.T, lower=True) - diag(diag(gA))
         return [gA, gb]
 
@@ -189,8 +166,6 @@ def kron(a, b):
     >>> T.slinalg.kron(a, b).eval({a: np.eye(2), b: np.ones((1, 2))}).tolist()
     [[1.0, 1.0, 0.0, 0.0], [0.0, 0.0, 1.0, 1.0]]
     """
-    from .shape import reshape
-
     a, b = as_tensor_variable(a), as_tensor_variable(b)
     if a.ndim != 2 or b.ndim != 2:
         raise GraphError(f"kron takes two matrices, got {a.type.short()} and "

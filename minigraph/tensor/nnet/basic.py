@@ -14,9 +14,11 @@ from minigraph.graph.type import TensorType
 
 from .. import math as M
 from ..basic import as_tensor_variable, upcast
+from ..blas import batched_dot, dot, tensordot
+from ..reduce import argmax
 from ..reduce import sum as _sum
 from ..scalar import SCALAR_OPS
-from ..shape import arange
+from ..shape import arange, reshape
 from ..subtensor import inc_subtensor
 
 
@@ -376,8 +378,6 @@ def softmax_with_bias(x, b):
 def crossentropy_softmax_argmax_1hot_with_bias(x, b, y_idx):
     """``(nll, softmax(x + b), argmax(x + b, axis=1))``: per-row ``-log softmax(x + b)[i,
     y_idx[i]]`` (computed stably), the probabilities and the predicted classes."""
-    from ..reduce import argmax
-
     z = as_tensor_variable(x) + b
     return CrossentropySoftmax()(z, y_idx), Softmax()(z), argmax(z, axis=1)
 
@@ -411,9 +411,6 @@ def h_softmax(x, batch_size, n_outputs, n_classes, n_outputs_per_class, W1, b1, 
     result is every output's probability, (batch, n_outputs); with an int vector ``target``
     it is each row's probability of its target, (batch,).
     """
-    from ..blas import batched_dot, dot, tensordot
-    from ..shape import arange, reshape
-
     x = as_tensor_variable(x)
     class_probs = Softmax()(dot(x, W1) + b1)
     if target is None:

@@ -15,6 +15,8 @@ from minigraph.graph.op import Op
 from minigraph.graph.type import TensorType
 
 from ..basic import as_tensor_variable
+from ..shape import reshape, zeros
+from ..subtensor import set_subtensor
 
 _MODES = ("valid", "ignore_borders")
 
@@ -146,9 +148,6 @@ def neibs2images(neibs, neib_shape, original_shape, mode="valid"):
     >>> bool((back.eval({x: v}) == v).all())
     True
     """
-    from ..shape import reshape, zeros
-    from ..subtensor import set_subtensor
-
     if mode not in _MODES:
         raise GraphError(f"neibs2images: mode must be one of {_MODES}, got {mode!r}")
     nh, nw = _pair(neib_shape, "neib_shape")
