@@ -1,7 +1,8 @@
 """``T.extra_ops``: helpers Theano kept outside the main namespace.
 
-``cumsum cumprod repeat bincount squeeze diff fill_diagonal to_one_hot``, with NumPy's
-meaning. ``CumOp``, ``Repeat``, ``BinCount`` and ``FillDiagonal`` are ops (NumPy does the
+``cumsum cumprod repeat bincount squeeze diff fill_diagonal fill_diagonal_offset bartlett
+to_one_hot``, with NumPy's meaning (and, from ``lookup.py``, ``Unique searchsorted compress
+ravel_multi_index unravel_index``). ``CumOp``, ``Repeat``, ``BinCount`` and ``FillDiagonal`` are ops (NumPy does the
 work); ``squeeze`` and ``diff`` are compositions of shape and indexing ops. ``repeat``'s
 gradient is a scatter-add composed from ``inc_subtensor``.
 """
@@ -18,6 +19,9 @@ from .nnet.basic import to_one_hot  # noqa: F401
 from .reduce import sum as _sum
 from .shape import arange, flatten, specify_shape  # noqa: F401
 from .subtensor import inc_subtensor
+# found in T.extra_ops in Theano; they live in lookup.py (values and positions)
+from .lookup import (SearchsortedOp, Unique, compress, ravel_multi_index,  # noqa: F401
+                     searchsorted, unravel_index)
 
 
 def _check_axis(x, axis, what):
@@ -261,3 +265,64 @@ def fill_diagonal(a, val):
     [[5.0, 0.0, 0.0], [0.0, 5.0, 0.0]]
     """
     return FillDiagonal()(a, val)
+
+
+class FillDiagonalOffset(Op):
+    """``a`` with the diagonal ``offset`` (above the main one when positive) set to ``val``."""
+
+    def make_node(self, a, val, offset):
+        a, val, offset = (as_tensor_variable(v) for v in (a, val, offset))
+        if a.ndim != 2 or val.ndim != 0 or offset.ndim != 0:
+            raise GraphError(f"fill_diagonal_offset needs a matrix, a scalar and an int "
+                             f"offset, got {a.type.short()}, {val.type.short()} and "
+                             f"{offset.type.short()}{where(a)}")
+        val = val if val.dtype == a.dtype else cast(val, a.dtype)
+        return Apply(self, [a, val, offset], [a.type()])
+
+    def perform(self, node, inputs, output_storage):
+        a, val, offset = inputs
+        out = a.copy()
+        k = int(offset)
+        rows = np.arange(max(-k, 0), a.shape[0])
+        cols = rows + k
+        keep = cols < a.shape[1]
+        out[rows[keep], cols[keep]] = val
+        output_storage[0][0] = out
+
+    def grad(self, inputs, outputs, output_grads):
+        (a, val, offset), (gz,) = inputs, output_grads
+        g_a = FillDiagonalOffset()(gz, zeros_like(val), offset)
+        on_diag = FillDiagonalOffset()(zeros_like(gz), ones_like(val), offset)
+        return [g_a, _sum(gz * on_diag), None]
+
+
+def fill_diagonal_offset(a, val, offset):
+    """A copy of the matrix ``a`` whose diagonal ``offset`` is the scalar ``val``.
+
+    >>> import minigraph.tensor as T, numpy as np
+    >>> a = T.dmatrix("a")
+    >>> T.extra_ops.fill_diagonal_offset(a, 1.0, 1).eval({a: np.zeros((2, 3))}).tolist()
+    [[0.0, 1.0, 0.0], [0.0, 0.0, 1.0]]
+    """
+    return FillDiagonalOffset()(a, val, offset)
+
+
+class Bartlett(Op):
+    """``numpy.bartlett(M)``: the triangular window of ``M`` points, as float64."""
+
+    def make_node(self, M):
+        M = as_tensor_variable(M)
+        if M.ndim != 0 or np.dtype(M.dtype).kind not in "iu":
+            raise GraphError(f"bartlett needs an int scalar, got {M.type.short()}{where(M)}")
+        return Apply(self, [M], [TensorType("float64", shape=(None,))()])
+
+    def perform(self, node, inputs, output_storage):
+        output_storage[0][0] = np.bartlett(int(inputs[0]))
+
+    def grad(self, inputs, outputs, output_grads):
+        return [None]
+
+
+def bartlett(M):
+    """The Bartlett (triangular) window of ``M`` points, float64 (``numpy.bartlett``)."""
+    return Bartlett()(M)

@@ -20,8 +20,12 @@ NAMES = {
     "theano.tensor.xlogx": "xlogx xlogy0",
     "theano.tensor.slinalg": "cholesky solve solve_lower_triangular solve_upper_triangular kron",
     "theano.tensor.extra_ops": "cumsum cumprod repeat bincount squeeze diff fill_diagonal "
-                               "to_one_hot",
-    "theano.tensor.nnet": "softsign crossentropy_softmax_1hot softmax_with_bias h_softmax",
+                               "to_one_hot Unique searchsorted compress ravel_multi_index "
+                               "unravel_index fill_diagonal_offset bartlett",
+    "theano.tensor.nnet": "softsign crossentropy_softmax_1hot softmax_with_bias h_softmax "
+                          "selu confusion_matrix bn neighbours",
+    "theano.tensor.nnet.nnet": "softsign crossentropy_softmax_1hot softmax_with_bias h_softmax "
+                               "selu confusion_matrix softmax categorical_crossentropy",
     "theano.tensor.nnet.bn": "batch_normalization batch_normalization_train "
                              "batch_normalization_test",
     "theano.tensor.nnet.neighbours": "images2neibs neibs2images",

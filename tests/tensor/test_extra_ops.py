@@ -103,3 +103,26 @@ def test_fill_diagonal(shape, rng):
     assert T.fill_diagonal(f, 1).dtype == "float32"
     with pytest.raises(GraphError, match="2 or more"):
         T.fill_diagonal(T.dvector(), 1.0)
+
+
+@pytest.mark.parametrize("shape", [(3, 3), (2, 5), (5, 2)])
+@pytest.mark.parametrize("offset", [0, 1, -1, 3])
+def test_fill_diagonal_offset(shape, offset, rng):
+    av = rng.standard_normal(shape)
+    a, v, k = T.dmatrix("a"), T.dscalar("v"), T.lscalar("k")
+    want = av.copy()
+    rows = np.arange(max(-offset, 0), shape[0])
+    keep = rows + offset < shape[1]
+    want[rows[keep], rows[keep] + offset] = 2.5
+    got = extra_ops.fill_diagonal_offset(a, v, k).eval({a: av, v: 2.5, k: offset})
+    np.testing.assert_array_equal(got, want)
+    verify_grad(lambda x, y: extra_ops.fill_diagonal_offset(x, y, offset), [av, np.array(0.7)],
+                rng=rng)
+
+
+def test_bartlett():
+    m = T.lscalar("m")
+    for n in (0, 1, 5, 8):
+        np.testing.assert_array_equal(extra_ops.bartlett(m).eval({m: n}), np.bartlett(n))
+    with pytest.raises(GraphError, match="int scalar"):
+        extra_ops.bartlett(T.dscalar())
