@@ -2,9 +2,10 @@
 
 ``cumsum cumprod repeat bincount squeeze diff fill_diagonal fill_diagonal_offset bartlett
 to_one_hot``, with NumPy's meaning (and, from ``lookup.py``, ``Unique searchsorted compress
-ravel_multi_index unravel_index``). ``CumOp``, ``Repeat``, ``BinCount`` and ``FillDiagonal`` are ops (NumPy does the
-work); ``squeeze`` and ``diff`` are compositions of shape and indexing ops. ``repeat``'s
-gradient is a scatter-add composed from ``inc_subtensor``.
+ravel_multi_index unravel_index``). ``CumOp``, ``Repeat``, ``BinCount``, ``FillDiagonal``,
+``FillDiagonalOffset`` and ``Bartlett`` are ops (NumPy does the work); ``squeeze`` and ``diff``
+are compositions of shape and indexing ops. ``repeat``'s gradient is a scatter-add composed
+from ``inc_subtensor``.
 """
 
 import numpy as np
