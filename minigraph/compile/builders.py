@@ -26,6 +26,8 @@ class OpFromGraph(Op):
     inline : bool
         Accepted for Theano compatibility; the op always runs its compiled inner function.
     name : str, optional
+    grad_overrides, lop_overrides, rop_overrides, connection_pattern
+        Only their defaults are supported: the gradient is always the inner graph's.
 
     Examples
     --------
@@ -37,7 +39,17 @@ class OpFromGraph(Op):
     [[3.0, 3.0]]
     """
 
-    def __init__(self, inputs, outputs, inline=False, name=None, **kwargs):
+    def __init__(self, inputs, outputs, inline=False, grad_overrides="default",
+                 lop_overrides="default", rop_overrides="default", connection_pattern=None,
+                 name=None, **kwargs):
+        custom = [k for k, v in (("grad_overrides", grad_overrides),
+                                 ("lop_overrides", lop_overrides),
+                                 ("rop_overrides", rop_overrides),
+                                 ("connection_pattern", connection_pattern))
+                  if v not in ("default", None)]
+        if custom:
+            raise GraphError(f"OpFromGraph: {', '.join(custom)} are not supported; the "
+                             f"gradient is the inner graph's")
         if not isinstance(outputs, (list, tuple)):
             outputs = [outputs]
         for v in list(inputs) + list(outputs):

@@ -255,7 +255,9 @@ def isclose(a, b, rtol=1e-05, atol=1e-08, equal_nan=False):
     """
     a, b = as_tensor_variable(a), as_tensor_variable(b)
     finite = and_(invert(isinf(a)), invert(isinf(b)))
-    close = le(abs(a - b), atol + rtol * abs(b))
+    # infinities compare by equality; zeroing them first keeps inf - inf out of the difference
+    fa, fb = switch(finite, a, zeros_like(a)), switch(finite, b, zeros_like(b))
+    close = le(abs(fa - fb), atol + rtol * abs(fb))
     out = switch(finite, close, eq(a, b))
     if equal_nan:
         out = or_(out, and_(isnan(a), isnan(b)))

@@ -46,6 +46,8 @@ def test_two_ops_with_equal_graphs_are_not_merged_and_types_are_checked(rng):
         double(T.fvector())
     with pytest.raises(GraphError, match="free input"):
         theano.OpFromGraph([a * 2], [a])
+    with pytest.raises(GraphError, match="grad_overrides are not supported"):
+        theano.OpFromGraph([a], [a * 2], grad_overrides=lambda i, g: g)
 
 
 def test_integer_inputs_get_no_gradient(rng):

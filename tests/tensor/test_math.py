@@ -186,13 +186,12 @@ def test_arctan2_power_isclose_allclose(rng):
     assert T.power is T.pow
     a = np.array([1.0, np.inf, -np.inf, np.nan, np.nan, 0.0, 1e-9, 1.0])
     b = np.array([1 + 1e-6, np.inf, np.inf, np.nan, 1.0, 0.0, 0.0, 1.1])
-    with np.errstate(invalid="ignore"):
-        for equal_nan in (False, True):
-            got = T.isclose(y, x, equal_nan=equal_nan).eval({y: a, x: b})
-            np.testing.assert_array_equal(got, np.isclose(a, b, equal_nan=equal_nan))
-            got = T.isclose(y, x, rtol=0.2, atol=0.0).eval({y: a, x: b})
-            np.testing.assert_array_equal(got, np.isclose(a, b, rtol=0.2, atol=0.0))
-        assert not T.allclose(y, x).eval({y: a, x: b})
+    for equal_nan in (False, True):
+        got = T.isclose(y, x, equal_nan=equal_nan).eval({y: a, x: b})
+        np.testing.assert_array_equal(got, np.isclose(a, b, equal_nan=equal_nan))
+        got = T.isclose(y, x, rtol=0.2, atol=0.0).eval({y: a, x: b})
+        np.testing.assert_array_equal(got, np.isclose(a, b, rtol=0.2, atol=0.0))
+    assert not T.allclose(y, x).eval({y: a, x: b})
     assert T.allclose(y, x).eval({y: xv, x: xv + 1e-10})
 
 
