@@ -1,0 +1,293 @@
+"""Fast CPU convolution and pooling: Numba im2col / col2im around one OpenBLAS GEMM per chunk.
+
+Same functions and signatures as ``kernels.conv_ref`` (see its docstring for the conventions).
+
+How the convolution is laid out, and why:
+
+* The batch is cut into chunks whose patch matrix fits in about ``CHUNK_BYTES``; each chunk's
+  patches are written as ``cols[k, n, p]`` (``k`` = channel x kernel offset, ``n`` = image,
+  ``p`` = output position), i.e. one ``(K, n*P)`` matrix.  Then forward, input gradient and
+  filter gradient are each a single large GEMM per chunk and group (``w @ cols``,
+  ``w.T @ gy``, ``gy @ cols.T``), which OpenBLAS runs at full speed and threads well; per-image
+  GEMMs would be tiny (20 x 25 x 576 for LeNet's first layer) and dominated by call overhead.
+* The GEMM's ``(F, n*P)`` result is scattered into ``(n, F, P)`` (NCHW) by a Numba loop while
+  the chunk is still in cache, instead of transposing the whole output at the end.
+* The Numba loops are ``parallel=True`` over independent rows (no two iterations write the same
+  element), with ``error_model="numpy"`` so LLVM can vectorise them, and ``cache=True`` so a
+  later process loads them instead of compiling.
+
+Pooling is a direct Numba loop over windows, parallel over the ``(batch x channel)`` planes.
+"""
+
+import numba
+import numpy as np
+
+from kernels.conv_ref import POOL_MODES, conv_output_size, pool_output_size
+
+__all__ = ["conv2d_fwd", "conv2d_bwd_input", "conv2d_bwd_filter", "pool2d_fwd", "pool2d_bwd",
+           "CHUNK_BYTES"]
+
+CHUNK_BYTES = 4 << 20  # patch matrix per chunk: large GEMMs, still mostly in L2/L3
+
+_jit = numba.njit(parallel=True, cache=True, error_model="numpy")
+
+
+@numba.njit(cache=True)
+def _valid_range(n_out, offset, stride, size):
+    """Output indices ``o`` in ``[lo, hi)`` with ``0 <= o * stride + offset < size``."""
+    lo = 0 if offset >= 0 else (-offset + stride - 1) // stride
+    hi = 0 if size - 1 - offset < 0 else (size - 1 - offset) // stride + 1
+    hi = min(hi, n_out)
+    return lo, max(lo, hi)
+
+
+@_jit
+def _im2col(x, n0, cols, kh, kw, sh, sw, dh, dw, pt, pl, oh, ow):
+    # cols[k, n, i*ow + j] = xpad[n0 + n, c, i*sh + a*dh, j*sw + b*dw], k = (c, a, b)
+    n_k, n_b, _ = cols.shape
+    h, w = x.shape[2], x.shape[3]
+    for idx in numba.prange(n_k * n_b):
+        k = idx // n_b
+        n = idx - k * n_b
+        c, a, b = k // (kh * kw), (k // kw) % kh, k % kw
+        out = cols[k, n]
+        off = b * dw - pl
+        j_lo, j_hi = _valid_range(ow, off, sw, w)
+        for i in range(oh):
+            r = i * sh + a * dh - pt
+            base = i * ow
+            if r < 0 or r >= h:
+                out[base:base + ow] = 0
+                continue
+            xr = x[n0 + n, c, r]
+            out[base:base + j_lo] = 0
+            for j in range(j_lo, j_hi):
+                out[base + j] = xr[j * sw + off]
+            out[base + j_hi:base + ow] = 0
+
+
+@_jit
+def _col2im(gcols, n0, gx, kh, kw, sh, sw, dh, dw, pt, pl, oh, ow):
+    # the adjoint of _im2col: gx[n0 + n, c, ...] += every patch entry that read it
+    _, n_b, _ = gcols.shape
+    n_c, h, w = gx.shape[1], gx.shape[2], gx.shape[3]
+    for idx in numba.prange(n_b * n_c):
+        n = idx // n_c
+        c = idx - n * n_c
+        g = gx[n0 + n, c]
+        g[:, :] = 0
+        for a in range(kh):
+            for b in range(kw):
+                src = gcols[(c * kh + a) * kw + b, n]
+                off = b * dw - pl
+                j_lo, j_hi = _valid_range(ow, off, sw, w)
+                i_lo, i_hi = _valid_range(oh, a * dh - pt, sh, h)
+                for i in range(i_lo, i_hi):
+                    gr = g[i * sh + a * dh - pt]
+                    for j in range(j_lo, j_hi):
+                        gr[j * sw + off] += src[i * ow + j]
+
+
+@_jit
+def _scatter_rows(yt, n0, y):
+    # y[n0 + n, f, p] = yt[f, n*P + p]
+    n_f, n_p = y.shape[1], y.shape[2]
+    n_b = yt.shape[1] // n_p
+    for n in numba.prange(n_b):
+        for f in range(n_f):
+            y[n0 + n, f, :] = yt[f, n * n_p:(n + 1) * n_p]
+
+
+@_jit
+def _gather_rows(y, n0, yt):
+    # yt[f, n*P + p] = y[n0 + n, f, p]: the inverse of _scatter_rows
+    n_f, n_p = y.shape[1], y.shape[2]
+    n_b = yt.shape[1] // n_p
+    for n in numba.prange(n_b):
+        for f in range(n_f):
+            yt[f, n * n_p:(n + 1) * n_p] = y[n0 + n, f, :]
+
+
+class _Plan:
+    """Geometry of one convolution and the chunking of its batch."""
+
+    def __init__(self, x_shape, w_shape, pad, stride, dilation, groups, itemsize):
+        self.n, self.c = x_shape[0], x_shape[1]
+        self.f, self.cg, self.kh, self.kw = w_shape
+        self.groups, self.fg = groups, self.f // groups
+        self.kg = self.cg * self.kh * self.kw
+        self.oh = conv_output_size(x_shape[2], self.kh, pad[0], stride[0], dilation[0])
+        self.ow = conv_output_size(x_shape[3], self.kw, pad[1], stride[1], dilation[1])
+        self.p = self.oh * self.ow
+        k = self.c * self.kh * self.kw
+        self.chunk = int(max(1, min(self.n, CHUNK_BYTES // max(1, k * self.p * itemsize))))
+        self.geom = (self.kh, self.kw, stride[0], stride[1], dilation[0], dilation[1],
+                     pad[0][0], pad[1][0], self.oh, self.ow)
+
+    def chunks(self):
+        for n0 in range(0, self.n, self.chunk):
+            yield n0, min(self.chunk, self.n - n0)
+
+    def group_rows(self, g):
+        return slice(g * self.kg, (g + 1) * self.kg), slice(g * self.fg, (g + 1) * self.fg)
+
+
+def _contig(a, dtype):
+    return np.ascontiguousarray(a, dtype=dtype)
+
+
+def conv2d_fwd(x, w, pad=((0, 0), (0, 0)), stride=(1, 1), dilation=(1, 1), groups=1):
+    """Cross-correlation of ``x`` with ``w``; see ``kernels.conv_ref.conv2d_fwd``."""
+    dt = np.result_type(x, w)
+    x, w = _contig(x, dt), _contig(w, dt)
+    pl = _Plan(x.shape, w.shape, pad, stride, dilation, groups, dt.itemsize)
+    y = np.empty((pl.n, pl.f, pl.oh, pl.ow), dtype=dt)
+    if y.size == 0:
+        return y
+    y3, w2 = y.reshape(pl.n, pl.f, pl.p), w.reshape(pl.f, pl.kg)
+    for n0, nb in pl.chunks():
+        cols = np.empty((pl.c * pl.kh * pl.kw, nb, pl.p), dtype=dt)
+        _im2col(x, n0, cols, *pl.geom)
+        cols2 = cols.reshape(cols.shape[0], nb * pl.p)
+        yt = np.empty((pl.f, nb * pl.p), dtype=dt)
+        for g in range(groups):
+            ks, fs = pl.group_rows(g)
+            np.matmul(w2[fs], cols2[ks], out=yt[fs])
+        _scatter_rows(yt, n0, y3)
+    return y
+
+
+def conv2d_bwd_input(gy, w, x_shape, pad=((0, 0), (0, 0)), stride=(1, 1), dilation=(1, 1),
+                     groups=1):
+    """The gradient with respect to the input; see ``kernels.conv_ref.conv2d_bwd_input``."""
+    dt = np.result_type(gy, w)
+    w = _contig(w, dt)
+    pl = _Plan(tuple(x_shape), w.shape, pad, stride, dilation, groups, dt.itemsize)
+    gx = np.zeros(tuple(x_shape), dtype=dt)
+    if gx.size == 0 or pl.p == 0:
+        return gx
+    gy3, w2 = _contig(gy, dt).reshape(pl.n, pl.f, pl.p), w.reshape(pl.f, pl.kg)
+    for n0, nb in pl.chunks():
+        gyt = np.empty((pl.f, nb * pl.p), dtype=dt)
+        _gather_rows(gy3, n0, gyt)
+        gcols = np.empty((pl.c * pl.kh * pl.kw, nb * pl.p), dtype=dt)
+        for g in range(groups):
+            ks, fs = pl.group_rows(g)
+            np.matmul(w2[fs].T, gyt[fs], out=gcols[ks])
+        _col2im(gcols.reshape(gcols.shape[0], nb, pl.p), n0, gx, *pl.geom)
+    return gx
+
+
+def conv2d_bwd_filter(x, gy, w_shape, pad=((0, 0), (0, 0)), stride=(1, 1), dilation=(1, 1),
+                      groups=1):
+    """The gradient with respect to the filters; see ``kernels.conv_ref.conv2d_bwd_filter``."""
+    dt = np.result_type(x, gy)
+    x = _contig(x, dt)
+    pl = _Plan(x.shape, tuple(w_shape), pad, stride, dilation, groups, dt.itemsize)
+    gw = np.zeros((pl.f, pl.kg), dtype=dt)
+    if pl.n == 0 or pl.p == 0:
+        return gw.reshape(tuple(w_shape))
+    gy3 = _contig(gy, dt).reshape(pl.n, pl.f, pl.p)
+    part = np.empty((pl.fg, pl.kg), dtype=dt)
+    for n0, nb in pl.chunks():
+        cols = np.empty((pl.c * pl.kh * pl.kw, nb, pl.p), dtype=dt)
+        _im2col(x, n0, cols, *pl.geom)
+        cols2 = cols.reshape(cols.shape[0], nb * pl.p)
+        gyt = np.empty((pl.f, nb * pl.p), dtype=dt)
+        _gather_rows(gy3, n0, gyt)
+        for g in range(groups):
+            ks, fs = pl.group_rows(g)
+            np.matmul(gyt[fs], cols2[ks].T, out=part)
+            gw[fs] += part
+    return gw.reshape(tuple(w_shape))
+
+
+_MODE_CODE = {m: i for i, m in enumerate(POOL_MODES)}  # max, sum, average_inc, average_exc
+
+
+@numba.njit(cache=True)
+def _pool_window(i, ws, st, pad, size):
+    """Row (or column) range of window ``i`` in unpadded coordinates, and its padded length."""
+    r0 = i * st
+    r1 = min(r0 + ws, size + 2 * pad)
+    return max(r0, pad) - pad, min(r1, size + pad) - pad, r1 - r0
+
+
+@_jit
+def _pool_fwd(x, y, wh, ww, sh, sw, ph, pw, mode):
+    n_p, h, w = x.shape
+    oh, ow = y.shape[1], y.shape[2]
+    for p in numba.prange(n_p):
+        for i in range(oh):
+            r0, r1, rn = _pool_window(i, wh, sh, ph, h)
+            for j in range(ow):
+                c0, c1, cn = _pool_window(j, ww, sw, pw, w)
+                if mode == 0:
+                    acc = x[p, r0, c0]
+                    for r in range(r0, r1):
+                        for c in range(c0, c1):
+                            acc = max(acc, x[p, r, c])
+                    y[p, i, j] = acc
+                else:
+                    acc = x.dtype.type(0)
+                    for r in range(r0, r1):
+                        for c in range(c0, c1):
+                            acc += x[p, r, c]
+                    if mode == 2:
+                        acc /= rn * cn
+                    elif mode == 3:
+                        acc /= (r1 - r0) * (c1 - c0)
+                    y[p, i, j] = acc
+
+
+@_jit
+def _pool_bwd(x, y, gy, gx, wh, ww, sh, sw, ph, pw, mode):
+    n_p, h, w = x.shape
+    oh, ow = y.shape[1], y.shape[2]
+    for p in numba.prange(n_p):
+        gx[p] = 0
+        for i in range(oh):
+            r0, r1, rn = _pool_window(i, wh, sh, ph, h)
+            for j in range(ow):
+                c0, c1, cn = _pool_window(j, ww, sw, pw, w)
+                g = gy[p, i, j]
+                if mode == 0:  # every position holding the maximum gets the gradient
+                    m = y[p, i, j]
+                    for r in range(r0, r1):
+                        for c in range(c0, c1):
+                            if x[p, r, c] == m:
+                                gx[p, r, c] += g
+                    continue
+                if mode == 2:
+                    g = g / (rn * cn)
+                elif mode == 3:
+                    g = g / ((r1 - r0) * (c1 - c0))
+                for r in range(r0, r1):
+                    for c in range(c0, c1):
+                        gx[p, r, c] += g
+
+
+def _planes(a):
+    return np.ascontiguousarray(a).reshape((-1,) + a.shape[-2:])
+
+
+def pool2d_fwd(x, ws, stride, pad=(0, 0), ignore_border=True, mode="max"):
+    """Pool the last two axes; see ``kernels.conv_ref.pool2d_fwd``."""
+    h, w = x.shape[-2:]
+    oh = pool_output_size(h, ws[0], stride[0], pad[0], ignore_border)
+    ow = pool_output_size(w, ws[1], stride[1], pad[1], ignore_border)
+    y = np.empty(x.shape[:-2] + (oh, ow), dtype=x.dtype)
+    if y.size:
+        _pool_fwd(_planes(x), y.reshape((-1, oh, ow)), ws[0], ws[1], stride[0], stride[1],
+                  pad[0], pad[1], _MODE_CODE[mode])
+    return y
+
+
+def pool2d_bwd(x, y, gy, ws, stride, pad=(0, 0), ignore_border=True, mode="max"):
+    """The gradient of pooling with respect to ``x``; see ``kernels.conv_ref.pool2d_bwd``."""
+    gx = np.zeros(x.shape, dtype=np.result_type(x, gy))
+    if y.size:
+        gy = np.ascontiguousarray(gy, dtype=gx.dtype)
+        _pool_bwd(_planes(x), _planes(y), _planes(gy), gx.reshape((-1,) + x.shape[-2:]), ws[0],
+                  ws[1], stride[0], stride[1], pad[0], pad[1], _MODE_CODE[mode])
+    return gx
