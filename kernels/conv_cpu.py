@@ -22,12 +22,13 @@ Pooling is a direct Numba loop over windows, parallel over the ``(batch x channe
 import numba
 import numpy as np
 
+from kernels._workspace import SHARED as WORKSPACE
 from kernels.conv_ref import POOL_MODES, conv_output_size, pool_output_size
 
 __all__ = ["conv2d_fwd", "conv2d_bwd_input", "conv2d_bwd_filter", "pool2d_fwd", "pool2d_bwd",
            "CHUNK_BYTES"]
 
-CHUNK_BYTES = 4 << 20  # patch matrix per chunk: large GEMMs, still mostly in L2/L3
+CHUNK_BYTES = 1 << 20  # patch matrix per chunk: stays in L2 between im2col and GEMM
 
 _jit = numba.njit(parallel=True, cache=True, error_model="numpy")
 
@@ -43,59 +44,57 @@ def _valid_range(n_out, offset, stride, size):
 
 @_jit
 def _im2col(x, n0, cols, kh, kw, sh, sw, dh, dw, pt, pl, oh, ow):
-    # cols[k, n, i*ow + j] = xpad[n0 + n, c, i*sh + a*dh, j*sw + b*dw], k = (c, a, b)
+    # cols[k, n, i*ow + j] = xpad[n0 + n, c, i*sh + a*dh, j*sw + b*dw], k = (c, a, b).
+    # Plain indexing, no row views: each view costs Numba an atomic incref/decref, a large
+    # share of the time with LeNet's 8-element rows.
     n_k, n_b, _ = cols.shape
     h, w = x.shape[2], x.shape[3]
     for idx in numba.prange(n_k * n_b):
         k = idx // n_b
         n = idx - k * n_b
         c, a, b = k // (kh * kw), (k // kw) % kh, k % kw
-        out = cols[k, n]
         off = b * dw - pl
         j_lo, j_hi = _valid_range(ow, off, sw, w)
         for i in range(oh):
             r = i * sh + a * dh - pt
             base = i * ow
             if r < 0 or r >= h:
-                out[base:base + ow] = 0
+                for j in range(ow):
+                    cols[k, n, base + j] = 0
                 continue
-            xr = x[n0 + n, c, r]
-            out[base:base + j_lo] = 0
-            for j in range(j_lo, j_hi):
-                out[base + j] = xr[j * sw + off]
-            out[base + j_hi:base + ow] = 0
+            for j in range(j_lo):
+                cols[k, n, base + j] = 0
+            if sw == 1:  # the common case: a plain copy LLVM can vectorise
+                for j in range(j_lo, j_hi):
+                    cols[k, n, base + j] = x[n0 + n, c, r, j + off]
+            else:
+                for j in range(j_lo, j_hi):
+                    cols[k, n, base + j] = x[n0 + n, c, r, j * sw + off]
+            for j in range(j_hi, ow):
+                cols[k, n, base + j] = 0
 
 
 @_jit
 def _col2im(gcols, n0, gx, kh, kw, sh, sw, dh, dw, pt, pl, oh, ow):
-    # the adjoint of _im2col: gx[n0 + n, c, ...] += every patch entry that read it
+    # the adjoint of _im2col: gx[n0 + n, c] = the sum of every patch entry that read it
     _, n_b, _ = gcols.shape
     n_c, h, w = gx.shape[1], gx.shape[2], gx.shape[3]
     for idx in numba.prange(n_b * n_c):
         n = idx // n_c
         c = idx - n * n_c
-        g = gx[n0 + n, c]
-        g[:, :] = 0
+        for r in range(h):
+            for q in range(w):
+                gx[n0 + n, c, r, q] = 0
         for a in range(kh):
+            i_lo, i_hi = _valid_range(oh, a * dh - pt, sh, h)
             for b in range(kw):
-                src = gcols[(c * kh + a) * kw + b, n]
+                k = (c * kh + a) * kw + b
                 off = b * dw - pl
                 j_lo, j_hi = _valid_range(ow, off, sw, w)
-                i_lo, i_hi = _valid_range(oh, a * dh - pt, sh, h)
                 for i in range(i_lo, i_hi):
-                    gr = g[i * sh + a * dh - pt]
+                    r = i * sh + a * dh - pt
                     for j in range(j_lo, j_hi):
-                        gr[j * sw + off] += src[i * ow + j]
-
-
-@_jit
-def _scatter_rows(yt, n0, y):
-    # y[n0 + n, f, p] = yt[f, n*P + p]
-    n_f, n_p = y.shape[1], y.shape[2]
-    n_b = yt.shape[1] // n_p
-    for n in numba.prange(n_b):
-        for f in range(n_f):
-            y[n0 + n, f, :] = yt[f, n * n_p:(n + 1) * n_p]
+                        gx[n0 + n, c, r, j * sw + off] += gcols[k, n, i * ow + j]
 
 
 @_jit
@@ -109,20 +108,25 @@ def _gather_rows(y, n0, yt):
 
 
 class _Plan:
-    """Geometry of one convolution and the chunking of its batch."""
+    """Geometry of one convolution, the chunking of its batch, and its scratch arrays."""
 
-    def __init__(self, x_shape, w_shape, pad, stride, dilation, groups, itemsize):
+    def __init__(self, x_shape, w_shape, pad, stride, dilation, groups, dtype):
         self.n, self.c = x_shape[0], x_shape[1]
         self.f, self.cg, self.kh, self.kw = w_shape
         self.groups, self.fg = groups, self.f // groups
         self.kg = self.cg * self.kh * self.kw
+        self.k = self.c * self.kh * self.kw
         self.oh = conv_output_size(x_shape[2], self.kh, pad[0], stride[0], dilation[0])
         self.ow = conv_output_size(x_shape[3], self.kw, pad[1], stride[1], dilation[1])
         self.p = self.oh * self.ow
-        k = self.c * self.kh * self.kw
-        self.chunk = int(max(1, min(self.n, CHUNK_BYTES // max(1, k * self.p * itemsize))))
+        self.dtype = dtype
+        per_image = max(1, self.k * self.p * dtype.itemsize)
+        self.chunk = int(max(1, min(self.n, CHUNK_BYTES // per_image)))
         self.geom = (self.kh, self.kw, stride[0], stride[1], dilation[0], dilation[1],
                      pad[0][0], pad[1][0], self.oh, self.ow)
+
+    def empty(self, *shape):
+        return WORKSPACE.empty(shape, self.dtype)
 
     def chunks(self):
         for n0 in range(0, self.n, self.chunk):
@@ -130,6 +134,18 @@ class _Plan:
 
     def group_rows(self, g):
         return slice(g * self.kg, (g + 1) * self.kg), slice(g * self.fg, (g + 1) * self.fg)
+
+    def patches(self, x, n0, nb):
+        """The chunk's patch matrix, ``(K, nb, P)``."""
+        cols = self.empty(self.k, nb, self.p)
+        _im2col(x, n0, cols, *self.geom)
+        return cols
+
+    def images_last(self, gy3, n0, nb):
+        """``gy[n0:n0 + nb]`` as ``(F, nb * P)``: the GEMM operand layout."""
+        gyt = self.empty(self.f, nb * self.p)
+        _gather_rows(gy3, n0, gyt)
+        return gyt
 
 
 def _contig(a, dtype):
@@ -140,20 +156,17 @@ def conv2d_fwd(x, w, pad=((0, 0), (0, 0)), stride=(1, 1), dilation=(1, 1), group
     """Cross-correlation of ``x`` with ``w``; see ``kernels.conv_ref.conv2d_fwd``."""
     dt = np.result_type(x, w)
     x, w = _contig(x, dt), _contig(w, dt)
-    pl = _Plan(x.shape, w.shape, pad, stride, dilation, groups, dt.itemsize)
+    pl = _Plan(x.shape, w.shape, pad, stride, dilation, groups, dt)
     y = np.empty((pl.n, pl.f, pl.oh, pl.ow), dtype=dt)
     if y.size == 0:
         return y
     y3, w2 = y.reshape(pl.n, pl.f, pl.p), w.reshape(pl.f, pl.kg)
     for n0, nb in pl.chunks():
-        cols = np.empty((pl.c * pl.kh * pl.kw, nb, pl.p), dtype=dt)
-        _im2col(x, n0, cols, *pl.geom)
-        cols2 = cols.reshape(cols.shape[0], nb * pl.p)
-        yt = np.empty((pl.f, nb * pl.p), dtype=dt)
+        cols = pl.patches(x, n0, nb).transpose(1, 0, 2)  # (nb, K, P), BLAS-ready strides
         for g in range(groups):
             ks, fs = pl.group_rows(g)
-            np.matmul(w2[fs], cols2[ks], out=yt[fs])
-        _scatter_rows(yt, n0, y3)
+            # one GEMM per image, written straight into y's NCHW rows: no transpose pass
+            np.matmul(w2[fs], cols[:, ks], out=y3[n0:n0 + nb, fs])
     return y
 
 
@@ -162,19 +175,19 @@ def conv2d_bwd_input(gy, w, x_shape, pad=((0, 0), (0, 0)), stride=(1, 1), dilati
     """The gradient with respect to the input; see ``kernels.conv_ref.conv2d_bwd_input``."""
     dt = np.result_type(gy, w)
     w = _contig(w, dt)
-    pl = _Plan(tuple(x_shape), w.shape, pad, stride, dilation, groups, dt.itemsize)
-    gx = np.zeros(tuple(x_shape), dtype=dt)
+    pl = _Plan(tuple(x_shape), w.shape, pad, stride, dilation, groups, dt)
+    gx = np.empty(tuple(x_shape), dtype=dt)
     if gx.size == 0 or pl.p == 0:
+        gx[...] = 0
         return gx
     gy3, w2 = _contig(gy, dt).reshape(pl.n, pl.f, pl.p), w.reshape(pl.f, pl.kg)
     for n0, nb in pl.chunks():
-        gyt = np.empty((pl.f, nb * pl.p), dtype=dt)
-        _gather_rows(gy3, n0, gyt)
-        gcols = np.empty((pl.c * pl.kh * pl.kw, nb * pl.p), dtype=dt)
+        gyt = pl.images_last(gy3, n0, nb)
+        gcols = pl.empty(pl.k, nb * pl.p)
         for g in range(groups):
             ks, fs = pl.group_rows(g)
             np.matmul(w2[fs].T, gyt[fs], out=gcols[ks])
-        _col2im(gcols.reshape(gcols.shape[0], nb, pl.p), n0, gx, *pl.geom)
+        _col2im(gcols.reshape(pl.k, nb, pl.p), n0, gx, *pl.geom)
     return gx
 
 
@@ -183,21 +196,18 @@ def conv2d_bwd_filter(x, gy, w_shape, pad=((0, 0), (0, 0)), stride=(1, 1), dilat
     """The gradient with respect to the filters; see ``kernels.conv_ref.conv2d_bwd_filter``."""
     dt = np.result_type(x, gy)
     x = _contig(x, dt)
-    pl = _Plan(x.shape, tuple(w_shape), pad, stride, dilation, groups, dt.itemsize)
+    pl = _Plan(x.shape, tuple(w_shape), pad, stride, dilation, groups, dt)
     gw = np.zeros((pl.f, pl.kg), dtype=dt)
     if pl.n == 0 or pl.p == 0:
         return gw.reshape(tuple(w_shape))
     gy3 = _contig(gy, dt).reshape(pl.n, pl.f, pl.p)
     part = np.empty((pl.fg, pl.kg), dtype=dt)
     for n0, nb in pl.chunks():
-        cols = np.empty((pl.c * pl.kh * pl.kw, nb, pl.p), dtype=dt)
-        _im2col(x, n0, cols, *pl.geom)
-        cols2 = cols.reshape(cols.shape[0], nb * pl.p)
-        gyt = np.empty((pl.f, nb * pl.p), dtype=dt)
-        _gather_rows(gy3, n0, gyt)
-        for g in range(groups):
+        cols = pl.patches(x, n0, nb).reshape(pl.k, nb * pl.p)
+        gyt = pl.images_last(gy3, n0, nb)
+        for g in range(groups):  # one GEMM per chunk and group, summing over images too
             ks, fs = pl.group_rows(g)
-            np.matmul(gyt[fs], cols2[ks].T, out=part)
+            np.matmul(gyt[fs], cols[ks].T, out=part)
             gw[fs] += part
     return gw.reshape(tuple(w_shape))
 
