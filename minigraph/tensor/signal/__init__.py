@@ -1,0 +1,1 @@
+"""``theano.tensor.signal``: pooling (``pool.pool_2d``) and its old home ``downsample``."""
