@@ -45,33 +45,29 @@ def _valid_range(n_out, offset, stride, size):
 @_jit
 def _im2col(x, n0, cols, kh, kw, sh, sw, dh, dw, pt, pl, oh, ow):
     # cols[k, n, i*ow + j] = xpad[n0 + n, c, i*sh + a*dh, j*sw + b*dw], k = (c, a, b).
-    # Plain indexing, no row views: each view costs Numba an atomic incref/decref, a large
-    # share of the time with LeNet's 8-element rows.
+    # Plain indexing, no row views (Numba refcounts each view), and a branch-free loop for
+    # the rows whose window lies inside the image with stride 1: 2x faster at LeNet's sizes.
     n_k, n_b, _ = cols.shape
     h, w = x.shape[2], x.shape[3]
-    for idx in numba.prange(n_k * n_b):
-        k = idx // n_b
-        n = idx - k * n_b
+    for k in numba.prange(n_k):
         c, a, b = k // (kh * kw), (k // kw) % kh, k % kw
         off = b * dw - pl
         j_lo, j_hi = _valid_range(ow, off, sw, w)
-        for i in range(oh):
-            r = i * sh + a * dh - pt
-            base = i * ow
-            if r < 0 or r >= h:
-                for j in range(ow):
-                    cols[k, n, base + j] = 0
+        i_lo, i_hi = _valid_range(oh, a * dh - pt, sh, h)
+        inside = j_lo == 0 and j_hi == ow and i_lo == 0 and i_hi == oh and sw == 1
+        for n in range(n_b):
+            if inside:
+                for i in range(oh):
+                    r = i * sh + a * dh - pt
+                    for j in range(ow):
+                        cols[k, n, i * ow + j] = x[n0 + n, c, r, j + off]
                 continue
-            for j in range(j_lo):
-                cols[k, n, base + j] = 0
-            if sw == 1:  # the common case: a plain copy LLVM can vectorise
+            for q in range(oh * ow):
+                cols[k, n, q] = 0
+            for i in range(i_lo, i_hi):
+                r = i * sh + a * dh - pt
                 for j in range(j_lo, j_hi):
-                    cols[k, n, base + j] = x[n0 + n, c, r, j + off]
-            else:
-                for j in range(j_lo, j_hi):
-                    cols[k, n, base + j] = x[n0 + n, c, r, j * sw + off]
-            for j in range(j_hi, ow):
-                cols[k, n, base + j] = 0
+                    cols[k, n, i * ow + j] = x[n0 + n, c, r, j * sw + off]
 
 
 @_jit
@@ -91,6 +87,12 @@ def _col2im(gcols, n0, gx, kh, kw, sh, sw, dh, dw, pt, pl, oh, ow):
                 k = (c * kh + a) * kw + b
                 off = b * dw - pl
                 j_lo, j_hi = _valid_range(ow, off, sw, w)
+                if sw == 1 and j_lo == 0 and j_hi == ow:  # the common case, as in _im2col
+                    for i in range(i_lo, i_hi):
+                        r = i * sh + a * dh - pt
+                        for j in range(ow):
+                            gx[n0 + n, c, r, j + off] += gcols[k, n, i * ow + j]
+                    continue
                 for i in range(i_lo, i_hi):
                     r = i * sh + a * dh - pt
                     for j in range(j_lo, j_hi):
@@ -255,7 +257,9 @@ def _pool_bwd(x, y, gy, gx, wh, ww, sh, sw, ph, pw, mode):
     n_p, h, w = x.shape
     oh, ow = y.shape[1], y.shape[2]
     for p in numba.prange(n_p):
-        gx[p] = 0
+        for r in range(h):
+            for c in range(w):
+                gx[p, r, c] = 0
         for i in range(oh):
             r0, r1, rn = _pool_window(i, wh, sh, ph, h)
             for j in range(ow):
@@ -277,6 +281,29 @@ def _pool_bwd(x, y, gy, gx, wh, ww, sh, sw, ph, pw, mode):
                         gx[p, r, c] += g
 
 
+@_jit
+def _max_pool_bwd_disjoint(x, y, gy, gx, wh, ww, sh, sw, ph, pw):
+    # Windows that do not overlap (stride >= window): each input position lies in at most one
+    # window, so its gradient is one select, written once (no read-modify-write), and only the
+    # positions no window covers are zeroed.
+    n_p, h, w = x.shape
+    oh, ow = y.shape[1], y.shape[2]
+    covers_all = sh == wh and sw == ww and ph == 0 and pw == 0 and oh * wh == h and ow * ww == w
+    for p in numba.prange(n_p):
+        if not covers_all:
+            for r in range(h):
+                for c in range(w):
+                    gx[p, r, c] = 0
+        for i in range(oh):
+            r0, r1, _ = _pool_window(i, wh, sh, ph, h)
+            for j in range(ow):
+                c0, c1, _ = _pool_window(j, ww, sw, pw, w)
+                m, g = y[p, i, j], gy[p, i, j]
+                for r in range(r0, r1):
+                    for c in range(c0, c1):
+                        gx[p, r, c] = g if x[p, r, c] == m else 0
+
+
 def _planes(a):
     return np.ascontiguousarray(a).reshape((-1,) + a.shape[-2:])
 
@@ -295,9 +322,15 @@ def pool2d_fwd(x, ws, stride, pad=(0, 0), ignore_border=True, mode="max"):
 
 def pool2d_bwd(x, y, gy, ws, stride, pad=(0, 0), ignore_border=True, mode="max"):
     """The gradient of pooling with respect to ``x``; see ``kernels.conv_ref.pool2d_bwd``."""
-    gx = np.zeros(x.shape, dtype=np.result_type(x, gy))
-    if y.size:
+    gx = np.empty(x.shape, dtype=np.result_type(x, gy))
+    if x.size and not y.size:
+        gx[...] = 0
+    elif y.size:
         gy = np.ascontiguousarray(gy, dtype=gx.dtype)
-        _pool_bwd(_planes(x), _planes(y), _planes(gy), gx.reshape((-1,) + x.shape[-2:]), ws[0],
-                  ws[1], stride[0], stride[1], pad[0], pad[1], _MODE_CODE[mode])
+        args = (_planes(x), _planes(y), _planes(gy), gx.reshape((-1,) + x.shape[-2:]), ws[0],
+                ws[1], stride[0], stride[1], pad[0], pad[1])
+        if mode == "max" and stride[0] >= ws[0] and stride[1] >= ws[1]:
+            _max_pool_bwd_disjoint(*args)
+        else:
+            _pool_bwd(*args, _MODE_CODE[mode])
     return gx
