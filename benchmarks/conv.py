@@ -34,7 +34,7 @@ def parse_args():
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--threads", default="1,2", help="comma-separated thread counts")
     p.add_argument("--rounds", type=int, default=5, help="round-robin repeats (median)")
-    p.add_argument("--min-time", type=float, default=0.1, help="seconds per measurement")
+    p.add_argument("--min-time", type=float, default=0.05, help="seconds per measurement")
     p.add_argument("--cases", default="lenet500,lenet1,odd")
     p.add_argument("--dtype", default="float32", choices=["float32", "float64"])
     return p.parse_args()

@@ -4,19 +4,23 @@ Same functions and signatures as ``kernels.conv_ref`` (see its docstring for the
 
 How the convolution is laid out, and why:
 
-* The batch is cut into chunks whose patch matrix fits in about ``CHUNK_BYTES``; each chunk's
-  patches are written as ``cols[k, n, p]`` (``k`` = channel x kernel offset, ``n`` = image,
-  ``p`` = output position), i.e. one ``(K, n*P)`` matrix.  Then forward, input gradient and
-  filter gradient are each a single large GEMM per chunk and group (``w @ cols``,
-  ``w.T @ gy``, ``gy @ cols.T``), which OpenBLAS runs at full speed and threads well; per-image
-  GEMMs would be tiny (20 x 25 x 576 for LeNet's first layer) and dominated by call overhead.
-* The GEMM's ``(F, n*P)`` result is scattered into ``(n, F, P)`` (NCHW) by a Numba loop while
-  the chunk is still in cache, instead of transposing the whole output at the end.
+* The batch is cut into chunks whose patch matrix fits in about ``CHUNK_BYTES`` per thread
+  (1 MB: it stays in L2 between im2col and the GEMM); each chunk's patches are written as
+  ``cols[k, n, p]`` (``k`` = channel x kernel offset, ``n`` = image, ``p`` = output
+  position), one ``(K, n*P)`` matrix.  Forward, input gradient and filter gradient are then
+  each one GEMM per chunk and group (``w @ cols``, ``w.T @ gy``, ``gy @ cols.T``).  Per-image
+  GEMMs are as fast on one thread, but with several OpenBLAS threads each call wakes the
+  pool, and 500 small calls per layer cost more than they compute.
+* The GEMM's ``(F, n*P)`` result goes to NCHW (and ``gy`` comes from it) by a Numba copy of
+  runs of ``P`` while the chunk is still in cache.
 * The Numba loops are ``parallel=True`` over independent rows (no two iterations write the same
-  element), with ``error_model="numpy"`` so LLVM can vectorise them, and ``cache=True`` so a
-  later process loads them instead of compiling.
+  element), index arrays directly (a row view costs an atomic refcount in Numba, a large share
+  of LeNet's 8-element rows), take a branch-free path where the window lies inside the image,
+  use ``error_model="numpy"`` so LLVM can vectorise, and ``cache=True`` so a later process
+  loads them instead of compiling.
 
-Pooling is a direct Numba loop over windows, parallel over the ``(batch x channel)`` planes.
+Pooling is a direct Numba loop over windows, parallel over the ``(batch x channel)`` planes;
+the max-pool backward of non-overlapping windows is one select per input position.
 """
 
 import numba
@@ -28,7 +32,7 @@ from kernels.conv_ref import POOL_MODES, conv_output_size, pool_output_size
 __all__ = ["conv2d_fwd", "conv2d_bwd_input", "conv2d_bwd_filter", "pool2d_fwd", "pool2d_bwd",
            "CHUNK_BYTES"]
 
-CHUNK_BYTES = 1 << 20  # patch matrix per chunk: stays in L2 between im2col and GEMM
+CHUNK_BYTES = 1 << 20  # patch matrix per chunk and thread
 
 _jit = numba.njit(parallel=True, cache=True, error_model="numpy")
 
@@ -100,13 +104,25 @@ def _col2im(gcols, n0, gx, kh, kw, sh, sw, dh, dw, pt, pl, oh, ow):
 
 
 @_jit
+def _scatter_rows(yt, n0, y):
+    # y[n0 + n, f, p] = yt[f, n*P + p]: the chunk's GEMM result into NCHW, runs of P
+    n_f, n_p = y.shape[1], y.shape[2]
+    n_b = yt.shape[1] // n_p
+    for n in numba.prange(n_b):
+        for f in range(n_f):
+            for q in range(n_p):
+                y[n0 + n, f, q] = yt[f, n * n_p + q]
+
+
+@_jit
 def _gather_rows(y, n0, yt):
     # yt[f, n*P + p] = y[n0 + n, f, p]: the inverse of _scatter_rows
     n_f, n_p = y.shape[1], y.shape[2]
     n_b = yt.shape[1] // n_p
     for n in numba.prange(n_b):
         for f in range(n_f):
-            yt[f, n * n_p:(n + 1) * n_p] = y[n0 + n, f, :]
+            for q in range(n_p):
+                yt[f, n * n_p + q] = y[n0 + n, f, q]
 
 
 class _Plan:
@@ -123,7 +139,8 @@ class _Plan:
         self.p = self.oh * self.ow
         self.dtype = dtype
         per_image = max(1, self.k * self.p * dtype.itemsize)
-        self.chunk = int(max(1, min(self.n, CHUNK_BYTES // per_image)))
+        budget = CHUNK_BYTES * numba.get_num_threads()  # each thread keeps ~1 MB in its L2
+        self.chunk = int(max(1, min(self.n, budget // per_image)))
         self.geom = (self.kh, self.kw, stride[0], stride[1], dilation[0], dilation[1],
                      pad[0][0], pad[1][0], self.oh, self.ow)
 
@@ -164,11 +181,12 @@ def conv2d_fwd(x, w, pad=((0, 0), (0, 0)), stride=(1, 1), dilation=(1, 1), group
         return y
     y3, w2 = y.reshape(pl.n, pl.f, pl.p), w.reshape(pl.f, pl.kg)
     for n0, nb in pl.chunks():
-        cols = pl.patches(x, n0, nb).transpose(1, 0, 2)  # (nb, K, P), BLAS-ready strides
+        cols = pl.patches(x, n0, nb).reshape(pl.k, nb * pl.p)
+        yt = pl.empty(pl.f, nb * pl.p)
         for g in range(groups):
             ks, fs = pl.group_rows(g)
-            # one GEMM per image, written straight into y's NCHW rows: no transpose pass
-            np.matmul(w2[fs], cols[:, ks], out=y3[n0:n0 + nb, fs])
+            np.matmul(w2[fs], cols[ks], out=yt[fs])
+        _scatter_rows(yt, n0, y3)
     return y
 
 
