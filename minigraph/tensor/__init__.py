@@ -21,6 +21,7 @@ from .shape import (alloc, arange, concatenate, eye, flatten, join, ones, reshap
 from .subtensor import inc_subtensor, set_subtensor  # noqa: F401
 from .var import TensorConstant, TensorVariable  # noqa: F401
 from . import shared_randomstreams  # noqa: F401,E402
+from . import signal  # noqa: F401,E402  (T.signal.pool.pool_2d, as theano.tensor.signal)
 
 
 def grad(cost, wrt, **kwargs):
