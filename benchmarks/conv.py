@@ -43,7 +43,6 @@ def parse_args():
 ARGS = parse_args()
 if "," in ARGS.threads:  # one process per thread count
     for n in ARGS.threads.split(","):
-        argv = [a for a in sys.argv[1:]]
         cmd = [sys.executable, os.path.abspath(__file__), "--threads", n, "--rounds",
                str(ARGS.rounds), "--min-time", str(ARGS.min_time), "--cases", ARGS.cases,
                "--dtype", ARGS.dtype]

@@ -18,7 +18,8 @@ Conventions (shared with ``kernels.conv_cpu``):
 import numpy as np
 
 __all__ = ["POOL_MODES", "conv_output_size", "pool_output_size", "conv2d_fwd",
-           "conv2d_bwd_input", "conv2d_bwd_filter", "pool2d_fwd", "pool2d_bwd"]
+           "conv2d_bwd_input", "conv2d_bwd_filter", "pool2d_fwd", "pool2d_bwd",
+           "max_pool2d_grad_grad"]
 
 POOL_MODES = ("max", "sum", "average_inc_pad", "average_exc_pad")
 
@@ -188,3 +189,16 @@ def pool2d_bwd(x, y, gy, ws, stride, pad=(0, 0), ignore_border=True, mode="max")
         else:
             gx[..., rows, cols] += g / (1 if mode == "sum" else count)
     return gx
+
+
+def max_pool2d_grad_grad(x, y, ggx, ws, stride, pad=(0, 0), ignore_border=True):
+    """The derivative of the max-pool gradient with respect to the output gradient, applied to
+    ``ggx``: each window sums ``ggx`` over the positions holding its maximum (the adjoint of
+    :func:`pool2d_bwd` in ``max`` mode, which is linear in ``gy``).
+    """
+    h, w = x.shape[-2:]
+    ggy = np.zeros(y.shape, dtype=np.result_type(x, ggx))
+    for i, j, rows, cols, _ in _pool_windows(h, w, ws, stride, pad, ignore_border, "max"):
+        hit = x[..., rows, cols] == y[..., i, j, None, None]
+        ggy[..., i, j] = (ggx[..., rows, cols] * hit).sum(axis=(-2, -1))
+    return ggy

@@ -157,3 +157,13 @@ def test_theano_documented_pool_sizes():
     assert conv_cpu.pool2d_fwd(x, (2, 2), (2, 2), ignore_border=True).shape == (2, 2)
     np.testing.assert_array_equal(conv_cpu.pool2d_fwd(x, (2, 2), (2, 2), ignore_border=False),
                                   [[6, 8, 9], [16, 18, 19], [21, 23, 24]])
+
+
+def test_max_pool_grad_grad_is_the_adjoint_of_the_max_pool_gradient(rng):
+    for xs, ws, st, pad, ib in POOLS:
+        x = rng.standard_normal(xs)
+        y = conv_ref.pool2d_fwd(x, ws, st, pad, ib, "max")
+        gy, ggx = rng.standard_normal(y.shape), rng.standard_normal(x.shape)
+        gx = conv_ref.pool2d_bwd(x, y, gy, ws, st, pad, ib, "max")
+        ggy = conv_ref.max_pool2d_grad_grad(x, y, ggx, ws, st, pad, ib)
+        np.testing.assert_allclose(np.vdot(gx, ggx), np.vdot(gy, ggy), rtol=1e-10)

@@ -2,10 +2,10 @@
 
 ``pool_2d`` with Theano's signature and meaning: windows ``ws`` moved by ``stride`` over the
 input zero-padded by ``pad``; with ``ignore_border=False`` a partial last window covers leftover
-rows and columns.  Three ops, Theano's names: ``Pool`` and its gradients ``MaxPoolGrad`` (the
+rows and columns.  The ops have Theano's names: ``Pool``; its gradients ``MaxPoolGrad`` (the
 gradient goes to every position holding a window's maximum) and ``AveragePoolGrad`` (also for
-``sum``).  The array code is ``kernels/conv_cpu.py`` (fast) and ``kernels/conv_ref.py``
-(reference, used by ``perform``).
+``sum``); ``MaxPoolGradGrad`` for second derivatives.  The array code is
+``kernels/conv_cpu.py`` (fast) and ``kernels/conv_ref.py`` (reference, used by ``perform``).
 """
 
 import warnings
@@ -18,7 +18,8 @@ from minigraph.graph.type import TensorType
 
 from ..basic import as_tensor_variable
 
-__all__ = ["pool_2d", "max_pool_2d_same_size", "Pool", "MaxPoolGrad", "AveragePoolGrad"]
+__all__ = ["pool_2d", "max_pool_2d_same_size", "Pool", "MaxPoolGrad", "MaxPoolGradGrad",
+           "AveragePoolGrad"]
 
 MODES = ("max", "sum", "average_inc_pad", "average_exc_pad")
 
@@ -151,11 +152,44 @@ class MaxPoolGrad(_PoolBase):
         return lambda x, y, gy: pool2d_bwd(x, y, gy, *args)
 
     def grad(self, inputs, outputs, output_grads):
-        raise GraphError("the second derivative of max pooling (MaxPoolGrad's gradient) is not "
-                         "implemented")
+        # linear in gz; x and maxout only choose the positions (piecewise constant there)
+        from ..math import zeros_like
+
+        x, maxout, gz = inputs
+        ggz = MaxPoolGradGrad(self.ws, self.ignore_border, self.stride, self.pad)(
+            x, maxout, output_grads[0])
+        return [zeros_like(x), zeros_like(maxout), ggz]
 
     def infer_shape(self, node, input_shapes):
         return [input_shapes[0]]
+
+
+class MaxPoolGradGrad(_PoolBase):
+    """The gradient of :class:`MaxPoolGrad` with respect to its output gradient: inputs
+    ``(x, maxout, ggx)``; each window sums ``ggx`` over the positions holding its maximum."""
+
+    def make_node(self, x, maxout, ggx):
+        x, maxout, ggx = (as_tensor_variable(v) for v in (x, maxout, ggx))
+        self._check_input(x)
+        return Apply(self, [x, maxout, ggx], [TensorType(ggx.dtype, shape=maxout.type.shape)()])
+
+    def perform(self, node, inputs, output_storage):
+        from kernels.conv_ref import max_pool2d_grad_grad
+
+        x, y, ggx = inputs
+        output_storage[0][0] = max_pool2d_grad_grad(x, y, ggx, self.ws, self.stride, self.pad,
+                                                    self.ignore_border)
+
+    def grad(self, inputs, outputs, output_grads):
+        from ..math import zeros_like
+
+        x, maxout, _ = inputs
+        return [zeros_like(x), zeros_like(maxout),
+                MaxPoolGrad(self.ws, self.ignore_border, self.stride, self.pad)(
+                    x, maxout, output_grads[0])]
+
+    def infer_shape(self, node, input_shapes):
+        return [input_shapes[1]]
 
 
 class AveragePoolGrad(_PoolBase):

@@ -64,6 +64,17 @@ def test_average_gradient_is_differentiable_again(rng):
                 [rng.standard_normal(xs)], rng=rng)
 
 
+def test_max_pool_second_derivative(rng):
+    xs, kw = CASES[2]
+    x = rng.permutation(np.prod(xs)).reshape(xs) * 0.1
+    verify_grad(lambda a: T.grad(T.sum(pool.pool_2d(a, mode="max", **kw) ** 2), a), [x],
+                rng=rng)
+    vx = _var(xs)
+    gg = T.grad(T.sum(T.grad(T.sum(pool.pool_2d(vx, **kw) ** 2), vx) ** 2), vx)
+    assert any(isinstance(n.op, pool.MaxPoolGradGrad)
+               for n in theano.function([vx], gg).maker.fgraph.toposort())
+
+
 def test_max_gradient_goes_to_the_maximum_of_each_window():
     vx = T.matrix("x")
     g = T.grad(T.sum(pool.pool_2d(vx, (2, 2), ignore_border=False) * [[1.0, 2.0], [3.0, 4.0]]),
