@@ -30,11 +30,30 @@ from kernels._workspace import SHARED as WORKSPACE
 from kernels.conv_ref import POOL_MODES, conv_output_size, pool_output_size
 
 __all__ = ["conv2d_fwd", "conv2d_bwd_input", "conv2d_bwd_filter", "pool2d_fwd", "pool2d_bwd",
-           "CHUNK_BYTES"]
+           "CHUNK_BYTES", "PARALLEL_MIN_ELEMENTS"]
 
 CHUNK_BYTES = 1 << 20  # patch matrix per chunk and thread
 
+PARALLEL_MIN_ELEMENTS = 1 << 16  # below this a kernel runs on the calling thread alone
+
 _jit = numba.njit(parallel=True, cache=True, error_model="numpy")
+
+
+def _launch(kernel, n_elements, *args):
+    """Run a parallel kernel, on one thread when the work is too small to share.
+
+    Waking Numba's workers costs more than a small kernel computes (batch 1 at LeNet's sizes
+    ran 6x slower on 2 threads than on 1); ``set_num_threads`` is per calling thread and cheap.
+    """
+    threads = numba.get_num_threads()
+    if threads == 1 or n_elements >= PARALLEL_MIN_ELEMENTS:
+        kernel(*args)
+        return
+    numba.set_num_threads(1)
+    try:
+        kernel(*args)
+    finally:
+        numba.set_num_threads(threads)
 
 
 @numba.njit(cache=True)
@@ -157,13 +176,13 @@ class _Plan:
     def patches(self, x, n0, nb):
         """The chunk's patch matrix, ``(K, nb, P)``."""
         cols = self.empty(self.k, nb, self.p)
-        _im2col(x, n0, cols, *self.geom)
+        _launch(_im2col, cols.size, x, n0, cols, *self.geom)
         return cols
 
     def images_last(self, gy3, n0, nb):
         """``gy[n0:n0 + nb]`` as ``(F, nb * P)``: the GEMM operand layout."""
         gyt = self.empty(self.f, nb * self.p)
-        _gather_rows(gy3, n0, gyt)
+        _launch(_gather_rows, gyt.size, gy3, n0, gyt)
         return gyt
 
 
@@ -186,7 +205,7 @@ def conv2d_fwd(x, w, pad=((0, 0), (0, 0)), stride=(1, 1), dilation=(1, 1), group
         for g in range(groups):
             ks, fs = pl.group_rows(g)
             np.matmul(w2[fs], cols[ks], out=yt[fs])
-        _scatter_rows(yt, n0, y3)
+        _launch(_scatter_rows, yt.size, yt, n0, y3)
     return y
 
 
@@ -207,7 +226,7 @@ def conv2d_bwd_input(gy, w, x_shape, pad=((0, 0), (0, 0)), stride=(1, 1), dilati
         for g in range(groups):
             ks, fs = pl.group_rows(g)
             np.matmul(w2[fs].T, gyt[fs], out=gcols[ks])
-        _col2im(gcols.reshape(pl.k, nb, pl.p), n0, gx, *pl.geom)
+        _launch(_col2im, gcols.size, gcols.reshape(pl.k, nb, pl.p), n0, gx, *pl.geom)
     return gx
 
 
@@ -333,8 +352,8 @@ def pool2d_fwd(x, ws, stride, pad=(0, 0), ignore_border=True, mode="max"):
     ow = pool_output_size(w, ws[1], stride[1], pad[1], ignore_border)
     y = np.empty(x.shape[:-2] + (oh, ow), dtype=x.dtype)
     if y.size:
-        _pool_fwd(_planes(x), y.reshape((-1, oh, ow)), ws[0], ws[1], stride[0], stride[1],
-                  pad[0], pad[1], _MODE_CODE[mode])
+        _launch(_pool_fwd, x.size, _planes(x), y.reshape((-1, oh, ow)), ws[0], ws[1], stride[0],
+                stride[1], pad[0], pad[1], _MODE_CODE[mode])
     return y
 
 
@@ -348,7 +367,7 @@ def pool2d_bwd(x, y, gy, ws, stride, pad=(0, 0), ignore_border=True, mode="max")
         args = (_planes(x), _planes(y), _planes(gy), gx.reshape((-1,) + x.shape[-2:]), ws[0],
                 ws[1], stride[0], stride[1], pad[0], pad[1])
         if mode == "max" and stride[0] >= ws[0] and stride[1] >= ws[1]:
-            _max_pool_bwd_disjoint(*args)
+            _launch(_max_pool_bwd_disjoint, x.size, *args)
         else:
-            _pool_bwd(*args, _MODE_CODE[mode])
+            _launch(_pool_bwd, x.size, *args, _MODE_CODE[mode])
     return gx

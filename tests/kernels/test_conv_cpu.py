@@ -167,3 +167,18 @@ def test_max_pool_grad_grad_is_the_adjoint_of_the_max_pool_gradient(rng):
         gx = conv_ref.pool2d_bwd(x, y, gy, ws, st, pad, ib, "max")
         ggy = conv_ref.max_pool2d_grad_grad(x, y, ggx, ws, st, pad, ib)
         np.testing.assert_allclose(np.vdot(gx, ggx), np.vdot(gy, ggy), rtol=1e-10)
+
+
+def test_small_problems_on_one_thread_give_the_same_result(rng, monkeypatch):
+    # below PARALLEL_MIN_ELEMENTS the kernels run on the calling thread; the switch must not
+    # change results nor leave Numba's thread count changed
+    import numba
+
+    x, w = rng.standard_normal((3, 2, 6, 7)), rng.standard_normal((4, 2, 3, 3))
+    threads = numba.get_num_threads()
+    monkeypatch.setattr(conv_cpu, "PARALLEL_MIN_ELEMENTS", 1 << 40)
+    small = conv_cpu.conv2d_fwd(x, w), conv_cpu.pool2d_fwd(x, (2, 2), (1, 2))
+    assert numba.get_num_threads() == threads
+    monkeypatch.setattr(conv_cpu, "PARALLEL_MIN_ELEMENTS", 0)
+    np.testing.assert_allclose(conv_cpu.conv2d_fwd(x, w), small[0], rtol=1e-12)
+    np.testing.assert_allclose(conv_cpu.pool2d_fwd(x, (2, 2), (1, 2)), small[1], rtol=1e-12)

@@ -6,7 +6,7 @@ from .basic import (  # re-exported as T.nnet.*
     hard_sigmoid, log_softmax, relu, sigmoid, sigmoid_binary_crossentropy,  # noqa: F401
     softmax, softplus, to_one_hot, ultra_fast_sigmoid)  # noqa: F401
 from .dropout import dropout_dot  # noqa: F401
-from .abstract_conv import conv2d  # noqa: F401
+from .abstract_conv import conv2d, conv2d_transpose  # noqa: F401
 
 try:  # the GRU ops need the kernels package
     from .gru import gru_sequence, gru_step  # noqa: F401

@@ -21,7 +21,7 @@ from minigraph.graph.type import TensorType
 from ..basic import as_tensor_variable
 from ..shape import as_shape_vector, specify_shape, static_shape_of
 
-__all__ = ["conv2d", "conv2d_grad_wrt_inputs", "conv2d_grad_wrt_weights",
+__all__ = ["conv2d", "conv2d_transpose", "conv2d_grad_wrt_inputs", "conv2d_grad_wrt_weights",
            "get_conv_output_shape", "AbstractConv2d", "AbstractConv2d_gradInputs",
            "AbstractConv2d_gradWeights"]
 
@@ -395,3 +395,23 @@ def conv2d_grad_wrt_weights(input, output_grad, filter_shape, input_shape=None,
     op = AbstractConv2d_gradWeights(border_mode, subsample, filter_flip, filter_dilation,
                                     num_groups)
     return op(img, output_grad, list(filter_shape)[-2:])
+
+
+def conv2d_transpose(input, filters, output_shape, filter_shape=None, border_mode="valid",
+                     input_dilation=(1, 1), filter_flip=True, filter_dilation=(1, 1),
+                     num_groups=1):
+    """``T.nnet.conv2d_transpose``: the transpose of :func:`conv2d` ("deconvolution").
+
+    The gradient of a ``conv2d`` with ``subsample=input_dilation`` with respect to its images,
+    applied to ``input``; ``output_shape`` is the shape of those images (the result's shape).
+
+    >>> import numpy as np, minigraph, minigraph.tensor as T
+    >>> x, w = T.tensor4("x"), T.tensor4("w")
+    >>> y = conv2d_transpose(x, w, output_shape=(1, 1, 3, 3))
+    >>> minigraph.function([x, w], y)(np.ones((1, 1, 2, 2)), np.ones((1, 1, 2, 2)))[0, 0]
+    array([[1., 2., 1.],
+           [2., 4., 2.],
+           [1., 2., 1.]])
+    """
+    return conv2d_grad_wrt_inputs(input, filters, output_shape, filter_shape, border_mode,
+                                  input_dilation, filter_flip, filter_dilation, num_groups)

@@ -170,3 +170,15 @@ def test_channel_mismatch_at_run_time_names_the_node():
         f(np.ones((1, 3, 5, 5)), np.ones((2, 2, 3, 3)))
     with pytest.raises(ValueError, match="too small"):
         f(np.ones((1, 2, 2, 2)), np.ones((2, 2, 3, 3)))
+
+
+def test_conv2d_transpose_is_the_adjoint_of_a_strided_conv2d(rng):
+    x, w = rng.standard_normal((2, 3, 7, 6)), rng.standard_normal((4, 3, 3, 2))
+    vx, vw, vy = T.tensor4("x"), T.tensor4("w"), T.tensor4("y")
+    y = theano.function([vx, vw], T.nnet.conv2d(vx, vw, border_mode=1, subsample=(2, 2)))(x, w)
+    g = rng.standard_normal(y.shape)
+    up = T.nnet.conv2d_transpose(vy, vw, output_shape=x.shape, border_mode=1,
+                                 input_dilation=(2, 2))
+    back = theano.function([vy, vw], up)(g, w)
+    assert back.shape == x.shape
+    np.testing.assert_allclose(np.vdot(y, g), np.vdot(x, back), rtol=1e-10)
