@@ -18,7 +18,12 @@ Method: threads pinned (OpenBLAS, Numba and PyTorch), each thread count in its o
 (``--threads 1,2``: pools are sized when the libraries load); the candidates run round-robin,
 ``--rounds`` times, each measurement at least ``--min-time`` of calls; the table shows median
 milliseconds per call and the ratio ``torch / minigraph`` (> 1: minigraph is faster).
-Run: ``python3 benchmarks/conv.py`` (about a minute).
+Run: ``python3 benchmarks/conv.py`` (1.5 to 3 minutes on a 2-core machine).
+
+With 2 threads, three thread pools share the cores (Numba's OpenMP, OpenBLAS's, PyTorch's
+OpenMP), and idle workers that spin steal cores from the next kernel; on a busy machine this
+dominates the minigraph column. ``OMP_WAIT_POLICY=PASSIVE`` makes PyTorch's workers sleep too
+(measured on a loaded 2-core machine: lenet1 forward+backward from 0.25x to 1.7x PyTorch).
 """
 
 import argparse
