@@ -26,7 +26,7 @@ the max-pool backward of non-overlapping windows is one select per input positio
 import numba
 import numpy as np
 
-from kernels._workspace import SHARED as WORKSPACE
+from kernels.workspace import SHARED as WORKSPACE
 from kernels.conv_ref import POOL_MODES, conv_output_size, pool_output_size
 
 __all__ = ["conv2d_fwd", "conv2d_bwd_input", "conv2d_bwd_filter", "pool2d_fwd", "pool2d_bwd",
