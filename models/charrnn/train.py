@@ -27,14 +27,14 @@ from dataclasses import replace
 import numpy as np
 
 from .checkpoint import CheckpointError, CheckpointManager, check_compatible
-from .config import TrainConfig, TrainError, TrainResult
+from .config import TrainConfig, TrainError, TrainResult, resumable_options
 from .data import DataError, MinibatchSequencer, Vocabulary, load_corpus, split_corpus
 from .model import CharRNN, ModelConfig, ModelError  # noqa: F401 (ModelConfig re-exported)
 
 BUNDLED = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "data")
 SHAKESPEARE = os.path.join(BUNDLED, "tinyshakespeare.txt")
 # what may differ when resuming: how long to go on, and how often to report
-_RESUMABLE = ("epochs", "max_steps", "minutes", "eval_every", "save_every", "progress")
+_RESUMABLE = (*resumable_options(), "progress")
 
 
 class Trainer:
