@@ -1,6 +1,7 @@
 """``minigraph-charrnn``: train, generate, draw, and the one-command demo.
 
-    minigraph-charrnn train [CORPUS ...] --out DIR [--cell gru --layers 3 --hidden 512 ...]
+    minigraph-charrnn prepare DIR [DIR ...] --out CORPUS [--val-fraction 0.05 --workers N]
+    minigraph-charrnn train [FILES ... | CORPUS] --out DIR [--cell gru --layers 3 ...]
     minigraph-charrnn train --resume DIR [--max-steps N | --minutes M | --epochs E]
     minigraph-charrnn generate --checkpoint DIR -n 1000 --prime "ROMEO:" --temperature 0.8
     minigraph-charrnn graph --checkpoint DIR --out model.svg
@@ -18,7 +19,7 @@ import os
 import sys
 import warnings
 
-from .config import TrainConfig, options, resumable_options
+from .config import PrepareConfig, TrainConfig, options, resumable_options
 
 PROG = "minigraph-charrnn"
 DEMO = dict(cell="gru", layers=2, hidden=256, seq_len=50, batch=64, dropout=0.1,
@@ -34,7 +35,8 @@ def build_parser():
     sub = parser.add_subparsers(dest="command", required=True)
     t = sub.add_parser("train", help="train a model (default corpus: bundled Shakespeare)",
                        formatter_class=_DefaultsFormatter)
-    t.add_argument("corpus", nargs="*", help="text files, directories or globs")
+    t.add_argument("corpus", nargs="*", help="text files, directories or globs, or one "
+                   "corpus directory made by prepare")
     _shown(t.add_argument("--out", help="run directory"), TrainConfig.out)
     t.add_argument("--resume", metavar="DIR", help="continue the run saved in DIR exactly")
     add_config_options(t)
@@ -68,19 +70,25 @@ def build_parser():
                    "existing demo run there trains on")
     m.add_argument("--seed", type=int, default=0, help="seeds weights and dropout")
     m.add_argument("--no-progress", action="store_true", help="no progress bar")
-    for p in (t, g, d, m):
+    r = sub.add_parser("prepare", help="encode a tree of text files once into a corpus that "
+                       "train memory-maps", formatter_class=_DefaultsFormatter)
+    r.add_argument("sources", nargs="+", metavar="DIR", help="directories (every file below), "
+                   "files or globs")
+    r.add_argument("--out", required=True, help="the corpus directory to create")
+    add_config_options(r, PrepareConfig)
+    for p in (t, g, d, m, r):
         p.set_defaults(func=globals()[f"cmd_{p.prog.split()[-1]}"])
     return parser
 
 
-def add_config_options(parser):
-    """One ``--name`` option per `TrainConfig` field made with ``config.option``.
+def add_config_options(parser, cls=TrainConfig):
+    """One ``--name`` option per field of `cls` made with ``config.option``.
 
     Help text, choices and type come from the field; the argparse default stays None so that
     ``train --resume`` can tell which options were given, and ``--help`` shows the field's
     default instead (`_DefaultsFormatter`).
     """
-    for f in options():
+    for f in options(cls):
         flag = "--" + f.name.replace("_", "-")
         action = parser.add_argument(flag, type=f.type, choices=f.metadata["choices"],
                                      help=f.metadata["help"])
@@ -237,6 +245,22 @@ def _finish(trainer, result):
         print(f"{PROG}: interrupted: saved step {result.step}; continue with: {PROG} train "
               f"--resume {out}", file=sys.stderr)
         return 130
+    return 0
+
+
+# -------------------------------------------------------------------------- prepare
+
+
+def cmd_prepare(args):
+    """``prepare``: encode a tree of books into a corpus directory; print the counts."""
+    from .corpus import prepare
+
+    given = {f.name: getattr(args, f.name) for f in options(PrepareConfig)}
+    summary = prepare(args.sources, args.out, **{k: v if v is not None else
+                                                 getattr(PrepareConfig, k)
+                                                 for k, v in given.items()})
+    print("\n".join([f"corpus written to {args.out}", *summary.lines(),
+                     f"train on it with: {PROG} train {args.out} --out RUN"]))
     return 0
 
 

@@ -51,15 +51,16 @@ def option(default, help, choices=None, resumable=False):
                                             "resumable": resumable})
 
 
-def options():
-    """The `TrainConfig` fields that are ``train`` options, in declaration order.
+def options(cls=None):
+    """The fields of a config class (`TrainConfig` by default) that are command-line
+    options, in declaration order.
 
     Examples
     --------
     >>> [f.name for f in options()][:3]
     ['cell', 'layers', 'hidden']
     """
-    return [f for f in fields(TrainConfig) if "help" in f.metadata]
+    return [f for f in fields(cls or TrainConfig) if "help" in f.metadata]
 
 
 def resumable_options():
@@ -143,6 +144,19 @@ class TrainConfig:
     def from_dict(cls, d):
         known = {f.name for f in fields(cls)}
         return cls(**{k: (tuple(v) if k == "corpus" else v) for k, v in d.items() if k in known})
+
+
+@dataclass(frozen=True)
+class PrepareConfig:
+    """The choices of ``prepare`` (`corpus.prepare`): how a tree of books becomes a corpus."""
+
+    val_fraction: float = option(0.05, "share of the books held out whole for validation "
+                                 "(chosen by a hash of each path)")
+    vocab: str = option("text", "every character of the kept books, or Gorner's 98 ASCII "
+                        "symbols", VOCABS)
+    max_symbols: int = option(None, "keep only the commonest characters, plus U+FFFD for the "
+                              "rest (default: all)")
+    workers: int = option(None, "processes encoding in parallel (default: the usable cores)")
 
 
 @dataclass

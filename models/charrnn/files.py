@@ -28,6 +28,10 @@ class DataError(ValueError):
     """A corpus, vocabulary or batching request that cannot work; the message names why."""
 
 
+class UnreadableFileError(DataError):
+    """A corpus file the system would not let us read (``prepare`` counts these apart)."""
+
+
 class DataWarning(UserWarning):
     """Data was used with a repair: replaced bytes or characters outside the vocabulary."""
 
@@ -159,7 +163,8 @@ def iter_text(path, chunk_bytes=CHUNK_BYTES, strip_gutenberg=True, on_bad_bytes=
             raise DataError(f"corpus file '{path}' has no text between its Gutenberg markers")
         n_bad = yield from _decode_chunks(chunks)
     except OSError as exc:
-        raise DataError(f"cannot read corpus file '{path}': {exc.strerror or exc}") from None
+        raise UnreadableFileError(f"cannot read corpus file '{path}': {exc.strerror or exc}") \
+            from None
     if on_bad_bytes is not None:
         on_bad_bytes(n_bad)
         return

@@ -69,7 +69,8 @@ class Trainer:
         self.split = split_corpus(self.corpus, config.val_fraction)
         try:
             self.batches = MinibatchSequencer(self.split.train, config.batch, config.seq_len,
-                                              n_epochs=config.epochs)
+                                              n_epochs=config.epochs,
+                                              starts=self.split.train_starts)
         except DataError as exc:
             raise DataError(f"corpus too short: the training text (the first "
                             f"{1 - config.val_fraction:.0%} of {len(self.corpus):,} characters) "
@@ -196,6 +197,7 @@ class Trainer:
     def _train_one(self):
         epoch, step = self.batches.position
         x, y = self.batches.batch(epoch, step)
+        self.state = _reset_rows(self.state, self.batches.reset_mask(epoch, step))
         t0 = time.perf_counter()
         loss, acc, state = self.train_step(x.astype(np.int32), y.astype(np.int32), self.state)
         loss, acc = float(loss), float(acc)
@@ -265,11 +267,13 @@ class Trainer:
         batch = min(cfg.batch, (n - 1) // cfg.seq_len) if n > cfg.seq_len else 0
         if batch < 1:
             return float("nan"), float("nan")
-        seq = MinibatchSequencer(self.split.valid, batch, cfg.seq_len, n_epochs=1)
+        seq = MinibatchSequencer(self.split.valid, batch, cfg.seq_len, n_epochs=1,
+                                 starts=self.split.valid_starts)
         state, losses, accs = self.model.initial_state(batch), [], []
         for i, (x, y, _) in enumerate(seq):
             if max_batches is not None and i >= max_batches:
                 break
+            state = _reset_rows(state, seq.reset_mask(0, i))
             loss, acc, state = self.eval_step(x.astype(np.int32), y.astype(np.int32), state)
             losses.append(float(loss))
             accs.append(float(acc))
@@ -310,6 +314,13 @@ class Trainer:
         best = self.manager.best_val_loss
         return TrainResult(reason, self.step, self.batches.position.epoch, last, val,
                            float("nan") if best is None else best, self.manager.latest_path)
+
+
+def _reset_rows(state, mask):
+    """Zero the carried state ``(layers, batch, S)`` of the rows where a new book begins."""
+    if not mask.any():
+        return state
+    return np.where(mask[None, :, None], np.zeros((), state.dtype), state)
 
 
 def _next(epoch, step, steps_per_epoch):
