@@ -24,40 +24,33 @@ on the order, the number of workers or where the tree lives. The vocabulary is e
 character of the kept books (``--vocab text``, as a one-file run builds it), the
 ``max_symbols - 1`` commonest of them plus U+FFFD for the rest, or Gorner's fixed 98.
 
-How it stays one pass and parallel: files are dealt to worker processes in tasks of a few
-MiB; each worker encodes its task's text with ids of its own, numbered as characters first
-appear (it cannot know the corpus's vocabulary yet), and writes them to a part file with the
-task's character counts. When all tasks are done the vocabulary is known, and each part is
-translated to its final ids through a table of its few symbols while it is copied into
-``tokens.bin``. Memory stays constant: a task holds at most one chunk of text.
+One pass, parallel, constant memory: files are dealt to worker processes in tasks of a few
+MiB, each encoded with ids of the task's own; the parent translates them to corpus-wide ids
+numbered by first appearance and appends them to ``tokens.bin`` as they come
+(`corpus_encode`). The vocabulary's symbols are therefore in order of first appearance (in
+file order), not sorted as a one-file run's are; any order serves the model.
 """
 
 import csv
 import hashlib
 import json
-import multiprocessing
 import os
 import shutil
 import tempfile
 import time
-import warnings
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
 import numpy as np
 
-from .files import (CHUNK_BYTES, DataError, UnreadableFileError, _files_below, iter_text,
-                    looks_binary, resolve_paths)
-from .vocab import Vocabulary, code_points
+from .corpus_encode import TOKENS, IdWriter, run_tasks, tasks, usable_cores  # noqa: F401
+from .files import DataError, _files_below, resolve_paths
+from .vocab import Vocabulary
 
 FORMAT = "minigraph-charrnn-corpus"
 VERSION = 1
-META, TOKENS, OFFSETS, VOCAB = "corpus.json", "tokens.bin", "offsets.npy", "vocab.json"
+META, OFFSETS, VOCAB = "corpus.json", "offsets.npy", "vocab.json"
 INDEX, SKIPPED = "index.tsv", "skipped.tsv"
-TASK_BYTES = 4 << 20  # text per task: big enough to amortise a task, small enough to balance
-TASK_FILES = 256
-HEAD_BYTES = 8192  # what `looks_binary` sees of each file
-COPY_IDS = 1 << 24  # ids translated per step when the parts are copied into tokens.bin
 SKIP_REASONS = ("empty", "binary", "unreadable")
 
 
@@ -75,13 +68,16 @@ class PrepareSummary:
     bytes_read: int = 0
     vocab_size: int = 0
     seconds: float = 0.0
+    peak_rss_mb: float = 0.0  # of the process(es) that encoded, the largest
+
 
     def lines(self):
         """The summary ``prepare`` prints, one fact per line."""
         mb, s = self.bytes_read / 1e6, max(self.seconds, 1e-9)
         skipped = ", ".join(f"{n} {why}" for why, n in self.skipped.items())
         return [f"{self.files:,} files, {mb:,.1f} MB read in {self.seconds:.1f} s "
-                f"({self.files / s:,.0f} files/s, {mb / s:,.1f} MB/s)",
+                f"({self.files / s:,.0f} files/s, {mb / s:,.1f} MB/s; peak memory of an "
+                f"encoding process {self.peak_rss_mb:,.0f} MB)",
                 f"kept {self.books['train']:,} training books ({self.tokens['train']:,} "
                 f"characters) and {self.books['valid']:,} held-out books "
                 f"({self.tokens['valid']:,} characters)",
@@ -155,8 +151,8 @@ def prepare(sources, out, val_fraction=0.05, vocab="text", max_symbols=None, wor
     except OSError as exc:
         raise DataError(f"cannot create '{out}': {exc.strerror or exc}") from None
     try:
-        summary = _prepare_into(work, books, sources, val_fraction, vocab, max_symbols,
-                                workers, strip_gutenberg)
+        summary = _prepare_into(work, books, val_fraction, vocab, max_symbols, workers,
+                                strip_gutenberg)
         summary.seconds = time.perf_counter() - t0
         _write_meta(work, summary, sources, val_fraction, vocab, max_symbols, strip_gutenberg)
         os.rename(work, out)  # a crash before this leaves no half corpus under `out`
@@ -184,7 +180,7 @@ def _list_books(sources, val_fraction):
     """``(path, held_out)`` of every file, in `resolve_paths` order per source."""
     if isinstance(sources, (str, os.PathLike)):
         sources = [sources]
-    books, seen = [], set()
+    books = []
     for source in map(os.fspath, sources):
         if os.path.isdir(source) and is_prepared(source):
             raise DataError(f"'{source}' is a prepared corpus, not text to prepare")
@@ -193,11 +189,10 @@ def _list_books(sources, val_fraction):
         if not found:
             raise DataError(f"corpus directory '{source}' contains no files")
         for path in found:
-            real = os.path.realpath(path)
-            if real not in seen:
-                seen.add(real)
-                key = os.path.relpath(path, root) if root else os.path.basename(path)
-                books.append((path, held_out(key, val_fraction)))
+            # `found` paths are root + separator + the path below: cut rather than relpath,
+            # which normalises both paths (a second per file for 30,000 files)
+            key = path[len(os.path.join(root, "")):] if root else os.path.basename(path)
+            books.append((path, held_out(key, val_fraction)))
     return books
 
 
@@ -216,185 +211,58 @@ def held_out(key, val_fraction):
     return int.from_bytes(digest.digest()[:8], "big") < val_fraction * 2.0 ** 64
 
 
-def _tasks(books):
-    """Deal consecutive files into tasks of about `TASK_BYTES` (sizes by ``stat``)."""
-    task, size = [], 0
-    for path, valid in books:
-        try:
-            size += os.stat(path).st_size
-        except OSError:  # the worker counts it as unreadable
-            pass
-        task.append((path, valid))
-        if size >= TASK_BYTES or len(task) >= TASK_FILES:
-            yield task
-            task, size = [], 0
-    if task:
-        yield task
-
-
-def _prepare_into(work, books, sources, val_fraction, vocab, max_symbols, workers,
-                  strip_gutenberg):
-    summary = PrepareSummary(files=len(books))
-    tasks = [(n, t, work, strip_gutenberg) for n, t in enumerate(_tasks(books))]
-    workers = max(1, min(workers or usable_cores(), len(tasks)))
-    counts, parts, lengths = {}, [], {"train": [], "valid": []}
-    with open(os.path.join(work, INDEX), "w", newline="", encoding="utf-8",
-              errors="surrogateescape") as index, \
-            open(os.path.join(work, SKIPPED), "w", newline="", encoding="utf-8",
-                 errors="surrogateescape") as skipped:
-        index_rows, skipped_rows = csv.writer(index, "excel-tab"), csv.writer(skipped,
-                                                                            "excel-tab")
-        index_rows.writerow(["split", "offset", "length", "replaced_bytes", "path"])
-        skipped_rows.writerow(["reason", "path"])
-        for result in _run_tasks(tasks, workers):
-            parts.append(result.symbols)
-            for char, n in zip(result.symbols, result.counts):
-                counts[char] = counts.get(char, 0) + n
+def _prepare_into(work, books, val_fraction, vocab, max_symbols, workers, strip_gutenberg):
+    jobs = [(t, strip_gutenberg, max_symbols is not None) for t in tasks(books)]
+    summary = PrepareSummary(files=sum(len(job[0]) for job in jobs))
+    workers = max(1, min(workers or usable_cores(), len(jobs)))
+    ids = IdWriter(work, Vocabulary.gorner() if vocab == "gorner" else None)
+    lengths = {"train": [], "valid": []}
+    with _Table(os.path.join(work, INDEX), "split", "offset", "length", "replaced_bytes",
+                "path") as index, _Table(os.path.join(work, SKIPPED), "reason", "path") as skip:
+        for result in run_tasks(jobs, workers):
+            ids.add(result)
             summary.bytes_read += result.bytes_read
+            summary.peak_rss_mb = max(summary.peak_rss_mb, result.peak_rss / 2**20)
             for (path, valid), (status, n, bad) in zip(result.books, result.records):
                 if status != "kept":
                     summary.skipped[status] += 1
-                    skipped_rows.writerow([status, path])
+                    skip.row(status, path)
                     continue
                 split = "valid" if valid else "train"
-                index_rows.writerow([split, summary.tokens[split], n, bad, path])
+                index.row(split, summary.tokens[split], n, bad, path)
                 lengths[split].append(n)
                 summary.books[split] += 1
                 summary.tokens[split] += n
                 summary.files_with_replaced_bytes += bad > 0
                 summary.replaced_bytes += bad
     if not lengths["train"] and not lengths["valid"]:
-        raise DataError(f"no text in {len(books):,} files: " + ", ".join(
+        raise DataError(f"no text in {summary.files:,} files: " + ", ".join(
             f"{n} {why}" for why, n in summary.skipped.items()))
-    voc = Vocabulary.gorner() if vocab == "gorner" else Vocabulary.from_counts(counts,
-                                                                               max_symbols)
+    voc = ids.finish(max_symbols)
     summary.vocab_size = len(voc)
-    known = set(voc.symbols)
-    summary.unknown_chars = sum(n for c, n in counts.items() if c not in known)
-    _copy_parts(work, parts, voc)
+    summary.unknown_chars = ids.unknown(voc)
     offsets = np.cumsum([0] + lengths["train"] + lengths["valid"], dtype=np.int64)
     np.save(os.path.join(work, OFFSETS), offsets)
     _write_json(os.path.join(work, VOCAB), voc.to_dict())
     return summary
 
 
-def usable_cores():
-    """The cores this process may run on."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        return os.cpu_count() or 1
+class _Table:
+    """A tab-separated file written row by row (paths may hold any bytes)."""
 
+    def __init__(self, path, *header):
+        self.file = open(path, "w", newline="", encoding="utf-8", errors="surrogateescape")
+        self.writer = csv.writer(self.file, "excel-tab")
+        self.writer.writerow(header)
 
-class _TaskResult(NamedTuple):
-    books: list  # (path, held_out) as given
-    records: list  # (status, n_ids, replaced_bytes) per book
-    symbols: str  # the task's own ids: symbols[i] has id i
-    counts: list  # occurrences of each symbol
-    bytes_read: int
+    def row(self, *values):
+        self.writer.writerow(values)
 
+    def __enter__(self):
+        return self
 
-def _run_tasks(tasks, workers):
-    """Yield each task's result in task order, from a process pool when `workers` > 1."""
-    if workers <= 1:
-        yield from map(_encode_task, tasks)
-        return
-    # spawn, not fork: the parent may already run Numba's and OpenBLAS's threads
-    with multiprocessing.get_context("spawn").Pool(workers) as pool:
-        yield from pool.imap(_encode_task, tasks)
-
-
-def _part(work, n, split):
-    return os.path.join(work, f"part-{n:06d}.{split}")
-
-
-def _encode_task(task):
-    """Encode one task's books into its part files (in a worker process)."""
-    n, books, work, strip_gutenberg = task
-    table, records, bytes_read = _LocalIds(), [], 0
-    with open(_part(work, n, "train"), "wb") as train, open(_part(work, n, "valid"),
-                                                            "wb") as valid:
-        for path, held in books:
-            status, n_ids, bad, size = _encode_book(path, table, valid if held else train,
-                                                    strip_gutenberg)
-            records.append((status, n_ids, bad))
-            bytes_read += size
-    return _TaskResult(books, records, "".join(table.symbols), table.counts.tolist(),
-                       bytes_read)
-
-
-def _encode_book(path, table, sink, strip_gutenberg):
-    """Append one book's ids to `sink`; ``(status, n_ids, replaced_bytes, bytes)``."""
-    try:
-        size = os.stat(path).st_size
-        with open(path, "rb") as f:
-            head = f.read(HEAD_BYTES)
-    except OSError:
-        return "unreadable", 0, 0, 0
-    if not head:
-        return "empty", 0, 0, 0
-    if looks_binary(head):
-        return "binary", 0, 0, len(head)
-    start, n_ids, bad = sink.tell(), 0, []
-    try:
-        for text in iter_text(path, CHUNK_BYTES, strip_gutenberg, on_bad_bytes=bad.append):
-            ids = table.encode(text)
-            ids.tofile(sink)
-            n_ids += len(ids)
-    except UnreadableFileError:
-        status = "unreadable"
-    except DataError:  # no text between the Gutenberg markers
-        status = "empty"
-    else:
-        status = "kept" if n_ids else "empty"
-    if status != "kept":
-        sink.seek(start)
-        sink.truncate()
-        return status, 0, 0, size
-    return status, n_ids, bad[0] if bad else 0, size
-
-
-class _LocalIds:
-    """A task's own character ids, numbered as characters first appear, with counts."""
-
-    def __init__(self):
-        self.lut = np.zeros(0x110000, np.uint16)  # code point -> id (valid where `known`)
-        self.known = np.zeros(0x110000, bool)
-        self.symbols, self.counts = [], np.zeros(0, np.int64)
-
-    def encode(self, text):
-        codes = code_points(text)
-        counts = np.bincount(codes)
-        present = np.flatnonzero(counts)
-        new = present[~self.known[present]]
-        if len(new):
-            if len(self.symbols) + len(new) > 65536:
-                raise DataError("more than 65536 distinct characters in one task")
-            self.lut[new] = np.arange(len(self.symbols), len(self.symbols) + len(new))
-            self.known[new] = True
-            self.symbols += map(chr, new.tolist())
-            self.counts = np.concatenate([self.counts, np.zeros(len(new), np.int64)])
-        self.counts[self.lut[present]] += counts[present]
-        lut = self.lut[:256] if codes.dtype == np.uint8 else self.lut
-        return np.take(lut, codes)
-
-
-def _copy_parts(work, parts, vocab):
-    """Translate each part's own ids to the vocabulary's and append it to ``tokens.bin``:
-    training parts first, then held-out ones, each in task order."""
-    with open(os.path.join(work, TOKENS), "wb") as tokens, warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # characters outside a fixed vocabulary: counted above
-        for split in ("train", "valid"):
-            for n, symbols in enumerate(parts):
-                path = _part(work, n, split)
-                size = os.path.getsize(path) // 2
-                if size:
-                    table = vocab.encode(symbols)
-                    ids = np.memmap(path, np.uint16, "r", shape=(size,))
-                    for i in range(0, size, COPY_IDS):
-                        np.take(table, ids[i:i + COPY_IDS]).tofile(tokens)
-                    del ids
-                os.unlink(path)
+    def __exit__(self, *exc):
+        self.file.close()
 
 
 def _write_meta(work, summary, sources, val_fraction, vocab, max_symbols, strip_gutenberg):

@@ -152,7 +152,7 @@ class Vocabulary:
         if not isinstance(text, str):
             raise TypeError(f"Vocabulary.encode takes str, not {type(text).__name__}")
         self._build_tables()
-        raw = _one_byte_per_char(text)
+        raw = one_byte_per_char(text)
         if raw is not None:
             codes = np.frombuffer(raw, np.uint8)
             if self._byte_table is not None:  # bytearray: the ids come back writable
@@ -210,8 +210,14 @@ class Vocabulary:
         self.n_unknown += n
 
 
-def _one_byte_per_char(text):
-    """`text` as Latin-1 bytes (ASCII included) when every code point is below 256."""
+def one_byte_per_char(text):
+    """`text` as Latin-1 bytes (ASCII included) when every code point is below 256, else None.
+
+    Examples
+    --------
+    >>> one_byte_per_char("café"), one_byte_per_char("€")
+    (b'caf\\xe9', None)
+    """
     if text.isascii():  # O(1) in CPython: a string knows its widest character
         return text.encode("ascii")
     try:
@@ -228,7 +234,7 @@ def code_points(text):
     >>> code_points("hé").tolist(), code_points("hé").dtype.name, code_points("h€").dtype.name
     ([104, 233], 'uint8', 'uint32')
     """
-    raw = _one_byte_per_char(text)
+    raw = one_byte_per_char(text)
     if raw is not None:
         return np.frombuffer(raw, np.uint8)
     return np.frombuffer(text.encode("utf-32-le", "surrogatepass"), "<u4")
