@@ -212,7 +212,8 @@ def held_out(key, val_fraction):
 
 
 def _prepare_into(work, books, val_fraction, vocab, max_symbols, workers, strip_gutenberg):
-    jobs = [(t, strip_gutenberg, max_symbols is not None) for t in tasks(books)]
+    count = max_symbols is not None or vocab != "text"  # only then can characters be lost
+    jobs = [(t, strip_gutenberg, count) for t in tasks(books)]
     summary = PrepareSummary(files=sum(len(job[0]) for job in jobs))
     workers = max(1, min(workers or usable_cores(), len(jobs)))
     ids = IdWriter(work, Vocabulary.gorner() if vocab == "gorner" else None)
