@@ -21,8 +21,10 @@ Gutenberg markers), binary (`files.looks_binary` on its first 8 KiB: a NUL byte,
 validation: a book is held out when the hash of its path below the directory given
 (``sha1``) falls in the first `val_fraction` of the hash range, so the split does not depend
 on the order, the number of workers or where the tree lives. The vocabulary is every
-character of the kept books (``--vocab text``, as a one-file run builds it), the
-``max_symbols - 1`` commonest of them plus U+FFFD for the rest, or Gorner's fixed 98.
+character of the kept books (``--vocab text``, what a one-file run holds), the
+``max_symbols - 1`` commonest of them plus U+FFFD, which the rest encode to (their count is
+in the summary), or Gorner's fixed 98 (the same). A prepared corpus fixes its split and its
+vocabulary: ``train CORPUS`` takes both from it.
 
 One pass, parallel, constant memory: files are dealt to worker processes in tasks of a few
 MiB, each encoded with ids of the task's own; the parent translates them to corpus-wide ids
@@ -139,7 +141,7 @@ def prepare(sources, out, val_fraction=0.05, vocab="text", max_symbols=None, wor
     """
     t0 = time.perf_counter()
     out = os.fspath(out)
-    _check_settings(out, val_fraction, vocab, max_symbols)
+    _check_settings(out, val_fraction, vocab, max_symbols, workers)
     books = _list_books(sources, val_fraction)
     parent = os.path.dirname(os.path.abspath(out))
     try:
@@ -163,7 +165,7 @@ def prepare(sources, out, val_fraction=0.05, vocab="text", max_symbols=None, wor
     return summary
 
 
-def _check_settings(out, val_fraction, vocab, max_symbols):
+def _check_settings(out, val_fraction, vocab, max_symbols, workers):
     if os.path.exists(out):
         raise DataError(f"'{out}' already exists: prepare writes a new corpus directory; "
                         "choose another --out or remove it")
@@ -174,6 +176,8 @@ def _check_settings(out, val_fraction, vocab, max_symbols):
     if max_symbols is not None and not (isinstance(max_symbols, int)
                                         and 2 <= max_symbols <= 65536):
         raise DataError(f"--max-symbols must be in 2..65536, got {max_symbols!r}")
+    if workers is not None and not (isinstance(workers, int) and workers >= 1):
+        raise DataError(f"--workers must be a positive integer, got {workers!r}")
 
 
 def _list_books(sources, val_fraction):

@@ -19,7 +19,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .files import CHUNK_BYTES, DataError, UnreadableFileError, iter_text, looks_binary
+from .files import (CHUNK_BYTES, DataError, UnreadableFileError, decode_text, iter_text,
+                    looks_binary)
 from .vocab import Vocabulary, code_points, one_byte_per_char
 
 TOKENS = "tokens.bin"
@@ -117,17 +118,27 @@ def peak_rss():
 
 
 def _encode_book(path, table, sink, strip_gutenberg):
-    """Append one book's ids to the list `sink`; ``(status, n_ids, replaced_bytes, bytes)``."""
+    """Append one book's ids to the list `sink`; ``(status, n_ids, replaced_bytes, bytes)``.
+
+    A book up to `CHUNK_BYTES` (nearly all) is read with one call and decoded by
+    `files.decode_text`; a larger one is read again in chunks by `files.iter_text`.
+    """
     try:
-        size = os.stat(path).st_size
         with open(path, "rb") as f:
-            head = f.read(HEAD_BYTES)
+            size = os.fstat(f.fileno()).st_size
+            data = f.read(size if size <= CHUNK_BYTES else HEAD_BYTES)
     except OSError:
         return "unreadable", 0, 0, 0
-    if not head:
+    if not data:
         return "empty", 0, 0, 0
-    if looks_binary(head):
-        return "binary", 0, 0, len(head)
+    if looks_binary(data[:HEAD_BYTES]):
+        return "binary", 0, 0, len(data)
+    if len(data) == size:
+        text, bad = decode_text(data, strip_gutenberg)
+        if not text:
+            return "empty", 0, 0, size
+        sink.append(table.encode(text))
+        return "kept", len(text), bad, size
     parts, bad = [], []
     try:
         for text in iter_text(path, CHUNK_BYTES, strip_gutenberg, on_bad_bytes=bad.append):

@@ -176,6 +176,29 @@ def iter_text(path, chunk_bytes=CHUNK_BYTES, strip_gutenberg=True, on_bad_bytes=
                       "replaced by U+FFFD", DataWarning, stacklevel=2)
 
 
+def decode_text(data, strip_gutenberg=True):
+    """The text of a whole file's bytes as `iter_text` reads it, and how many bytes of it
+    were replaced; ``("", 0)`` when there is no text (between the Gutenberg markers).
+
+    ``prepare`` reads each small book with one call and decodes it here, rather than open it
+    again through `iter_text`.
+
+    Examples
+    --------
+    >>> decode_text(b"one\\r\\ntwo\\xff")
+    ('one\\ntwo\\ufffd', 1)
+    """
+    start, stop = _content_range_of(data, data, 0) if strip_gutenberg else (0, len(data))
+    if stop <= start:
+        return "", 0
+    chunks, parts = _decode_chunks((data[start:stop],)), []
+    while True:
+        try:
+            parts.append(next(chunks))
+        except StopIteration as done:
+            return "".join(parts), done.value
+
+
 def _content_range_of(head, tail, tail_at):
     """`_content_range` on bytes already read: `head` from offset 0, `tail` from `tail_at`."""
     start = 0

@@ -55,3 +55,28 @@ def test_tasks_skip_a_file_met_twice_and_keep_unreadable_ones(tmp_path):
     os.symlink(tmp_path / "a.txt", tmp_path / "soft.txt")
     books = [(str(tmp_path / n), False) for n in ("a.txt", "hard.txt", "soft.txt", "gone")]
     assert [p for t in tasks(books) for p, _ in t] == [books[0][0], books[3][0]]
+
+
+def test_large_books_read_in_chunks_give_the_same_corpus(tmp_path, monkeypatch, rng):
+    # books above CHUNK_BYTES go through files.iter_text chunk by chunk, the rest are read
+    # with one call: make every book "large" and compare
+    (tmp_path / "books").mkdir()
+    words = ["the ", "naïve ", "fox\r\n", "zoë ", "\xff", "—", "\n"]
+    for i in range(6):
+        body = "".join(rng.choice(words, 400)).encode("utf-8").replace(b"\xc3\xbf", b"\xff")
+        if i % 2:
+            body = (b"Header\n*** START OF THE PROJECT GUTENBERG EBOOK X ***\n" + body
+                    + b"\n*** END OF THE PROJECT GUTENBERG EBOOK X ***\nFooter\n")
+        (tmp_path / "books" / f"{i}.txt").write_bytes(body)
+    (tmp_path / "books" / "only-markers.txt").write_bytes(
+        b"*** START OF THE PROJECT GUTENBERG EBOOK X ***\n"
+        b"*** END OF THE PROJECT GUTENBERG EBOOK X ***\n")
+    small = prepare(tmp_path / "books", tmp_path / "small", val_fraction=0.3, workers=1)
+    monkeypatch.setattr(corpus_encode, "CHUNK_BYTES", 64)
+    large = prepare(tmp_path / "books", tmp_path / "large", val_fraction=0.3, workers=1)
+    assert small.skipped == large.skipped == {"empty": 1, "binary": 0, "unreadable": 0}
+    assert (small.replaced_bytes, small.tokens) == (large.replaced_bytes, large.tokens)
+    assert small.replaced_bytes > 0
+    for name in ("tokens.bin", "offsets.npy", "vocab.json", "index.tsv"):
+        assert (tmp_path / "small" / name).read_bytes() == (tmp_path / "large" / name
+                                                            ).read_bytes(), name
