@@ -276,3 +276,40 @@ def test_prepare_summary_lines_name_every_count(books):
     for reason in SKIP_REASONS:
         assert f"1 {reason}" in lines or f"2 {reason}" in lines
     assert "files/s" in lines and "MB/s" in lines and "held-out books" in lines
+
+
+def test_the_training_loop_starts_each_new_book_from_a_zero_state(books, tmp_path):
+    from models.charrnn.train import TrainConfig, Trainer
+
+    config = TrainConfig(corpus=(books[4],), out=str(tmp_path / "run"), layers=1, hidden=8,
+                         batch=16, seq_len=64, progress=False, max_steps=40)
+    trainer = Trainer(config, log=lambda message: None)
+    seen = {"train": [], "eval": []}
+
+    def spy(kind, fn):
+        def call(x, y, state):
+            seen[kind].append(np.array(state))
+            return fn(x, y, state)
+        return call
+
+    trainer.train_step = spy("train", trainer.train_step)
+    trainer.eval_step = spy("eval", trainer.eval_step)
+    masks = []
+    for _ in range(40):
+        masks.append(trainer.batches.reset_mask(*trainer.batches.position))
+        trainer._train_one()
+    masks = np.array(masks)
+    assert masks[1:].any() and not masks[1:].all()
+    for step in range(1, 40):
+        state = seen["train"][step]
+        assert not state[:, masks[step]].any(), step  # reset rows enter with zeros
+        assert np.abs(state[:, ~masks[step]]).min() > 0, step  # the others carry theirs
+    trainer.evaluate(max_batches=20)
+    valid = MinibatchSequencer(trainer.split.valid, len(seen["eval"][0][0]), 64, n_epochs=1,
+                               starts=trainer.split.valid_starts)
+    resets = 0
+    for step, state in enumerate(seen["eval"][1:], 1):
+        mask = valid.reset_mask(0, step)
+        assert not state[:, mask].any() and np.abs(state[:, ~mask]).min() > 0, step
+        resets += mask.sum()
+    assert len(seen["eval"]) == 20 and resets > 0
