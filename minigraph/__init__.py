@@ -5,21 +5,19 @@ symbolic variables, ``shared``, ``grad``, ``scan`` and ``function``.
 """
 
 from . import config as _config_module
-from .config import config  # noqa: F401
-from .compile.function import Function, In, function  # noqa: F401
+from .config import change_flags, config  # noqa: F401
+from .compile.function import Function, In, Param, function  # noqa: F401
 from .compile.mode import FAST_COMPILE, FAST_RUN, Mode  # noqa: F401
 from .compile.sharedvalue import SharedVariable, shared  # noqa: F401
 from .gradient import grad  # noqa: F401
+from .tensor.blas import dot  # noqa: F401
 from . import gradient  # noqa: F401
 from . import tensor  # noqa: F401
 from . import printing  # noqa: F401
+from .printing import pp  # noqa: F401
 from . import updates  # noqa: F401
-
-try:
-    from .scan import scan  # noqa: F401
-except ImportError as _e:  # pragma: no cover - during development of the scan package
-    if "scan" not in str(_e):
-        raise
+from .scan import scan  # noqa: F401
+from . import scan_module  # noqa: F401
 
 __version__ = "0.1.0"
 del _config_module

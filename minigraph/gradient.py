@@ -1,14 +1,18 @@
-"""Symbolic differentiation: ``grad``, ``jacobian``, ``hessian``, ``verify_grad``,
-``zero_grad`` / ``disconnected_grad``.
+"""Symbolic differentiation: ``grad``, ``jacobian``, ``hessian``, ``Lop`` / ``Rop``,
+``verify_grad``, and the gradient modifiers ``zero_grad`` / ``disconnected_grad`` /
+``grad_clip`` / ``grad_scale``.
 
 ``grad`` is reverse mode over a topological order: walk the nodes from the cost back to
 the inputs, ask each op for ``grad(inputs, outputs, output_grads)``, and sum contributions
 per variable. Gradients are graphs too, so second derivatives are ``grad`` of a ``grad``.
 """
 
+import warnings
+
 import numpy as np
 
-from minigraph.graph.basic import Apply, GraphError, Variable, ancestors, toposort, where
+from minigraph.graph.basic import (Apply, GraphError, Variable, ancestors, clone_replace, toposort,
+                                   where)
 from minigraph.graph.op import Op
 
 
@@ -21,7 +25,7 @@ class NullTypeGradError(GraphError):
 
 
 def _T():
-    import minigraph.tensor as T
+    import minigraph.tensor as T  # cycle: minigraph.tensor imports this module (T.grad)
 
     return T
 
@@ -76,8 +80,6 @@ def grad(cost, wrt, consider_constant=None, disconnected_inputs="raise",
                 if disconnected_inputs == "raise":
                     raise DisconnectedInputError(msg)
                 if disconnected_inputs == "warn":
-                    import warnings
-
                     warnings.warn(msg, stacklevel=2)
                 if return_disconnected == "none":
                     out.append(None)
@@ -169,17 +171,10 @@ def _sum(gs):
     return total
 
 
-class _GradBlock(Op):
-    """Identity in the forward pass; the gradient is zero (``zero_grad``) or cut."""
+class _GradModifier(Op):
+    """Identity in the forward pass (a view of its input); subclasses change the gradient."""
 
-    __props__ = ("mode",)
     view_map = {0: [0]}
-
-    def __init__(self, mode):
-        self.mode = mode
-
-    def __str__(self):
-        return self.mode
 
     def make_node(self, x):
         x = _T().as_tensor_variable(x)
@@ -190,6 +185,18 @@ class _GradBlock(Op):
 
     def perform(self, node, inputs, output_storage):
         output_storage[0][0] = inputs[0]
+
+
+class _GradBlock(_GradModifier):
+    """The gradient is zero (``zero_grad``) or cut (``disconnected_grad``)."""
+
+    __props__ = ("mode",)
+
+    def __init__(self, mode):
+        self.mode = mode
+
+    def __str__(self):
+        return self.mode
 
     def grad(self, inputs, outputs, output_grads):
         return [_T().zeros_like(inputs[0])] if self.mode == "zero_grad" else [None]
@@ -203,6 +210,131 @@ def zero_grad(x):
 def disconnected_grad(x):
     """``x`` in the forward pass; gradients do not flow through it."""
     return _GradBlock("disconnected_grad")(x)
+
+
+class GradClip(_GradModifier):
+    """The gradient passing back is clipped elementwise to ``[lower, upper]``."""
+
+    __props__ = ("lower", "upper")
+
+    def __init__(self, lower, upper):
+        self.lower, self.upper = float(lower), float(upper)
+
+    def grad(self, inputs, outputs, output_grads):
+        return [_T().clip(output_grads[0], self.lower, self.upper)]
+
+
+def grad_clip(x, lower_bound, upper_bound):
+    """``x`` in the forward pass; the gradient reaching ``x`` is clipped to the bounds.
+
+    >>> import minigraph.tensor as T
+    >>> x = T.dvector("x")
+    >>> grad((grad_clip(x, -1.0, 1.0) * [5.0, 0.5]).sum(), x).eval({x: [0.0, 0.0]}).tolist()
+    [1.0, 0.5]
+    """
+    if not lower_bound <= upper_bound:
+        raise GraphError(f"grad_clip: lower_bound {lower_bound} is above upper_bound "
+                         f"{upper_bound}")
+    return GradClip(lower_bound, upper_bound)(x)
+
+
+class GradScale(_GradModifier):
+    """The gradient passing back is multiplied by ``scale``."""
+
+    __props__ = ("scale",)
+
+    def __init__(self, scale):
+        self.scale = float(scale)
+
+    def grad(self, inputs, outputs, output_grads):
+        return [output_grads[0] * self.scale]
+
+
+def grad_scale(x, multiplier):
+    """``x`` in the forward pass; the gradient reaching ``x`` is multiplied by ``multiplier``."""
+    return GradScale(multiplier)(x)
+
+
+def _listed(x):
+    return (x, False) if isinstance(x, (list, tuple)) else ([x], True)
+
+
+def _check_points(where_, variables, points):
+    T = _T()
+    if len(variables) != len(points):
+        raise GraphError(f"{where_}: {len(variables)} variables but {len(points)} eval_points")
+    out = []
+    for v, p in zip(variables, points):
+        p = T.as_tensor_variable(p)
+        if p.ndim != v.ndim:
+            raise GraphError(f"{where_}: the eval point for {v.describe()} is {p.ndim}-d, "
+                             f"but the variable is {v.ndim}-d")
+        out.append(p)
+    return out
+
+
+def Lop(f, wrt, eval_points, consider_constant=None, disconnected_inputs="raise"):
+    """Left multiplication by the Jacobian: ``v^T (df/dwrt)``, with ``v`` = ``eval_points``.
+
+    ``f`` and ``eval_points`` are a variable or matching lists (one ``v`` per output);
+    the result matches ``wrt``. It is reverse mode started from ``v`` instead of 1.
+
+    >>> import numpy as np, minigraph.tensor as T
+    >>> W, v = T.dmatrix("W"), T.dvector("v")
+    >>> x = T.dvector("x")
+    >>> Lop(T.dot(W, x), x, v).eval({W: np.eye(2) * 3, x: [1.0, 2.0], v: [1.0, 1.0]}).tolist()
+    [3.0, 3.0]
+    """
+    fs, _ = _listed(f)
+    points = _check_points("Lop", fs, _listed(eval_points)[0])
+    return grad(None, wrt, consider_constant=consider_constant,
+                disconnected_inputs=disconnected_inputs, known_grads=dict(zip(fs, points)))
+
+
+def Rop(f, wrt, eval_points, disconnected_outputs="raise", return_disconnected="zero"):
+    """Right multiplication by the Jacobian: ``(df/dwrt) v``, with ``v`` = ``eval_points``.
+
+    Built by reverse mode twice: ``g(u) = Lop(f, wrt, u)`` is linear in a placeholder ``u``,
+    so ``Lop(g, u, v) = J v``; ``u`` then drops out of the value and is replaced by zeros.
+    The result matches ``f``. ``disconnected_outputs``: 'raise', 'warn' or 'ignore' when an
+    output does not depend on ``wrt``; its result is zeros (or None if
+    ``return_disconnected='None'``).
+
+    >>> import numpy as np, minigraph.tensor as T
+    >>> W, x, v = T.dmatrix("W"), T.dvector("x"), T.dvector("v")
+    >>> Rop(T.dot(W, x), x, v).eval({W: [[1.0, 2.0], [3.0, 4.0]], x: [0.0, 0.0],
+    ...                              v: [1.0, 1.0]}).tolist()
+    [3.0, 7.0]
+    """
+    T = _T()
+    fs, single = _listed(f)
+    fs = [T.as_tensor_variable(y) for y in fs]
+    wrts, _ = _listed(wrt)
+    points = _check_points("Rop", wrts, _listed(eval_points)[0])
+    us = [y.type() for y in fs]
+    gs = grad(None, wrts, known_grads=dict(zip(fs, us)), disconnected_inputs="ignore",
+              return_disconnected="none")
+    known = {}
+    for g, v in zip(gs, points):
+        if g is not None:
+            known[g] = known[g] + v if g in known else v
+    outs = grad(None, us, known_grads=known, disconnected_inputs="ignore",
+                return_disconnected="none") if known else [None] * len(us)
+    result = []
+    for y, r in zip(fs, outs):
+        if r is None:
+            msg = f"Rop: {y.describe()} does not depend on {', '.join(map(str, wrts))}"
+            if disconnected_outputs == "raise":
+                raise DisconnectedInputError(msg + "; pass disconnected_outputs='ignore'")
+            if disconnected_outputs == "warn":
+                warnings.warn(msg, stacklevel=2)
+            r = None if return_disconnected in ("None", "none") else T.zeros_like(y)
+        result.append(r)
+    live = [r for r in result if r is not None]
+    live = clone_replace(live, {u: T.zeros_like(y) for u, y in zip(us, fs)})
+    it = iter(live)
+    result = [None if r is None else next(it) for r in result]
+    return result[0] if single else result
 
 
 def jacobian(expression, wrt, consider_constant=None, disconnected_inputs="raise"):
@@ -219,7 +351,7 @@ def jacobian(expression, wrt, consider_constant=None, disconnected_inputs="raise
         out = [grad(expression, w, consider_constant, disconnected_inputs) for w in wrt_list]
         return out[0] if single else out
     flat = expression.flatten()
-    from minigraph.scan import scan
+    from minigraph.scan import scan  # cycle: scan's gradient imports this module
 
     def row(i, y, *ws):
         return grad(y[i], list(ws), consider_constant, disconnected_inputs)
@@ -259,7 +391,7 @@ def verify_grad(fun, pt, n_tests=2, rng=None, eps=None, abs_tol=None, rel_tol=No
     >>> verify_grad(lambda x: T.tanh(x) * 3, [np.array([0.1, -0.4])],
     ...             rng=np.random.default_rng(0))
     """
-    from minigraph.compile.function import function
+    from minigraph.compile.function import function  # cycle: via minigraph.tensor
 
     T = _T()
     rng = rng if rng is not None else np.random.default_rng()

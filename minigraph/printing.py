@@ -6,14 +6,15 @@ a node met again is printed once and then referred to by its id.
 """
 
 import io
+import os
 import sys
 
+from minigraph.compile.function import Function
 from minigraph.graph.basic import Constant, Variable
+from minigraph.pydot import pydotprint as _pydotprint
 
 
 def _targets(obj):
-    from minigraph.compile.function import Function
-
     if isinstance(obj, Function):
         return list(obj.outputs), obj
     if isinstance(obj, Variable):
@@ -103,8 +104,6 @@ def _print(var, buf, indent, ids_map, print_type, depth, print_trace, stop_on_na
 
 
 def _short(trace):
-    import os
-
     if trace is None:
         return "?"
     path, _, line = trace.rpartition(":")
@@ -116,15 +115,34 @@ _INFIX = {"add": "+", "sub": "-", "mul": "*", "true_div": "/", "pow": "**", "int
 
 
 def pprint(expr):
-    """A one-line formula for ``expr``, e.g. ``'((x * W) + b)'``."""
+    """A one-line formula for ``expr`` (a variable, a list, or a compiled function).
+
+    Also available as ``theano.pp``. Named variables print by name, small constants by
+    value, larger ones as ``TensorConstant{float64[5]}``; infix operators are bracketed,
+    everything else prints as ``op(args)``.
+
+    >>> import minigraph.tensor as T
+    >>> x, y = T.dvectors("x", "y")
+    >>> pprint(x * 2 + y)
+    '((x * 2.0) + y)'
+    >>> pprint(T.tanh(T.dot(T.dmatrix("W"), x)).sum())
+    'sum(tanh(dot(W, x)), axis=(0,))'
+    """
+    if isinstance(expr, Function):
+        expr = expr.outputs
     if isinstance(expr, (list, tuple)):
         return ", ".join(pprint(e) for e in expr)
     return _pp(expr)
 
 
+pp = pprint  # Theano's short name: theano.pp(expr)
+
+
 def _pp(v):
     node = v.owner
     if node is None:
+        if isinstance(v, Constant) and v.name is None and getattr(v.data, "size", 1) > 4:
+            return f"TensorConstant{{{v.type.short()}}}"
         return str(v)
     op = node.op
     name = getattr(getattr(op, "scalar_op", None), "name", None)
@@ -143,7 +161,7 @@ def _pp(v):
         return f"{args[0]}[{_pp_index(op.entries, iter(args[1:]))}]"
     if kind == "Reduce":
         return f"{op.kind}({args[0]}, axis={op.axis})"
-    label = name or str(op)
+    label = name or ("dot" if kind == "Dot" else str(op))
     return f"{label}({', '.join(args)})"
 
 
@@ -167,6 +185,4 @@ def _pp_index(entries, args):
 
 def pydotprint(obj, outfile=None, format=None, **kwargs):
     """Draw ``obj`` with graphviz; see :func:`minigraph.pydot.pydotprint`."""
-    from minigraph.pydot import pydotprint as _pydotprint
-
     return _pydotprint(obj, outfile=outfile, format=format, **kwargs)

@@ -183,3 +183,89 @@ def test_jacobian_and_hessian_use_scan(rng):
     H = hessian(T.sum(x ** 3), x)
     np.testing.assert_allclose(H.eval({x: xv}), np.diag(6 * xv), rtol=1e-12)
     assert float(jacobian(T.sum(x ** 2), x).eval({x: xv})[0]) == 2 * xv[0]
+
+
+def _model(W, x):
+    """Two outputs of (W, x): a layer and a scalar of it (a vector and a 0-d output)."""
+    h = T.tanh(T.dot(W, x)) * x[::-1]
+    return [h, (h ** 2).sum() + T.exp(x).mean()]
+
+
+def _numeric_model(W, x):
+    h = np.tanh(W @ x) * x[::-1]
+    return [h, (h ** 2).sum() + np.exp(x).mean()]
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_rop_is_a_jacobian_vector_product(rng, dtype):
+    n = 5  # odd sizes: W is 5 x 5 (tanh(W x) * x[::-1] needs len(x) outputs)
+    W, x, vW, vx = (T.tensor(dtype, s, name=k) for k, s in
+                    (("W", (None, None)), ("x", (None,)), ("vW", (None, None)), ("vx", (None,))))
+    outs = T.Rop(_model(W, x), [W, x], [vW, vx])
+    assert [o.dtype for o in outs] == [dtype, dtype] and [o.ndim for o in outs] == [1, 0]
+    f = theano.function([W, x, vW, vx], outs)
+    Wv, xv = rng.normal(size=(n, n)) * 0.5, rng.normal(size=n)
+    dW, dx = rng.normal(size=(n, n)), rng.normal(size=n)
+    got = f(*(a.astype(dtype) for a in (Wv, xv, dW, dx)))
+    eps = 1e-6  # central differences along (dW, dx), in float64
+    plus, minus = _numeric_model(Wv + eps * dW, xv + eps * dx), \
+        _numeric_model(Wv - eps * dW, xv - eps * dx)
+    tol = 1e-7 if dtype == "float64" else 2e-3
+    for g, p, m in zip(got, plus, minus):
+        np.testing.assert_allclose(g, (p - m) / (2 * eps), rtol=tol * 10, atol=tol)
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_lop_is_a_vector_jacobian_product(rng, dtype):
+    n = 3
+    W, x = T.tensor(dtype, (None, None), name="W"), T.tensor(dtype, (None,), name="x")
+    v, s = T.tensor(dtype, (None,), name="v"), T.tensor(dtype, (), name="s")
+    gW, gx = T.Lop(_model(W, x), [W, x], [v, s])
+    f = theano.function([W, x, v, s], [gW, gx])
+    Wv, xv, vv, sv = rng.normal(size=(n, n)), rng.normal(size=n), rng.normal(size=n), 0.7
+    got_W, got_x = f(*(np.asarray(a, dtype) for a in (Wv, xv, vv, sv)))
+    eps = 1e-6  # the cost v.h + s*scalar, differentiated numerically element by element
+    cost = lambda W_, x_: vv @ _numeric_model(W_, x_)[0] + sv * _numeric_model(W_, x_)[1]
+    num_W = np.zeros_like(Wv)
+    for k in np.ndindex(Wv.shape):
+        d = np.zeros_like(Wv)
+        d[k] = eps
+        num_W[k] = (cost(Wv + d, xv) - cost(Wv - d, xv)) / (2 * eps)
+    num_x = np.array([(cost(Wv, xv + eps * e) - cost(Wv, xv - eps * e)) / (2 * eps)
+                      for e in np.eye(n)])
+    tol = 1e-6 if dtype == "float64" else 2e-3
+    np.testing.assert_allclose(got_W, num_W, rtol=tol * 10, atol=tol)
+    np.testing.assert_allclose(got_x, num_x, rtol=tol * 10, atol=tol)
+
+
+def test_rop_lop_single_variables_and_disconnected_outputs():
+    x, y, v = T.dvector("x"), T.dvector("y"), T.dvector("v")
+    jv = T.Rop(x ** 3, x, v)  # single f, single wrt: a single result
+    np.testing.assert_allclose(jv.eval({x: [1.0, 2.0], v: [1.0, -1.0]}), [3.0, -12.0])
+    vj = T.Lop(T.sin(x), x, v)
+    np.testing.assert_allclose(vj.eval({x: [0.0, 1.0], v: [2.0, 1.0]}), [2.0, np.cos(1.0)])
+    with pytest.raises(DisconnectedInputError, match="does not depend on x"):
+        T.Rop([x * 2, y * 2], x, v)
+    out = T.Rop([x * 2, y * 2], x, v, disconnected_outputs="ignore")
+    assert out[1].eval({y: [1.0, 1.0]}).tolist() == [0.0, 0.0]
+    assert T.Rop(y, x, v, disconnected_outputs="ignore", return_disconnected="None") is None
+    with pytest.raises(GraphError, match="eval point for x is 2-d"):
+        T.Rop(x * 2, x, T.dmatrix())
+
+
+def test_grad_clip_and_grad_scale_change_only_the_gradient(rng):
+    from minigraph.gradient import grad_clip, grad_scale
+
+    x = T.dvector("x")
+    xv = rng.normal(size=7) * 3
+    y = grad_clip(x, -0.5, 2.0)
+    assert np.array_equal(y.eval({x: xv}), xv)
+    g = theano.grad((y ** 2).sum(), x)  # d/dx x^2 = 2x, clipped into [-0.5, 2]
+    np.testing.assert_array_equal(g.eval({x: xv}), np.clip(2 * xv, -0.5, 2.0))
+    g = theano.gradient.grad(T.sum(grad_scale(x, -3.0) ** 2), x)
+    np.testing.assert_allclose(g.eval({x: xv}), -6 * xv)
+    f32 = T.fvector("f")
+    g = theano.grad(T.sum(grad_clip(f32 * 4, -1, 1)), f32)
+    assert g.dtype == "float32" and g.eval({f32: np.ones(3, "float32")}).tolist() == [4.0] * 3
+    with pytest.raises(GraphError, match="lower_bound 1 is above upper_bound -1"):
+        grad_clip(x, 1, -1)

@@ -110,3 +110,16 @@ def test_pprint_formulas():
     assert printing.pprint(m.T) == "m.dimshuffle(1, 0)"
     assert printing.pprint(T.nnet.softmax(m)) == "Softmax(m)"
     assert printing.pprint([x, x * 2]) == "x, (x * 2.0)"
+
+
+def test_theano_pp_prints_formulas():
+    x, y = T.dvectors("x", "y")
+    W = theano.shared(np.ones((2, 2)), name="W")
+    assert theano.pp is printing.pp is printing.pprint
+    assert theano.pp(x * 2 + y) == "((x * 2.0) + y)"
+    assert theano.pp(T.tanh(T.dot(W, x)) - y / 3) == "(tanh(dot(W, x)) - (y / 3.0))"
+    assert theano.pp(T.constant(np.arange(6.0)) * x) == "(TensorConstant{float64[6]} * x)"
+    assert theano.pp(T.nnet.sigmoid(-x)[1:]) == "sigmoid(-x)[1:]"
+    assert theano.pp([x + 1, y]) == "(x + 1.0), y"
+    f = theano.function([x, y], x * y, mode="FAST_COMPILE")
+    assert theano.pp(f) == theano.pp(f.maker.fgraph.outputs[0]) == "(x * y)"

@@ -9,6 +9,8 @@ import itertools
 import os
 import sys
 
+from minigraph.config import config as _config
+
 _ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 # Frames in these folders are library frames; the first frame outside them is the user's line.
 _PACKAGE_DIRS = (os.path.join(_ROOT, "minigraph") + os.sep, os.path.join(_ROOT, "kernels") + os.sep)
@@ -60,6 +62,32 @@ def where(node_or_var):
     return f" (created at {node.trace})"
 
 
+class Tag(dict):
+    """Free-form notes on a variable or node, readable as keys or as attributes
+    (Theano's ``x.tag.test_value = value``). Setting ``test_value`` on a variable's tag
+    checks and converts the value with the variable's type."""
+
+    def __init__(self, variable=None):
+        super().__init__()
+        object.__setattr__(self, "_variable", variable)
+
+    def __getattr__(self, name):
+        try:
+            return self[name]
+        except KeyError:
+            raise AttributeError(f"tag has no {name!r}") from None
+
+    def __setattr__(self, name, value):
+        if name == "test_value" and self._variable is not None:
+            from .testvalues import filter_test_value  # cycle: testvalues imports this module
+
+            value = filter_test_value(self._variable, value)
+        self[name] = value
+
+    def __delattr__(self, name):
+        self.pop(name, None)
+
+
 class Variable:
     """A symbolic value of a given ``type``, produced by ``owner.outputs[index]`` or a leaf.
 
@@ -81,7 +109,7 @@ class Variable:
         self.index = index
         self.name = name
         self.id = next(_ids)
-        self.tag = {}
+        self.tag = Tag(self)
 
     def clone(self):
         """A new leaf variable of the same type and name (no owner)."""
@@ -111,7 +139,7 @@ class Variable:
         >>> float((x * 2).eval({x: 3.0}))
         6.0
         """
-        from minigraph.compile.function import function
+        from minigraph.compile.function import function  # compile/ sits above graph/
 
         inputs_to_values = inputs_to_values or {}
         for k in inputs_to_values:
@@ -165,7 +193,11 @@ class Apply:
             out.owner = self
             out.index = i
         self.trace = trace if trace is not None else user_line()
-        self.tag = {}
+        self.tag = Tag()
+        if _config._values["compute_test_value"] != "off":  # Theano's eager test values
+            from .testvalues import compute_test_values  # cycle, as above
+
+            compute_test_values(self)
 
     @property
     def out(self):

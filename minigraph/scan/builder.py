@@ -21,19 +21,18 @@ from collections import OrderedDict
 
 import numpy as np
 
+import minigraph.tensor as T
 from minigraph.compile.sharedvalue import SharedVariable
+from minigraph.config import config
 from minigraph.graph.basic import (Constant, GraphError, Variable, ancestors, clone_replace,
                                    user_line)
+from minigraph.graph.testvalues import get_test_value
+from minigraph.graph.testvalues import quietly
 from minigraph.graph.type import GenericType, TensorType
 
 from .checks import Ctx, check_carry_type, check_length, check_update
 from .op import Carry, make_scan
-
-
-def _T():
-    import minigraph.tensor as T
-
-    return T
+from .until import take_until
 
 
 def scan(fn, sequences=None, outputs_info=None, non_sequences=None, n_steps=None,
@@ -104,7 +103,7 @@ def scan(fn, sequences=None, outputs_info=None, non_sequences=None, n_steps=None
     ctx = Ctx(what, where)
     seqs = _sequences(sequences, ctx)
     outs_spec = _outputs_info(outputs_info, ctx)
-    non_seqs = [v if isinstance(v, Variable) else _T().as_tensor_variable(v)
+    non_seqs = [v if isinstance(v, Variable) else T.as_tensor_variable(v)
                 for v in _as_list(non_sequences)]
     steps = _n_steps(n_steps, ctx)
     if not seqs and steps is None:
@@ -113,15 +112,21 @@ def scan(fn, sequences=None, outputs_info=None, non_sequences=None, n_steps=None
 
     seq_args, seq_pairs, lengths = _lower_sequences(seqs, go_backwards, ctx)
     carry_args = _carry_placeholders(outs_spec, name, ctx)
+    if config.compute_test_value != "off":
+        _placeholder_test_values(seq_pairs, carry_args, outs_spec)
     marker = Variable(GenericType("marker")).id  # nodes built from here on form the body
     result = fn(*(seq_args + [p for _, phs in carry_args for p in phs] + non_seqs))
+    result, stop = take_until(result, ctx)
     outputs, updates = _split_result(result, outs_spec, ctx)
-    updates = _with_default_updates(outputs, updates, marker)
+    updates = _with_default_updates(outputs + stop, updates, marker)
 
     body = _Body(marker, set(seq_args) | {p for _, phs in carry_args for p in phs}, non_seqs)
-    consts, shared_carries = body.lift(outputs + list(updates.values()), updates, strict, ctx)
-    inner = clone_replace(outputs + list(updates.values()), body.replace)
-    inner_outs, inner_upds = inner[: len(outputs)], inner[len(outputs):]
+    roots = outputs + list(updates.values()) + stop
+    consts, shared_carries = body.lift(roots, updates, strict, ctx)
+    with quietly():  # the copy reads the consts' fresh placeholders
+        inner = clone_replace(roots, body.replace)
+    inner_outs = inner[: len(outputs)]
+    inner_upds = inner[len(outputs): len(inner) - len(stop)]
 
     carries, ys, y_labels, order = _canonical(outs_spec, carry_args, inner_outs, ctx)
     for (shared, ph), value in zip(shared_carries, inner_upds):
@@ -133,7 +138,7 @@ def scan(fn, sequences=None, outputs_info=None, non_sequences=None, n_steps=None
     total = _total_steps(lengths, steps)
     carry_outs, y_outs = make_scan(total, seq_pairs, carries, ys, consts, name=name,
                                    truncate_gradient=truncate_gradient, mode=mode,
-                                   y_labels=y_labels)
+                                   y_labels=y_labels, until=inner[-1] if stop else None)
     for j, (shared, _) in enumerate(shared_carries):
         if shared.id >= marker and shared.default_update is not None:
             # a generator made inside fn (a random stream): functions that use the loop
@@ -150,7 +155,6 @@ def _as_list(x):
 
 def _sequences(sequences, ctx):
     """``[(variable, taps)]`` from Theano's forms."""
-    T = _T()
     out = []
     for i, s in enumerate(_as_list(sequences)):
         if isinstance(s, dict):
@@ -173,7 +177,6 @@ def _sequences(sequences, ctx):
 
 def _outputs_info(outputs_info, ctx):
     """``[None | (initial, taps)]``: None for an output that is not fed back."""
-    T = _T()
     if outputs_info is None:
         return None
     items = outputs_info if isinstance(outputs_info, (list, tuple)) else [outputs_info]
@@ -203,7 +206,6 @@ def _outputs_info(outputs_info, ctx):
 
 
 def _n_steps(n_steps, ctx):
-    T = _T()
     if n_steps is None:
         return None
     if isinstance(n_steps, (int, np.integer)) and not isinstance(n_steps, bool):
@@ -270,6 +272,22 @@ def _carry_placeholders(outs_spec, name, ctx):
     return out
 
 
+def _placeholder_test_values(seq_pairs, carry_args, outs_spec):
+    """Step arguments get test values (each sequence's first row, each output's initial
+    values) so that ``fn``'s nodes compute theirs, as in Theano."""
+    for ph, cut in seq_pairs:
+        value = get_test_value(cut)
+        if value is not None and len(value):
+            ph.tag.test_value = value[0]
+    for i, phs in carry_args:
+        init, taps = outs_spec[i]
+        value = get_test_value(init)
+        if value is None:
+            continue
+        for ph, k in zip(phs, taps):
+            ph.tag.test_value = value if taps == [-1] else value[-min(taps) + k]
+
+
 def _split_result(result, outs_spec, ctx):
     """(outputs, updates) from what ``fn`` returned; one output per outputs_info entry."""
     def is_updates(x):
@@ -287,7 +305,6 @@ def _split_result(result, outs_spec, ctx):
     elif isinstance(result, (list, tuple)) and len(result) == 2 and is_updates(result[0]):
         upd, outs = result
     outs = list(outs) if isinstance(outs, (list, tuple)) else [outs]
-    T = _T()
     checked = []
     for i, o in enumerate(outs):
         if o is None:
@@ -387,7 +404,6 @@ def _canonical(outs_spec, carry_args, inner_outs, ctx):
 
 
 def _total_steps(lengths, steps):
-    T = _T()
     parts = list(lengths) + ([steps] if steps is not None else [])
     static = [p for p in parts if isinstance(p, int)]
     symbolic = [p for p in parts if not isinstance(p, int)]

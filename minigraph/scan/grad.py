@@ -27,7 +27,10 @@ from collections import namedtuple
 
 import numpy as np
 
+import minigraph.tensor as T
+from minigraph.gradient import grad
 from minigraph.graph.basic import Constant, ancestors, clone_replace, toposort
+from minigraph.graph.rewriting import is_op
 from minigraph.graph.type import TensorType
 
 from .op import Carry, Scan, make_scan
@@ -40,12 +43,6 @@ from .op import Carry, Scan, make_scan
 GradLink = namedtuple("GradLink", "forward carries ys douts")
 
 
-def _T():
-    import minigraph.tensor as T
-
-    return T
-
-
 def _is_float(v):
     return isinstance(v.type, TensorType) and np.dtype(v.type.dtype).kind in "fc"
 
@@ -56,15 +53,12 @@ def _is_zero(g):
         return True
     if isinstance(g, Constant):
         return not np.any(g.data)
-    node = g.owner
-    return (node is not None and getattr(getattr(node.op, "scalar_op", None), "name", None)
-            == "second" and isinstance(node.inputs[1], Constant)
-            and not np.any(node.inputs[1].data))
+    return (is_op(g, "second") and isinstance(g.owner.inputs[1], Constant)
+            and not np.any(g.owner.inputs[1].data))
 
 
 def _conform(g, ttype):
     """``g`` with the dtype and static shape of ``ttype`` (shape checked at run time)."""
-    T = _T()
     if g.dtype != ttype.dtype:
         g = T.cast(g, ttype.dtype)
     if not ttype.is_super(g.type):
@@ -101,7 +95,6 @@ class _Backward:
     """Builds the backward loop of one Scan node."""
 
     def __init__(self, op, inputs, outputs, output_grads):
-        T = _T()
         self.op, self.T = op, T
         self.n_steps, self.seqs, self.inits, self.consts = op.split_inputs(inputs)
         nc = op.n_carries
@@ -146,8 +139,6 @@ class _Backward:
     def step(self):
         """The backward step: its carries (adjoints, sums for the consts) and
         ``{forward placeholder: its gradient in the step}``."""
-        from minigraph.gradient import grad
-
         op, repl = self.op, self.repl
         nc = op.n_carries
         for i, ph in enumerate(op.seq_placeholders()):

@@ -15,8 +15,13 @@ here too.
 
 import weakref
 
+import minigraph.tensor as T
 from minigraph.graph.basic import Constant, GraphError, clone_replace, toposort
-from minigraph.graph.rewriting import node_rewriter
+from minigraph.graph.rewriting import is_op, node_rewriter
+from minigraph.tensor.blas import Dot
+from minigraph.tensor.elemwise import DimShuffle
+from minigraph.tensor.nnet.gru import GRUStep, gru_step
+from minigraph.tensor.subtensor import Subtensor
 
 from .op import Scan
 
@@ -26,25 +31,12 @@ _ORIGIN = weakref.WeakKeyDictionary()
 _FULL, _REVERSED = ("slice", None, None, None), (("slice", None, None, -1),)
 
 
-def _T():
-    import minigraph.tensor as T
-
-    return T
-
-
 # ---- reading graphs --------------------------------------------------------------------------
 
 
-def _op_name(v):
-    """The scalar op's name for an Elemwise result, else the op's class name (None: a leaf)."""
-    if v.owner is None:
-        return None
-    scalar = getattr(v.owner.op, "scalar_op", None)
-    return scalar.name if scalar is not None else type(v.owner.op).__name__
-
-
-def _args(v, name):
-    return list(v.owner.inputs) if _op_name(v) == name else None
+def _args(v, op):
+    """The inputs of ``v`` if ``op`` computes it (a scalar op's name or an op class)."""
+    return list(v.owner.inputs) if is_op(v, op) else None
 
 
 def _terms(v):
@@ -61,14 +53,14 @@ def _sum(terms):
 
 
 def _is_const(v, value):
-    while _op_name(v) == "DimShuffle":
+    while is_op(v, DimShuffle):
         v = v.owner.inputs[0]
     return isinstance(v, Constant) and v.data.size == 1 and v.data.reshape(-1)[0] == value
 
 
 def _entries(v):
     """The index of a Subtensor with constant bounds, else None."""
-    ok = _op_name(v) == "Subtensor" and len(v.owner.inputs) == 1
+    ok = is_op(v, Subtensor) and len(v.owner.inputs) == 1
     return tuple(v.owner.op.entries) if ok else None
 
 
@@ -102,7 +94,7 @@ class _Body:
 def _loop_shape_ok(op, rewrite):
     """One carry ``h`` (B, H) fed back from the previous step, nothing else per step; the
     loop's own mode does not exclude ``rewrite``."""
-    from minigraph.compile.mode import get_mode
+    from minigraph.compile.mode import get_mode  # cycle: compile/mode.py imports scan
 
     try:
         excluded = get_mode(op.mode).exclude
@@ -139,13 +131,13 @@ def _as_vector(v):
     """A bias term broadcast over the batch: ``b.dimshuffle('x', 0)`` or a vector."""
     if v.ndim == 1:
         return v
-    return v.owner.inputs[0] if _op_name(v) == "DimShuffle" and v.owner.op.new_order == (
+    return v.owner.inputs[0] if is_op(v, DimShuffle) and v.owner.op.new_order == (
         "x", 0) else None
 
 
 def _linear(v, body):
     """``(W, b)`` (b may be None), const-only values, when ``v = dot(h, W) + b``."""
-    if _op_name(v) == "Dot":
+    if is_op(v, Dot):
         x, W = v.owner.inputs
         return (W, None) if x is body.h and W.ndim == 2 and body.const_only(W) else None
     cols = _column_slice(v)
@@ -188,17 +180,16 @@ def _join_columns(parts):
         (base, a0, a1), (_, b0, b1), (_, c0, c1) = cols
         if a0 == 0 and a1 == b0 and b1 == c0 and c1 in (None, base.type.shape[-1]):
             return base
-    return _T().concatenate(parts, axis=parts[0].ndim - 1)
+    return T.concatenate(parts, axis=parts[0].ndim - 1)
 
 
 def _merge_dots(parts, body):
     """``dot(x_t, [W_r|W_z|W_n]) + [b_r|b_z|b_n]`` when each part is ``dot(x_t, W_g) + b_g``
     with one ``x_t``: one product a step (one GEMM once hoisted) instead of three."""
-    T = _T()
     Ws, bs, xs = [], [], set()
     for p in parts:
         terms = _terms(p)
-        dots = [t for t in terms if _op_name(t) == "Dot"]
+        dots = [t for t in terms if is_op(t, Dot)]
         if len(dots) != 1 or dots[0].owner.inputs[1].ndim != 2 or not body.const_only(
                 dots[0].owner.inputs[1]):
             return None
@@ -214,7 +205,7 @@ def _merge_dots(parts, body):
 
 def _cell(op):
     """``(gx, W_h, b_h)`` inner values when the carry's update is a GRU cell, or None."""
-    T, body = _T(), _Body(op)
+    body = _Body(op)
     zn = _blend(op.inner_outputs[0], body.h)
     if zn is None or not _args(zn[0], "sigmoid") or not _args(zn[1], "tanh"):
         return None
@@ -239,8 +230,8 @@ def _hoist_consts(out, op, consts):
             per_step.update(node.outputs)
             for i in node.inputs:
                 if i not in per_step and i.owner is not None and not (  # views of leaves stay
-                        _op_name(i) == "DimShuffle" and i.owner.inputs[0].owner is None):
-                    repl.setdefault(i, i.type.make_variable(name=f"{_op_name(i)} (hoisted)"))
+                        is_op(i, DimShuffle) and i.owner.inputs[0].owner is None):
+                    repl.setdefault(i, i.type.make_variable(name=f"{i.owner.op} (hoisted)"))
     if not repl:
         return out, consts
     outer = clone_replace(list(repl), dict(consts))
@@ -250,8 +241,6 @@ def _hoist_consts(out, op, consts):
 @node_rewriter([Scan])
 def scan_gru_cell(fgraph, node):
     """GRU cell in plain ops in a scan body -> gru_step(gx_t, h, W_h, b_h)"""
-    from minigraph.tensor.nnet.gru import GRUStep, gru_step
-
     op = node.op
     done = isinstance(getattr(op.inner_outputs[0].owner, "op", None), GRUStep)
     found = _cell(op) if _loop_shape_ok(op, "scan_gru_cell") and not done else None

@@ -27,12 +27,20 @@ The cell matcher and the graph-reading helpers both rewrites share live in
 :mod:`.gru_match`; this module pairs the loops and defines ``GRU_PASS``.
 """
 
+import minigraph.tensor as T
+from minigraph.gradient import grad
 from minigraph.graph.basic import Constant, clone_replace
-from minigraph.graph.rewriting import RuleSet, node_rewriter
+from minigraph.graph.rewriting import RuleSet, is_op, node_rewriter
+from minigraph.graph.type import TensorType
+from minigraph.tensor.blas import Dot
+from minigraph.tensor.elemwise import DimShuffle, Elemwise
+from minigraph.tensor.nnet.gru import GRUSequence, GRUSequenceGrad, GRUStep
+from minigraph.tensor.shape import Join, Shape
+from minigraph.tensor.subtensor import IncSubtensor, Subtensor
 
 from .gru_match import (
-    _FULL, _ORIGIN, _REVERSED, _Body, _T, _args, _entries, _is_const, _loop_shape_ok,
-    _op_name, scan_gru_cell)
+    _FULL, _ORIGIN, _REVERSED, _Body, _args, _entries, _is_const, _loop_shape_ok,
+    scan_gru_cell)
 from .op import Scan
 
 
@@ -42,8 +50,6 @@ from .op import Scan
 def _step_node(op):
     """The body's GRUStep node when the carry is its ``h_new`` from the carry, an input term
     that does not read the carry, and const-only weights; else None."""
-    from minigraph.tensor.nnet.gru import GRUStep
-
     out, body = op.inner_outputs[0], _Body(op)
     if out.owner is None or not isinstance(out.owner.op, GRUStep) or out.index != 0:
         return None
@@ -71,11 +77,6 @@ def _lift(v, memo):
 def _lift_timed(node, vals, timed):
     """One node over all steps: elementwise ops broadcast (time-free inputs are padded on the
     left), views and joins shift their axes by one, ``dot(x_t, W)`` becomes ``dot(X, W)``."""
-    from minigraph.tensor.blas import Dot
-    from minigraph.tensor.elemwise import DimShuffle, Elemwise
-    from minigraph.tensor.shape import Join
-    from minigraph.tensor.subtensor import Subtensor
-
     op = node.op
     if isinstance(op, Elemwise):
         return op(*vals)
@@ -85,7 +86,7 @@ def _lift_timed(node, vals, timed):
     if isinstance(op, Subtensor) and not any(timed[1:]):
         return Subtensor((_FULL,) + tuple(op.entries))(*vals)
     if isinstance(op, Dot) and timed == [True, False]:
-        return _T().dot(*vals)
+        return T.dot(*vals)
     if isinstance(op, Join) and all(timed):
         return Join(op.axis + 1)(*vals)
     return None
@@ -103,7 +104,7 @@ def _backward_loops(fgraph, node, root_op):
                 link = getattr(client.op, "grad_link", None)
                 if link is not None and link.forward is root_op:
                     found.append(client)
-                elif _op_name(client.outputs[0]) == "Subtensor":
+                elif is_op(client.outputs[0], Subtensor):
                     views.append(client.outputs[0])
         frontier = views
     return found
@@ -117,17 +118,17 @@ def _is_zeros_like(v, of):
 def _is_length(n, seq):
     """Whether ``n`` is ``seq.shape[0]`` (the loop reads all of ``seq``)."""
     shape = n.owner.inputs[0] if _entries(n) == (0,) else None
-    return shape is not None and _op_name(shape) == "Shape" and shape.owner.inputs[0] is seq
+    return shape is not None and is_op(shape, Shape) and shape.owner.inputs[0] is seq
 
 
 def _trace_grad(dhs, trace, n):
     """``(g, buffer)`` when ``dhs`` is ``buffer[1:n + 1]``, ``buffer`` the gradient of the
     forward trace (``n + 1`` rows) ``inc_subtensor(zeros_like(trace)[1:], g)``: those rows
     are ``g`` itself, and no buffer is needed. Otherwise ``(dhs, None)``."""
-    if _op_name(dhs) != "Subtensor" or dhs.owner.op.entries != (("slice", 1, "in", None),):
+    if not is_op(dhs, Subtensor) or dhs.owner.op.entries != (("slice", 1, "in", None),):
         return dhs, None
     buf, stop = dhs.owner.inputs
-    if _op_name(buf) != "IncSubtensor" or n not in (_args(stop, "add") or ()) or not any(
+    if not is_op(buf, IncSubtensor) or n not in (_args(stop, "add") or ()) or not any(
             _is_const(a, 1) for a in _args(stop, "add")):
         return dhs, None
     x, g = buf.owner.inputs[:2]
@@ -145,7 +146,7 @@ def _whole_sequence_sets(fgraph, y, seq, n):
         if rev == "output" or _entries(rev.outputs[0]) != _REVERSED:
             continue
         for full, _j in fgraph.clients.get(rev.outputs[0], ()):
-            if full != "output" and _op_name(full.outputs[0]) == "IncSubtensor" \
+            if full != "output" and is_op(full.outputs[0], IncSubtensor) \
                     and full.op.set_instead_of_inc and full.inputs[1:] == [rev.outputs[0], n] \
                     and full.op.entries == (("slice", None, "in", None),) \
                     and _is_zeros_like(full.inputs[0], seq):
@@ -161,9 +162,6 @@ class _Sequence:
     gradients of the backward loops are taken with respect to them."""
 
     def __init__(self, node, step):
-        from minigraph.graph.type import TensorType
-        from minigraph.tensor.nnet.gru import GRUSequence
-
         op, self.node, self.backend = node.op, node, step.op.backend
         self.root_op, root_inputs = _ORIGIN.get(op, (op, list(node.inputs)))
         _, self.o_seqs, _, self.o_consts = self.root_op.split_inputs(root_inputs)
@@ -189,10 +187,7 @@ class _Sequence:
 
     def backward(self, fgraph, back):
         """``({output of the backward loop: value}, dhs)``, or None when it cannot be mapped."""
-        from minigraph.gradient import grad
-        from minigraph.tensor.nnet.gru import GRUSequenceGrad
-
-        T, link = _T(), back.op.grad_link
+        link = back.op.grad_link
         if not self.unique or back.inputs[0] is not self.n or self.root_op.truncate_gradient \
                 not in (-1, None) or set(link.douts.values()) - {0}:
             return None
@@ -225,7 +220,6 @@ class _Sequence:
 @node_rewriter([Scan])
 def scan_gru_sequence(fgraph, node):
     """scan of gru_step -> gru_sequence; its BPTT loops -> GRUSequenceGrad"""
-    T = _T()
     step = _step_node(node.op) if _loop_shape_ok(node.op, "scan_gru_sequence") else None
     seq = _Sequence(node, step) if step is not None else None
     if seq is None or not seq.ok:

@@ -112,8 +112,13 @@ def _is_tensor(op, c):
     return isinstance(op.state_type(c), TensorType)
 
 
-def loop_source(op):
-    """The source of the loop function for ``op`` (see the module docstring)."""
+def loop_source(op, until=False):
+    """The source of the loop function for ``op`` (see the module docstring).
+
+    With ``until``, the inner function returns one more value, the stop condition: the
+    loop ends after the first step where it is true, and returns its outputs cut to the
+    steps run, followed by that number of steps.
+    """
     ns, nc, nk = op.n_seqs, op.n_carries, op.n_consts
     args = ["n_steps"] + [f"s{i}" for i in range(ns)] + [f"c{c}" for c in range(nc)] + \
         [f"k{i}" for i in range(nk)]
@@ -154,21 +159,37 @@ def loop_source(op):
                    f"        y{j}[t] = m{j}"]
         finals.append(f"y{j}")
     outs = [f"n{c}" for c in range(nc)] + [f"m{j}" for j in range(op.n_ys)]
+    if until:
+        outs.append("stop")
+        head.append("    R = T")  # the steps run
+        writes += ["        if stop:", "            R = t + 1", "            break"]
+        finals = [_cut(f, c, op) for c, f in enumerate(finals)] + ["np.array(R, np.int64)"]
     body = ["    for t in range(T):", "        try:",
             f"            ({', '.join(outs)},), _ = _inner({', '.join(reads)})",
             "        except Exception as e:",
             "            raise _ctx.step_error(e, t) from e"] + writes
-    tail = [f"    if y{j} is None:\n        y{j} = _ctx.empty_y({j}, T)" for j in range(op.n_ys)]
+    n = "R" if until else "T"
+    tail = [f"    if y{j} is None:\n        y{j} = _ctx.empty_y({j}, {n})"
+            for j in range(op.n_ys)]
     tail.append(f"    return ({', '.join(finals)},)")
     return f"def scan_loop({', '.join(args)}):\n" + "\n".join(head + body + tail) + "\n"
 
 
-def make_loop(op, fn, trace):
-    """The callable running ``op``'s loop with the compiled inner function ``fn``."""
-    code = getattr(op, "_loop_code", None)
+def _cut(final, k, op):
+    """A final value cut to the ``R`` steps run: traces keep their initial window."""
+    if k < op.n_carries:
+        return f"{final}[:{op.windows[k]} + R]" if op.carry_keep[k] else final
+    return f"{final}[:R]"
+
+
+def make_loop(op, fn, trace, until=False):
+    """The callable running ``op``'s loop with the compiled inner function ``fn`` (which
+    returns the stop condition last when ``until``)."""
+    attr = "_loop_code_until" if until else "_loop_code"
+    code = getattr(op, attr, None)
     if code is None:
-        code = compile(loop_source(op), f"<scan loop {op.name or id(op)}>", "exec")
-        op._loop_code = code
+        code = compile(loop_source(op, until), f"<scan loop {op.name or id(op)}>", "exec")
+        setattr(op, attr, code)
     linked = fn._linked
     env = {"np": np, "_inner": linked.run, "_ctx": _Context(op, linked, trace)}
     exec(code, env)

@@ -28,9 +28,14 @@ from collections import OrderedDict, namedtuple
 
 import numpy as np
 
-from minigraph.graph.basic import Apply, GraphError, ancestors
+import minigraph.tensor as T
+from minigraph.config import config
+from minigraph.graph.basic import Apply, GraphError, Variable, ancestors
 from minigraph.graph.op import Op
+from minigraph.graph.testvalues import quietly
 from minigraph.graph.type import TensorType
+
+from .loop import make_loop
 
 #: one carried value: its inner placeholders (one per tap), taps (negative ints), initial
 #: value (outer), new value (inner), whether its whole trace is returned, and a label
@@ -148,8 +153,6 @@ class Scan(Op):
 
     # building ------------------------------------------------------------------------------
     def make_node(self, n_steps, *args):
-        import minigraph.tensor as T
-
         n_steps = T.as_tensor_variable(n_steps)
         if n_steps.ndim != 0 or np.dtype(n_steps.dtype).kind not in "iu":
             raise GraphError(f"{self}: n_steps must be an int scalar, got {n_steps.type}")
@@ -178,15 +181,16 @@ class Scan(Op):
         return Apply(self, [n_steps] + args, outputs)
 
     def grad(self, inputs, outputs, output_grads):
-        from .grad import scan_grad
+        from .grad import scan_grad  # cycle: grad.py builds Scan nodes
 
-        return scan_grad(self, inputs, outputs, output_grads)
+        with quietly():  # the backward body reads fresh placeholders
+            return scan_grad(self, inputs, outputs, output_grads)
 
     # running -------------------------------------------------------------------------------
     def compiled(self):
         """The inner graph compiled once: ``run(*inner inputs) -> (outputs, ())``."""
         if self._compiled is None:
-            from minigraph.compile.function import function
+            from minigraph.compile.function import function  # cycle: compile/mode.py imports scan
 
             fn = function(self.inner_inputs, self.inner_outputs, mode=self.mode,
                           on_unused_input="ignore", name=f"scan_inner_{self.name or id(self)}")
@@ -194,8 +198,6 @@ class Scan(Op):
         return self._compiled
 
     def make_py_callable(self, node):
-        from .loop import make_loop
-
         run = make_loop(self, self.compiled(), node.trace)
         if len(node.outputs) == 1:
             return lambda *args: run(*args)[0]
@@ -210,8 +212,6 @@ class Scan(Op):
 
 
 def _as_input(x):
-    import minigraph.tensor as T
-    from minigraph.graph.basic import Variable
 
     return x if isinstance(x, Variable) else T.as_tensor_variable(x)
 
@@ -233,8 +233,72 @@ def _check_input(op, var, want, what):
                          f"{want.short()}")
 
 
+class ScanUntil(Op):
+    """A :class:`Scan` that stops after the first step where an inner condition is true
+    (Theano's ``scan_module.until``); ``n_steps`` is then the largest number of steps.
+
+    Outputs: the wrapped Scan's, cut to the steps run, then that number (int64). It is a
+    separate op, not a Scan, so the scan rewrites (which assume every step runs) leave it
+    alone. Its gradient is the gradient of a plain Scan run for the steps that ran.
+    """
+
+    def __init__(self, scan, condition):
+        self.scan, self.condition = scan, condition
+        self.name = scan.name
+        self._compiled = None
+
+    def __eq__(self, other):
+        return self is other
+
+    def __hash__(self):
+        return id(self)
+
+    def __str__(self):
+        return f"ScanUntil{{{self.name}}}" if self.name else "ScanUntil"
+
+    __repr__ = __str__
+
+    @property
+    def inner_inputs(self):
+        return self.scan.inner_inputs
+
+    @property
+    def inner_outputs(self):
+        return self.scan.inner_outputs + [self.condition]
+
+    def input_groups(self, node):
+        return self.scan.input_groups(node)
+
+    def carry_placeholders(self):
+        return self.scan.carry_placeholders()
+
+    def make_node(self, n_steps, *args):
+        with config.change_flags(compute_test_value="off"):  # a throwaway node: types only
+            node = self.scan.make_node(n_steps, *args)
+        outs = [o.type() for o in node.outputs] + [T.lscalar()]
+        return Apply(self, node.inputs, outs)
+
+    def grad(self, inputs, outputs, output_grads):
+        from .grad import scan_grad  # cycle: grad.py builds Scan nodes
+
+        # the loop that ran is a plain Scan of outputs[-1] steps: same values, same gradient
+        with quietly():
+            grads = scan_grad(self.scan, [outputs[-1]] + list(inputs[1:]), outputs[:-1],
+                              output_grads[:-1])
+        return [None] + list(grads[1:])
+
+    def make_py_callable(self, node):
+        if self._compiled is None:
+            from minigraph.compile.function import function  # cycle: compile/mode.py imports scan
+
+            self._compiled = function(self.inner_inputs, self.inner_outputs, mode=self.scan.mode,
+                                      on_unused_input="ignore",
+                                      name=f"scan_inner_{self.name or id(self)}")
+        return make_loop(self.scan, self._compiled, node.trace, until=True)
+
+
 def make_scan(n_steps, sequences, carries, ys, consts, name=None, truncate_gradient=-1,
-              mode=None, y_labels=None):
+              mode=None, y_labels=None, until=None):
     """Build a Scan node from its canonical parts; return ``(carry outputs, y outputs)``.
 
     Parameters
@@ -245,9 +309,12 @@ def make_scan(n_steps, sequences, carries, ys, consts, name=None, truncate_gradi
     carries : list of :data:`Carry`
     ys : list of inner Variable
     y_labels : list of str, optional
+    until : inner scalar Variable, optional
+        A stop condition: the node is then a :class:`ScanUntil`, whose last output (not
+        returned here; ``outputs[0].owner.outputs[-1]``) is the number of steps run.
     """
     outs = [c.output for c in carries] + list(ys)
-    used = set(ancestors(outs))
+    used = set(ancestors(outs + ([until] if until is not None else [])))
     sequences = [(p, v) for p, v in sequences if p in used]
     consts = [(p, v) for p, v in consts if p in used]
     inner_in = [p for p, _ in sequences]
@@ -257,6 +324,9 @@ def make_scan(n_steps, sequences, carries, ys, consts, name=None, truncate_gradi
     labels = [c.label for c in carries] + list(y_labels or [f"y {j}" for j in range(len(ys))])
     op = Scan(inner_in, outs, len(sequences), [c.taps for c in carries],
               [c.keep for c in carries], len(consts), labels, name, truncate_gradient, mode)
+    if until is not None:
+        op = ScanUntil(op, until)
     node = op.make_node(n_steps, *[v for _, v in sequences], *[c.init for c in carries],
                         *[v for _, v in consts])
-    return node.outputs[: len(carries)], node.outputs[len(carries):]
+    n_out = len(carries) + len(ys)
+    return node.outputs[: len(carries)], node.outputs[len(carries): n_out]

@@ -1,4 +1,4 @@
-"""Scan rewrites (``SCAN_PASSES``), each one identity on a Scan node:
+"""Scan rewrites (the ``scan`` pass), each one identity on a Scan node:
 
 * ``scan_prune``: outputs nobody reads are dropped from the loop, with the carries,
   sequences and consts only they needed (the backward loop computes a gradient for every
@@ -14,17 +14,13 @@ All three run in the outer graph's pipeline after the gradient was built, so the
 loops benefit as much as the forward ones.
 """
 
+import minigraph.tensor as T
 from minigraph.graph.basic import Constant, ancestors, clone_replace
-from minigraph.graph.rewriting import RuleSet, node_rewriter
+from minigraph.graph.rewriting import RuleSet, is_op, node_rewriter
 from minigraph.graph.type import TensorType
+from minigraph.tensor.blas import Dot
 
 from .op import Scan
-
-
-def _T():
-    import minigraph.tensor as T
-
-    return T
 
 
 def _live(fgraph, node):
@@ -67,9 +63,8 @@ def scan_prune(fgraph, node):
 
 def _terms(var):
     """The summands of a chain of ``add`` nodes."""
-    node = var.owner
-    if node is not None and getattr(getattr(node.op, "scalar_op", None), "name", "") == "add":
-        return _terms(node.inputs[0]) + _terms(node.inputs[1])
+    if is_op(var, "add"):
+        return _terms(var.owner.inputs[0]) + _terms(var.owner.inputs[1])
     return [var]
 
 
@@ -86,15 +81,14 @@ def _product(x):
     node = x.owner
     if node is None:
         return None
-    name = getattr(getattr(node.op, "scalar_op", None), "name", None)
-    if name == "mul":
+    if is_op(x, "mul"):
         a, b = node.inputs
         for p, q in ((a, b), (b, a)):
             u, v = _dimshuffle_of(p, (0, "x")), _dimshuffle_of(q, ("x", 0))
             if u is not None and v is not None and u.ndim == 1 and v.ndim == 1:
                 return u, v, [[0], [0]]
         return None
-    if type(node.op).__name__ == "Dot":
+    if isinstance(node.op, Dot):
         a, b = node.inputs
         u = _dimshuffle_of(a, (1, 0))
         if u is not None and b.ndim == 2:
@@ -214,7 +208,6 @@ def _plan_sums(op, carries, steps):
 
 def _sum_over_steps(x, prod, dtype, outer):
     """The sum over the steps of the summand ``x``, from the per-step arrays ``outer(v)``."""
-    T = _T()
     if prod is None:
         part = T.sum(outer(x), axis=0)
     else:
@@ -239,12 +232,11 @@ def scan_hoist_input_dot(fgraph, node):
     n, seqs, carries, ys, consts = op.parts(node)
     seq_outer = dict(seqs)
     const_outer = dict(consts)
-    T = _T()
     repl, new_seqs = {}, []
     outs = [c.output for c in carries] + list(ys)
     for var in ancestors(outs, blockers=op.inner_inputs):
         inner = var.owner
-        if inner is None or type(inner.op).__name__ != "Dot":
+        if inner is None or not isinstance(inner.op, Dot):
             continue
         x, W = inner.inputs
         if x in seq_outer and W.ndim == 2 and (W in const_outer or isinstance(W, Constant)):
@@ -261,9 +253,4 @@ def scan_hoist_input_dot(fgraph, node):
     return dict(zip(node.outputs, new_c + new_y))
 
 
-from .gru_rewrite import GRU_PASS  # noqa: E402
-
-# GRU recognition first: it reads the bodies as written and the links between forward and
-# backward loops, which the rewrites above rebuild away
-SCAN_PASSES = [GRU_PASS,
-               RuleSet("scan", [scan_prune, scan_sum_of_products, scan_hoist_input_dot])]
+SCAN = RuleSet("scan", [scan_prune, scan_sum_of_products, scan_hoist_input_dot])

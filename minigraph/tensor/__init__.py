@@ -5,6 +5,7 @@ indexing, linear algebra, ``T.nnet`` and ``T.grad`` are all reachable from here,
 Theano's names.
 """
 
+from minigraph.gradient import grad  # noqa: F401  (theano.grad, also T.grad)
 from minigraph.graph.type import TensorType  # noqa: F401
 
 from . import extra_ops, nnet  # noqa: F401
@@ -20,14 +21,9 @@ from .shape import (alloc, arange, concatenate, eye, flatten, join, ones, reshap
                     specify_shape, stack, transpose, zeros)
 from .subtensor import inc_subtensor, set_subtensor  # noqa: F401
 from .var import TensorConstant, TensorVariable  # noqa: F401
+from .sharedvar import TensorSharedVariable  # noqa: F401  (registers shared()'s constructor)
 from . import shared_randomstreams  # noqa: F401,E402
-
-
-def grad(cost, wrt, **kwargs):
-    """``theano.grad``, also available as ``T.grad``."""
-    from minigraph.gradient import grad as _grad
-
-    return _grad(cost, wrt, **kwargs)
+from minigraph.gradient import Lop, Rop  # noqa: F401,E402
 
 
 def addbroadcast(x, *axes):
@@ -62,26 +58,3 @@ def shape_padright(x, n_ones=1):
     x = as_tensor_variable(x)
     return x.dimshuffle(*(list(range(x.ndim)) + ["x"] * n_ones))
 
-
-def zeros_like(x, dtype=None):
-    from .math import zeros_like as _z
-
-    return _z(x, dtype=dtype)
-
-
-def ones_like(x, dtype=None):
-    from .math import ones_like as _o
-
-    return _o(x, dtype=dtype)
-
-
-def sqr(x):
-    from .math import sqr as _sqr
-
-    return _sqr(x)
-
-
-def sgn(x):
-    from .math import sgn as _sgn
-
-    return _sgn(x)

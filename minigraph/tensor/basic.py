@@ -69,6 +69,37 @@ for _kind, _pat in _PATTERNS.items():
     )
 
 
+def _plural(make, kind):
+    """Theano's plural constructor for ``make`` (``dmatrices`` for ``dmatrix``)."""
+
+    def make_many(*names):
+        if len(names) == 1 and isinstance(names[0], numbers.Integral):
+            return [make() for _ in range(names[0])]  # dmatrices(3): three unnamed
+        if len(names) == 1 and isinstance(names[0], str):
+            text = names[0]
+            if "," in text or " " in text:  # dmatrices("x, y"): a convenience beyond Theano
+                names = [n for n in text.replace(",", " ").split() if n]
+            elif len(text) == 1:
+                return make(text)  # one name: the variable itself, not a list (as Theano)
+            else:
+                names = list(text)  # Theano's rule: dmatrices("xy") names them x and y
+        return [make(n) for n in names]
+
+    make_many.__name__ = plural = _PLURALS.get(kind, kind + "s")
+    make_many.__doc__ = (
+        f"Several symbolic {plural}: ``f(3)`` (unnamed), ``f('x', 'y')``, ``f('xy')``, or "
+        f"``f('x, y')``; one name gives one variable, several give a list."
+    )
+    return make_many
+
+
+_PLURALS = {"matrix": "matrices"}
+for _kind in _PATTERNS:
+    for _prefix in ("",) + tuple(DTYPE_PREFIX):
+        _one = globals()[_prefix + _kind]
+        globals()[_prefix + _PLURALS.get(_kind, _kind + "s")] = _plural(_one, _kind)
+
+
 def _weak_dtype(value):
     """dtype a bare Python number takes when nothing else decides it."""
     if isinstance(value, (bool, np.bool_)):
@@ -111,7 +142,7 @@ def as_tensor_variable(x, name=None, ndim=None, dtype=None):
         raise GraphError(f"{x} of type {x.type} is not a tensor")
     else:
         if isinstance(x, (list, tuple)) and any(isinstance(e, Variable) for e in x):
-            from .shape import stack
+            from .shape import stack  # cycle: shape.py imports this module
 
             var = stack([as_tensor_variable(e) for e in x])
         else:
@@ -145,7 +176,7 @@ def as_tensors_for_elemwise(args, arithmetic=False):
     strong_vars = [as_tensor_variable(a) for a in strong]
     strong_dtypes = [v.dtype for v in strong_vars]
     if arithmetic and _float_meets_small_ints(args, strong_dtypes):
-        from .math import cast
+        from .math import cast  # cycle: math.py imports this module
 
         strong_vars = [cast(v, config.floatX) for v in strong_vars]
         strong_dtypes = [config.floatX] * len(strong_vars)

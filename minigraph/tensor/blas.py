@@ -1,5 +1,8 @@
 """Linear algebra: ``dot`` (the NumPy cases), ``outer``, ``tensordot``, ``batched_dot``.
 
+``DotAdd`` is ``dot(x, W) + b`` in one buffer; users never build it, the ``gemm`` rule of
+``tensor/rewriting/blas.py`` does.
+
 ``Dot`` follows ``numpy.dot`` for 1-d and 2-d operands and ``numpy.matmul`` semantics
 for stacks of matrices (``batched_dot``); ``tensordot`` is lowered to transposes, reshapes
 and one 2-d ``Dot`` so it needs no gradient of its own.
@@ -7,19 +10,22 @@ and one 2-d ``Dot`` so it needs no gradient of its own.
 
 import numpy as np
 
-from kernels._workspace import SHARED
+from kernels.workspace import SHARED
 from minigraph.graph.basic import Apply, GraphError, where
 from minigraph.graph.op import Op
 from minigraph.graph.type import TensorType
 
 from .basic import as_tensor_variable, upcast
+from .elemwise import _fit_grad
+from .math import add, cast
+from .shape import reshape, shape
 
 
 def pooled_dot(a, b, dtype):
     """``numpy.dot(a, b)`` of two matrices of ``dtype``, written into a workspace array.
 
     Big products (a layer's input projection or its gradient: 12-37 MB in Gorner's model)
-    then take memory a finished node left (``kernels._workspace.SHARED``, shared with the GRU
+    then take memory a finished node left (``kernels.workspace.SHARED``, shared with the GRU
     and fused kernels) instead of fresh pages; anything else is a plain ``numpy.dot``.
     """
     if type(a) is np.ndarray and type(b) is np.ndarray and a.ndim == 2 and b.ndim == 2 \
@@ -83,9 +89,38 @@ class Dot(Op):
         return [tuple(sa[:-1]) + tuple(sb[1:])]
 
 
-def _cast_like(g, x):
-    from .math import cast
+class DotAdd(Op):
+    """``dot(x, W) + b`` with ``b`` broadcastable to the product (a bias vector, typically),
+    computed in one buffer.
 
+    NumPy evaluates ``dot(x, W) + b`` into two fresh arrays; ``DotAdd`` computes the product
+    once and adds the bias into that same buffer: one allocation and one pass less.
+    """
+
+    def make_node(self, x, W, b):
+        x, W, b = (as_tensor_variable(v) for v in (x, W, b))
+        # the type is exactly that of the expression it replaces
+        return Apply(self, [x, W, b], [add(Dot()(x, W), b).type()])
+
+    def make_py_callable(self, node):
+        dtype = np.dtype(node.outputs[0].dtype)
+
+        def run(x, W, b):
+            r = pooled_dot(x, W, dtype)
+            if r.dtype != dtype or type(r) is not np.ndarray:
+                r = np.asarray(r, dtype=dtype)
+            r += b
+            return r
+
+        return run
+
+    def grad(self, inputs, outputs, output_grads):
+        x, W, b = inputs
+        gz = output_grads[0]
+        return Dot().grad([x, W], [None], [gz]) + [_fit_grad(gz, b)]
+
+
+def _cast_like(g, x):
     if np.dtype(x.dtype).kind not in "fc":
         return None
     return g if g.dtype == x.dtype else cast(g, x.dtype)
@@ -157,8 +192,6 @@ def outer(x, y):
 
 def tensordot(a, b, axes=2):
     """Sum products over the given axes (``numpy.tensordot`` semantics)."""
-    from .shape import reshape, shape
-
     a, b = as_tensor_variable(a), as_tensor_variable(b)
     if isinstance(axes, (int, np.integer)):
         axes = [list(range(a.ndim - axes, a.ndim)), list(range(axes))]

@@ -5,6 +5,7 @@ Each is a thin constructor over ``Elemwise`` and a row of the scalar table.
 
 import numpy as np
 
+from minigraph.config import config
 from minigraph.graph.basic import GraphError
 
 from .basic import as_tensor_variable, constant
@@ -96,8 +97,6 @@ def round(x, mode="half_to_even"):
 
 def cast(x, dtype):
     """Convert ``x`` to ``dtype`` (``'floatX'`` means ``config.floatX``)."""
-    from minigraph.config import config
-
     if dtype == "floatX":
         dtype = config.floatX
     x = as_tensor_variable(x)
@@ -126,8 +125,8 @@ def fill(model, value):
 
 def prod_of_shape(x):
     """Number of elements of ``x`` as a symbolic int64 scalar."""
-    from .reduce import prod
-    from .shape import shape
+    from .reduce import prod  # cycle: reduce.py and shape.py import this module
+    from .shape import shape  # cycle, as above
 
     return prod(shape(x))
 

@@ -69,7 +69,7 @@ DTYPE_RULES = {"upcast": _upcast, "float": _float, "bool": _bool, "first": _same
 
 
 def _M():
-    from . import math as M
+    from . import math as M  # cycle: math.py builds its ops from this table
 
     return M
 

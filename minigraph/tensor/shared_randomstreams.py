@@ -13,12 +13,13 @@ import numbers
 
 import numpy as np
 
+from minigraph.compile.sharedvalue import shared
 from minigraph.config import config
 from minigraph.graph.basic import GraphError, Variable
 
-from .basic import as_tensor_variable, constant, is_weak, upcast
-from .math import cast
-from .random import RandomVariable, check_constant_range, size_vector
+from .basic import as_tensor_variable, constant
+from .random import (RandomVariable, as_param, check_constant_range, check_ndim, float_dtype,
+                     size_vector)
 
 
 def _seed_sequence(seed):
@@ -26,35 +27,6 @@ def _seed_sequence(seed):
                              or seed < 0):
         raise ValueError(f"RandomStreams: seed must be a non-negative int or None, got {seed!r}")
     return np.random.SeedSequence(None if seed is None else int(seed))
-
-
-def _as_param(value, dtype, what):
-    """A draw parameter as a tensor of ``dtype`` (Python numbers become typed constants)."""
-    if isinstance(value, Variable):
-        var = as_tensor_variable(value)
-        if np.dtype(var.dtype).kind not in "biuf":
-            raise GraphError(f"{what} must be numeric, got {var.type.short()}")
-        return cast(var, dtype)
-    try:
-        return constant(np.asarray(value, dtype=dtype))
-    except (TypeError, ValueError):
-        raise GraphError(f"{what} must be a number or a tensor, got {value!r}") from None
-
-
-def _float_dtype(dtype, params, what):
-    """The sample dtype: ``dtype``, else floatX upcast with the symbolic parameters'."""
-    if dtype is None:
-        strong = [as_tensor_variable(p).dtype for p in params if not is_weak(p)]
-        dtype = upcast(config.floatX, *[d for d in strong if np.dtype(d).kind == "f"])
-    dtype = config.floatX if dtype == "floatX" else str(np.dtype(dtype))
-    if np.dtype(dtype).kind != "f":
-        raise GraphError(f"{what}: dtype must be a float dtype, got {dtype}")
-    return dtype
-
-
-def _check_ndim(ndim, vec_ndim, what):
-    if ndim is not None and ndim != vec_ndim:
-        raise GraphError(f"{what}: ndim={ndim} does not match the size's length {vec_ndim}")
 
 
 class RandomStreams:
@@ -105,14 +77,17 @@ class RandomStreams:
         return np.random.default_rng(self._seeds.spawn(1)[0])
 
     def gen(self, op, size, *params):
-        """Apply the random op ``op`` to a fresh shared generator; return the sample."""
-        # imported here: minigraph.compile imports minigraph.tensor, which imports us
-        from minigraph.compile.sharedvalue import shared
+        """Apply the random op ``op`` to a fresh shared generator; return the sample.
 
+        The sample's ``.rng`` is that shared generator (``.rng.get_value()`` /
+        ``set_value()`` save and restore its stream) and ``.update`` its update pair.
+        """
         rng = shared(self._new_generator(), name=f"rng_{op.dist}_{len(self.state_updates)}")
         new_rng, sample = op(rng, size, *params)
         rng.default_update = new_rng
         self.state_updates.append((rng, new_rng))
+        # Theano's handles on a draw: its shared generator and that generator's update
+        sample.rng, sample.update = rng, (rng, new_rng)
         return sample
 
     def uniform(self, size=None, low=0.0, high=1.0, ndim=None, dtype=None):
@@ -131,8 +106,8 @@ class RandomStreams:
         dtype : str, optional
             A float dtype; default floatX (upcast with symbolic ``low``/``high``).
         """
-        dtype = _float_dtype(dtype, [low, high], "uniform")
-        params = [_as_param(low, dtype, "uniform: low"), _as_param(high, dtype, "uniform: high")]
+        dtype = float_dtype(dtype, [low, high], "uniform")
+        params = [as_param(low, dtype, "uniform: low"), as_param(high, dtype, "uniform: high")]
         return self._draw("uniform", dtype, size, ndim, params)
 
     def normal(self, size=None, avg=0.0, std=1.0, ndim=None, dtype=None):
@@ -140,10 +115,10 @@ class RandomStreams:
 
         Parameters are as for :meth:`uniform`; a constant ``std`` must be non-negative.
         """
-        dtype = _float_dtype(dtype, [avg, std], "normal")
-        std_var = _as_param(std, dtype, "normal: std")
+        dtype = float_dtype(dtype, [avg, std], "normal")
+        std_var = as_param(std, dtype, "normal: std")
         check_constant_range(std_var, 0, np.inf, "normal: std")
-        params = [_as_param(avg, dtype, "normal: avg"), std_var]
+        params = [as_param(avg, dtype, "normal: avg"), std_var]
         return self._draw("normal", dtype, size, ndim, params)
 
     def binomial(self, size=None, n=1, p=0.5, ndim=None, dtype="int64"):
@@ -164,10 +139,10 @@ class RandomStreams:
         >>> dropped = x * RandomStreams(0).binomial(x.shape, p=0.8, dtype="float32") / 0.8
         """
         dtype = config.floatX if dtype == "floatX" else str(np.dtype(dtype))
-        n_var = _as_param(n, "int64", "binomial: n")
+        n_var = as_param(n, "int64", "binomial: n")
         # a symbolic float p keeps its dtype; anything else compares in float64
         p_float = isinstance(p, Variable) and np.dtype(getattr(p, "dtype", "O")).kind == "f"
-        p_var = _as_param(p, p.dtype if p_float else "float64", "binomial: p")
+        p_var = as_param(p, p.dtype if p_float else "float64", "binomial: p")
         check_constant_range(n_var, 0, np.inf, "binomial: n")
         check_constant_range(p_var, 0, 1, "binomial: p")
         return self._draw("binomial", dtype, size, ndim, [n_var, p_var])
@@ -206,6 +181,6 @@ class RandomStreams:
                           params, options)
 
     def _draw(self, dist, dtype, size, ndim, params, options=()):
-        vec, vec_ndim = size_vector(size, params, dist)
-        _check_ndim(ndim, vec_ndim, dist)
+        vec, vec_ndim = size_vector(size, params, dist, ndim)
+        check_ndim(ndim, vec_ndim, dist)
         return self.gen(RandomVariable(dist, dtype, vec_ndim, options), vec, *params)

@@ -3,9 +3,17 @@
 ``TensorVariable`` is what users hold (``x + y``, ``x.T``, ``x.sum(axis=0)``, ``x[i:j]``).
 The methods only build graph nodes; the math lives in the op modules. As in Theano,
 ``==`` keeps Python identity (variables are dict keys); use ``T.eq`` elementwise.
+
+The methods import the op modules when called: every op module imports this one (through
+``tensor/basic.py``), so those imports cannot sit at the top.
 """
 
 from minigraph.graph.basic import Constant, Variable, with_user_line
+from minigraph.graph.type import TensorType
+
+
+_COMPARISONS = {"lt": "x < y", "le": "x <= y", "gt": "x > y", "ge": "x >= y",
+                "eq": "T.eq(x, y)", "neq": "T.neq(x, y)"}
 
 
 class _TensorMethods:
@@ -15,10 +23,19 @@ class _TensorMethods:
     __array_priority__ = 1000  # numpy_array + var -> var.__radd__
 
     def __bool__(self):
-        raise TypeError(with_user_line(
-            f"the truth value of a symbolic variable ({self.describe()}) is unknown until "
-            "the function runs; use T.switch / T.where for conditionals"
-        ))
+        # As in Theano: ``if W:`` / ``if not W:`` test whether an optional argument was given,
+        # so a variable is truthy; only a comparison's result refuses, since ``if x < y:`` (or
+        # ``a < b < c``, which Python evaluates with ``and``) cannot mean what it says.
+        node = self.owner
+        op = getattr(node.op, "scalar_op", None) if node is not None else None
+        if getattr(op, "name", None) in _COMPARISONS:
+            raise TypeError(with_user_line(
+                f"the truth value of a symbolic comparison ({self.describe()}: "
+                f"{_COMPARISONS[op.name]}) is unknown until the function runs; choose "
+                "symbolically with T.switch(cond, a, b) (Theano's ifelse), or compare "
+                "numbers, not variables, in Python"
+            ))
+        return True
 
     def __iter__(self):
         raise TypeError(with_user_line(
@@ -48,13 +65,13 @@ class _TensorMethods:
     @property
     def shape(self):
         # not ``from . import shape``: the package attribute ``shape`` is the function T.shape
-        from .shape import shape
+        from .shape import shape  # cycle: see the module docstring
 
         return shape(self)
 
     @property
     def size(self):
-        from . import math
+        from . import math  # cycle: see the module docstring
 
         return math.prod_of_shape(self)
 
@@ -115,12 +132,12 @@ class _TensorMethods:
         return _m().abs(self)
 
     def __matmul__(self, other):
-        from . import blas
+        from . import blas  # cycle: see the module docstring
 
         return blas.dot(self, other)
 
     def __rmatmul__(self, other):
-        from . import blas
+        from . import blas  # cycle: see the module docstring
 
         return blas.dot(other, self)
 
@@ -157,32 +174,32 @@ class _TensorMethods:
 
     # indexing ---------------------------------------------------------------------------------
     def __getitem__(self, index):
-        from . import subtensor
+        from . import subtensor  # cycle: see the module docstring
 
         return subtensor.getitem(self, index)
 
     # methods ------------------------------------------------------------------------------------
     def dimshuffle(self, *pattern):
-        from .elemwise import dimshuffle
+        from .elemwise import dimshuffle  # cycle: see the module docstring
 
         if len(pattern) == 1 and isinstance(pattern[0], (list, tuple)):
             pattern = tuple(pattern[0])
         return dimshuffle(self, pattern)
 
     def transpose(self, *axes):
-        from .shape import transpose
+        from .shape import transpose  # cycle: see the module docstring
 
         if len(axes) == 1 and isinstance(axes[0], (list, tuple)):
             axes = tuple(axes[0])
         return transpose(self, axes or None)
 
     def reshape(self, shape, ndim=None):
-        from .shape import reshape
+        from .shape import reshape  # cycle: see the module docstring
 
         return reshape(self, shape, ndim=ndim)
 
     def flatten(self, ndim=1):
-        from .shape import flatten
+        from .shape import flatten  # cycle: see the module docstring
 
         return flatten(self, ndim)
 
@@ -190,7 +207,7 @@ class _TensorMethods:
         return _m().cast(self, dtype)
 
     def dot(self, other):
-        from . import blas
+        from . import blas  # cycle: see the module docstring
 
         return blas.dot(self, other)
 
@@ -198,52 +215,52 @@ class _TensorMethods:
         return _m().clip(self, a_min, a_max)
 
     def sum(self, axis=None, dtype=None, keepdims=False, acc_dtype=None):
-        from . import reduce
+        from . import reduce  # cycle: see the module docstring
 
         return reduce.sum(self, axis=axis, dtype=dtype, keepdims=keepdims)
 
     def mean(self, axis=None, dtype=None, keepdims=False, acc_dtype=None):
-        from . import reduce
+        from . import reduce  # cycle: see the module docstring
 
         return reduce.mean(self, axis=axis, dtype=dtype, keepdims=keepdims)
 
     def prod(self, axis=None, dtype=None, keepdims=False, acc_dtype=None):
-        from . import reduce
+        from . import reduce  # cycle: see the module docstring
 
         return reduce.prod(self, axis=axis, dtype=dtype, keepdims=keepdims)
 
     def max(self, axis=None, keepdims=False):
-        from . import reduce
+        from . import reduce  # cycle: see the module docstring
 
         return reduce.max(self, axis=axis, keepdims=keepdims)
 
     def min(self, axis=None, keepdims=False):
-        from . import reduce
+        from . import reduce  # cycle: see the module docstring
 
         return reduce.min(self, axis=axis, keepdims=keepdims)
 
     def argmax(self, axis=None, keepdims=False):
-        from . import reduce
+        from . import reduce  # cycle: see the module docstring
 
         return reduce.argmax(self, axis=axis, keepdims=keepdims)
 
     def argmin(self, axis=None, keepdims=False):
-        from . import reduce
+        from . import reduce  # cycle: see the module docstring
 
         return reduce.argmin(self, axis=axis, keepdims=keepdims)
 
     def var(self, axis=None, ddof=0, keepdims=False):
-        from . import reduce
+        from . import reduce  # cycle: see the module docstring
 
         return reduce.var(self, axis=axis, ddof=ddof, keepdims=keepdims)
 
     def std(self, axis=None, ddof=0, keepdims=False):
-        from . import reduce
+        from . import reduce  # cycle: see the module docstring
 
         return reduce.std(self, axis=axis, ddof=ddof, keepdims=keepdims)
 
     def norm(self, L=2, axis=None):
-        from . import reduce
+        from . import reduce  # cycle: see the module docstring
 
         if L == 1:
             return reduce.sum(_m().abs(self), axis=axis)
@@ -257,7 +274,7 @@ class _TensorMethods:
 
 
 def _m():
-    from . import math
+    from . import math  # cycle: see the module docstring
 
     return math
 
@@ -266,7 +283,7 @@ class TensorVariable(_TensorMethods, Variable):
     """A symbolic n-d array (an input, or the result of an operation)."""
 
     def _repr_svg_(self):  # notebooks display the graph computing this variable
-        from minigraph.pydot import repr_svg
+        from minigraph.pydot import repr_svg  # on first use: pydot imports the compiler
 
         return repr_svg(self)
 
@@ -280,3 +297,8 @@ class TensorConstant(_TensorMethods, Constant):
 
     def signature(self):
         return (self.type, self.data.shape, self.data.tobytes())
+
+
+# the tensor layer gives its types their variable classes (graph/type.py names them)
+TensorType.Variable = TensorVariable
+TensorType.Constant = TensorConstant

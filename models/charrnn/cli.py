@@ -17,6 +17,7 @@ with 130. NumPy, Numba and minigraph are imported only after the arguments are r
 import argparse
 import os
 import sys
+import time
 import warnings
 
 from .config import PrepareConfig, TrainConfig, options, resumable_options
@@ -116,8 +117,26 @@ class _DefaultsFormatter(argparse.ArgumentDefaultsHelpFormatter):
 def main(argv=None):
     """Run the command line; returns the exit status (0 fine, 1 error, 130 interrupted)."""
     args = build_parser().parse_args(argv)
-    if args.threads is None:
-        args.threads = default_threads()
+    status = _main(args)
+    if status not in (0, 130) and _launched_ranks() > 1:  # the others may wait in a collective
+        # (130: every rank agreed to stop; ending them now could cut rank 0's last save short)
+        from minigraph import distributed
+
+        distributed.abort(status)
+    return status
+
+
+def _launched_ranks():
+    """Ranks started by mpiexec (its environment; nothing imported before --threads)."""
+    for var in ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE"):  # see minigraph.distributed
+        if os.environ.get(var, "").isdigit():
+            return int(os.environ[var])
+    return 1
+
+
+def _main(args):
+    if args.threads is None:  # one thread per rank under mpiexec: ranks share the cores
+        args.threads = 1 if _launched_ranks() > 1 else default_threads()
     if args.threads < 1:
         return _fail("--threads must be at least 1")
     _pin_threads(args.threads)
@@ -139,7 +158,11 @@ def main(argv=None):
 
 def _fail(message):
     text = " ".join(str(message).split()) or type(message).__name__
-    print(f"{PROG}: error: {text}", file=sys.stderr)
+    rank = os.environ.get("PMI_RANK") or os.environ.get("OMPI_COMM_WORLD_RANK")
+    where = f" (rank {rank})" if _launched_ranks() > 1 and rank else ""
+    if where and rank != "0":  # an error of every rank: rank 0's abort ends this one before
+        time.sleep(1.0)        # it repeats the line; an error of this rank alone still shows
+    print(f"{PROG}: error{where}: {text}", file=sys.stderr)
     return 1
 
 
@@ -236,13 +259,26 @@ def cmd_train(args):
 
 
 def _finish(trainer, result):
+    """Rank 0 reports; under mpiexec the others wait for it, since a rank that exits 130
+    (interrupted) makes ``python -m mpi4py`` abort the job, rank 0's report with it."""
+    from minigraph import distributed
+
+    status = _report(trainer, result) if trainer.shard.is_root else (
+        130 if result.reason == "interrupted" else 0)
+    distributed.barrier()
+    return status
+
+
+def _report(trainer, result):
     out = trainer.config.out
     write_loss_plot(out, trainer.train_log, trainer.valid_log)
     print(f"step {result.step} (epoch {result.epoch}): train loss {result.train_loss:.4f}, "
           f"validation loss {result.val_loss:.4f} (best {result.best_val_loss:.4f}) "
           f"nats/char; checkpoint {result.checkpoint}", file=sys.stderr)
     if result.reason == "interrupted":
-        print(f"{PROG}: interrupted: saved step {result.step}; continue with: {PROG} train "
+        world = trainer.shard.world
+        again = f"mpiexec -n {world} python -m mpi4py -m models.charrnn" if world > 1 else PROG
+        print(f"{PROG}: interrupted: saved step {result.step}; continue with: {again} train "
               f"--resume {out}", file=sys.stderr)
         return 130
     return 0

@@ -5,8 +5,8 @@ vector with ``W_x`` is a row of ``W_x``, so no one-hot GEMM runs), or of an embe
 when ``embed > 0``. ``L`` stacked recurrent layers follow (the fused GRU op by default; LSTM
 and a ReLU RNN with (0.9 x) identity recurrent weights run through ``theano.scan``), with
 dropout on every layer's output, then one softmax layer shared by all time steps, and the
-mean cross-entropy over every step. The row lookup and the time-major view are the model's
-own small ops, in `ops`.
+mean cross-entropy over every step. The row lookup and the time-major view are core ops
+(``W[idx]``, ``T.reshape``), named in `ops`.
 
 Inside the graph time comes first, ``(T, B, ...)``: each layer's input projection is one big
 GEMM over all steps. The recurrent state of all layers is one array ``(L, B, S)`` (``S = H``,
@@ -28,8 +28,7 @@ import minigraph as theano
 import minigraph.tensor as T
 from minigraph.tensor.nnet.basic import CrossentropySoftmax
 
-# EmbeddingLookup and EmbeddingLookupGrad are re-exported: code and tests import them from here
-from .ops import EmbeddingLookup, EmbeddingLookupGrad, TimeMajor, embedding_lookup  # noqa: F401
+from .ops import embedding_lookup, time_major
 
 CELLS = ("gru", "lstm", "rnn")
 OPTIMIZERS = ("adam", "sgd", "momentum", "rmsprop")
@@ -259,7 +258,7 @@ class CharRNN:
                 proj = self._project(layer, inp, p, many=True)
             else:  # the previous layer's dropout, inside this layer's input projection
                 proj = self._dropout_dense(T.reshape(hs, rows), mask, p["W_x"], p["b_x"])
-            gx = TimeMajor()(proj, n_steps)
+            gx = time_major(proj, n_steps)
             hs, final = _layer_sequence(c.cell, gx, state[layer], p, H)
             finals.append(final)
             if dropout and c.dropout:
@@ -305,7 +304,8 @@ class CharRNN:
 
     # ---- compiled functions
 
-    def compile_train(self, optimizer="adam", learning_rate=1e-3, clip_norm=5.0, clip_value=0.0):
+    def compile_train(self, optimizer="adam", learning_rate=1e-3, clip_norm=5.0, clip_value=0.0,
+                      reduce=None):
         """``train(x, y, state) -> [loss, accuracy, new_state]``, updating the parameters.
 
         Parameters
@@ -317,6 +317,11 @@ class CharRNN:
             Rescale the gradients when their global norm exceeds this (0: never).
         clip_value : float
             Clip each gradient element to ``[-clip_value, clip_value]`` first (0: never).
+        reduce : callable, optional
+            Data-parallel training: ``reduce(grads + [loss, accuracy])`` returns them averaged
+            over the ranks (`minigraph.distributed.all_reduce`), before clipping, so every
+            rank clips and applies the same gradient. Tensors it returns beyond those become
+            extra outputs of the function.
         """
         from minigraph import updates as U
 
@@ -333,7 +338,11 @@ class CharRNN:
         logits, new_state = self.forward(x, state, dropout=True)
         loss, acc = self.loss(logits, y)
         params = list(self.params.values())
-        grads = theano.grad(loss, params)
+        grads, extra = theano.grad(loss, params), []
+        if reduce is not None:  # one all-reduce for the gradients and the reported metrics
+            n = len(grads)
+            reduced = list(reduce(grads + [loss, acc]))
+            grads, (loss, acc), extra = reduced[:n], reduced[n:n + 2], reduced[n + 2:]
         if clip_value:
             grads = [T.clip(g, -clip_value, clip_value) for g in grads]
         if clip_norm:
@@ -342,7 +351,7 @@ class CharRNN:
         own = set(params)
         self.optimizer_state = {f"optim/{i}": v
                                 for i, v in enumerate(v for v in updates if v not in own)}
-        return theano.function([x, y, state], [loss, acc, new_state], updates=updates,
+        return theano.function([x, y, state], [loss, acc, new_state, *extra], updates=updates,
                                name="train")
 
     def compile_eval(self):

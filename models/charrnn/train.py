@@ -13,7 +13,9 @@ carried hidden state, the dropout generators, the sequencer's position and the h
 Ctrl-C finishes the step under way, saves and returns; a NaN loss stops the run and leaves the
 last good checkpoint in place. Problems are raised as `TrainError` (or the data and checkpoint
 modules' errors), each with a one-line message. `TrainConfig`, `TrainResult` and `TrainError`
-are defined in `config` and re-exported here.
+are defined in `config` and re-exported here. Launched by ``mpiexec -n W``, the run is
+data-parallel over W ranks (`parallel.Shard`; ``docs/distributed.md``): ``batch`` rows per
+rank, one all-reduce per step, rank 0 alone logs and writes checkpoints.
 """
 
 import collections
@@ -26,10 +28,13 @@ from dataclasses import replace
 
 import numpy as np
 
+from minigraph import distributed
+
 from .checkpoint import CheckpointError, CheckpointManager, check_compatible
 from .config import TrainConfig, TrainError, TrainResult, resumable_options
 from .data import DataError, MinibatchSequencer, Vocabulary, load_corpus, split_corpus
 from .model import CharRNN, ModelConfig, ModelError  # noqa: F401 (ModelConfig re-exported)
+from .parallel import Shard
 
 BUNDLED = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "data")
 SHAKESPEARE = os.path.join(BUNDLED, "tinyshakespeare.txt")
@@ -54,7 +59,8 @@ class Trainer:
     """
 
     def __init__(self, config, log=None, _checkpoint=None):
-        self.config, self.log = config, log or _stderr
+        self.shard = shard = Shard(config.batch)
+        self.config, self.log = config, (log or _stderr) if shard.is_root else _quiet
         self._setup_device()
         self.manager = CheckpointManager(config.out)
         if _checkpoint is None and self.manager.exists():
@@ -64,12 +70,13 @@ class Trainer:
             "gorner" if config.vocab == "gorner" else None)
         files = _checkpoint.metadata["corpus"]["files"] if _checkpoint else (
             config.corpus or [SHAKESPEARE])
-        self.corpus = load_corpus(files, vocab, cache_dir=os.path.join(config.out, "cache"))
+        with distributed.rank_zero_first():  # the others then read the cache rank 0 wrote
+            self.corpus = load_corpus(files, vocab, cache_dir=os.path.join(config.out, "cache"))
         self.vocab = self.corpus.vocab
         self.split = split_corpus(self.corpus, config.val_fraction)
-        try:
-            self.batches = MinibatchSequencer(self.split.train, config.batch, config.seq_len,
-                                              n_epochs=config.epochs,
+        try:  # all W*B rows, as one process with batch W*B would cut them; this rank's below
+            self.batches = MinibatchSequencer(self.split.train, config.batch * shard.world,
+                                              config.seq_len, n_epochs=config.epochs,
                                               starts=self.split.train_starts)
         except DataError as exc:
             raise DataError(f"corpus too short: the training text (the first "
@@ -77,14 +84,21 @@ class Trainer:
                             f"is too short for one batch: {exc}") from None
         self.model = CharRNN(config.model_config(len(self.vocab)), seed=config.seed)
         self.train_step = self.model.compile_train(config.optimizer, config.lr, config.clip,
-                                                   config.clip_value)
+                                                   config.clip_value,
+                                                   reduce=shard.reduce(config.dtype))
         self.eval_step = self.model.compile_eval()
+        shard.seed_dropout(self.model, config.seed)
+        self._agreed = None  # the stop every rank agreed on in the last step's all-reduce
         self.state = self.model.initial_state(config.batch)
         self.step, self.chars, self.elapsed = 0, 0, 0.0
         self.train_log, self.valid_log = [], []  # rows [step, chars, loss, acc] / [step, loss, acc]
         self.saved_step, self._bar, self._recent = None, None, collections.deque(maxlen=50)
         if _checkpoint is not None:
             self._restore(_checkpoint)
+        else:  # equal already (same seed); made certain, as a user's own model would be
+            distributed.broadcast_parameters(list(self.model.params.values())
+                                             + list(self.model.optimizer_state.values()))
+        shard.check_consistent(self.model)
 
     # ---- building
 
@@ -104,11 +118,15 @@ class Trainer:
             raise TrainError(f"cannot change {', '.join(bad)} when resuming; only "
                              f"{', '.join(_RESUMABLE)}")
         path = os.path.join(os.fspath(out), "latest.ckpt")
-        if not os.path.exists(path):
-            raise TrainError(f"nothing to resume: '{path}' does not exist")
-        from .checkpoint import load_checkpoint
 
-        ckpt = load_checkpoint(path)
+        def read():
+            if not os.path.exists(path):
+                raise TrainError(f"nothing to resume: '{path}' does not exist")
+            from .checkpoint import load_checkpoint
+
+            return load_checkpoint(path)
+
+        ckpt = Shard(0).on_root(read)
         if "train" not in ckpt.metadata:
             raise TrainError(f"'{path}' is not a char-RNN training checkpoint")
         config = replace(TrainConfig.from_dict(ckpt.metadata["train"]), out=os.fspath(out),
@@ -131,13 +149,18 @@ class Trainer:
         meta, arrays = ckpt.metadata, ckpt.arrays
         check_compatible(ckpt, {"model": self.model.config.to_dict(),
                                 "vocab": self.vocab.to_dict()})
+        self.shard.check_world(meta, ckpt.path)
         try:
             self.model.load_arrays(arrays)
-            self.model.set_rng_state(meta["rng"])
-            if arrays["state/H"].shape != self.state.shape:
+            self.model.set_rng_state(meta["rng_ranks"][self.shard.rank] if self.shard.enabled
+                                     else meta["rng"])
+            want = (self.state.shape[0], self.config.batch * self.shard.world,
+                    *self.state.shape[2:])
+            if arrays["state/H"].shape != want:
                 raise ModelError(f"state/H has shape {arrays['state/H'].shape}, the run needs "
-                                 f"{self.state.shape}")
-            self.state = arrays["state/H"].astype(self.model.config.dtype)
+                                 f"{want}")
+            self.state = self.shard.local_state(arrays["state/H"]).astype(
+                self.model.config.dtype)
             self.step, self.chars, self.elapsed = meta["step"], meta["chars"], meta["elapsed"]
             self.train_log = arrays["history/train"].tolist()
             self.valid_log = arrays["history/valid"].tolist()
@@ -174,10 +197,11 @@ class Trainer:
             # the loss itself is checked each step: NumPy's overflow warnings add nothing
             with stop, np.errstate(over="ignore", invalid="ignore", divide="ignore"):
                 while True:
-                    reason = self._limit_reached(t_start) or ("interrupted" if stop.set
-                                                              else None)
+                    reason = self._limit_reached(t_start) or self._stop_asked(stop)
                     if reason:
                         break
+                    if self.shard.enabled:  # each rank's wishes ride in the step's all-reduce
+                        self.shard.set_wishes(self._time_up(t_start), stop.set)
                     loss = self._train_one()
                     if bar is not None:
                         bar.update(1)
@@ -192,14 +216,19 @@ class Trainer:
             self._bar = None
         if self.saved_step != self.step:
             self._validate_and_save() if reason != "interrupted" else self._save()
+        distributed.barrier()  # no rank leaves (and exits) before rank 0 has saved
         return self._result(reason)
 
     def _train_one(self):
         epoch, step = self.batches.position
         x, y = self.batches.batch(epoch, step)
-        self.state = _reset_rows(self.state, self.batches.reset_mask(epoch, step))
+        x, y = self.shard.take(x), self.shard.take(y)
+        self.state = _reset_rows(self.state, self.shard.take(self.batches.reset_mask(epoch, step)))
         t0 = time.perf_counter()
-        loss, acc, state = self.train_step(x.astype(np.int32), y.astype(np.int32), self.state)
+        loss, acc, state, *flags = self.train_step(x.astype(np.int32), y.astype(np.int32),
+                                                   self.state)
+        if flags:
+            self._agreed = Shard.agreed(flags[0])
         loss, acc = float(loss), float(acc)
         if not math.isfinite(loss):
             self._diverged(f"the loss is {loss}")
@@ -208,7 +237,7 @@ class Trainer:
         self._recent.append(dt)
         self.state = state
         self.step += 1
-        self.chars += x.size
+        self.chars += x.size * self.shard.world
         self.batches.seek(*_next(epoch, step, self.batches.steps_per_epoch))
         self.train_log.append([self.step, self.chars, loss, acc])
         return loss
@@ -226,15 +255,25 @@ class Trainer:
             return "done"
         if cfg.epochs is not None and self.batches.position.epoch >= cfg.epochs:
             return "done"
-        if cfg.minutes is not None and time.perf_counter() - t_start >= 60 * cfg.minutes:
+        if not self.shard.enabled and self._time_up(t_start):  # ranks agree on it instead
             return "time"
         return None
 
+    def _time_up(self, t_start):
+        minutes = self.config.minutes
+        return minutes is not None and time.perf_counter() - t_start >= 60 * minutes
+
+    def _stop_asked(self, stop):
+        """Ctrl-C (one process), or the stop all ranks agreed on after the last step."""
+        if self.shard.enabled:
+            return self._agreed
+        return "interrupted" if stop.set else None
+
     def _rate(self):
         """Characters per second over the last steps (the first, compiling, one drops out)."""
-        seconds = sum(self._recent)
-        return self.config.batch * self.config.seq_len * len(self._recent) / seconds \
-            if seconds > 0 else 0.0
+        seconds, cfg = sum(self._recent), self.config
+        chars = cfg.batch * self.shard.world * cfg.seq_len * len(self._recent)  # all ranks'
+        return chars / seconds if seconds > 0 else 0.0
 
     def _say(self, message):
         if self._bar is not None:
@@ -243,7 +282,7 @@ class Trainer:
             self.log(message)
 
     def _progress_bar(self):
-        if not self.config.progress:
+        if not self.config.progress or not self.shard.is_root:
             return None
         from tqdm import tqdm
 
@@ -260,23 +299,29 @@ class Trainer:
     def evaluate(self, max_batches=None):
         """Mean validation loss and accuracy over the held-out text, from a zero state.
 
-        Returns ``(nan, nan)`` when there is no validation text.
+        Returns ``(nan, nan)`` when there is no validation text. With W ranks the text is cut
+        into W times as many rows and each rank evaluates its own; the per-batch means are
+        averaged over the ranks in one all-reduce (every rank must call this).
         """
-        cfg = self.config
+        cfg, world = self.config, self.shard.world
         n = len(self.split.valid)
-        batch = min(cfg.batch, (n - 1) // cfg.seq_len) if n > cfg.seq_len else 0
+        batch = min(cfg.batch * world, (n - 1) // cfg.seq_len) if n > cfg.seq_len else 0
+        batch -= batch % world  # the same number of rows on every rank
         if batch < 1:
             return float("nan"), float("nan")
         seq = MinibatchSequencer(self.split.valid, batch, cfg.seq_len, n_epochs=1,
                                  starts=self.split.valid_starts)
-        state, losses, accs = self.model.initial_state(batch), [], []
+        rows = Shard(batch // world).take
+        state, losses, accs = self.model.initial_state(batch // world), [], []
         for i, (x, y, _) in enumerate(seq):
             if max_batches is not None and i >= max_batches:
                 break
-            state = _reset_rows(state, seq.reset_mask(0, i))
-            loss, acc, state = self.eval_step(x.astype(np.int32), y.astype(np.int32), state)
+            state = _reset_rows(state, rows(seq.reset_mask(0, i)))
+            loss, acc, state = self.eval_step(rows(x).astype(np.int32),
+                                              rows(y).astype(np.int32), state)
             losses.append(float(loss))
             accs.append(float(acc))
+        losses, accs = self.shard.mean_over_ranks([losses, accs])
         return float(np.mean(losses)), float(np.mean(accs))
 
     def _validate_and_save(self):
@@ -293,8 +338,13 @@ class Trainer:
                if not np.isfinite(v.get_value(borrow=True)).all()]
         if bad:
             self._diverged(f"parameter {bad[0]} is no longer finite")
+        self.shard.check_consistent(self.model)  # rank 0's copy is the one saved
+        state, rngs = self.shard.gather(self.state, self.model.rng_state())
+        if not self.shard.is_root:
+            self.saved_step = self.step
+            return
         arrays = self.model.arrays()
-        arrays["state/H"] = self.state
+        arrays["state/H"] = state
         arrays["history/train"] = np.array(self.train_log, dtype=np.float64).reshape(-1, 4)
         arrays["history/valid"] = np.array(self.valid_log, dtype=np.float64).reshape(-1, 3)
         meta = {"train": self.config.to_dict(), "model": self.model.config.to_dict(),
@@ -303,6 +353,8 @@ class Trainer:
                 "rng": self.model.rng_state(),
                 "corpus": {"files": [os.path.abspath(f) for f in self.corpus.files],
                            "n_ids": len(self.corpus)}}
+        if self.shard.enabled:  # absent from one-process checkpoints, which stay as they were
+            meta.update(world_size=self.shard.world, rng_ranks=rngs)
         self.manager.save(arrays, meta, val_loss=val_loss)
         self.saved_step = self.step
         write_history_csv(os.path.join(self.config.out, "loss.csv"), self.train_log,
@@ -325,6 +377,10 @@ def _reset_rows(state, mask):
 
 def _next(epoch, step, steps_per_epoch):
     return (epoch + 1, 0) if step + 1 == steps_per_epoch else (epoch, step + 1)
+
+
+def _quiet(message):
+    """The log of ranks other than 0: rank 0 speaks for the run."""
 
 
 def _stderr(message):

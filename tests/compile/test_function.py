@@ -43,6 +43,26 @@ def test_in_defaults_names_and_keyword_calls():
         theano.In(3.0)
 
 
+def test_param_is_theanos_old_name_for_in():
+    x, s = T.fvectors("x", "s")
+    f = theano.function([x, theano.Param(s, default=np.float32([2, 3]), name="scale")],
+                        x * s)
+    np.testing.assert_array_equal(f(np.ones(2, "float32")), [2.0, 3.0])
+    np.testing.assert_array_equal(f(np.ones(2, "float32"), scale=[4.0, 5.0]), [4.0, 5.0])
+    assert isinstance(theano.Param(x), theano.In) and theano.Param(x).name == "x"
+    with pytest.raises(InputTypeError, match="expected dtype float32 \\(strict\\), got float64"):
+        theano.function([theano.Param(x, strict=True)], x * 2)(np.ones(2))
+    with pytest.raises(InputTypeError, match="needs a symbolic variable"):
+        theano.Param(3.0)
+
+
+def test_theano_dot_is_the_tensor_dot():
+    a, b = T.dmatrix("a"), T.dvector("b")
+    value = np.arange(6.0).reshape(3, 2)
+    np.testing.assert_array_equal(theano.dot(a, b).eval({a: value, b: [1.0, -1.0]}),
+                                  value @ [1.0, -1.0])
+
+
 @pytest.mark.parametrize("call, message", [
     (lambda f: f(np.ones(2), 1.0, 2.0), "takes 2 inputs (x, s), got 3"),
     (lambda f: f(), "is missing input(s) x, s (it takes 2: x, s)"),
@@ -267,3 +287,41 @@ def test_a_small_classifier_trains_with_updates_and_givens(floatx, rng):
         theano.config.floatX = old
     assert W.get_value().dtype == np.dtype(floatx)
     assert losses[-1] < 0.5 * losses[0] and np.isfinite(losses).all()
+
+
+def test_copy_swaps_shared_variables_and_deletes_updates():
+    # Theano's tutorial: an accumulator copied onto a new state, then without updates
+    state, inc = theano.shared(0, name="state"), T.iscalar("inc")
+    acc = theano.function([inc], state, updates=[(state, state + inc)], name="acc")
+    acc(10)
+    new_state = theano.shared(0, name="new_state")
+    new_acc = acc.copy(swap={state: new_state})
+    assert int(new_acc(100)) == 0 and int(new_acc(1)) == 100
+    assert (int(new_state.get_value()), int(state.get_value())) == (101, 10)
+    assert new_acc.name == "acc copy" and acc.copy(name="other").name == "other"
+    null_acc = acc.copy(delete_updates=True)
+    assert int(null_acc(9000)) == 10 and int(state.get_value()) == 10
+    same = acc.copy(share_memory=True)
+    same(5)
+    assert int(state.get_value()) == 15  # without swap, the copy updates the same state
+
+
+def test_copy_keeps_inputs_defaults_givens_and_default_updates(rng):
+    x, W = T.dvector("x"), theano.shared(np.ones((3, 2)), name="W")
+    k, j = T.dscalar("k"), T.dscalar("j")
+    srng = T.shared_randomstreams.RandomStreams(seed=3)
+    noise = srng.uniform((2,))  # a default update: the generator advances per call
+    f = theano.function([x, theano.In(k, value=2.0)], [T.dot(x, W) * j, noise],
+                        givens={j: k})
+    g = f.copy(swap={W: theano.shared(np.full((3, 2), 2.0), name="W2")})
+    xv = rng.normal(size=3)
+    out, n1 = g(xv)
+    np.testing.assert_allclose(out, xv @ np.full((3, 2), 2.0) * 2.0)
+    out, n2 = g(xv, k=1.0)
+    np.testing.assert_allclose(out, xv @ np.full((3, 2), 2.0))
+    assert not np.array_equal(n1, n2)  # the random stream still advances in the copy
+    np.testing.assert_allclose(f(xv)[0], xv @ np.ones((3, 2)) * 2.0)
+    with pytest.raises(GraphError, match="same type"):
+        f.copy(swap={W: theano.shared(np.ones(3))})
+    with pytest.raises(GraphError, match="is not a shared variable of"):
+        f.copy(swap={theano.shared(np.ones((3, 2))): W})

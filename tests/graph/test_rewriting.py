@@ -1,11 +1,11 @@
-"""Tests of minigraph.graph.rewriting: node rewriters, rule sets to a fixed point, passes."""
+"""Tests of minigraph.graph.rewriting: patterns, rules, node rewriters, rule sets, passes."""
 
 import pytest
 
 from minigraph.compile.function import function
 from minigraph.graph.basic import GraphError
 from minigraph.graph.fg import FunctionGraph
-from minigraph.graph.rewriting import GraphPass, RuleSet, node_rewriter
+from minigraph.graph.rewriting import GraphPass, P, RuleSet, Where, is_op, node_rewriter, rule
 
 from .toy import Add, DivMod, Mul, var
 
@@ -130,3 +130,118 @@ def test_graph_pass_counts_in_stats():
     p.apply(fg, stats=stats)
     assert fg.outputs == [fg.inputs[0]] and stats["drop"][0] == 1
     assert p.names() == ["drop"] and repr(p) == "GraphPass(drop)"
+
+
+# ---- patterns --------------------------------------------------------------------------------
+
+
+class Keyed(Add):
+    """An Add that patterns may name by a string, as Elemwise does with its scalar op."""
+
+    @property
+    def pattern_key(self):
+        return "plus"
+
+
+def test_pattern_matches_by_class_instance_and_key_with_captures():
+    a, b = var("a"), var("b")
+    prod = Mul()(a, b)
+    out = Add(0.0)(prod, b)
+    assert P(Add, P(Mul, "x", "y"), "y").match(out) == {"x": a, "y": b}
+    assert P(Add(0.0), "u", "v").match(out) == {"u": prod, "v": b}
+    assert P(Add(1.0), "u", "v").match(out) is None  # another instance: other __props__
+    assert P(Add, P(Mul, "x", "y"), "x").match(out) is None  # a name binds one variable
+    assert P("plus", "x", "y").match(out) is None  # Add has no pattern key
+    assert P("plus", "x", "y").match(Keyed()(a, b)) == {"x": a, "y": b}
+    assert P((Mul, "plus")).match(Keyed()(a, b)) == {}  # any of a tuple; no args: any inputs
+    assert P(Add, "x").match(out) is None  # wrong arity
+    assert P(Mul, "x", "y").match(a) is None  # a leaf has no op
+
+
+def test_pattern_commutes_names_itself_and_tests_leaves():
+    a, b = var("a"), var("b")
+    out = Mul()(b, Add(0.0)(a, b))
+    inner = out.owner.inputs[1]
+    pat = P(Mul, P(Add, "x", "y", name="s"), "y", commute=True)
+    assert pat.match(out) == {"x": a, "y": b, "s": inner}
+    assert P(Mul, P(Add, "x", "y"), "y").match(out) is None  # without commute: order counts
+    is_a = Where(lambda v: v.name == "a", "aa")
+    assert P(Add, is_a, "z").match(inner) == {"aa": a, "z": b}
+    assert P(Add, "z", is_a).match(inner) is None
+    assert repr(pat) == "Mul(Add(x, y) as s, y)" and repr(is_a) == "aa?"
+
+
+@rule(P(Add(0.0), P(Mul, "x", "y"), "y"))
+def factor_out(x, y):
+    """x * y + y -> Add{1}(x, ...)   (toy identity: the pattern and its captures)"""
+    return Mul()(Add(1.0)(x, var("one_less")), y)
+
+
+def test_rule_is_indexed_by_its_root_and_rewrites_a_match():
+    assert factor_out.tracks == (Add(0.0),) and "x * y + y" in factor_out.__doc__
+    a, b = var("a"), var("b")
+    fg = FunctionGraph([a, b], [Add(0.0)(Mul()(a, b), b)])
+    stats = {}
+    RuleSet("toy", [factor_out]).apply(fg, stats=stats)
+    assert _ops(fg) == [Add(1.0), Mul()] and stats["factor_out"][0] == 1
+    fg = FunctionGraph([a, b], [Add(0.0)(Mul()(a, b), a)])  # no match: y differs
+    RuleSet("toy", [factor_out]).apply(fg)
+    assert _ops(fg) == [Mul(), Add(0.0)]
+
+
+def test_rule_is_tried_only_on_nodes_its_root_can_match():
+    tried = []
+
+    @rule(P("plus", "x", "y"))
+    def plus_to_mul(x, y, node):
+        tried.append(node.op)
+        return Mul()(x, y)
+
+    a, b = var("a"), var("b")
+    fg = FunctionGraph([a, b], [Add(0.0)(Keyed()(a, b), Mul()(a, b))])
+    RuleSet("keyed", [plus_to_mul]).apply(fg)
+    assert tried == [Keyed()]  # never shown the Add or the Mul
+    assert sorted(type(op).__name__ for op in _ops(fg)) == ["Add", "Mul", "Mul"]
+
+
+def test_rule_with_several_patterns_and_a_fit_that_refuses():
+    seen = []
+
+    def fit(new, old):
+        seen.append((new, old))
+        return None if new.name == "refused" else new
+
+    @rule(P(Mul, "x", "y"), P(Add, "x", "y"), fit=fit)
+    def to_x(x, y):
+        return x
+
+    a, b = var("a"), var("refused")
+    fg = FunctionGraph([a, b], [Add(0.0)(Mul()(a, b), b)])
+    RuleSet("fit", [to_x]).apply(fg)
+    assert fg.outputs[0] is a  # Mul(a, b) -> a, then Add(a, b) -> a
+    assert [n.name for n, _ in seen] == ["a", "a"]
+    fg = FunctionGraph([a, b], [Mul()(b, b)])
+    RuleSet("fit", [to_x]).apply(fg)  # b refused by fit: the graph stays
+    assert _ops(fg) == [Mul()]
+
+
+def test_every_match_is_offered_until_the_function_accepts_one():
+    offered = []
+
+    @rule(P(Add, P(Mul, "x", "y"), "z", commute=True))
+    def needs_x_named_c(x, y, z):
+        offered.append(x.name)
+        return Mul()(x, y) if x.name == "c" else None
+
+    a, b, c = var("a"), var("b"), var("c")
+    fg = FunctionGraph([a, b, c], [Add(0.0)(Mul()(a, b), Mul()(c, c))])
+    RuleSet("all", [needs_x_named_c]).apply(fg)
+    assert offered == ["a", "c"]  # as written, then commuted: x from Mul(c, c)
+    assert fg.outputs[0].owner.inputs[0] is c
+
+
+def test_is_op_names_ops_as_patterns_do():
+    a, b = var("a"), var("b")
+    out = Keyed()(Mul()(a, b), b)
+    assert is_op(out, "plus") and is_op(out, Add) and is_op(out, Keyed()) and is_op(out, (Mul, Add))
+    assert not is_op(out, Mul) and not is_op(out, "mul") and not is_op(a, Add)

@@ -43,6 +43,33 @@ def test_typed_families(prefix, kind):
     assert x.dtype == DTYPE_PREFIX[prefix] and x.type.shape == PATTERNS[kind]
 
 
+PLURALS = {"scalar": "scalars", "vector": "vectors", "matrix": "matrices", "row": "rows",
+           "col": "cols", "tensor3": "tensor3s", "tensor4": "tensor4s"}
+
+
+@pytest.mark.parametrize("prefix", [""] + sorted(DTYPE_PREFIX))
+@pytest.mark.parametrize("kind", sorted(PLURALS))
+def test_plural_constructors_take_names_a_count_or_one_string(prefix, kind):
+    many = getattr(T, prefix + PLURALS[kind])
+    dtype = DTYPE_PREFIX.get(prefix, config.floatX)
+    x, y = many("x", "y")
+    assert (x.name, y.name) == ("x", "y") and x is not y
+    assert all(v.dtype == dtype and v.type.shape == PATTERNS[kind] for v in (x, y))
+    assert [v.name for v in many("ab")] == ["a", "b"]  # Theano: one name per character
+    assert [v.name for v in many("W, b")] == ["W", "b"]
+    assert many("W").name == "W"  # a single name gives the variable, not a list
+    three = many(3)
+    assert len(three) == 3 and all(v.name is None for v in three)
+
+
+def test_plural_constructors_build_working_graphs():
+    a, b = T.dmatrices("a", "b")
+    n, m = T.iscalars("nm")
+    value = np.arange(6.0).reshape(2, 3)
+    out = (T.dot(a, b.T) * n + m).eval({a: value, b: value + 1, n: 2, m: 1})
+    np.testing.assert_array_equal(out, value @ (value + 1).T * 2 + 1)
+
+
 def test_constructors_follow_floatx_set_at_run_time(float32_mode):
     assert T.matrix().dtype == "float32" and T.tensor(shape=(None,)).dtype == "float32"
     assert T.dmatrix().dtype == "float64" and T.constant(1.5).dtype == "float32"

@@ -227,3 +227,15 @@ def test_run_time_size_errors():
         f(-2, np.zeros(1))
     with pytest.raises(ValueError, match="do not broadcast"):
         f(3, np.zeros(2))
+
+
+def test_rng_of_a_draw_replays_its_sequence():
+    srng = RandomStreams(_seed())
+    u = srng.uniform((4,), dtype="float64")
+    assert u.rng is srng.updates()[0][0] and u.update == (u.rng, srng.updates()[0][1])
+    f = theano.function([], u)
+    saved = copy_generator(u.rng.get_value())
+    run = [f(), f()]
+    u.rng.set_value(saved)
+    np.testing.assert_array_equal(f(), run[0])
+    np.testing.assert_array_equal(f(), run[1])

@@ -96,8 +96,37 @@ def test_variables_are_hashable_and_compare_by_identity():
     assert a == a and not (a == b)  # == stays identity, as in Theano; T.eq is elementwise
 
 
+def test_a_variable_is_truthy_so_optional_arguments_can_be_tested():
+    # Theano programs write ``if W is None``'s sloppy twin: ``if not W:`` for "not given"
+    def layer(x, W=None, b=None):
+        if not W:
+            W = theano.shared(np.eye(2), name="W")
+        out = T.dot(x, W)
+        return out + b if b else out
+
+    x = T.dmatrix("x")
+    b = theano.shared(np.ones(2), name="b")
+    assert bool(x) and bool(x * 2) and bool(b) and bool(T.constant(0.0))
+    assert layer(x) is not None and (not x) is False
+    value = np.arange(4.0).reshape(2, 2)
+    np.testing.assert_array_equal(layer(x, b=b).eval({x: value}), value + 1)
+
+
+@pytest.mark.parametrize("make", [
+    lambda x, y: x < y, lambda x, y: x <= y, lambda x, y: x > y, lambda x, y: x >= y,
+    T.lt, T.eq, T.neq, lambda x, y: T.ge(x, 0),
+])
+def test_a_comparison_has_no_truth_value(make):
+    x, y = T.dvector("x"), T.dvector("y")
+    with pytest.raises(TypeError, match=f"symbolic comparison.*T.switch.*{HERE}:"):
+        if make(x, y):
+            pass
+    with pytest.raises(TypeError, match="symbolic comparison"):
+        0 < x < y  # Python's chained comparison asks bool(0 < x)
+
+
 @pytest.mark.parametrize("action, message", [
-    (lambda x: bool(x > 0), "truth value of a symbolic variable"),
+    (lambda x: bool(x > 0), "truth value of a symbolic comparison \\(.*x > y\\)"),
     (lambda x: [v for v in x], "cannot iterate over symbolic variable"),
     (lambda x: len(x), "len\\(\\) of symbolic variable x; use x.shape\\[0\\]"),
 ])

@@ -6,9 +6,4 @@ from .basic import (  # re-exported as T.nnet.*
     hard_sigmoid, log_softmax, relu, sigmoid, sigmoid_binary_crossentropy,  # noqa: F401
     softmax, softplus, to_one_hot, ultra_fast_sigmoid)  # noqa: F401
 from .dropout import dropout_dot  # noqa: F401
-
-try:  # the GRU ops need the kernels package
-    from .gru import gru_sequence, gru_step  # noqa: F401
-except ImportError as _e:  # pragma: no cover - only in a half-installed tree
-    if "gru" not in str(_e):
-        raise
+from .gru import gru_sequence, gru_step  # noqa: F401

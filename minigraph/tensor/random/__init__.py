@@ -11,19 +11,25 @@ The ops are marked ``nondeterministic`` so merge and constant folding leave them
 Adding a distribution is one row of ``DISTRIBUTIONS``: the parameter names, the dtype
 kinds it can produce, and a NumPy sampler ``f(rng, shape, dtype, *params, **options)``.
 Users normally reach these ops through :class:`minigraph.tensor.shared_randomstreams.
-RandomStreams`.
+RandomStreams` (or its NumPy-order twin ``RandomStream`` in :mod:`.utils`). The helpers
+that turn a user's ``size``, parameters and ``dtype`` into variables (``size_vector``,
+``as_param``, ``float_dtype``, ``check_*``) serve ``MRG_RandomStreams``
+(``minigraph/sandbox/rng_mrg.py``) too, so both kinds of stream accept and refuse the same
+arguments.
 """
 
 from collections import namedtuple
 
 import numpy as np
 
+from minigraph.config import config
 from minigraph.graph.basic import Apply, Constant, GraphError, Variable, where
 from minigraph.graph.op import Op
 from minigraph.graph.type import GenericType, TensorType
 
-from .basic import as_tensor_variable
-from .shape import Shape, as_shape_vector, static_shape_of
+from ..basic import as_tensor_variable, constant, is_weak, upcast
+from ..math import cast
+from ..shape import Shape, as_shape_vector, specify_shape, static_shape_of
 
 #: a distribution: parameter names, allowed output dtype kinds, the NumPy sampler, and
 #: whether the parameters broadcast against the size (``choice``'s pool does not)
@@ -132,7 +138,7 @@ class RandomVariable(Op):
             raise GraphError(f"{self.dist}: the size vector must have length {self.ndim}, "
                              f"got {size.type.short()}{where(size)}")
         params = [as_tensor_variable(p) for p in params]
-        shape = _static_shape(size, self.ndim)
+        shape = static_sample_shape(size, self.ndim)
         outputs = [GenericType(rng.type.kind)(), TensorType(self.dtype, shape=shape)()]
         return Apply(self, [rng, size] + params, outputs)
 
@@ -156,15 +162,21 @@ class RandomVariable(Op):
         return [None] * len(inputs)  # samples are not differentiated (no reparameterisation)
 
 
-def _static_shape(size, ndim):
-    """What is known of the sample's shape at build time."""
+def static_sample_shape(size, ndim):
+    """What is known at build time of the shape of a sample drawn with size vector ``size``."""
     if size.owner is not None and isinstance(size.owner.op, Shape):
         return size.owner.inputs[0].type.shape  # srng.binomial(x.shape, ...)
     return static_shape_of(size, ndim)
 
 
-def size_vector(size, params, what):
-    """``(size vector, ndim)`` from a user's ``size`` (None: the parameters' broadcast)."""
+def size_vector(size, params, what, ndim=None):
+    """``(size vector, ndim)`` from a user's ``size`` (None: the parameters' broadcast).
+
+    ``ndim`` (Theano's) gives the length of a symbolic size vector whose length is not
+    known statically; it is checked when the function runs.
+    """
+    if isinstance(size, np.ndarray) and size.ndim <= 1:
+        size = tuple(size.tolist()) if size.ndim else size.item()
     if size is None:
         ndim = max([p.ndim for p in params] + [0])
         if ndim == 0:
@@ -174,9 +186,12 @@ def size_vector(size, params, what):
             total = total + p  # only its shape is used: the broadcast of the parameters
         return total.shape, ndim
     if isinstance(size, Variable):
-        if size.ndim == 1 and size.type.shape[0] is None:
+        if size.ndim == 1 and size.type.shape[0] is None and ndim is not None:
+            size = specify_shape(size, (ndim,))  # srng.uniform(shp, ndim=2), shp a vector
+        elif size.ndim == 1 and size.type.shape[0] is None:
             raise GraphError(f"{what}: the size vector {size.describe()} has an unknown "
-                             f"length; give size as a tuple (x.shape[0], x.shape[1])")
+                             f"length; give ndim=... or size as a tuple (x.shape[0], "
+                             f"x.shape[1])")
     elif isinstance(size, (list, tuple)):
         for s in size:
             if not isinstance(s, (Variable, int, np.integer)):
@@ -192,6 +207,36 @@ def size_vector(size, params, what):
                          f"vector, got {type(size).__name__}")
     vec = as_shape_vector(size)
     return vec, vec.type.shape[0]
+
+
+def as_param(value, dtype, what):
+    """A draw parameter as a tensor of ``dtype`` (Python numbers become typed constants)."""
+    if isinstance(value, Variable):
+        var = as_tensor_variable(value)
+        if np.dtype(var.dtype).kind not in "biuf":
+            raise GraphError(f"{what} must be numeric, got {var.type.short()}")
+        return cast(var, dtype)
+    try:
+        return constant(np.asarray(value, dtype=dtype))
+    except (TypeError, ValueError):
+        raise GraphError(f"{what} must be a number or a tensor, got {value!r}") from None
+
+
+def float_dtype(dtype, params, what):
+    """The sample dtype: ``dtype``, else floatX upcast with the symbolic parameters'."""
+    if dtype is None:
+        strong = [as_tensor_variable(p).dtype for p in params if not is_weak(p)]
+        dtype = upcast(config.floatX, *[d for d in strong if np.dtype(d).kind == "f"])
+    dtype = config.floatX if dtype == "floatX" else str(np.dtype(dtype))
+    if np.dtype(dtype).kind != "f":
+        raise GraphError(f"{what}: dtype must be a float dtype, got {dtype}")
+    return dtype
+
+
+def check_ndim(ndim, vec_ndim, what):
+    """Raise when a user's ``ndim`` disagrees with the length of the size vector."""
+    if ndim is not None and ndim != vec_ndim:
+        raise GraphError(f"{what}: ndim={ndim} does not match the size's length {vec_ndim}")
 
 
 def check_constant_range(var, lo, hi, what):

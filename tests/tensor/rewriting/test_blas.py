@@ -1,11 +1,12 @@
-"""The 'gemm' rewrite: dot(x, W) + b -> DotAdd, same values, switchable off."""
+"""Tests of minigraph.tensor.rewriting.blas, the "gemm" rule: dot(x, W) + b -> DotAdd, same
+values, switchable off."""
 
 import numpy as np
 import pytest
 
 import minigraph as theano
 import minigraph.tensor as T
-from minigraph.tensor.blas_rewrites import DotAdd
+from minigraph.tensor.blas import DotAdd
 
 
 def _ops(f):

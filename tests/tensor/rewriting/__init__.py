@@ -1,0 +1,1 @@
+"""Tests of minigraph.tensor.rewriting: the rule sets, one file per purpose."""
