@@ -7,6 +7,7 @@ at book boundaries, training on a corpus through the CLI, and clear errors for b
 import collections
 import json
 import os
+import textwrap
 
 import numpy as np
 import pytest
@@ -16,6 +17,7 @@ from models.charrnn.batches import MinibatchSequencer, split_corpus
 from models.charrnn.corpus import SKIP_REASONS, held_out, open_prepared, prepare
 from models.charrnn.data import DataError, Vocabulary, load_corpus
 from models.charrnn.train import SHAKESPEARE, _reset_rows
+from tests.test_distributed import needs_mpi, run_job
 
 TEXT = open(SHAKESPEARE, encoding="utf-8").read(200_000)
 N_BOOKS = 300
@@ -313,3 +315,48 @@ def test_the_training_loop_starts_each_new_book_from_a_zero_state(books, tmp_pat
         assert not state[:, mask].any() and np.abs(state[:, ~mask]).min() > 0, step
         resets += mask.sum()
     assert len(seen["eval"]) == 20 and resets > 0
+
+
+MPI_WORKER = textwrap.dedent('''
+    import sys
+    import numpy as np
+    from minigraph import distributed
+    from models.charrnn.train import TrainConfig, Trainer
+
+    corpus, out = sys.argv[1], sys.argv[2]
+    W, r = distributed.size(), distributed.rank()
+    t = Trainer(TrainConfig(corpus=(corpus,), out=f"{out}/run-{W}", layers=1, hidden=8,
+                            seq_len=8, batch=4 // W, dropout=0.0, dtype="float64", lr=0.05,
+                            max_steps=12, eval_every=6, save_every=6, progress=False))
+    resets = sum(int(t.batches.reset_mask(0, s).sum()) for s in range(12))
+    t.run()
+    np.savez(f"{out}/{W}-{r}.npz", **t.model.arrays(), state=t.state, resets=resets)
+''')
+
+
+@needs_mpi
+@pytest.mark.slow  # two jobs that compile the model
+def test_two_ranks_on_a_corpus_train_like_one_process(tmp_path):
+    # books of 20-80 characters: in 12 steps of 8 most of the 4 rows cross a boundary
+    rng = np.random.default_rng(5)
+    (tmp_path / "books").mkdir()
+    for i in range(80):
+        start = int(rng.integers(0, len(TEXT) - 100))
+        (tmp_path / "books" / f"{i:02d}.txt").write_text(TEXT[start:start + rng.integers(20,
+                                                                                       80)])
+    prepare(tmp_path / "books", tmp_path / "corpus", val_fraction=0.2, workers=1)
+    (tmp_path / "worker.py").write_text(MPI_WORKER)
+    args = [str(tmp_path / "worker.py"), str(tmp_path / "corpus"), str(tmp_path)]
+    for n in (None, 2):
+        rc, out = run_job(args, n=n)
+        assert rc == 0, out
+    one = dict(np.load(tmp_path / "1-0.npz"))
+    ranks = [dict(np.load(tmp_path / f"2-{r}.npz")) for r in (0, 1)]
+    assert one["resets"] == ranks[0]["resets"] >= 4
+    np.testing.assert_allclose(np.concatenate([r["state"] for r in ranks], axis=1),
+                               one["state"], rtol=1e-9, atol=1e-12)
+    for key in one:
+        if key not in ("state", "resets"):
+            np.testing.assert_array_equal(ranks[0][key], ranks[1][key], err_msg=key)
+            np.testing.assert_allclose(ranks[0][key], one[key], rtol=1e-9, atol=1e-12,
+                                       err_msg=key)
