@@ -8,8 +8,9 @@ text, on every core, and writes a directory that ``train CORPUS`` memory-maps:
   as raw ``uint8`` (vocabulary up to 256 symbols) or ``uint16``;
 - ``offsets.npy``: int64, ``n_books + 1`` entries; book ``i`` is
   ``tokens[offsets[i]:offsets[i + 1]]``; the first ``n_train_books`` are for training;
-- ``vocab.json``: the `Vocabulary`; ``index.tsv``: split, offset, length, replaced bytes and
-  path of each book; ``skipped.tsv``: reason and path of each skipped file;
+- ``vocab.json``: the `Vocabulary`; ``index.tsv``: split, offset (within the split's part of
+  ``tokens.bin``), length, replaced bytes and path of each book, in the order of the files;
+  ``skipped.tsv``: reason and path of each skipped file;
 - ``corpus.json``: format, version, dtype and counts; written last, it marks a complete
   corpus.
 
@@ -132,6 +133,12 @@ def prepare(sources, out, val_fraction=0.05, vocab="text", max_symbols=None, wor
     DataError
         A missing source, an existing `out`, bad settings, or no text in any file.
 
+    Notes
+    -----
+    The workers are started with ``spawn``, which imports the calling script again in each:
+    a script that calls `prepare` with more than one worker needs the usual
+    ``if __name__ == "__main__":`` guard.
+
     Examples
     --------
     >>> import tempfile
@@ -153,8 +160,7 @@ def prepare(sources, out, val_fraction=0.05, vocab="text", max_symbols=None, wor
     except OSError as exc:
         raise DataError(f"cannot create '{out}': {exc.strerror or exc}") from None
     try:
-        summary = _prepare_into(work, books, val_fraction, vocab, max_symbols, workers,
-                                strip_gutenberg)
+        summary = _prepare_into(work, books, vocab, max_symbols, workers, strip_gutenberg)
         summary.seconds = time.perf_counter() - t0
         _write_meta(work, summary, sources, val_fraction, vocab, max_symbols, strip_gutenberg)
         os.rename(work, out)  # a crash before this leaves no half corpus under `out`
@@ -215,15 +221,15 @@ def held_out(key, val_fraction):
     return int.from_bytes(digest.digest()[:8], "big") < val_fraction * 2.0 ** 64
 
 
-def _prepare_into(work, books, val_fraction, vocab, max_symbols, workers, strip_gutenberg):
+def _prepare_into(work, books, vocab, max_symbols, workers, strip_gutenberg):
     count = max_symbols is not None or vocab != "text"  # only then can characters be lost
     jobs = [(t, strip_gutenberg, count) for t in tasks(books)]
     summary = PrepareSummary(files=sum(len(job[0]) for job in jobs))
     workers = max(1, min(workers or usable_cores(), len(jobs)))
-    ids = IdWriter(work, Vocabulary.gorner() if vocab == "gorner" else None)
     lengths = {"train": [], "valid": []}
-    with _Table(os.path.join(work, INDEX), "split", "offset", "length", "replaced_bytes",
-                "path") as index, _Table(os.path.join(work, SKIPPED), "reason", "path") as skip:
+    with IdWriter(work, Vocabulary.gorner() if vocab == "gorner" else None) as ids, \
+            _Table(os.path.join(work, INDEX), "split", "offset", "length", "replaced_bytes",
+                   "path") as index, _Table(os.path.join(work, SKIPPED), "reason", "path") as skip:
         for result in run_tasks(jobs, workers):
             ids.add(result)
             summary.bytes_read += result.bytes_read

@@ -31,8 +31,15 @@ COPY_IDS = 1 << 24  # ids translated per step when tokens.bin is rewritten
 
 
 def tasks(books):
-    """Deal `books` ((path, held_out) pairs) into tasks of about `TASK_BYTES`, dropping files met twice
-    (the same device and inode, through links or overlapping sources)."""
+    """Deal `books` ((path, held_out) pairs) into tasks of about `TASK_BYTES` or `TASK_FILES`.
+
+    A file met twice (the same device and inode: links, overlapping sources) is dropped.
+
+    Examples
+    --------
+    >>> [len(t) for t in tasks([("models/data/nietzsche.txt", False)] * 2)]
+    [1]
+    """
     task, size, seen = [], 0, set()
     for path, valid in books:
         try:
@@ -53,7 +60,13 @@ def tasks(books):
 
 
 def usable_cores():
-    """The cores this process may run on."""
+    """The cores this process may run on.
+
+    Examples
+    --------
+    >>> usable_cores() >= 1
+    True
+    """
     try:
         return len(os.sched_getaffinity(0))
     except (AttributeError, OSError):
@@ -249,10 +262,15 @@ class IdWriter:
             self.files[split] = open(self.paths[split], "ab")
         self.dtype = np.dtype(np.uint16)
 
-    def finish(self, max_symbols):
-        """Close the files, append the held-out ids; return the `Vocabulary`."""
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
         for f in self.files.values():
             f.close()
+
+    def finish(self, max_symbols):
+        """Append the held-out ids (after the ``with`` block); return the `Vocabulary`."""
         with open(self.paths["train"], "ab") as train, open(self.paths["valid"], "rb") as v:
             shutil.copyfileobj(v, train, 1 << 24)
         os.unlink(self.paths["valid"])
