@@ -3,9 +3,10 @@
 `TrainConfig` holds every choice of a run; `Trainer` builds the corpus, the model and its
 compiled functions, then runs the loop: one compiled train step per batch, the final hidden
 state of a batch fed in as the initial state of the next (each row of a batch continues the
-same row of the previous one), validation every ``eval_every`` steps, and an atomic
-checkpoint every ``save_every`` steps and after each validation (``best.ckpt`` follows the
-lowest validation loss).
+same row of the previous one; on a corpus made by ``prepare``, a row where a new book
+begins starts from zeros: `MinibatchSequencer.reset_mask`), validation every ``eval_every``
+steps, and an atomic checkpoint every ``save_every`` steps and after each validation
+(``best.ckpt`` follows the lowest validation loss).
 
 A checkpoint holds everything the next step depends on: parameters, optimizer state, the
 carried hidden state, the dropout generators, the sequencer's position and the history. So
