@@ -4,10 +4,12 @@ Generates a tree of `--files` text files in a temporary directory: random excerp
 bundled texts (``models/data``) of about `--kb` KB each, in nested shelves of 100 files,
 half of them wrapped in Project Gutenberg header and footer lines, some with bytes that are
 not UTF-8, some empty, some binary (random bytes with NULs). Then runs `corpus.prepare` on
-it once per `--workers` value and prints files/s, MB/s (bytes read from the tree), the peak
-resident memory of the parent and of the largest worker, and the summary counts, checked
-against what was generated. The tree was just written, so it is read from the page cache:
-this measures the encoding, not the disk. The machine is shared, so timings are noisy.
+it once per `--workers` value and prints files/s, MB/s (bytes read from the tree), the CPU
+time of the parent and its workers (MB per CPU-second: what the cores would give if this
+run had them to itself), the peak resident memory of the parent and of the largest worker,
+and the summary counts, checked against what was generated. The tree was just written, so
+it is read from the page cache: this measures the encoding, not the disk. The machine is
+shared, so wall times are noisy.
 
     python3 benchmarks/corpus_prepare.py [--files 30000] [--kb 10] [--workers 1 2]
 """
