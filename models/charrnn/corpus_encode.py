@@ -255,10 +255,10 @@ class IdWriter:
                 np.take(table, ids).tofile(self.files[split])
 
     def _widen(self):
+        """Rewrite the ids so far as uint16, block by block (they may be gigabytes)."""
         for split, f in self.files.items():
             f.close()
-            old = np.fromfile(self.paths[split], np.uint8)  # at most 256 symbols' worth
-            old.astype(np.uint16).tofile(self.paths[split])
+            _translate(self.paths[split], np.uint8, np.arange(256, dtype=np.uint16))
             self.files[split] = open(self.paths[split], "ab")
         self.dtype = np.dtype(np.uint16)
 

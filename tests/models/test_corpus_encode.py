@@ -34,6 +34,7 @@ def test_more_than_256_characters_widen_the_token_file(tmp_path, monkeypatch, rn
     # three tasks of two files (in this process); the third brings 300 new characters after
     # uint8 ids were written, so tokens.bin is widened to uint16 on the way
     monkeypatch.setattr(corpus_encode, "TASK_FILES", 2)
+    monkeypatch.setattr(corpus_encode, "COPY_IDS", 7)  # the rewrite goes block by block
     texts = {f"b{i}.txt": "the quick brown fox " * (i + 1) for i in range(4)}
     texts["c0.txt"] = "".join(map(chr, 0x4E00 + rng.permutation(300)))
     texts["c1.txt"] = "fox ⚡ " * 3
@@ -47,6 +48,15 @@ def test_more_than_256_characters_widen_the_token_file(tmp_path, monkeypatch, rn
     assert decoded == "".join(texts[name] for name in sorted(texts))
     assert corpus.offsets.tolist() == np.cumsum([0] + [len(texts[n]) for n in sorted(texts)]
                                                 ).tolist()
+    # keeping the 20 commonest characters rewrites tokens.bin once more, to uint8
+    summary = prepare(tmp_path / "books", tmp_path / "m", val_fraction=0.0, workers=1,
+                      max_symbols=20)
+    pruned = open_prepared(tmp_path / "m")
+    assert pruned.ids.dtype == np.uint8 and len(pruned.vocab) == 20
+    kept = set(pruned.vocab.symbols)
+    assert pruned.vocab.decode(pruned.ids) == "".join(c if c in kept else "\ufffd"
+                                                      for c in decoded)
+    assert summary.unknown_chars == sum(c not in kept for c in decoded) >= 300
 
 
 def test_tasks_skip_a_file_met_twice_and_keep_unreadable_ones(tmp_path):
