@@ -56,7 +56,7 @@ def test_more_than_256_characters_widen_the_token_file(tmp_path, monkeypatch, rn
     kept = set(pruned.vocab.symbols)
     assert pruned.vocab.decode(pruned.ids) == "".join(c if c in kept else "\ufffd"
                                                       for c in decoded)
-    assert summary.unknown_chars == sum(c not in kept for c in decoded) >= 300
+    assert summary.unknown_chars == sum(c not in kept for c in decoded) > 250
 
 
 def test_tasks_skip_a_file_met_twice_and_keep_unreadable_ones(tmp_path):
