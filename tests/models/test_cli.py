@@ -194,7 +194,7 @@ def test_module_entry_point_help():
                           cwd=ROOT)
     assert done.returncode == 0
     assert all(cmd in done.stdout for cmd in ("train", "generate", "graph", "demo"))
-    for command in ("train", "generate", "graph", "demo"):
+    for command in ("train", "generate", "graph", "demo", "prepare"):
         done = subprocess.run([sys.executable, "-m", "models.charrnn", command, "--help"],
                               capture_output=True, text=True, timeout=60, cwd=ROOT)
         assert done.returncode == 0 and "(default: " in done.stdout, command
