@@ -189,7 +189,7 @@ MAX_THREADS = 8  # beyond this the char-RNN's GEMMs are too small to split furth
 def default_threads():
     """The cores this process may run on, at most `MAX_THREADS`.
 
-    With idle OpenMP workers sleeping (``kernels._target.quiet_idle_threads``), both cores of a
+    With idle OpenMP workers sleeping (``kernels.quiet_idle_threads``), both cores of a
     2-core machine pay off for training: Gorner's 3 x 512 model trains at 5,806 characters/s
     on two threads against 3,451 on one, the small 1 x 256 model at 46,733 against 42,987.
     Batch-1 generation is bound by reading the weights, and ran at 2,587 characters/s on two
@@ -208,10 +208,9 @@ def _pin_threads(n):
     # kernels sets the idle policy of Numba's OpenMP threads on import, which must come
     # before set_num_threads starts them: started first, they spun against OpenBLAS and the
     # 3 x 512 model trained at 1,250 characters/s on 2 threads instead of 5,600
-    import kernels  # noqa: F401
-    import numba
+    import kernels
 
-    numba.set_num_threads(min(n, numba.config.NUMBA_NUM_THREADS))
+    kernels.set_threads(n)
 
 
 def _expected_errors():
