@@ -24,6 +24,7 @@ from .var import TensorConstant, TensorVariable  # noqa: F401
 from .sharedvar import TensorSharedVariable  # noqa: F401  (registers shared()'s constructor)
 from . import shared_randomstreams  # noqa: F401,E402
 from minigraph.gradient import Lop, Rop  # noqa: F401,E402
+from . import signal  # noqa: F401,E402  (T.signal.pool.pool_2d, as theano.tensor.signal)
 # Theano names added for issue 15 (names branch): one block, kept together
 from . import nlinalg, slinalg  # noqa: F401,E402
 from .arrange import (advanced_inc_subtensor1, advanced_set_subtensor1, flatnonzero,  # noqa

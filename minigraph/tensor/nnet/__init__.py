@@ -1,4 +1,4 @@
-"""``T.nnet``: activations, softmax, cross-entropies, ``dropout_dot`` and the fused GRU ops."""
+"""``T.nnet``: activations, softmax, cross-entropies, ``conv2d``, ``dropout_dot`` and the fused GRU ops."""
 
 from .basic import (  # re-exported as T.nnet.*
     CrossentropyCategorical1Hot, CrossentropySoftmax, LogSoftmax, OneHot,  # noqa: F401
@@ -6,6 +6,7 @@ from .basic import (  # re-exported as T.nnet.*
     hard_sigmoid, log_softmax, relu, sigmoid, sigmoid_binary_crossentropy,  # noqa: F401
     softmax, softplus, to_one_hot, ultra_fast_sigmoid)  # noqa: F401
 from .dropout import dropout_dot  # noqa: F401
+from .abstract_conv import conv2d, conv2d_transpose  # noqa: F401
 from .composed import (crossentropy_softmax_1hot, crossentropy_softmax_1hot_with_bias,  # noqa
                        confusion_matrix, crossentropy_softmax_argmax_1hot_with_bias, h_softmax,
                        selu, softmax_with_bias, softsign)
