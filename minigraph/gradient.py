@@ -212,6 +212,11 @@ def disconnected_grad(x):
     return _GradBlock("disconnected_grad")(x)
 
 
+def consider_constant(x):
+    """Theano's older spelling of :func:`zero_grad`: ``x``, with a zero gradient."""
+    return zero_grad(x)
+
+
 class GradClip(_GradModifier):
     """The gradient passing back is clipped elementwise to ``[lower, upper]``."""
 

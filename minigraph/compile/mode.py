@@ -242,3 +242,9 @@ def get_mode(mode):
         return _MODES[mode]
     raise ValueError(with_user_line(f"unknown mode {mode!r}; use one of {sorted(_MODES)} "
                                     f"or a Mode"))
+
+
+def get_default_mode():
+    """The mode ``function`` uses when none is given (from ``config.mode``), as Theano's
+    ``theano.compile.mode.get_default_mode``."""
+    return get_mode(None)

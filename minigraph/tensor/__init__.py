@@ -25,6 +25,22 @@ from .sharedvar import TensorSharedVariable  # noqa: F401  (registers shared()'s
 from . import shared_randomstreams  # noqa: F401,E402
 from minigraph.gradient import Lop, Rop  # noqa: F401,E402
 from . import signal  # noqa: F401,E402  (T.signal.pool.pool_2d, as theano.tensor.signal)
+# Theano names added for issue 15 (names branch): one block, kept together
+from . import nlinalg, slinalg  # noqa: F401,E402
+from .arrange import (advanced_inc_subtensor1, advanced_set_subtensor1, flatnonzero,  # noqa
+                      horizontal_stack, nonzero, nonzero_values, ptp, roll, shape_padaxis,
+                      split, stacklists, swapaxes, take, tile, vertical_stack)
+from . import xlogx  # noqa: F401,E402
+from .constant_value import (NotScalarConstantError, extract_constant,  # noqa: F401,E402
+                             get_scalar_constant_value)
+from .shape import identity_like  # noqa: F401,E402
+from .extra_ops import cumprod, cumsum, diff, fill_diagonal, repeat, squeeze  # noqa: F401,E402
+from .math import erf, erfc, inv, iround, isinf, isnan, largest, log2, log10  # noqa
+from .math import smallest  # noqa: F401,E402
+from .nlinalg import diag, diagonal, trace  # noqa: F401,E402
+from .reduce import all, any, max_and_argmax  # noqa: F401,E402
+from .sort import argsort, sort  # noqa: F401,E402
+from minigraph.gradient import consider_constant, hessian, jacobian  # noqa: F401,E402
 
 
 def addbroadcast(x, *axes):

@@ -15,7 +15,7 @@ from minigraph.graph.type import TensorType
 from . import math as M
 from .basic import as_tensor_variable
 from .elemwise import dimshuffle
-from .math import cast, sqr, sqrt, true_div
+from .math import cast, eq, gt, neq, sqr, sqrt, true_div
 
 
 def _norm_axis(x, axis):
@@ -24,7 +24,7 @@ def _norm_axis(x, axis):
     if isinstance(axis, (int, np.integer)):
         axis = (int(axis),)
     try:
-        if isinstance(axis, str) or any(isinstance(a, (str, bool)) for a in axis):
+        if isinstance(axis, str) or builtins.any(isinstance(a, (str, bool)) for a in axis):
             raise TypeError(axis)
         axis = tuple(int(a) for a in axis)
     except (TypeError, ValueError):
@@ -254,3 +254,41 @@ def argmax(x, axis=None, keepdims=False):
 def argmin(x, axis=None, keepdims=False):
     """Index of the minimum along ``axis``, int64."""
     return _argreduce("min", x, axis, keepdims)
+
+
+def all(x, axis=None, keepdims=False):
+    """True where every entry along ``axis`` is non-zero (bool; ``True`` for empty input).
+
+    >>> import minigraph.tensor as T, numpy as np
+    >>> x = T.imatrix("x")
+    >>> T.all(x, axis=1).eval({x: np.array([[1, 2], [0, 3]], "int32")}).tolist()
+    [True, False]
+    """
+    x = as_tensor_variable(x)
+    return eq(sum(eq(x, 0), axis=axis, keepdims=keepdims), 0)
+
+
+def any(x, axis=None, keepdims=False):
+    """True where some entry along ``axis`` is non-zero (bool; ``False`` for empty input).
+
+    >>> import minigraph.tensor as T, numpy as np
+    >>> x = T.imatrix("x")
+    >>> T.any(x, axis=0).eval({x: np.array([[1, 0], [0, 0]], "int32")}).tolist()
+    [True, False]
+    """
+    x = as_tensor_variable(x)
+    return gt(sum(neq(x, 0), axis=axis, keepdims=keepdims), 0)
+
+
+def max_and_argmax(a, axis=None, keepdims=False):
+    """``[max(a, axis), argmax(a, axis)]``, as Theano's ``T.max_and_argmax``.
+
+    ``axis`` is an int or None (the flattened array). The maximum is differentiable.
+
+    >>> import minigraph.tensor as T, numpy as np
+    >>> x = T.dmatrix("x")
+    >>> m, i = T.max_and_argmax(x, axis=1)
+    >>> [v.tolist() for v in (m.eval({x: np.eye(2)}), i.eval({x: np.eye(2)}))]
+    [[1.0, 1.0], [0, 1]]
+    """
+    return [max(a, axis=axis, keepdims=keepdims), argmax(a, axis=axis, keepdims=keepdims)]

@@ -157,3 +157,9 @@ def test_a_broken_pass_module_is_an_error_not_a_skipped_pass():
     nested = [n for f in ast.walk(tree) if isinstance(f, ast.FunctionDef)
               for n in ast.walk(f) if isinstance(n, (ast.Import, ast.ImportFrom))]
     assert not nested
+def test_get_default_mode_follows_config():
+    from minigraph.compile.mode import get_default_mode
+
+    assert get_default_mode() is get_mode(None)
+    with theano.change_flags(mode="FAST_COMPILE"):
+        assert get_default_mode() is FAST_COMPILE

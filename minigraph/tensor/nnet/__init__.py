@@ -7,4 +7,8 @@ from .basic import (  # re-exported as T.nnet.*
     softmax, softplus, to_one_hot, ultra_fast_sigmoid)  # noqa: F401
 from .dropout import dropout_dot  # noqa: F401
 from .abstract_conv import conv2d, conv2d_transpose  # noqa: F401
+from .composed import (crossentropy_softmax_1hot, crossentropy_softmax_1hot_with_bias,  # noqa
+                       confusion_matrix, crossentropy_softmax_argmax_1hot_with_bias, h_softmax,
+                       selu, softmax_with_bias, softsign)
+from . import bn, neighbours  # noqa: F401,E402
 from .gru import gru_sequence, gru_step  # noqa: F401
