@@ -6,7 +6,7 @@ vectorising the loop around them (no SVML here); NumPy's own AVX2 loops then bea
 ``@njit`` loop several times over (KERNELS.md §4.2).  Everything here is arithmetic, selects
 and bit casts only, so a loop calling these functions compiles to SIMD code.  Two users:
 the GRU epilogues (``kernels/gru_cpu.py``, through ``make_fast_exp``) and every fused
-elementwise kernel (``minigraph/tensor/fused_kernels.py``, through ``exp32``, ``tanh64``...).
+elementwise kernel (``minigraph/tensor/fused_kernels.py``, through ``F32.tanh``...).
 
 * ``exp``: Cody-Waite reduction ``x = k ln2 + r``, ``|r| <= ln2 / 2`` (``ln2`` split so that
   ``k * ln2_hi`` is exact), a Taylor polynomial for ``e^r`` (degree 7 / 13: truncation below
@@ -35,7 +35,8 @@ import numpy as np
 from numba import types
 from numba.extending import intrinsic
 
-__all__ = ["make_vecmath", "make_fast_exp", "fast_exp32", "fast_exp64", "exp32", "exp64",
+__all__ = ["make_vecmath", "make_fast_exp", "fast_exp32", "fast_exp64", "F32", "F64",
+           "exp32", "exp64",
            "expm1_32", "expm1_64", "log32", "log64", "log1p32", "log1p64", "tanh32",
            "tanh64", "sigmoid32", "sigmoid64", "softplus32", "softplus64"]
 
@@ -288,8 +289,8 @@ def make_vecmath(dtype):
 
 fast_exp32 = make_fast_exp(np.float32)
 fast_exp64 = make_fast_exp(np.float64)
-_M32, _M64 = make_vecmath(np.float32), make_vecmath(np.float64)
-exp32, expm1_32, log32, log1p32 = _M32.exp, _M32.expm1, _M32.log, _M32.log1p
-tanh32, sigmoid32, softplus32 = _M32.tanh, _M32.sigmoid, _M32.softplus
-exp64, expm1_64, log64, log1p64 = _M64.exp, _M64.expm1, _M64.log, _M64.log1p
-tanh64, sigmoid64, softplus64 = _M64.tanh, _M64.sigmoid, _M64.softplus
+F32, F64 = make_vecmath(np.float32), make_vecmath(np.float64)  # by dtype, for generated code
+exp32, expm1_32, log32, log1p32 = F32.exp, F32.expm1, F32.log, F32.log1p
+tanh32, sigmoid32, softplus32 = F32.tanh, F32.sigmoid, F32.softplus
+exp64, expm1_64, log64, log1p64 = F64.exp, F64.expm1, F64.log, F64.log1p
+tanh64, sigmoid64, softplus64 = F64.tanh, F64.sigmoid, F64.softplus
