@@ -112,9 +112,6 @@ def _body(program, indent):
     return lines, [names[i] for i in program.outputs]
 
 
-CHUNK = 4096  # elements per task of the threaded loop: long enough to vectorise
-
-
 def flat_ok(program):
     """True when no input is partly broadcast: contiguous inputs then run as 1-d loops."""
     return all(all(b) or not any(b) for _, b in program.in_types)
@@ -122,25 +119,20 @@ def flat_ok(program):
 
 def kernel_source(program, ndim):
     """Python source of the loops for ``program`` on ``ndim``-d outputs: ``flat`` (1-d
-    contiguous arrays, scalars by value), ``flat_par`` (the same split in ``CHUNK``-element
-    tasks across threads) and ``nd`` (broadcast dims indexed at 0)."""
+    contiguous arrays, scalars by value) and ``nd`` (broadcast dims indexed at 0)."""
     n_in = len(program.in_types)
     scalar = [all(b) for _, b in program.in_types]
     args = ", ".join([f"x{i}" for i in range(n_in)] +
                      [f"o{k}" for k in range(len(program.outputs))])
     src = [f"# minigraph fused kernel: {','.join(program.names())}; inputs "
            f"{[f'{d}{list(b)}' for d, b in program.in_types]}; ndim {ndim}",
-           "import math", "import numpy as np", "from numba import prange"]
+           "import math", "import numpy as np"]
     src += _vecmath_imports(program)
     if flat_ok(program):
-        for name, head in (("flat", ["    for i in range(o0.shape[0]):"]), ("flat_par", [
-                f"    for c in prange((o0.shape[0] + {CHUNK - 1}) // {CHUNK}):",
-                f"        for i in range(c * {CHUNK}, min(o0.shape[0], (c + 1) * {CHUNK})):"])):
-            pad = " " * (4 * len(head) + 4)
-            src += ["", "", f"def {name}({args}):"] + head
-            src += [f"{pad}v{i} = x{i}" + ("" if scalar[i] else "[i]") for i in range(n_in)]
-            body, outs = _body(program, pad)
-            src += body + [f"{pad}o{k}[i] = {o}" for k, o in enumerate(outs)]
+        src += ["", "", f"def flat({args}):", "    for i in range(o0.shape[0]):"]
+        src += [f"        v{i} = x{i}" + ("" if scalar[i] else "[i]") for i in range(n_in)]
+        body, outs = _body(program, " " * 8)
+        src += body + [f"        o{k}[i] = {o}" for k, o in enumerate(outs)]
     if ndim:
         idx = [f"i{d}" for d in range(ndim)]
         src += ["", "", f"def nd({args}):", f"    {', '.join(f'n{d}' for d in range(ndim))}, "
@@ -177,7 +169,7 @@ def cache_dir():
 class _Kernel:
     """One compiled kernel, shared by every node with the same program and rank.
 
-    ``funcs`` is None until the loops are ready, then ``(flat, nd, flat_par)``; a
+    ``funcs`` is None until the loops are ready, then ``(flat, nd)``; a
     background compile sets it from its thread once the loops are compiled (one attribute
     store, so a call sees either None or every loop).
     """
@@ -226,18 +218,11 @@ class _Kernel:
             self.pending = None
 
     def _warm(self, funcs):
-        import numba
-
         prog, ndim = self.program, self.ndim
         shape = (1,) if flat_ok(prog) else (1,) * ndim
         ins = [np.ones((), d)[()] if all(b) else np.ones(shape, d) for d, b in prog.in_types]
         outs = [np.empty(shape, d) for d in prog.out_dtypes()]
-        if flat_ok(prog):
-            funcs[0](*ins, *outs)
-            if numba.get_num_threads() > 1:  # the threaded loop compiles in ~3x the time
-                funcs[2](*ins, *outs)
-        else:
-            funcs[1](*ins, *outs)
+        funcs[0 if flat_ok(prog) else 1](*ins, *outs)
 
     def fail(self, error):
         self.failed, self.funcs = True, None
@@ -271,13 +256,38 @@ def _kernel(program, ndim):
 
 
 def parallel_threads(n_elements):
-    """Numba's thread count if an ``n_elements`` output should run the threaded loop, else 0."""
+    """Numba's thread count if an ``n_elements`` output should be split across threads,
+    else 0 (small outputs, or one thread)."""
     if n_elements < POLICY.parallel_min_elements:
         return 0
     import numba
 
     threads = numba.get_num_threads()
     return threads if threads > 1 else 0
+
+
+_POOL = []  # the thread pool running slices of large calls, made on first use
+
+
+def run_split(fn, args, arrays, n, threads):
+    """Run the 1-d loop ``fn`` on ``threads`` slices of ``n`` elements at once: the loops
+    are compiled ``nogil``, so plain threads run them in parallel with no second compile.
+    ``arrays`` are the positions in ``args`` of the 1-d arrays (inputs and outputs)."""
+    if not _POOL:
+        from concurrent.futures import ThreadPoolExecutor
+
+        _POOL.append(ThreadPoolExecutor(thread_name_prefix="minigraph-fused"))
+    step = (-(-n // threads) + 63) // 64 * 64  # cache-line multiples: no false sharing
+    jobs = []
+    for lo in range(0, n, step):
+        part = list(args)
+        for i in arrays:
+            part[i] = args[i][lo:lo + step]
+        jobs.append(part)
+    futures = [_POOL[0].submit(fn, *part) for part in jobs[1:]]
+    fn(*jobs[0])  # the calling thread does its share
+    for f in futures:
+        f.result()
 
 
 def _load(source):
@@ -304,9 +314,8 @@ def _load(source):
         exec(compile(source, f"<{name}>", "exec"), module.__dict__)
         cache = False
     jit = numba.njit(error_model="numpy", cache=cache, nogil=True)
-    par = numba.njit(error_model="numpy", cache=cache, nogil=True, parallel=True)
-    return tuple(j(getattr(module, f)) if hasattr(module, f) else None
-                 for f, j in (("flat", jit), ("nd", jit), ("flat_par", par)))
+    return tuple(jit(getattr(module, f)) if hasattr(module, f) else None
+                 for f in ("flat", "nd"))
 
 
 def _read(path):

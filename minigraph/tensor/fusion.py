@@ -37,7 +37,7 @@ from .basic import as_tensor_variable
 from .elemwise import Elemwise, _broadcast_shapes
 from .fused_kernels import (  # noqa: F401  (re-exported: fusion.POLICY, fusion._load, ...)
     _KERNELS, POLICY, FusionPolicy, _kernel, _load, cache_dir, flat_ok, kernel_cache_info,
-    kernel_source, parallel_threads, wait_for_compiles)
+    kernel_source, parallel_threads, run_split, wait_for_compiles)
 
 _DTYPES = {"bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64",
            "float32", "float64"}
@@ -341,6 +341,7 @@ def _make_runner(op, node):
     scalar = [i for i, (_, b) in enumerate(prog.in_types) if all(b)]
     arrays = [i for i, (_, b) in enumerate(prog.in_types) if not all(b)]
     flat = flat_ok(prog)  # no partly broadcast input
+    split_at = arrays + list(range(len(prog.in_types), len(prog.in_types) + len(prog.outputs)))
     dtypes = [np.dtype(d) for d in prog.out_dtypes()]
     single = len(dtypes) == 1
 
@@ -350,9 +351,11 @@ def _make_runner(op, node):
         if not kernel.hot(size, _load):  # _load read now: replaceable
             outs = _composite(prog, args)
             return outs[0] if single else tuple(outs)
-        dst = None if op.inplace is None else _destroyable(args, op.inplace, shape, dtypes[0])
-        outs = [dst if k == 0 and dst is not None else claim_buffer(op.reuse, shape, dt)
-                for k, dt in enumerate(dtypes)]
+        # never into the destroyable input: LLVM's runtime alias check sees the output
+        # overlap an input and runs the scalar loop (10x slower with vecmath calls,
+        # measured); the workspace gives a buffer whose pages are already mapped instead
+        reuse = op.reuse or op.inplace is not None
+        outs = [claim_buffer(reuse, shape, dt) for dt in dtypes]
         kargs = list(args)
         for i in scalar:
             kargs[i] = args[i].reshape(-1)[0]
@@ -360,30 +363,21 @@ def _make_runner(op, node):
                 all(o.flags.c_contiguous for o in outs):
             for i in arrays:
                 kargs[i] = args[i].reshape(-1)
-            fn = kernel.funcs[2 if parallel_threads(size) else 0]
-            kargs += [o.reshape(-1) for o in outs]
+            fn, kargs = kernel.funcs[0], kargs + [o.reshape(-1) for o in outs]
+            threads = parallel_threads(size)
         else:
-            fn, kargs = kernel.funcs[1], kargs + outs
+            fn, kargs, threads = kernel.funcs[1], kargs + outs, 0
         try:
-            fn(*kargs)
+            if threads:
+                run_split(fn, kargs, split_at, size, threads)
+            else:
+                fn(*kargs)
         except Exception as e:  # a typing error on a new signature: fall back, say so once
             kernel.fail(e)
             return run(*args)
         return outs[0] if single else tuple(outs)
 
     return run
-
-
-def _destroyable(args, k, shape, dtype):
-    """``args[k]`` if the kernel may write into it (else None): same shape and dtype,
-    writeable, and sharing no memory with the other inputs (read at other positions)."""
-    a = args[k]
-    if a.shape != shape or a.dtype != dtype or not a.flags.writeable:
-        return None
-    for b in args:
-        if b is not a and isinstance(b, np.ndarray) and np.may_share_memory(a, b):
-            return None
-    return a
 
 
 def _passes():

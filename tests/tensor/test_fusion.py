@@ -353,26 +353,26 @@ def test_background_compile_serves_numpy_until_ready(rng, monkeypatch, kernel_di
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
-def test_threaded_loop_equals_serial(rng, monkeypatch, numba_now, dtype):
+def test_threaded_split_equals_serial(rng, monkeypatch, numba_now, dtype):
     import numba
 
     x, s = T.vector("x", dtype=dtype), T.scalar("s", dtype=dtype)
     f = theano.function([x, s], T.tanh(x) * s + T.softplus(x) - T.exp(x * s) * x)
-    n = 3 * 4096 + 17  # three full chunks and a ragged one
+    n = 3 * 4096 + 17  # not a multiple of the split
     xv, sv = rng.standard_normal(n).astype(dtype), np.asarray(0.75, dtype)
     monkeypatch.setattr(fusion.POLICY, "parallel_min_elements", 1 << 40)
     serial = f(xv, sv)
-    kernel = fusion._kernel(fused_nodes(f)[0].op.program, 1)
     monkeypatch.setattr(fusion.POLICY, "parallel_min_elements", 1000)
     threads = numba.get_num_threads()
     numba.set_num_threads(min(2, numba.config.NUMBA_NUM_THREADS))
     try:
+        assert fusion.parallel_threads(n) == (0 if numba.get_num_threads() == 1 else 2)
         threaded = f(xv, sv)
-        expected = 1 if numba.get_num_threads() == 1 else 2
-        assert len(kernel.funcs[2].signatures) == expected - 1  # ran threaded if 2 threads
-        direct = np.empty_like(xv)
-        kernel.funcs[2](xv, sv[()], direct)  # the threaded loop itself, on any thread count
     finally:
         numba.set_num_threads(threads)
     np.testing.assert_array_equal(serial, threaded)
-    np.testing.assert_array_equal(serial, direct)
+    flat = fusion._kernel(fused_nodes(f)[0].op.program, 1).funcs[0]
+    for parts, size in ((3, n), (5, 70), (4, 1)):  # the split itself, any thread count
+        out = np.full(size, np.nan, dtype)
+        fusion.run_split(flat, [xv[:size], sv[()], out], [0, 2], size, parts)
+        np.testing.assert_array_equal(out, serial[:size])
