@@ -376,3 +376,17 @@ def test_threaded_split_equals_serial(rng, monkeypatch, numba_now, dtype):
         out = np.full(size, np.nan, dtype)
         fusion.run_split(flat, [xv[:size], sv[()], out], [0, 2], size, parts)
         np.testing.assert_array_equal(out, serial[:size])
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_vecmath_kernels_on_empty_and_0d_inputs(rng, numba_now, dtype):
+    x, s = T.vector("x", dtype=dtype), T.scalar("s", dtype=dtype)
+    outs = [T.tanh(x) * T.sigmoid(x) + T.log1p(abs(x)), T.softplus(s) - T.expm1(s) * T.exp(s)]
+    f, g = theano.function([x, s], outs), theano.function([x, s], outs, mode=UNFUSED)
+    assert len(fused_nodes(f)) == 2
+    for n in (0, 1, 13):
+        xv, sv = rng.standard_normal(n).astype(dtype), np.asarray(rng.standard_normal(), dtype)
+        for got, want in zip(f(xv, sv), g(xv, sv)):
+            assert got.shape == want.shape and got.dtype == want.dtype
+            np.testing.assert_allclose(got, want, rtol=4e-6 if dtype == "float32" else 1e-14,
+                                       atol=1e-7 if dtype == "float32" else 1e-15)
