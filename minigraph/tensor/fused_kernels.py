@@ -13,10 +13,11 @@ this module decides *how* a program becomes machine code, and keeps it:
 * ``run_split``: a large call's 1-d loop run on slices by a pool of threads (the loops are
   ``nogil``), as many as ``numba.get_num_threads()``.
 
-The transcendental functions come from ``kernels/vecmath.py``, inlined into each loop so it
-vectorises; that inlining is most of a kernel's compile time (9 s for a 50-op chain with 18
-of them, measured on a loaded 2-core machine; 0.03 s from the disk cache), which is why hot
-kernels compile in the background.
+The transcendental functions come from ``kernels/vecmath.py`` as statements pasted into the
+loop, so it vectorises; they make a kernel long, and Numba's typing and lowering of it is
+most of its compile time (5.6 s for a 50-op chain with 18 of them, measured on a loaded
+2-core machine; 0.05 s from the disk cache), which is why hot kernels compile in the
+background.
 They live apart from the pass because none of this touches a graph: the only input is a
 ``Program``. Numba itself is imported only when a kernel first compiles.
 """
@@ -78,24 +79,24 @@ _CODE = {"maximum": "np.maximum({0}, {1})", "minimum": "np.minimum({0}, {1})",
          "clip": "np.minimum(np.maximum({0}, {1}), {2})", "sgn": "np.sign({0})",
          "floor": "np.floor({0})", "ceil": "np.ceil({0})", "round": "np.round({0})",
          "xor": "(bool({0}) != bool({1}))"}
-# the transcendental functions through kernels/vecmath.py (arithmetic only, so the loop
-# vectorises; a few ulps, exact at 0, +-inf, NaN and saturation): Numba's math.exp / tanh
-# are scalar libm calls, ~10x slower per element than the rest of a typical fused loop
+# the transcendental functions come from kernels/vecmath.py as statements pasted into the
+# loop (arithmetic only, so the loop vectorises; a few ulps, exact at 0, +-inf, NaN and
+# saturation): Numba's math.exp / tanh are scalar libm calls, ~10x slower per element
 VECMATH = ("exp", "expm1", "log", "log1p", "tanh", "sigmoid", "softplus")
-for _name in VECMATH:
-    for _dt, _b in (("float32", "32"), ("float64", "64")):
-        _CODE[_name, _dt] = f"_vm_{_name}{_b}({{0}})"
+_FLOATS = ("float32", "float64")
 
 
-def _vecmath_imports(program):
-    """The prelude binding what the program's steps call from kernels/vecmath.py."""
-    used = sorted({(op.name, dt[-2:]) for op, _, dt in program.steps
-                   if op.name in VECMATH and (op.name, dt) in _CODE})
-    if not used:
+def _vecmath_prelude(program):
+    """Module-level lines defining the constants the pasted vecmath statements read."""
+    from kernels import vecmath
+
+    dtypes = sorted({dt for op, _, dt in program.steps if op.name in VECMATH and dt in _FLOATS})
+    if not dtypes:
         return []
-    return [f"# kernels/vecmath.py sha1 {_vecmath_stamp()}",
-            "from kernels.vecmath import F32, F64"] + [
-        f"_vm_{name}{bits} = F{bits}.{name}" for name, bits in used]
+    lines = [f"# kernels/vecmath.py sha1 {_vecmath_stamp()}"]
+    for dt in dtypes:
+        lines += [line for line in vecmath.prelude(dt) if line not in lines]
+    return lines
 
 
 def _cast(dtype):
@@ -113,6 +114,15 @@ def _body(program, indent):
             # does (an unsigned -x would wrap; int8 exp would be float16 in NumPy itself)
             args = [a if dtypes[i] == dtype else f"{_cast(dtype)}({a})"
                     for a, i in zip(args, refs)]
+        if op.name in VECMATH and dtype in _FLOATS:
+            from kernels import vecmath
+
+            if args[0] not in names:  # the statements read their argument several times
+                lines.append(f"{indent}_a{s} = {args[0]}")
+                args[0] = f"_a{s}"
+            lines += [indent + line
+                      for line in vecmath.source(op.name, dtype, args[0], f"t{s}", f"_t{s}")]
+            continue
         expr = code.format(*args)
         # float literals in templates are float64 in Numba: round each step to its dtype
         lines.append(f"{indent}t{s} = {_cast(dtype)}({expr})")
@@ -134,7 +144,7 @@ def kernel_source(program, ndim):
     src = [f"# minigraph fused kernel: {','.join(program.names())}; inputs "
            f"{[f'{d}{list(b)}' for d, b in program.in_types]}; ndim {ndim}",
            "import math", "import numpy as np"]
-    src += _vecmath_imports(program)
+    src += _vecmath_prelude(program)
     if flat_ok(program):
         src += ["", "", f"def flat({args}):", "    for i in range(o0.shape[0]):"]
         src += [f"        v{i} = x{i}" + ("" if scalar[i] else "[i]") for i in range(n_in)]
