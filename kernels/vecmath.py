@@ -35,10 +35,10 @@ import numpy as np
 from numba import types
 from numba.extending import intrinsic
 
-__all__ = ["make_vecmath", "make_fast_exp", "fast_exp32", "fast_exp64", "F32", "F64",
-           "exp32", "exp64",
-           "expm1_32", "expm1_64", "log32", "log64", "log1p32", "log1p64", "tanh32",
-           "tanh64", "sigmoid32", "sigmoid64", "softplus32", "softplus64"]
+__all__ = ["make_vecmath", "source", "prelude", "SNIPPETS", "make_fast_exp", "fast_exp32",
+           "fast_exp64", "F32", "F64", "exp32", "exp64", "expm1_32", "expm1_64", "log32",
+           "log64", "log1p32", "log1p64", "tanh32", "tanh64", "sigmoid32", "sigmoid64",
+           "softplus32", "softplus64"]
 
 _JIT = dict(inline="always", error_model="numpy")
 
