@@ -8,7 +8,7 @@ the same formulas.
 Numba types float literals as float64, which would silently widen float32 code (and emit f64
 instructions on a GPU), so every constant is bound in the target dtype by the factory
 ``make_gru_math``.  The exponential is a parameter: the CPU passes the vectorisable
-``fastexp`` one, CUDA passes ``math.exp`` (libdevice).
+``vecmath`` one, CUDA passes ``math.exp`` (libdevice).
 
 Equations (cuDNN / PyTorch variant, gate order r, z, n; ``ghn`` includes ``b_hn``)::
 
@@ -46,7 +46,7 @@ def make_gru_math(dtype, exp):
     dtype : {numpy.float32, numpy.float64}
         Type of every constant (and so of the arithmetic for arguments of that type).
     exp : numba dispatcher
-        A jitted ``exp(x)``, ideally ``inline="always"`` (e.g. ``fastexp.fast_exp32`` or
+        A jitted ``exp(x)``, ideally ``inline="always"`` (e.g. ``vecmath.fast_exp32`` or
         ``libm_exp``).
 
     Returns

@@ -6,23 +6,35 @@ this module decides *how* a program becomes machine code, and keeps it:
 * ``kernel_source``: Python source for a program's loops, from the scalar table's code
   templates (``_CODE`` overrides where the table's Python form differs from NumPy's);
 * the in-process cache (``_KERNELS``: one ``_Kernel`` per program and rank, shared by every
-  node running it) and the compile policy (``POLICY``: a kernel compiles once hot);
+  node running it) and the compile policy (``POLICY``: a kernel compiles once hot, by
+  element-operations or by calls, in a background thread while the NumPy composite serves);
 * the on-disk cache (``cache_dir``): the source is written once and compiled with
-  ``njit(cache=True)``, so a later process loads it instead of compiling.
+  ``njit(cache=True)``, so a later process loads it instead of compiling;
+* ``run_split``: a large call's 1-d loop run on slices by a pool of threads (the loops are
+  ``nogil``), as many as ``numba.get_num_threads()``.
 
+The transcendental functions come from ``kernels/vecmath.py`` as statements pasted into the
+loop, so it vectorises; they make a kernel long, and Numba's typing and lowering of it is
+most of its compile time (5.6 s for a 50-op chain with 18 of them, measured on a loaded
+2-core machine; 0.05 s from the disk cache), which is why hot kernels compile in the
+background.
 They live apart from the pass because none of this touches a graph: the only input is a
 ``Program``. Numba itself is imported only when a kernel first compiles.
 """
 
+import atexit
 import hashlib
 import importlib.util
 import os
 import sys
+import threading
 import warnings
+
+import numpy as np
 
 
 class FusionPolicy:
-    """When fused kernels run in Numba, and how big a group may grow (``fusion.POLICY``).
+    """When fused kernels run in Numba, how, and how big a group may grow (``fusion.POLICY``).
 
     Parameters
     ----------
@@ -33,12 +45,26 @@ class FusionPolicy:
         with the same program) a kernel runs in NumPy before it is compiled; 0 compiles on
         the first call. The default, 1e8, is about 0.1 s of NumPy work: the order of a
         fresh compile, so one-off graphs never compile and hot training steps soon do.
+    compile_after_calls : int
+        Calls after which a kernel is compiled whatever its size: a kernel on small arrays
+        called thousands of times a second spends its time in NumPy's per-call overhead.
+    background : bool
+        A kernel made hot by either count (not by ``compile_after=0``) compiles in a
+        background thread while the NumPy composite keeps serving its calls; False compiles
+        at the call that made it hot (deterministic: the tests' switch).
+    parallel_min_elements : int
+        Outputs at least this large run the threaded loop (chunks split across
+        ``numba.get_num_threads()`` threads) when Numba has more than one thread.
     max_inputs, max_outputs : int
         Group limits.
     """
 
-    def __init__(self, numba=True, compile_after=1e8, max_inputs=32, max_outputs=8):
+    def __init__(self, numba=True, compile_after=1e8, compile_after_calls=1000,
+                 background=True, parallel_min_elements=1 << 16, max_inputs=32,
+                 max_outputs=8):
         self.numba, self.compile_after = numba, compile_after
+        self.compile_after_calls, self.background = compile_after_calls, background
+        self.parallel_min_elements = parallel_min_elements
         self.max_inputs, self.max_outputs = max_inputs, max_outputs
 
 
@@ -53,34 +79,24 @@ _CODE = {"maximum": "np.maximum({0}, {1})", "minimum": "np.minimum({0}, {1})",
          "clip": "np.minimum(np.maximum({0}, {1}), {2})", "sgn": "np.sign({0})",
          "floor": "np.floor({0})", "ceil": "np.ceil({0})", "round": "np.round({0})",
          "xor": "(bool({0}) != bool({1}))"}
-# exp through kernels.fastexp (arithmetic only, so the loop vectorises; ~1 ulp): libm's
-# scalar expf made exp 10x slower per element than the rest of a typical fused loop
-for _dt, _b in (("float32", "32"), ("float64", "64")):
-    _CODE["exp", _dt] = f"_exp{_b}(np.{_dt}({{0}}))"
-    _CODE["sigmoid", _dt] = f"(np.{_dt}(1.0) / (np.{_dt}(1.0) + _exp{_b}(-np.{_dt}({{0}}))))"
-_EXP_PRELUDE = '''
-from numba import njit
-from kernels.fastexp import fast_exp32, fast_exp64
+# the transcendental functions come from kernels/vecmath.py as statements pasted into the
+# loop (arithmetic only, so the loop vectorises; a few ulps, exact at 0, +-inf, NaN and
+# saturation): Numba's math.exp / tanh are scalar libm calls, ~10x slower per element
+VECMATH = ("exp", "expm1", "log", "log1p", "tanh", "sigmoid", "softplus")
+_FLOATS = ("float32", "float64")
 
 
-def _make_exp(fast, dtype, limit):
-    # fast is exact on [-limit, limit] and clamps beyond; shifting by 64 and scaling by
-    # e^+-64 extends it to where the true exp overflows to inf or underflows to 0
-    lim, shift, one = dtype(limit), dtype(64.0), dtype(1.0)
-    up, down = dtype(math.exp(64.0)), dtype(math.exp(-64.0))
+def _vecmath_prelude(program):
+    """Module-level lines defining the constants the pasted vecmath statements read."""
+    from kernels import vecmath
 
-    @njit(inline="always", error_model="numpy")
-    def exp(x):
-        hi, lo = x > lim, x < -lim
-        s = shift if hi else (-shift if lo else dtype(0.0))
-        return fast(x - s) * (up if hi else (down if lo else one))
-
-    return exp
-
-
-_exp32 = _make_exp(fast_exp32, np.float32, 80.0)
-_exp64 = _make_exp(fast_exp64, np.float64, 700.0)
-'''
+    dtypes = sorted({dt for op, _, dt in program.steps if op.name in VECMATH and dt in _FLOATS})
+    if not dtypes:
+        return []
+    lines = [f"# kernels/vecmath.py sha1 {_vecmath_stamp()}"]
+    for dt in dtypes:
+        lines += [line for line in vecmath.prelude(dt) if line not in lines]
+    return lines
 
 
 def _cast(dtype):
@@ -98,10 +114,24 @@ def _body(program, indent):
             # does (an unsigned -x would wrap; int8 exp would be float16 in NumPy itself)
             args = [a if dtypes[i] == dtype else f"{_cast(dtype)}({a})"
                     for a, i in zip(args, refs)]
+        if op.name in VECMATH and dtype in _FLOATS:
+            from kernels import vecmath
+
+            if args[0] not in names:  # the statements read their argument several times
+                lines.append(f"{indent}_a{s} = {args[0]}")
+                args[0] = f"_a{s}"
+            lines += [indent + line
+                      for line in vecmath.source(op.name, dtype, args[0], f"t{s}", f"_t{s}")]
+            continue
         expr = code.format(*args)
         # float literals in templates are float64 in Numba: round each step to its dtype
         lines.append(f"{indent}t{s} = {_cast(dtype)}({expr})")
     return lines, [names[i] for i in program.outputs]
+
+
+def flat_ok(program):
+    """True when no input is partly broadcast: contiguous inputs then run as 1-d loops."""
+    return all(all(b) or not any(b) for _, b in program.in_types)
 
 
 def kernel_source(program, ndim):
@@ -114,9 +144,8 @@ def kernel_source(program, ndim):
     src = [f"# minigraph fused kernel: {','.join(program.names())}; inputs "
            f"{[f'{d}{list(b)}' for d, b in program.in_types]}; ndim {ndim}",
            "import math", "import numpy as np"]
-    if any((op.name, dt) in _CODE for op, _, dt in program.steps):
-        src += [f"# kernels/fastexp.py sha1 {_fastexp_stamp()}", _EXP_PRELUDE]
-    if all(s or not any(b) for s, (_, b) in zip(scalar, program.in_types)):
+    src += _vecmath_prelude(program)
+    if flat_ok(program):
         src += ["", "", f"def flat({args}):", "    for i in range(o0.shape[0]):"]
         src += [f"        v{i} = x{i}" + ("" if scalar[i] else "[i]") for i in range(n_in)]
         body, outs = _body(program, " " * 8)
@@ -135,13 +164,13 @@ def kernel_source(program, ndim):
     return "\n".join(src) + "\n"
 
 
-def _fastexp_stamp():
-    """A digest of kernels/fastexp.py: Numba's cache cannot see a change in a callee, so
+def _vecmath_stamp():
+    """A digest of kernels/vecmath.py: Numba's cache cannot see a change in a callee, so
     the generated source (and so its file name) names the version it was built against."""
-    if not hasattr(_fastexp_stamp, "value"):
-        with open(importlib.util.find_spec("kernels.fastexp").origin, "rb") as f:
-            _fastexp_stamp.value = hashlib.sha1(f.read()).hexdigest()[:12]
-    return _fastexp_stamp.value
+    if not hasattr(_vecmath_stamp, "value"):
+        with open(importlib.util.find_spec("kernels.vecmath").origin, "rb") as f:
+            _vecmath_stamp.value = hashlib.sha1(f.read()).hexdigest()[:12]
+    return _vecmath_stamp.value
 
 
 # ---- caches: in-process (one _Kernel per program and rank) and on disk -------------------
@@ -155,38 +184,82 @@ def cache_dir():
 
 
 class _Kernel:
-    """One compiled kernel, shared by every node with the same program and rank."""
+    """One compiled kernel, shared by every node with the same program and rank.
+
+    ``funcs`` is None until the loops are ready, then ``(flat, nd)``; a
+    background compile sets it from its thread once the loops are compiled (one attribute
+    store, so a call sees either None or every loop).
+    """
 
     def __init__(self, program, ndim):
         self.program, self.ndim = program, ndim
-        self.work, self.failed, self.funcs = 0.0, False, None
+        self.work, self.calls, self.failed, self.funcs = 0.0, 0, False, None
+        self.pending = None  # the background thread while one compiles
 
     def hot(self, n_elements, load=None):
         """True when the Numba loops should run (compiling them now if needed).
 
-        ``load`` (source -> the jitted ``flat``, ``nd`` loops) defaults to :func:`_load`;
-        :mod:`.fusion`'s runner passes its own module's ``_load``, read at call time, so a
-        replacement put there (tests simulate a broken Numba that way) is the one used.
+        ``load`` (source -> the jitted loops) defaults to :func:`_load`; :mod:`.fusion`'s
+        runner passes its own module's ``_load``, read at call time, so a replacement put
+        there (tests simulate a broken Numba that way) is the one used.
         """
-        if not POLICY.numba:
-            return False
         if self.funcs is not None:
-            return True
-        if self.failed:
+            return POLICY.numba
+        if not POLICY.numba or self.failed or self.pending is not None:
             return False
+        self.calls += 1
         self.work += n_elements * len(self.program.steps)
-        if self.work < POLICY.compile_after:
+        if self.work < POLICY.compile_after and self.calls < POLICY.compile_after_calls:
             return False
+        if POLICY.background and POLICY.compile_after > 0:
+            self.pending = threading.Thread(target=self._build, args=(load or _load, True),
+                                            name=f"minigraph-compile {self.program}",
+                                            daemon=True)
+            _BACKGROUND.append(self.pending)
+            self.pending.start()
+            return False
+        self._build(load or _load, False)
+        return self.funcs is not None
+
+    def _build(self, load, warm):
+        """Load the loops; ``warm`` also compiles them here (on tiny arrays of the right
+        types) so that the first call after they are published does not compile."""
         try:
-            self.funcs = (load or _load)(kernel_source(self.program, self.ndim))
+            funcs = load(kernel_source(self.program, self.ndim))
+            if warm:
+                self._warm(funcs)
+            self.funcs = funcs
         except Exception as e:  # no Numba, unwritable cache...: NumPy still gives the answer
             self.fail(e)
-        return self.funcs is not None
+        finally:
+            self.pending = None
+
+    def _warm(self, funcs):
+        prog, ndim = self.program, self.ndim
+        shape = (1,) if flat_ok(prog) else (1,) * ndim
+        ins = [np.ones((), d)[()] if all(b) else np.ones(shape, d) for d, b in prog.in_types]
+        outs = [np.empty(shape, d) for d in prog.out_dtypes()]
+        funcs[0 if flat_ok(prog) else 1](*ins, *outs)
 
     def fail(self, error):
         self.failed, self.funcs = True, None
         warnings.warn(f"fused kernel {self.program}: Numba failed ({type(error).__name__}: "
                       f"{error}); running it with NumPy", RuntimeWarning, stacklevel=3)
+
+
+_BACKGROUND = []  # compile threads started, joined at exit (Numba must not die mid-compile)
+
+
+@atexit.register
+def wait_for_compiles(timeout=None):
+    """Wait until the background compiles started so far are done (all, or ``timeout`` s).
+
+    Examples
+    --------
+    >>> wait_for_compiles()
+    """
+    while _BACKGROUND:
+        _BACKGROUND.pop().join(timeout)
 
 
 _KERNELS = {}
@@ -197,6 +270,41 @@ def _kernel(program, ndim):
     if key not in _KERNELS:
         _KERNELS[key] = _Kernel(program, ndim)
     return _KERNELS[key]
+
+
+def parallel_threads(n_elements):
+    """Numba's thread count if an ``n_elements`` output should be split across threads,
+    else 0 (small outputs, or one thread)."""
+    if n_elements < POLICY.parallel_min_elements:
+        return 0
+    import numba
+
+    threads = numba.get_num_threads()
+    return threads if threads > 1 else 0
+
+
+_POOL = []  # the thread pool running slices of large calls, made on first use
+
+
+def run_split(fn, args, arrays, n, threads):
+    """Run the 1-d loop ``fn`` on ``threads`` slices of ``n`` elements at once: the loops
+    are compiled ``nogil``, so plain threads run them in parallel with no second compile.
+    ``arrays`` are the positions in ``args`` of the 1-d arrays (inputs and outputs)."""
+    if not _POOL:
+        from concurrent.futures import ThreadPoolExecutor
+
+        _POOL.append(ThreadPoolExecutor(thread_name_prefix="minigraph-fused"))
+    step = (-(-n // threads) + 63) // 64 * 64  # cache-line multiples: no false sharing
+    jobs = []
+    for lo in range(0, n, step):
+        part = list(args)
+        for i in arrays:
+            part[i] = args[i][lo:lo + step]
+        jobs.append(part)
+    futures = [_POOL[0].submit(fn, *part) for part in jobs[1:]]
+    fn(*jobs[0])  # the calling thread does its share
+    for f in futures:
+        f.result()
 
 
 def _load(source):
@@ -238,18 +346,20 @@ def kernel_cache_info():
     Returns
     -------
     dict
-        ``kernels`` (programs seen), ``compiled`` (in Numba), ``failed`` (fell back to
-        NumPy), and Numba's on-disk ``disk_hits`` / ``disk_misses`` (loops loaded vs
-        compiled fresh).
+        ``kernels`` (programs seen), ``compiled`` (in Numba), ``compiling`` (in a
+        background thread now), ``failed`` (fell back to NumPy), and Numba's on-disk
+        ``disk_hits`` / ``disk_misses`` (loops loaded vs compiled fresh).
 
     Examples
     --------
     >>> sorted(kernel_cache_info())
-    ['compiled', 'disk_hits', 'disk_misses', 'failed', 'kernels']
+    ['compiled', 'compiling', 'disk_hits', 'disk_misses', 'failed', 'kernels']
     """
-    info = dict(kernels=len(_KERNELS), compiled=0, failed=0, disk_hits=0, disk_misses=0)
-    for k in _KERNELS.values():
+    info = dict(kernels=len(_KERNELS), compiled=0, compiling=0, failed=0, disk_hits=0,
+                disk_misses=0)
+    for k in list(_KERNELS.values()):
         info["failed"] += k.failed
+        info["compiling"] += k.pending is not None
         if k.funcs is not None:
             info["compiled"] += 1
             for f in k.funcs:

@@ -8,15 +8,18 @@ scalar graph. The node runs in one of two ways, chosen per call:
   to the unfused graph. Cold kernels and small workloads run here, so tests and one-off
   evaluations never pay Numba's compile time (~0.2 s a kernel, ~0.8 s for Numba's start-up);
 * one Numba loop generated from the scalar table's code templates, once the kernel is hot
-  (``POLICY.compile_after`` element-operations done in NumPy, summed over every node sharing
-  the kernel). Kernels are cached in-process by program and on disk
+  (``POLICY.compile_after`` element-operations or ``POLICY.compile_after_calls`` calls done
+  in NumPy, summed over every node sharing the kernel); it compiles in a background thread
+  while the composite serves, and large outputs run it split across Numba's threads.
+  Kernels are cached in-process by program and on disk
   (``~/.cache/minigraph/fusion``, or ``$MINIGRAPH_CACHE_DIR``): the generated source is
   written once and compiled with ``njit(cache=True)``, so a later process loads it in ~5 ms.
   The generator, both caches and ``POLICY`` live in :mod:`.fused_kernels` (re-exported here:
   ``fusion.POLICY``, ``kernel_source``, ``cache_dir``, ``kernel_cache_info``).
 
-float32 ``tanh``/``sin``/``cos`` are left out of groups: Numba calls scalar libm for them,
-6-7x slower than NumPy's SIMD loops (measured, 1M elements), which fusion cannot win back.
+float32 ``sin``/``cos`` are left out of groups: Numba calls scalar libm for them, 6-7x
+slower than NumPy's SIMD loops (measured, 1M elements), which fusion cannot win back;
+``exp``, ``log``, ``tanh``, ``sigmoid``... run the vectorisable ``kernels/vecmath.py``.
 The in-place and buffer-reuse passes that run after fusion live in :mod:`.inplace`.
 """
 
@@ -35,13 +38,14 @@ from .basic import as_tensor_variable
 from .buffers import claim_buffer
 from .elemwise import Elemwise, _broadcast_shapes
 from .fused_kernels import (  # noqa: F401  (re-exported: fusion.POLICY, fusion._load, ...)
-    _KERNELS, POLICY, FusionPolicy, _kernel, _load, cache_dir, kernel_cache_info, kernel_source)
+    _KERNELS, POLICY, FusionPolicy, _kernel, _load, cache_dir, flat_ok, kernel_cache_info,
+    kernel_source, parallel_threads, run_split, wait_for_compiles)
 
 _DTYPES = {"bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64",
            "float32", "float64"}
-# (op, output dtype) kept out of groups: float32 tanh/sin/cos (see above); round of bools,
+# (op, output dtype) kept out of groups: float32 sin/cos (see above); round of bools,
 # which Numba's np.round does not type
-_NOT_FUSED = {("tanh", "float32"), ("sin", "float32"), ("cos", "float32"), ("round", "bool")}
+_NOT_FUSED = {("sin", "float32"), ("cos", "float32"), ("round", "bool")}
 
 
 def _ufunc_result(fn, dtypes):
@@ -334,30 +338,38 @@ def _make_runner(op, node):
     kernel = _kernel(prog, node.outputs[0].ndim)
     scalar = [i for i, (_, b) in enumerate(prog.in_types) if all(b)]
     arrays = [i for i, (_, b) in enumerate(prog.in_types) if not all(b)]
-    flat_ok = all(not any(prog.in_types[i][1]) for i in arrays)  # no partly broadcast input
+    flat = flat_ok(prog)  # no partly broadcast input
+    split_at = arrays + list(range(len(prog.in_types), len(prog.in_types) + len(prog.outputs)))
     dtypes = [np.dtype(d) for d in prog.out_dtypes()]
     single = len(dtypes) == 1
 
     def run(*args):
         shape = shape_of(args)
-        if not kernel.hot(math.prod(shape), _load):  # _load read now: replaceable
+        size = math.prod(shape)
+        if not kernel.hot(size, _load):  # _load read now: replaceable
             outs = _composite(prog, args)
             return outs[0] if single else tuple(outs)
-        dst = None if op.inplace is None else _destroyable(args, op.inplace, shape, dtypes[0])
-        outs = [dst if k == 0 and dst is not None else claim_buffer(op.reuse, shape, dt)
-                for k, dt in enumerate(dtypes)]
+        # never into the destroyable input: LLVM's runtime alias check sees the output
+        # overlap an input and runs the scalar loop (10x slower with vecmath calls,
+        # measured); the workspace gives a buffer whose pages are already mapped instead
+        reuse = op.reuse or op.inplace is not None
+        outs = [claim_buffer(reuse, shape, dt) for dt in dtypes]
         kargs = list(args)
         for i in scalar:
             kargs[i] = args[i].reshape(-1)[0]
-        if flat_ok and all(args[i].flags.c_contiguous for i in arrays) and \
+        if flat and all(args[i].flags.c_contiguous for i in arrays) and \
                 all(o.flags.c_contiguous for o in outs):
             for i in arrays:
                 kargs[i] = args[i].reshape(-1)
             fn, kargs = kernel.funcs[0], kargs + [o.reshape(-1) for o in outs]
+            threads = parallel_threads(size)
         else:
-            fn, kargs = kernel.funcs[1], kargs + outs
+            fn, kargs, threads = kernel.funcs[1], kargs + outs, 0
         try:
-            fn(*kargs)
+            if threads:
+                run_split(fn, kargs, split_at, size, threads)
+            else:
+                fn(*kargs)
         except Exception as e:  # a typing error on a new signature: fall back, say so once
             kernel.fail(e)
             return run(*args)
@@ -365,15 +377,4 @@ def _make_runner(op, node):
 
     return run
 
-
-def _destroyable(args, k, shape, dtype):
-    """``args[k]`` if the kernel may write into it (else None): same shape and dtype,
-    writeable, and sharing no memory with the other inputs (read at other positions)."""
-    a = args[k]
-    if a.shape != shape or a.dtype != dtype or not a.flags.writeable:
-        return None
-    for b in args:
-        if b is not a and isinstance(b, np.ndarray) and np.may_share_memory(a, b):
-            return None
-    return a
 

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from kernels import gru_cpu
-from kernels.fastexp import fast_exp32, fast_exp64, make_fast_exp
+from kernels.vecmath import fast_exp32, fast_exp64, make_fast_exp
 from kernels.gru_math import libm_exp, make_gru_math
 
 # dtype: (exp, exp range without clamping, exp rel, sigmoid abs, tanh abs)
