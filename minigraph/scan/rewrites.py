@@ -9,6 +9,9 @@
   there as sequences) and ``acc0 + dot(U.T, V)`` replaces ``T`` rank-one updates;
 * ``scan_hoist_input_dot``: ``dot(x_t, W)`` of a sequence and a const becomes one product
   ``dot(X, W)`` over all steps before the loop, read back as a new sequence.
+* ``scan_merge_twin``: a loop whose twin (the same loop storing more per step, built by
+  :mod:`minigraph.scan.grad` for the backward pass) runs on the same inputs gives way to it:
+  its outputs are read from the twin's, so the forward loop runs once.
 
 All three run in the outer graph's pipeline after the gradient was built, so the backward
 loops benefit as much as the forward ones.
@@ -260,9 +263,30 @@ def scan_hoist_input_dot(fgraph, node):
     return dict(zip(node.outputs, new_c + new_y))
 
 
+@node_rewriter([Scan])
+def scan_merge_twin(fgraph, node):
+    """Scan with a twin on the same inputs (grad's storing loop) -> the twin's outputs"""
+    op = node.op
+    twin = next((c for c, _ in fgraph.clients.get(node.inputs[0], ())
+                 if c != "output" and c is not node and getattr(c.op, "twin_of", None) is op
+                 and list(c.inputs) == list(node.inputs)), None)
+    if twin is None:
+        return None
+    out = []
+    for c, o in enumerate(node.outputs[: op.n_carries]):
+        t = twin.outputs[c]
+        if op.carry_keep[c] or t.type == o.type:
+            out.append(t)
+        else:  # the twin keeps the trace where this loop kept the final window
+            out.append(t[-1] if op.carry_taps[c] == (-1,) else t[-op.windows[c]:])
+    out += twin.outputs[op.n_carries: op.n_carries + op.n_ys]
+    return dict(zip(node.outputs, out))
+
+
 from .gru_rewrite import GRU_PASS  # noqa: E402
 
 # GRU recognition first: it reads the bodies as written and the links between forward and
 # backward loops, which the rewrites above rebuild away
 SCAN_PASSES = [GRU_PASS,
-               RuleSet("scan", [scan_prune, scan_sum_of_products, scan_hoist_input_dot])]
+               RuleSet("scan", [scan_merge_twin, scan_prune, scan_sum_of_products,
+                                scan_hoist_input_dot])]
