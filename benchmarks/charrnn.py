@@ -49,7 +49,7 @@ import numba  # noqa: E402
 import numpy as np  # noqa: E402
 
 # a --baseline worker imports minigraph and models from the other checkout
-sys.path.insert(0, os.environ.get("CHARRNN_BENCH_ROOT")
+sys.path.insert(0, os.environ.get("MINIGRAPH_BENCH_ROOT")
                 or os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 from models.charrnn.cli import tune_malloc  # noqa: E402
 from models.charrnn.data import Vocabulary  # noqa: E402
@@ -157,7 +157,7 @@ class Worker:
                    OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
         env.pop("OMP_WAIT_POLICY", None)  # each framework picks its own
         if framework == "baseline":
-            env["CHARRNN_BENCH_ROOT"] = os.path.abspath(baseline)
+            env["MINIGRAPH_BENCH_ROOT"] = os.path.abspath(baseline)
         self.proc = subprocess.Popen(
             [sys.executable, os.path.abspath(__file__), "--worker",
              "torch" if framework == "torch" else "minigraph", name,
