@@ -129,3 +129,17 @@ def test_every_rewrite_together_on_a_gru_step(rng):
     vals = [rng.normal(size=(5, 4)), rng.normal(size=H), rng.normal(size=(4, 3 * H)),
             rng.normal(size=(H, 3 * H)), rng.normal(size=3 * H)]
     _same_values([x, h0, Wx, Wh, bh], grads, vals, "scan")
+
+
+def test_merge_twin_runs_the_forward_loop_once(rng):
+    """The user's loop, whose gradient needs a twin storing the step's values, gives way
+    to the twin: its trace, its last state and its per-step output come from the twin."""
+    x, h0, W = T.dmatrix("x"), T.dvector("h0"), T.dmatrix("W")
+    (hs, ys), _ = theano.scan(lambda x_t, h, W: [T.nnet.relu(x_t + T.dot(h, W)),
+                                                 T.nnet.sigmoid(h).sum()],
+                              sequences=x, outputs_info=[h0, None], non_sequences=W)
+    cost = (hs ** 2).sum() + ys.sum()
+    outs = [hs, hs[-1], ys] + theano.grad(cost, [x, h0, W])
+    vals = [rng.normal(size=(5, 3)), rng.normal(size=3), rng.normal(size=(3, 3)) * 0.5]
+    f, g = _same_values([x, h0, W], outs, vals, "scan_merge_twin")
+    assert len(_scans(f)) == 2 and len(_scans(g)) == 3  # forward (twin), backward
