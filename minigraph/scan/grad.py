@@ -373,6 +373,9 @@ class _Backward:
             if ph not in gx:
                 out.append(None)
                 continue
+            if self.storing and not self.truncated and _is_length(self.n_steps, seq):
+                out.append(_conform(gx[ph][::-1], seq.type))  # every row of seq was read
+                continue
             full = T.zeros_like(seq)
             lo = self.start if self.truncated else None
             out.append(T.set_subtensor(full[lo: self.n_steps], gx[ph][::-1]))
@@ -391,6 +394,14 @@ class _Backward:
         if g is not None:
             q = q + (g[0] if op.carry_taps[c] == (-1,) else g[: op.windows[c]])
         return q
+
+
+def _is_length(n, seq):
+    """Whether ``n`` is ``seq.shape[0]``: the loop read every row of ``seq``, whose gradient
+    is then the backward loop's output reversed, with no zeros to fill in."""
+    from .gru_rewrite import _is_length as is_length
+
+    return is_length(n, seq)
 
 
 def _add(known, var, g):

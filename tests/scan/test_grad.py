@@ -322,8 +322,9 @@ def test_stored_step_values_give_the_recomputed_gradients(rng, monkeypatch, cell
     assert len(scans) == 2  # the forward loop runs once: the user's and grad's are merged
 
 
-@pytest.mark.parametrize("kw", [dict(go_backwards=True), dict(truncate_gradient=2)],
-                         ids=["go_backwards", "truncate_gradient"])
+@pytest.mark.parametrize("kw", [dict(go_backwards=True), dict(truncate_gradient=2),
+                                dict(n_steps=4)],
+                         ids=["go_backwards", "truncate_gradient", "rows_left_unread"])
 def test_stored_step_values_backwards_and_truncated(rng, monkeypatch, kw):
     _stored_equals_recomputed(rng, monkeypatch, "lstm", "float64", 3, 6, **kw)
 
