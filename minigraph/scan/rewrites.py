@@ -6,7 +6,9 @@
 * ``scan_sum_of_products``: a carry that only sums ``outer(u_t, v_t)`` (or
   ``dot(u_t.T, v_t)``) over the steps, the gradient of a weight matrix, becomes one
   matrix product after the loop: the loop emits ``u_t`` and ``v_t`` (often already
-  there as sequences) and ``acc0 + dot(U.T, V)`` replaces ``T`` rank-one updates;
+  there as sequences) and ``acc0 + dot(U.T, V)`` replaces ``T`` rank-one updates; a sum
+  of a value the loop emits anyway (``sum(g_t, axis=0)``, a bias's gradient) becomes one
+  reduction of the emitted array;
 * ``scan_hoist_input_dot``: ``dot(x_t, W)`` of a sequence and a const becomes one product
   ``dot(X, W)`` over all steps before the loop, read back as a new sequence.
 * ``scan_merge_twin``: a loop whose twin (the same loop storing more per step, built by
@@ -21,6 +23,7 @@ from minigraph.graph.basic import Constant, ancestors, clone_replace
 from minigraph.graph.rewriting import RuleSet, is_op, node_rewriter
 from minigraph.graph.type import TensorType
 from minigraph.tensor.blas import Dot
+from minigraph.tensor.reduce import Reduce
 
 from .op import Scan
 
@@ -209,9 +212,24 @@ def _plan_sums(op, carries, steps):
         for x in rest:  # plain summands that are there anyway: one sum over the steps
             if all(x is not f for f, _ in found) and steps.available(x):
                 found.append((x, None))
+        for x in rest:  # sums of a value there anyway (a bias gradient): reduced after
+            red = _step_sums(x)
+            if all(x is not f for f, _ in found) and red and steps.available(red[1]):
+                found.append((x, red))
         if found:
             hoisted[c] = found
     return hoisted
+
+
+def _step_sums(x):
+    """``("sums", u, [(axis, keepdims), ...])`` when ``x`` is ``u`` summed over axes (one
+    or more ``sum`` nodes, innermost first), else None."""
+    chain = []
+    while x.owner is not None and isinstance(x.owner.op, Reduce) and x.owner.op.kind == "sum" \
+            and x.dtype == x.owner.inputs[0].dtype:
+        chain.append((x.owner.op.axis, x.owner.op.keepdims))
+        x = x.owner.inputs[0]
+    return ("sums", x, chain[::-1]) if chain else None
 
 
 def _sum_over_steps(x, prod, dtype, outer):
@@ -219,6 +237,11 @@ def _sum_over_steps(x, prod, dtype, outer):
     T = _T()
     if prod is None:
         part = T.sum(outer(x), axis=0)
+    elif isinstance(prod[0], str):  # the step's sums, then the sum over the steps
+        part = outer(prod[1])
+        for axis, keepdims in prod[2]:
+            part = T.sum(part, axis=[a + 1 for a in axis], keepdims=keepdims)
+        part = T.sum(part, axis=0)
     else:
         u, v, axes = prod
         part = T.tensordot(outer(u), outer(v), axes=axes)
