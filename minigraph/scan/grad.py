@@ -39,6 +39,7 @@ from minigraph.graph.type import TensorType
 from minigraph.tensor.shape import Shape
 
 from .op import Carry, Scan, make_scan
+from .stepgraph import clone_with_memo, is_view, join_slice_grads
 
 #: Kept on a backward Scan op as ``op.grad_link`` so a compile-time rewrite can replace a
 #: forward loop and its gradient together (the GRU rewrite): the forward op; per backward
@@ -179,7 +180,7 @@ class _Backward:
                 for k, ph in zip(op.carry_taps[c], phs):
                     self.sequences.append((repl[ph], self._rev(self.bufs[c], L + k)))
         needed = [c for c in self.diff] + [nc + j for j in self.g_ys]
-        fwd = dict(zip(needed, _clone([op.inner_outputs[i] for i in needed], repl, self.memo)))
+        fwd = dict(zip(needed, clone_with_memo([op.inner_outputs[i] for i in needed], repl, self.memo)))
         qs = {c: op.init_type(c).make_variable(name=f"adjoint {op.labels[c]}")
               for c in self.diff}
         known = {}
@@ -201,6 +202,8 @@ class _Backward:
         grads = grad(None, [repl[w] for w in wrt], known_grads=known,
                      disconnected_inputs="ignore", return_disconnected="none") if known else \
             [None] * len(wrt)
+        if self.storing:
+            grads = join_slice_grads(grads)
         self.reused = self._shapes_only(self._reuse_forward(grads, fwd))
         grads = dict(zip(wrt, self._read_stored(self.reused)))
         return self._new_carries(qs, grads), grads
@@ -247,7 +250,7 @@ class _Backward:
         for v in reads:
             shape = isinstance(v, tuple)
             old = clones[v[1] if shape else v]
-            if not isinstance(old.type, TensorType) or _is_view(old):
+            if not isinstance(old.type, TensorType) or is_view(old):
                 continue
             if shape and old not in shapes:
                 shapes[old] = T.shape(old)
@@ -300,7 +303,7 @@ class _Backward:
         while True:
             sub = {var: var.type.make_variable() for var in candidates}
             memo = {}
-            new = _clone(present, sub, memo) if sub else present
+            new = clone_with_memo(present, sub, memo) if sub else present
             used = set(ancestors(new))
             unsafe = [] if self.storing else [v for v in candidates
                       if any(i in used and i not in inner_in and not isinstance(i, Constant)
@@ -406,37 +409,6 @@ def _is_length(n, seq):
 
 def _add(known, var, g):
     known[var] = known[var] + g if var in known else g
-
-
-def _is_view(v):
-    """True when ``v`` is a view (or the shape) of inner inputs: free to recompute."""
-    from minigraph.tensor.elemwise import DimShuffle
-    from minigraph.tensor.shape import Reshape, Shape, SpecifyShape
-    from minigraph.tensor.subtensor import Subtensor
-
-    views = (DimShuffle, Reshape, Shape, SpecifyShape, Subtensor)
-    while v.owner is not None:
-        if not isinstance(v.owner.op, views):
-            return False
-        if any(i.owner is not None and not _is_view(i) for i in v.owner.inputs[1:]):
-            return False
-        v = v.owner.inputs[0]
-    return True
-
-
-def _clone(outputs, replace, memo):
-    """``clone_replace(outputs, replace)`` that also fills ``memo`` = {old: new}."""
-    memo.update(replace)
-    for node in toposort(outputs, blockers=replace):
-        new_inputs = [memo.get(i, i) for i in node.inputs]
-        if all(a is b for a, b in zip(new_inputs, node.inputs)):
-            continue
-        new_node = node.clone_with_new_inputs(new_inputs)
-        for old, new in zip(node.outputs, new_node.outputs):
-            if new.name is None:
-                new.name = old.name
-            memo[old] = new
-    return [memo.get(o, o) for o in outputs]
 
 
 def _stored_values(op, inputs, outputs, output_grads):
