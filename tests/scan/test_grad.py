@@ -248,9 +248,10 @@ def test_gradient_through_a_nested_scan(rng):
 
 # ---- stored step values (SAVE_STEP_VALUES) against the recomputing backward step ----------
 
-def _lstm_cell(x_t, s, W, b):
-    """An LSTM in plain ops as the char-RNN writes it: one product for the four gates."""
-    H = W.shape[0]
+def _lstm_cell(x_t, s, W, b, H=None):
+    """An LSTM in plain ops as the char-RNN writes it: one product for the four gates (``H``
+    a constant: the backward step joins the gates' gradients; symbolic: it adds them)."""
+    H = W.shape[0] if H is None else H
     h, c = s[:, :H], s[:, H:]
     g = x_t + T.dot(h, W) + b
     i, f, o = (T.nnet.sigmoid(g[:, k * H:(k + 1) * H]) for k in (0, 1, 3))
@@ -270,7 +271,8 @@ def _own_cell(x_t, s, W, b):
     return gate * T.tanh(a[:, H:] * x_t[:, H:]) + (1 - gate) * T.nnet.softplus(s) * 0.5
 
 
-CELLS = {"lstm": (_lstm_cell, 4, 2), "relu": (_relu_cell, 1, 1), "own": (_own_cell, 2, 1)}
+CELLS = {"lstm": (_lstm_cell, 4, 2), "relu": (_relu_cell, 1, 1), "own": (_own_cell, 2, 1),
+         "lstm_H5": (lambda x_t, s, W, b: _lstm_cell(x_t, s, W, b, 5), 4, 2)}
 
 
 def _cell_grads(cell, dtype, store, monkeypatch, wrt_all=True, **scan_kw):
@@ -329,12 +331,14 @@ def test_stored_step_values_backwards_and_truncated(rng, monkeypatch, kw):
     _stored_equals_recomputed(rng, monkeypatch, "lstm", "float64", 3, 6, **kw)
 
 
-def test_stored_step_values_lstm_against_finite_differences(rng):
+@pytest.mark.parametrize("cell", ["lstm", "lstm_H5"])
+def test_stored_step_values_lstm_against_finite_differences(rng, cell):
     def f(x, s0, W, b):
-        states, _ = theano.scan(_lstm_cell, sequences=x, outputs_info=s0, non_sequences=[W, b])
+        states, _ = theano.scan(CELLS[cell][0], sequences=x, outputs_info=s0,
+                                non_sequences=[W, b])
         return states
 
-    verify_grad(f, _cell_values(rng, "lstm", "float64", 2, 4)[:4], rng=rng)
+    verify_grad(f, _cell_values(rng, cell, "float64", 2, 4)[:4], rng=rng)
 
 
 def test_stored_step_values_with_taps_against_finite_differences(rng):
