@@ -2,9 +2,10 @@
 ``nn.RNN``) when installed.
 
 Training throughput (characters per second of train steps: forward, loss, backward, gradient
-clipping, Adam update) for Gorner's configuration (3 x GRU-512, seq 30, batch 200, vocab 98)
-and a small one (1 x GRU-256, seq 50, batch 64, vocab 65). PyTorch gets the same model: one-hot
-characters into ``nn.GRU`` (the same cuDNN-style gate formulation), dropout 0.2 after every
+clipping, Adam update) for Gorner's configuration (3 x GRU-512, seq 30, batch 200, vocab 98:
+Martin Görner's TensorFlow Shakespeare char-RNN, see ``docs/kernels.md``) and a small one
+(1 x GRU-256, seq 50, batch 64, vocab 65). PyTorch gets the same model: one-hot characters into
+``nn.GRU`` (the same cuDNN-style gate formulation), dropout 0.2 after every
 layer, one linear layer shared by all steps, mean cross-entropy, ``clip_grad_norm_(5)``, Adam
 (lr 1e-3), and the same carried hidden state.
 

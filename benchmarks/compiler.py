@@ -72,18 +72,18 @@ def plain_gru_layer(cell, gx, s0, p, H):
 def plain_ops(recognise=True):
     """Build char-RNN graphs with `plain_gru_layer`; without `recognise`, compile them with
     the ``scan_gru`` pass taken out of the pipeline (the model's ``compile_train`` takes no
-    mode, so the pass list itself is edited, and restored on exit)."""
-    from minigraph.scan import rewrites
+    mode, so Theano's ``config.optimizer_excluding`` flag is set, and restored on exit)."""
+    from minigraph.config import config
 
-    saved_layer, saved_passes = charrnn._layer_sequence, list(rewrites.SCAN_PASSES)
+    saved_layer, saved_excluding = charrnn._layer_sequence, config.optimizer_excluding
     charrnn._layer_sequence = plain_gru_layer
     if not recognise:
-        rewrites.SCAN_PASSES[:] = [p for p in saved_passes if p.name != "scan_gru"]
+        config.optimizer_excluding = ":".join(filter(None, [saved_excluding, "scan_gru"]))
     try:
         yield
     finally:
         charrnn._layer_sequence = saved_layer
-        rewrites.SCAN_PASSES[:] = saved_passes
+        config.optimizer_excluding = saved_excluding
 
 
 def train_step(name, variant):

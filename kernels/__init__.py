@@ -11,6 +11,11 @@ Three backends implement the same four kernels with the same signatures:
 four convenience functions below dispatch through both.  Importing this package imports
 neither NumPy nor Numba (``kernels._target`` must be able to configure Numba first).
 
+The rest of the package's public face: ``kernels.workspace`` (the pool of big arrays the
+kernels and minigraph's fused kernels share), :func:`set_threads` / :func:`get_threads` (the
+threads of the Numba loops) and :func:`quiet_idle_threads`.  ``docs/kernels.md`` describes
+the kernels' designs.
+
 The GRU is the cuDNN / PyTorch variant, gate order r, z, n (see ``gru_ref``).
 """
 
@@ -18,8 +23,9 @@ import functools
 import importlib
 
 from kernels import _target
+from kernels._target import quiet_idle_threads
 
-_target.quiet_idle_threads()  # before Numba starts any threads (see its docstring)
+quiet_idle_threads()  # before Numba starts any threads (see its docstring)
 
 __all__ = [
     "BACKENDS",
@@ -32,6 +38,9 @@ __all__ = [
     "gru_step_bwd",
     "gru_seq_fwd",
     "gru_seq_bwd",
+    "set_threads",
+    "get_threads",
+    "quiet_idle_threads",
 ]
 
 BACKENDS = ("reference", "cpu", "cuda")
@@ -59,7 +68,7 @@ def _real_gpu():
     """True only on a machine with a usable GPU and the real (not simulated) CUDA target."""
     if _target.mode() != "real" or not _target.gpu_probably_present():
         return False
-    import numba
+    import numba  # not at the top: importing kernels must not import Numba (see above)
     from numba import cuda
 
     return bool(cuda.is_available() and not numba.config.ENABLE_CUDASIM)
@@ -80,10 +89,51 @@ def cuda_available():
     """
     mode = _target.mode()
     if mode == "sim":
-        import numba
+        import numba  # lazily, as everywhere in this file
 
         return "sim" if numba.config.ENABLE_CUDASIM else None
     return "real" if _real_gpu() else None
+
+
+def set_threads(n):
+    """Run the kernels' parallel Numba loops on ``n`` threads (at most Numba's pool size).
+
+    Import ``kernels`` (which makes idle threads sleep, see :func:`quiet_idle_threads`)
+    before anything starts Numba's threads; this call starts them. OpenBLAS reads its own
+    thread count (``OPENBLAS_NUM_THREADS``) when NumPy is first imported.
+
+    Parameters
+    ----------
+    n : int
+
+    Returns
+    -------
+    int
+        The number of threads now used.
+
+    Examples
+    --------
+    >>> set_threads(1)
+    1
+    """
+    import numba  # lazily: importing kernels must not import Numba
+
+    n = max(1, min(int(n), numba.config.NUMBA_NUM_THREADS))
+    numba.set_num_threads(n)
+    return n
+
+
+def get_threads():
+    """The number of threads the kernels' parallel Numba loops use.
+
+    Examples
+    --------
+    >>> get_threads() >= 1
+    True
+    """
+    import numba  # lazily: importing kernels must not import Numba
+
+    return numba.get_num_threads()
 
 
 def select_backend(backend=None, device="cpu"):
@@ -174,7 +224,7 @@ def get_kernel(name, backend):
     if backend == "cuda":
         select_backend("cuda")  # raises if CUDA cannot run here
     module, func = _TABLE[name, backend].split(":")
-    from kernels._checks import checked
+    from kernels._checks import checked  # imports NumPy: not at the top (see above)
 
     return checked(name, getattr(importlib.import_module(module), func))
 

@@ -24,9 +24,9 @@ own ``load``, ``mac`` and ``finish`` device functions; the kernel's arrays trave
 * ``atb``: ``C = A^T @ Bm`` plus the column sums of ``Bm`` (a virtual row of ones in ``A``),
   used for ``dW_h`` and ``db_h`` after the loop, in one launch.
 * persistent kernels run all T steps in one cooperative launch with ``grid.sync()`` between
-  steps (KERNELS.md §5.3).
+  steps (``docs/kernels.md``, "Sequences").
 
-Simulator constraints honoured (KERNELS.md §1): one ``cuda.shared.array`` per source line, no
+Simulator constraints honoured (``docs/kernels.md``): one ``cuda.shared.array`` per source line, no
 warp intrinsics, API reached as ``cuda.<name>``, shared shapes as closure constants, typed
 constants (no float64 literals), helpers inlined so ``compile_ptx`` works without a driver.
 """
@@ -124,7 +124,7 @@ def _make_tile_loop(dtype, tiles, nacc, load, mac, finish):
     accumulators, walks the reduction dimension ``depth`` in TK-steps (``load`` fills the
     shared tiles, ``mac`` accumulates from them, with a barrier after each) and hands the
     accumulators to ``finish``.  ``args`` is the kernel's tuple of arrays, passed through.
-    All parts are ``inline="always"``, so the PTX check needs no driver (KERNELS.md §1.4).
+    All parts are ``inline="always"``, so the PTX check needs no driver (``docs/kernels.md``).
     """
     TB, TJ, TK, _ = tiles
     nbt, zero = numba.from_dtype(np.dtype(dtype)), dtype(0.0)

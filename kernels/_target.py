@@ -1,7 +1,7 @@
 """Decide, before Numba is imported, whether CUDA code runs on a real GPU or in the simulator.
 
 Numba reads ``NUMBA_ENABLE_CUDASIM`` once, when ``numba`` itself is first imported; setting it
-later gives a mixed, silently wrong state (KERNELS.md §1.3).  So the choice has to be made by
+later gives a mixed, silently wrong state (``docs/kernels.md``).  So the choice has to be made by
 code that imports neither NumPy nor Numba: this module uses only the standard library.
 
 ``MINIGRAPH_CUDA`` selects the mode:

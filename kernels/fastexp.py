@@ -2,7 +2,7 @@
 
 Numba turns ``math.exp`` into a scalar libm call, which stops LLVM from vectorising the GRU
 gate loop (no SVML here); NumPy's own AVX2 exp then beats a naive ``@njit`` loop by 6x
-(KERNELS.md §4.2).  This module builds an ``exp`` from arithmetic only, so the loop around it
+(``docs/kernels.md``).  This module builds an ``exp`` from arithmetic only, so the loop around it
 vectorises:
 
 * Cody-Waite range reduction ``x = k ln2 + r`` with ``|r| <= ln2 / 2`` (ln2 split in a high

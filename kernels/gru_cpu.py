@@ -3,7 +3,7 @@
 A GEMM cannot run inside ``@njit`` without SciPy, so each step is ``np.matmul`` into a
 preallocated buffer followed by one ``@njit`` pass that adds the biases, applies the gate math
 (``gru_math``, with the vectorisable exp of ``fastexp``) and writes the state and everything
-the backward needs, in one sweep over memory (KERNELS.md §4.3).
+the backward needs, in one sweep over memory (``docs/kernels.md``, "The CPU backend").
 
 * ``error_model="numpy"``: Python's error model puts a ZeroDivisionError branch on each
   division, which stops LLVM from vectorising the loop.
@@ -33,9 +33,9 @@ import functools
 import numba
 import numpy as np
 
-from kernels._workspace import SHARED as WORKSPACE
 from kernels.fastexp import make_fast_exp
 from kernels.gru_math import make_gru_math
+from kernels.workspace import SHARED as WORKSPACE
 
 __all__ = ["gru_step_fwd", "gru_step_bwd", "gru_seq_fwd", "gru_seq_bwd"]
 

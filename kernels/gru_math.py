@@ -2,7 +2,7 @@
 
 The functions are ``@numba.njit(inline="always")``: the CPU epilogues in ``gru_cpu`` inline
 them into vectorised loops, and numba-cuda turns the same dispatchers into inlined device
-functions inside the kernels of ``gru_cuda`` (KERNELS.md §2 B), so CPU, GPU and simulator run
+functions inside the kernels of ``gru_cuda`` (``docs/kernels.md``), so CPU, GPU and simulator run
 the same formulas.
 
 Numba types float literals as float64, which would silently widen float32 code (and emit f64

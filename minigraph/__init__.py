@@ -16,13 +16,15 @@ from . import tensor  # noqa: F401
 from . import printing  # noqa: F401
 from .printing import pp  # noqa: F401
 from . import updates  # noqa: F401
-
-try:
-    from .scan import scan  # noqa: F401
-    from . import scan_module  # noqa: F401
-except ImportError as _e:  # pragma: no cover - during development of the scan package
-    if "scan" not in str(_e):
-        raise
+from .compile.builders import OpFromGraph  # noqa: F401
+from .compile.io import Out  # noqa: F401
+from .graph.basic import Apply, Constant, Variable  # noqa: F401
+from .graph.fg import FunctionGraph  # noqa: F401
+from .graph.op import Op  # noqa: F401
+from .graph.type import Type  # noqa: F401
+from .scan import scan  # noqa: F401
+from . import scan_module  # noqa: F401
+from .scan_views import clone, foldl, foldr, map, reduce  # noqa: F401
 
 __version__ = "0.1.0"
 del _config_module

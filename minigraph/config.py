@@ -15,9 +15,9 @@ import contextlib
 import os
 import warnings
 
-from kernels import _target as _kernel_target
+import kernels
 
-_kernel_target.quiet_idle_threads()  # idle Numba workers must not spin against BLAS
+kernels.quiet_idle_threads()  # idle Numba workers must not spin against BLAS
 
 _CHOICES = {
     "floatX": ("float64", "float32", "float16"),
@@ -30,6 +30,7 @@ _DEFAULTS = {
     "device": "cpu",
     "mode": "FAST_RUN",
     "compute_test_value": "off",
+    "optimizer_excluding": "",  # pass or rewrite names, ':'-separated, left out of config.mode
 }
 # Theano flags that have no effect in minigraph (no C compiler, no cuDNN, one optimizer
 # pipeline per mode), with Theano's defaults so that reading them works as it did.
@@ -38,7 +39,7 @@ _THEANO_DEFAULTS = {
     "compute_test_value_opt": "off", "print_test_value": False, "on_unused_input": "raise",
     "allow_gc": True, "openmp": False, "openmp_elemwise_minsize": 200000,
     "cast_policy": "custom", "int_division": "int", "warn_float64": "ignore",
-    "deterministic": "default", "optimizer_including": "", "optimizer_excluding": "",
+    "deterministic": "default", "optimizer_including": "",
     "optimizer_requiring": "", "optimizer_verbose": False, "on_opt_error": "warn",
     "on_shape_error": "raise", "check_input": True, "nocleanup": False, "cxx": "",
     "profile": False, "profile_memory": False, "profile_optimizer": False,

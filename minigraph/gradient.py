@@ -7,9 +7,12 @@ the inputs, ask each op for ``grad(inputs, outputs, output_grads)``, and sum con
 per variable. Gradients are graphs too, so second derivatives are ``grad`` of a ``grad``.
 """
 
+import warnings
+
 import numpy as np
 
-from minigraph.graph.basic import Apply, GraphError, Variable, ancestors, toposort, where
+from minigraph.graph.basic import (Apply, GraphError, Variable, ancestors, clone_replace, toposort,
+                                   where)
 from minigraph.graph.op import Op
 
 
@@ -22,7 +25,7 @@ class NullTypeGradError(GraphError):
 
 
 def _T():
-    import minigraph.tensor as T
+    import minigraph.tensor as T  # cycle: minigraph.tensor imports this module (T.grad)
 
     return T
 
@@ -77,8 +80,6 @@ def grad(cost, wrt, consider_constant=None, disconnected_inputs="raise",
                 if disconnected_inputs == "raise":
                     raise DisconnectedInputError(msg)
                 if disconnected_inputs == "warn":
-                    import warnings
-
                     warnings.warn(msg, stacklevel=2)
                 if return_disconnected == "none":
                     out.append(None)
@@ -211,6 +212,11 @@ def disconnected_grad(x):
     return _GradBlock("disconnected_grad")(x)
 
 
+def consider_constant(x):
+    """Theano's older spelling of :func:`zero_grad`: ``x``, with a zero gradient."""
+    return zero_grad(x)
+
+
 class GradClip(_GradModifier):
     """The gradient passing back is clipped elementwise to ``[lower, upper]``."""
 
@@ -305,8 +311,6 @@ def Rop(f, wrt, eval_points, disconnected_outputs="raise", return_disconnected="
     ...                              v: [1.0, 1.0]}).tolist()
     [3.0, 7.0]
     """
-    from minigraph.graph.basic import clone_replace
-
     T = _T()
     fs, single = _listed(f)
     fs = [T.as_tensor_variable(y) for y in fs]
@@ -328,8 +332,6 @@ def Rop(f, wrt, eval_points, disconnected_outputs="raise", return_disconnected="
             if disconnected_outputs == "raise":
                 raise DisconnectedInputError(msg + "; pass disconnected_outputs='ignore'")
             if disconnected_outputs == "warn":
-                import warnings
-
                 warnings.warn(msg, stacklevel=2)
             r = None if return_disconnected in ("None", "none") else T.zeros_like(y)
         result.append(r)
@@ -354,7 +356,7 @@ def jacobian(expression, wrt, consider_constant=None, disconnected_inputs="raise
         out = [grad(expression, w, consider_constant, disconnected_inputs) for w in wrt_list]
         return out[0] if single else out
     flat = expression.flatten()
-    from minigraph.scan import scan
+    from minigraph.scan import scan  # cycle: scan's gradient imports this module
 
     def row(i, y, *ws):
         return grad(y[i], list(ws), consider_constant, disconnected_inputs)
@@ -394,7 +396,7 @@ def verify_grad(fun, pt, n_tests=2, rng=None, eps=None, abs_tol=None, rel_tol=No
     >>> verify_grad(lambda x: T.tanh(x) * 3, [np.array([0.1, -0.4])],
     ...             rng=np.random.default_rng(0))
     """
-    from minigraph.compile.function import function
+    from minigraph.compile.function import function  # cycle: via minigraph.tensor
 
     T = _T()
     rng = rng if rng is not None else np.random.default_rng()

@@ -6,14 +6,15 @@ a node met again is printed once and then referred to by its id.
 """
 
 import io
+import os
 import sys
 
+from minigraph.compile.function import Function
 from minigraph.graph.basic import Constant, Variable
+from minigraph.pydot import pydotprint as _pydotprint
 
 
 def _targets(obj):
-    from minigraph.compile.function import Function
-
     if isinstance(obj, Function):
         return list(obj.outputs), obj
     if isinstance(obj, Variable):
@@ -103,8 +104,6 @@ def _print(var, buf, indent, ids_map, print_type, depth, print_trace, stop_on_na
 
 
 def _short(trace):
-    import os
-
     if trace is None:
         return "?"
     path, _, line = trace.rpartition(":")
@@ -129,8 +128,6 @@ def pprint(expr):
     >>> pprint(T.tanh(T.dot(T.dmatrix("W"), x)).sum())
     'sum(tanh(dot(W, x)), axis=(0,))'
     """
-    from minigraph.compile.function import Function
-
     if isinstance(expr, Function):
         expr = expr.outputs
     if isinstance(expr, (list, tuple)):
@@ -188,6 +185,4 @@ def _pp_index(entries, args):
 
 def pydotprint(obj, outfile=None, format=None, **kwargs):
     """Draw ``obj`` with graphviz; see :func:`minigraph.pydot.pydotprint`."""
-    from minigraph.pydot import pydotprint as _pydotprint
-
     return _pydotprint(obj, outfile=outfile, format=format, **kwargs)

@@ -35,7 +35,7 @@ INSTALL_HINT = "install Graphviz (apt-get install graphviz, brew install graphvi
 
 def _views(obj, stage):
     """The graph(s) to draw for ``obj`` and the summary line."""
-    from minigraph.compile.function import Function
+    from minigraph.compile.function import Function  # cycle: function.py imports this module
 
     if stage not in STAGES:
         raise ValueError(f"pydotprint: stage must be one of {STAGES}, got {stage!r}")
@@ -90,7 +90,7 @@ def to_graphviz(obj, compact=True, with_ids=False, show_shapes=True, scan_graphs
     True
     """
     try:
-        import graphviz
+        import graphviz  # on first drawing: `import minigraph` does not load it
     except ImportError:  # pragma: no cover - graphviz is a declared dependency
         raise ImportError("pydotprint needs the graphviz Python package: pip install graphviz")
     if rankdir not in RANKDIRS:
@@ -205,7 +205,7 @@ def pydotprint(obj, outfile=None, format=None, compact=True, with_ids=False, sho
 
 def _render(g, format, quiet=False):
     """Rendered bytes, or ``None`` when the ``dot`` program cannot be found."""
-    import graphviz
+    import graphviz  # on first drawing: `import minigraph` does not load it
 
     try:
         return g.pipe(format=format, quiet=quiet)

@@ -50,7 +50,7 @@ class _View:
 
 def _esc(*lines):
     """DOT text for ``lines``: backslashes escaped, never read as an HTML label."""
-    import graphviz
+    import graphviz  # on first drawing: `import minigraph` does not load it
 
     return graphviz.nohtml("\\n".join(str(s).replace("\\", "\\\\") for s in lines))
 
@@ -67,7 +67,7 @@ def _type_text(var):
 
 def _debug_ids(roots):
     """``{apply: 'A'}`` in the order :func:`minigraph.printing.debugprint` gives its ids."""
-    from minigraph.printing import _ident
+    from minigraph.printing import _ident  # cycle: printing imports pydot, which imports us
 
     ids, stack = {}, list(reversed(roots))
     while stack:

@@ -7,6 +7,8 @@ The program runs as ``__main__`` with its own ``sys.argv`` and its folder first 
 - it finishes (or calls ``sys.exit``): its exit status is the runner's;
 - it uses a Theano name minigraph lacks, and does not catch the error: one line,
   ``minigraph.compat: theano.tensor.foo is not in minigraph (used at prog.py:12)``, exit 2;
+  the same for an attribute the program's own line asks of a minigraph object
+  (``x.nonzero_values()`` on a variable: ``TensorVariable.nonzero_values``);
 - it raises anything else: Python's usual traceback, starting at the program's own frame, exit 1.
 """
 
@@ -15,6 +17,7 @@ import re
 import runpy
 import sys
 import traceback
+from types import ModuleType
 
 from .finder import MissingModule, MissingName, _HERE, install, short_path
 
@@ -22,6 +25,7 @@ USAGE = ("usage: python -m minigraph.compat PROGRAM.py [args...]\n"
          "       python -m minigraph.compat -m MODULE [args...]\n"
          "Runs a Theano program with `theano` mapped to minigraph.")
 EXIT_MISSING = 2
+EXIT_USAGE = 2  # as argparse
 _RUNPY = os.path.dirname(runpy.__file__) + os.sep + "runpy.py"
 _CANNOT_IMPORT = re.compile(r"cannot import name '([^']+)' from '(theano(?:\.[\w.]+)?)'")
 
@@ -66,6 +70,12 @@ def missing_message(exc):
     """
     if isinstance(exc, (MissingName, MissingModule)):
         return str(exc)
+    if type(exc) is AttributeError and _minigraph_object(getattr(exc, "obj", None)):
+        where = _program_line(exc)
+        if where == _innermost_line(exc):  # raised at the program's own line, not inside
+            kind = type(exc.obj).__name__
+            return f"{kind}.{exc.name} is not in minigraph (used at {where})"
+        return None
     name = getattr(exc, "name", None) or ""
     if not (name == "theano" or name.startswith("theano.")):
         return None
@@ -87,6 +97,20 @@ def _program_line(exc):
             where = f"{short_path(fname)}:{tb.tb_lineno}"
         tb = tb.tb_next
     return where
+
+
+def _minigraph_object(obj):
+    """True for an instance of one of minigraph's own classes (a variable, a function...)."""
+    module = type(obj).__module__ or ""
+    return obj is not None and not isinstance(obj, (type, ModuleType)) and \
+        module.startswith("minigraph.") and not module.startswith("minigraph.compat")
+
+
+def _innermost_line(exc):
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    return None if tb is None else f"{short_path(tb.tb_frame.f_code.co_filename)}:{tb.tb_lineno}"
 
 
 def _program_traceback(exc):
@@ -116,7 +140,7 @@ def main(argv=None):
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] in ("-h", "--help") or argv == ["-m"]:
         print(USAGE, file=sys.stderr if not argv else sys.stdout)
-        return 0 if argv else EXIT_MISSING
+        return 0 if argv else EXIT_USAGE
     try:
         if argv[0] == "-m":
             run_module(argv[1], argv[2:])

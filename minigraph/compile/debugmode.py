@@ -11,18 +11,40 @@ import numpy as np
 from minigraph.graph.fg import FunctionGraph
 
 from .linker import link
-from .mode import FAST_RUN
+from .mode import FAST_RUN, Mode, get_mode
 
 
 class DebugModeError(AssertionError):
     """The optimised graph disagrees with the unoptimised one."""
 
 
-def link_reference(in_vars, roots, n_outputs, name):
-    """Compile the FAST_RUN version of the same graph (no checks)."""
+def DebugMode(optimizer=FAST_RUN):
+    """Theano's ``DebugMode``: each call compared against the graph ``optimizer`` compiles.
+
+    Parameters
+    ----------
+    optimizer : Mode or str
+        The mode (or mode name) whose optimised graph every call is checked against; a mode
+        with an extra pass (``FAST_RUN.register(my_pass)``) checks that pass.
+
+    Examples
+    --------
+    >>> import minigraph as theano, minigraph.tensor as T
+    >>> x = T.dvector("x")
+    >>> f = theano.function([x], T.exp(x) * 1, mode=DebugMode())
+    >>> f([0.0]).tolist()
+    [1.0]
+    """
+    return Mode("DebugMode", passes=["merge"], check="debug", reference=get_mode(optimizer))
+
+
+def link_reference(mode, in_vars, roots, n_outputs, name):
+    """Compile the optimised version of the same graph (no checks): ``mode.reference``'s
+    passes, FAST_RUN's by default."""
+    ref = mode.reference or FAST_RUN
     fgraph = FunctionGraph(in_vars, roots)
-    for p in FAST_RUN.pipeline():
-        p.apply(fgraph, exclude=FAST_RUN.exclude)
+    for p in ref.pipeline():
+        p.apply(fgraph, exclude=ref.exclude)
     return link(fgraph, n_outputs, name=f"{name or 'fn'}_fast_run")
 
 

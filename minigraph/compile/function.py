@@ -9,17 +9,24 @@ shared variable as it was.
 
 import sys
 import time
+import warnings
 from collections import OrderedDict
 
 import numpy as np
 
+import minigraph.tensor as T
 from minigraph.graph.basic import (Constant, GraphError, Variable, ancestors, clone_replace,
                                    graph_inputs, where, with_user_line)
 from minigraph.graph.fg import FunctionGraph
 from minigraph.graph.type import InputTypeError, TensorType
+from minigraph.pydot import repr_svg
+from minigraph.tensor.shape import specify_shape_like
 
+from .debugmode import compare, link_reference
 from .linker import failing_node, link
 from .mode import get_mode
+from .nanguardmode import make_node_check
+from .profiling import ProfileStats
 from .sharedvalue import SharedVariable
 
 
@@ -158,8 +165,6 @@ class Function:
                 raise
             raise _with_context(e, node, self._what()) from None
         if self._debug_ref is not None:
-            from .debugmode import compare
-
             compare(self, values, outs, new_values)
         for c, v, cp in zip(self._containers, new_values, self._copy_upd):
             c.value = v.copy() if cp and isinstance(v, np.ndarray) else v
@@ -229,8 +234,6 @@ class Function:
         return f"<minigraph Function {self.name or ''} ({len(self._linked.order)} nodes)>"
 
     def _repr_svg_(self):  # notebooks display the graph that runs
-        from minigraph.pydot import repr_svg
-
         return repr_svg(self)
 
 
@@ -274,8 +277,6 @@ def _collect_updates(updates, outputs, no_default_updates):
         items = list(updates.items())
     else:
         items = list(updates)
-    import minigraph.tensor as T
-
     for item in items:
         if not isinstance(item, (tuple, list)) or len(item) != 2:
             raise GraphError(f"updates must be a dict or a list of (shared variable, new value) "
@@ -314,8 +315,6 @@ def _match_update_type(target, value):
     if isinstance(vt, TensorType) and vt.ndim == tt.ndim and vt.dtype == tt.dtype:
         # a broadcastable dim where the target's is unknown (or vice versa): allowed, as the
         # value fits at run time; Theano asked for patternbroadcast here
-        from minigraph.tensor.shape import specify_shape_like
-
         return specify_shape_like(value, tt)
     hint = ""
     if isinstance(vt, TensorType) and vt.dtype != tt.dtype and vt.ndim == tt.ndim:
@@ -373,8 +372,6 @@ def function(inputs, outputs=None, updates=None, givens=None, mode=None,
     _check_inputs(in_vars)
     single = outputs is not None and not isinstance(outputs, (list, tuple))
     out_list = [] if outputs is None else ([outputs] if single else list(outputs))
-    import minigraph.tensor as T
-
     out_list = [T.as_tensor_variable(o) if not isinstance(o, Variable) else o for o in out_list]
     pairs = _collect_updates(updates, out_list, no_default_updates)
     targets = [s for s, _ in pairs]
@@ -394,17 +391,13 @@ def function(inputs, outputs=None, updates=None, givens=None, mode=None,
     linked = link(fgraph, len(out_list), profile=bool(profile), node_check=check, name=name)
     prof = None
     if profile:
-        from .profiling import ProfileStats
-
         prof = ProfileStats(name, linked, stats, t_rw, time.perf_counter() - t_start)
     updates_out = list(zip(targets, fgraph.outputs[len(out_list):]))
     fn = Function(ins, fgraph.outputs[: len(out_list)], single, updates_out, fgraph,
                   linked, mode_obj, name, allow_input_downcast, prof)
     fn.original_outputs = roots  # outputs then update values, before rewriting (pydotprint)
     if mode_obj.check == "debug":
-        from .debugmode import link_reference
-
-        fn._debug_ref = link_reference(in_vars, roots, len(out_list), name)
+        fn._debug_ref = link_reference(mode_obj, in_vars, roots, len(out_list), name)
     return fn
 
 
@@ -426,8 +419,6 @@ def _check_inputs(in_vars):
 
 
 def _apply_givens(roots, givens, in_vars):
-    import minigraph.tensor as T
-
     items = list(givens.items()) if isinstance(givens, dict) else list(givens)
     repl = {}
     for old, new in items:
@@ -458,8 +449,6 @@ def _check_unused(in_vars, roots, on_unused_input):
                f"remove them or pass on_unused_input='ignore'")
         if on_unused_input == "raise":
             raise UnusedInputError(msg)
-        import warnings
-
         warnings.warn(msg, stacklevel=3)
 
 
@@ -477,6 +466,4 @@ def _check_leaves(in_vars, roots):
 def _node_check(mode):
     if mode.check is None:
         return None
-    from .nanguardmode import make_node_check
-
     return make_node_check(mode)

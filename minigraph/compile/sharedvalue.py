@@ -3,13 +3,21 @@
 The value lives in a :class:`Container`; every function using the variable holds the same
 container, so an update made by one function is seen by all. ``get_value``/``set_value``
 copy unless ``borrow=True``, as in Theano.
+
+:func:`shared` asks the constructors registered with :func:`shared_constructor` (newest
+first) to make the variable, as Theano does; ``minigraph.tensor`` registers the one for
+arrays and numbers (``tensor/sharedvar.py``), so this layer does not import the tensor layer.
+A value no constructor takes becomes a generic shared variable.
 """
+
+import copy
 
 import numpy as np
 
 from minigraph.graph.basic import Variable, user_line, with_user_line
-from minigraph.graph.type import TensorType
-from minigraph.tensor.var import _TensorMethods
+from minigraph.graph.type import GenericType, TensorType
+
+_CONSTRUCTORS = []
 
 
 class Container:
@@ -55,12 +63,28 @@ class SharedVariable(Variable):
         return self.name or f"<shared {self.type.short() if hasattr(self.type, 'short') else ''}>"
 
 
-class TensorSharedVariable(_TensorMethods, SharedVariable):
-    """A shared n-d array (``theano.shared(np.zeros(3))``)."""
-
-
 def _copy(v):
-    return v.copy() if isinstance(v, np.ndarray) else __import__("copy").deepcopy(v)
+    return v.copy() if isinstance(v, np.ndarray) else copy.deepcopy(v)
+
+
+def shared_constructor(fn):
+    """Register ``fn(value, name, borrow, strict, allow_downcast, broadcastable, shape)`` as
+    a maker of shared variables (usable as a decorator); it returns ``None`` for a value that
+    is not its kind. The newest registered constructor is asked first.
+
+    Examples
+    --------
+    >>> @shared_constructor
+    ... def bytes_constructor(value, name=None, **kwargs):
+    ...     if not isinstance(value, bytes):
+    ...         return None
+    ...     return SharedVariable(GenericType("bytes"), value, name=name)
+    >>> str(shared(b"abc").type)
+    'bytes'
+    >>> _ = _CONSTRUCTORS.remove(bytes_constructor)
+    """
+    _CONSTRUCTORS.append(fn)
+    return fn
 
 
 def shared(value, name=None, borrow=False, strict=False, allow_downcast=None,
@@ -88,24 +112,9 @@ def shared(value, name=None, borrow=False, strict=False, allow_downcast=None,
     if isinstance(value, Variable):
         raise TypeError(with_user_line(f"shared() needs a value, got the symbolic variable "
                                        f"{value}"))
-    if isinstance(value, (np.ndarray, np.generic, int, float, bool, complex, list, tuple)):
-        try:
-            arr = np.asarray(value)
-        except ValueError as e:  # ragged nested lists
-            raise TypeError(with_user_line(f"shared(): cannot make an array: {e}")) from None
-        if isinstance(value, float) and not isinstance(value, np.generic):
-            arr = np.asarray(value)  # Python floats keep float64, as Theano does
-        if arr.dtype == object:
-            raise TypeError(with_user_line(f"shared(): cannot make an array from "
-                                           f"{type(value).__name__}"))
-        if not borrow or arr is not value:
-            arr = arr.copy()
-        if shape is None:
-            shape = (tuple(1 if b else None for b in broadcastable) if broadcastable is not None
-                     else (None,) * arr.ndim)
-        ttype = TensorType(arr.dtype.name, shape=shape)
-        arr = ttype.filter(arr, what=f"shared variable {name or ''}")
-        return TensorSharedVariable(ttype, arr, name=name)
-    from minigraph.graph.type import GenericType
-
+    for make in reversed(_CONSTRUCTORS):
+        var = make(value, name=name, borrow=borrow, strict=strict, allow_downcast=allow_downcast,
+                   broadcastable=broadcastable, shape=shape)
+        if var is not None:
+            return var
     return SharedVariable(GenericType(type(value).__name__), value, name=name)

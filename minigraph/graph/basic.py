@@ -79,7 +79,7 @@ class Tag(dict):
 
     def __setattr__(self, name, value):
         if name == "test_value" and self._variable is not None:
-            from .testvalues import filter_test_value
+            from .testvalues import filter_test_value  # cycle: testvalues imports this module
 
             value = filter_test_value(self._variable, value)
         self[name] = value
@@ -139,7 +139,7 @@ class Variable:
         >>> float((x * 2).eval({x: 3.0}))
         6.0
         """
-        from minigraph.compile.function import function
+        from minigraph.compile.function import function  # compile/ sits above graph/
 
         inputs_to_values = inputs_to_values or {}
         for k in inputs_to_values:
@@ -195,7 +195,7 @@ class Apply:
         self.trace = trace if trace is not None else user_line()
         self.tag = Tag()
         if _config._values["compute_test_value"] != "off":  # Theano's eager test values
-            from .testvalues import compute_test_values
+            from .testvalues import compute_test_values  # cycle, as above
 
             compute_test_values(self)
 

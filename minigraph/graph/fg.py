@@ -37,7 +37,8 @@ class FunctionGraph:
             cls = type(node)
             new_node = cls.__new__(cls)
             new_node.__dict__.update(node.__dict__)
-            new_node.inputs, new_node.outputs, new_node.tag = new_inputs, new_outputs, dict(node.tag)
+            new_node.inputs, new_node.outputs = new_inputs, new_outputs
+            new_node.tag = dict(node.tag)
             for i, (old, new) in enumerate(zip(node.outputs, new_outputs)):
                 new.owner, new.index, new.tag = new_node, i, dict(old.tag)
                 new.tag.pop("_eval_cache", None)

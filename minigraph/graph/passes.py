@@ -1,7 +1,8 @@
 """Op-agnostic passes: merge (common-subexpression elimination) and constant folding.
 
 Both rely only on what every op provides: ``__props__`` equality (merge) and ``perform``
-(folding), so no op needs code of its own for them.
+(folding), so no op needs code of its own for them; a folded value becomes a constant through
+its type (``Type.make_constant``).
 """
 
 import numpy as np
@@ -74,20 +75,11 @@ def constant_folding(fgraph):
         for out, cell in zip(node.outputs, storage):
             if getattr(cell[0], "size", 0) > 1_000_000:
                 break  # don't bake huge arrays into the function
-            fgraph.replace(out, _as_constant(out, cell[0]), reason="constant_folding")
+            fgraph.replace(out, out.type.make_constant(cell[0]), reason="constant_folding")
             count += 1
     if count:
         fgraph.prune()
     return count
-
-
-def _as_constant(var, value):
-    from minigraph.tensor.basic import constant
-
-    if hasattr(var.type, "dtype"):
-        value = np.asarray(value, dtype=var.type.dtype)
-        return constant(value, dtype=var.type.dtype, type=var.type)
-    return Constant(var.type, value)
 
 
 MERGE = GraphPass("merge", merge)

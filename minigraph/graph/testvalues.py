@@ -100,7 +100,7 @@ def compute_test_values(node):
 
 def _compiling():
     """True inside ``function()``: its rewrites build nodes the user never sees."""
-    from minigraph.compile.function import function
+    from minigraph.compile.function import function  # compile/ sits above graph/
 
     code = function.__code__
     frame = sys._getframe(2)
@@ -122,7 +122,7 @@ def _missing(node, i, inp, mode):
     if mode == "warn":
         warnings.warn(msg, stacklevel=4)
     elif mode == "pdb":
-        import pdb
+        import pdb  # the debugger, only when compute_test_value='pdb' asks for it
 
         print(msg, file=sys.stderr)
         pdb.set_trace()

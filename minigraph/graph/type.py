@@ -3,11 +3,17 @@
 A static shape has an int per known dimension and ``None`` per unknown one; a dimension of
 known size 1 is *broadcastable* (Theano's broadcast pattern). ``filter`` checks and converts
 a run-time value and produces the clear call-time errors.
+
+A type makes its own variables and constants (:meth:`Type.make_variable`,
+:meth:`Type.make_constant`) through the classes it names in ``Variable`` and ``Constant``.
+``minigraph.tensor`` sets ``TensorType.Variable = TensorVariable`` (the class with the
+operator methods) when it is imported, so this layer does not import the tensor layer
+(``docs/architecture.md``, "Layers").
 """
 
 import numpy as np
 
-from .basic import UserLineError
+from .basic import Constant, UserLineError, Variable
 
 #: dtypes minigraph tensors may have, with Theano's short prefixes
 DTYPE_PREFIX = {
@@ -27,10 +33,17 @@ class InputTypeError(UserLineError, TypeError):
 class Type:
     """Base class of variable types."""
 
-    def make_variable(self, name=None):
-        from .basic import Variable
+    #: class of this type's variables and constants (a layer above may set richer ones)
+    Variable = Variable
+    Constant = Constant
 
-        return Variable(self, name=name)
+    def make_variable(self, name=None):
+        """A new symbolic variable of this type."""
+        return self.Variable(self, name=name)
+
+    def make_constant(self, value, name=None):
+        """A constant of this type holding ``value`` (used by constant folding)."""
+        return self.Constant(self, value, name=name)
 
     def __call__(self, name=None):
         return self.make_variable(name)
@@ -131,10 +144,19 @@ class TensorType(Type):
         dims = ",".join("?" if s is None else str(s) for s in self.shape)
         return f"{self.dtype}[{dims}]"
 
-    def make_variable(self, name=None):
-        from minigraph.tensor.var import TensorVariable
+    def make_constant(self, value, name=None):
+        """A constant of this type: ``value`` as a read-only, contiguous array of its dtype.
 
-        return TensorVariable(self, name=name)
+        Examples
+        --------
+        >>> c = TensorType("float32", shape=(2,)).make_constant([1, 2])
+        >>> c.data.dtype, c.data.flags.writeable
+        (dtype('float32'), False)
+        """
+        arr = np.asarray(value, dtype=self.dtype)
+        arr = np.ascontiguousarray(arr) if arr.ndim else arr
+        arr.setflags(write=False)
+        return self.Constant(self, arr, name=name)
 
     def is_super(self, other):
         """True when every value of ``other`` is a value of ``self``."""

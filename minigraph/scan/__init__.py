@@ -4,7 +4,8 @@
 * :mod:`.op`: the ``Scan`` op (sequences, carries, consts in; carry traces and per-step
   outputs out) and :mod:`.loop`, the generated loop it runs;
 * :mod:`.grad`: back-propagation through time, as a backward ``Scan``;
-* :mod:`.rewrites`: ``SCAN_PASSES``, the scan passes of the compilation pipeline.
+* :mod:`.rewrites`: ``SCAN``, the scan pass of the compilation pipeline (``scan_gru`` is in
+  :mod:`.gru_rewrite`; the order is in ``compile/mode.py``).
 """
 
 from .builder import scan  # noqa: F401

@@ -21,22 +21,18 @@ from collections import OrderedDict
 
 import numpy as np
 
+import minigraph.tensor as T
 from minigraph.compile.sharedvalue import SharedVariable
 from minigraph.config import config
 from minigraph.graph.basic import (Constant, GraphError, Variable, ancestors, clone_replace,
                                    user_line)
+from minigraph.graph.testvalues import get_test_value
 from minigraph.graph.testvalues import quietly
 from minigraph.graph.type import GenericType, TensorType
 
 from .checks import Ctx, check_carry_type, check_length, check_update
 from .op import Carry, make_scan
 from .until import take_until
-
-
-def _T():
-    import minigraph.tensor as T
-
-    return T
 
 
 def scan(fn, sequences=None, outputs_info=None, non_sequences=None, n_steps=None,
@@ -107,7 +103,7 @@ def scan(fn, sequences=None, outputs_info=None, non_sequences=None, n_steps=None
     ctx = Ctx(what, where)
     seqs = _sequences(sequences, ctx)
     outs_spec = _outputs_info(outputs_info, ctx)
-    non_seqs = [v if isinstance(v, Variable) else _T().as_tensor_variable(v)
+    non_seqs = [v if isinstance(v, Variable) else T.as_tensor_variable(v)
                 for v in _as_list(non_sequences)]
     steps = _n_steps(n_steps, ctx)
     if not seqs and steps is None:
@@ -159,7 +155,6 @@ def _as_list(x):
 
 def _sequences(sequences, ctx):
     """``[(variable, taps)]`` from Theano's forms."""
-    T = _T()
     out = []
     for i, s in enumerate(_as_list(sequences)):
         if isinstance(s, dict):
@@ -182,7 +177,6 @@ def _sequences(sequences, ctx):
 
 def _outputs_info(outputs_info, ctx):
     """``[None | (initial, taps)]``: None for an output that is not fed back."""
-    T = _T()
     if outputs_info is None:
         return None
     items = outputs_info if isinstance(outputs_info, (list, tuple)) else [outputs_info]
@@ -212,7 +206,6 @@ def _outputs_info(outputs_info, ctx):
 
 
 def _n_steps(n_steps, ctx):
-    T = _T()
     if n_steps is None:
         return None
     if isinstance(n_steps, (int, np.integer)) and not isinstance(n_steps, bool):
@@ -282,8 +275,6 @@ def _carry_placeholders(outs_spec, name, ctx):
 def _placeholder_test_values(seq_pairs, carry_args, outs_spec):
     """Step arguments get test values (each sequence's first row, each output's initial
     values) so that ``fn``'s nodes compute theirs, as in Theano."""
-    from minigraph.graph.testvalues import get_test_value
-
     for ph, cut in seq_pairs:
         value = get_test_value(cut)
         if value is not None and len(value):
@@ -314,7 +305,6 @@ def _split_result(result, outs_spec, ctx):
     elif isinstance(result, (list, tuple)) and len(result) == 2 and is_updates(result[0]):
         upd, outs = result
     outs = list(outs) if isinstance(outs, (list, tuple)) else [outs]
-    T = _T()
     checked = []
     for i, o in enumerate(outs):
         if o is None:
@@ -414,7 +404,6 @@ def _canonical(outs_spec, carry_args, inner_outs, ctx):
 
 
 def _total_steps(lengths, steps):
-    T = _T()
     parts = list(lengths) + ([steps] if steps is not None else [])
     static = [p for p in parts if isinstance(p, int)]
     symbolic = [p for p in parts if not isinstance(p, int)]

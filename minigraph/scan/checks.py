@@ -10,6 +10,7 @@ length is symbolic, :class:`CheckLength` checks it when the function runs, inste
 empty loop or a NumPy error.
 """
 
+import minigraph.tensor as T
 from minigraph.graph.basic import Apply, GraphError
 from minigraph.graph.op import Op
 from minigraph.graph.type import TensorType
@@ -64,8 +65,6 @@ def built_at(var):
 def check_update(shared, value, ctx):
     """An update computed in fn must have its shared variable's type."""
     if isinstance(shared.type, TensorType):
-        import minigraph.tensor as T
-
         value = T.as_tensor_variable(value)
     got, want = value.type, shared.type
     if got == want or (isinstance(want, TensorType) and want.is_super(got)):

@@ -33,6 +33,8 @@ from collections import namedtuple
 
 import numpy as np
 
+import minigraph.tensor as T
+from minigraph.gradient import grad
 from minigraph.graph.basic import Constant, ancestors, clone_replace, toposort
 from minigraph.graph.rewriting import is_op
 from minigraph.graph.type import TensorType
@@ -54,12 +56,6 @@ GradLink = namedtuple("GradLink", "forward carries ys douts")
 SAVE_STEP_VALUES = True
 
 
-def _T():
-    import minigraph.tensor as T
-
-    return T
-
-
 def _is_float(v):
     return isinstance(v.type, TensorType) and np.dtype(v.type.dtype).kind in "fc"
 
@@ -76,7 +72,6 @@ def _is_zero(g):
 
 def _conform(g, ttype):
     """``g`` with the dtype and static shape of ``ttype`` (shape checked at run time)."""
-    T = _T()
     if g.dtype != ttype.dtype:
         g = T.cast(g, ttype.dtype)
     if not ttype.is_super(g.type):
@@ -116,7 +111,6 @@ class _Backward:
     """Builds the backward loop of one Scan node."""
 
     def __init__(self, op, inputs, outputs, output_grads, stored=None):
-        T = _T()
         self.storing = stored is not None  # the step's values are stored (SAVE_STEP_VALUES)
         stored = stored or ()
         self.op, self.T = op, T
@@ -168,8 +162,6 @@ class _Backward:
     def step(self):
         """The backward step: its carries (adjoints, sums for the consts) and
         ``{forward placeholder: its gradient in the step}``."""
-        from minigraph.gradient import grad
-
         op, repl = self.op, self.repl
         nc = op.n_carries
         for i, ph in enumerate(op.seq_placeholders()):

@@ -15,10 +15,12 @@ here too.
 
 import weakref
 
+import minigraph.tensor as T
 from minigraph.graph.basic import Constant, GraphError, clone_replace, toposort
 from minigraph.graph.rewriting import is_op, node_rewriter
 from minigraph.tensor.blas import Dot
 from minigraph.tensor.elemwise import DimShuffle
+from minigraph.tensor.nnet.gru import GRUStep, gru_step
 from minigraph.tensor.subtensor import Subtensor
 
 from .op import Scan
@@ -27,12 +29,6 @@ from .op import Scan
 # loops link to the original op, and their roles index its sequences and consts
 _ORIGIN = weakref.WeakKeyDictionary()
 _FULL, _REVERSED = ("slice", None, None, None), (("slice", None, None, -1),)
-
-
-def _T():
-    import minigraph.tensor as T
-
-    return T
 
 
 # ---- reading graphs --------------------------------------------------------------------------
@@ -98,7 +94,7 @@ class _Body:
 def _loop_shape_ok(op, rewrite):
     """One carry ``h`` (B, H) fed back from the previous step, nothing else per step; the
     loop's own mode does not exclude ``rewrite``."""
-    from minigraph.compile.mode import get_mode
+    from minigraph.compile.mode import get_mode  # cycle: compile/mode.py imports scan
 
     try:
         excluded = get_mode(op.mode).exclude
@@ -184,13 +180,12 @@ def _join_columns(parts):
         (base, a0, a1), (_, b0, b1), (_, c0, c1) = cols
         if a0 == 0 and a1 == b0 and b1 == c0 and c1 in (None, base.type.shape[-1]):
             return base
-    return _T().concatenate(parts, axis=parts[0].ndim - 1)
+    return T.concatenate(parts, axis=parts[0].ndim - 1)
 
 
 def _merge_dots(parts, body):
     """``dot(x_t, [W_r|W_z|W_n]) + [b_r|b_z|b_n]`` when each part is ``dot(x_t, W_g) + b_g``
     with one ``x_t``: one product a step (one GEMM once hoisted) instead of three."""
-    T = _T()
     Ws, bs, xs = [], [], set()
     for p in parts:
         terms = _terms(p)
@@ -210,7 +205,7 @@ def _merge_dots(parts, body):
 
 def _cell(op):
     """``(gx, W_h, b_h)`` inner values when the carry's update is a GRU cell, or None."""
-    T, body = _T(), _Body(op)
+    body = _Body(op)
     zn = _blend(op.inner_outputs[0], body.h)
     if zn is None or not _args(zn[0], "sigmoid") or not _args(zn[1], "tanh"):
         return None
@@ -246,8 +241,6 @@ def _hoist_consts(out, op, consts):
 @node_rewriter([Scan])
 def scan_gru_cell(fgraph, node):
     """GRU cell in plain ops in a scan body -> gru_step(gx_t, h, W_h, b_h)"""
-    from minigraph.tensor.nnet.gru import GRUStep, gru_step
-
     op = node.op
     done = isinstance(getattr(op.inner_outputs[0].owner, "op", None), GRUStep)
     found = _cell(op) if _loop_shape_ok(op, "scan_gru_cell") and not done else None

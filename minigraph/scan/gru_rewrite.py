@@ -27,15 +27,19 @@ The cell matcher and the graph-reading helpers both rewrites share live in
 :mod:`.gru_match`; this module pairs the loops and defines ``GRU_PASS``.
 """
 
+import minigraph.tensor as T
+from minigraph.gradient import grad
 from minigraph.graph.basic import Constant, clone_replace
 from minigraph.graph.rewriting import RuleSet, is_op, node_rewriter
+from minigraph.graph.type import TensorType
 from minigraph.tensor.blas import Dot
 from minigraph.tensor.elemwise import DimShuffle, Elemwise
+from minigraph.tensor.nnet.gru import GRUSequence, GRUSequenceGrad, GRUStep
 from minigraph.tensor.shape import Join, Shape
 from minigraph.tensor.subtensor import IncSubtensor, Subtensor
 
 from .gru_match import (
-    _FULL, _ORIGIN, _REVERSED, _Body, _T, _args, _entries, _is_const, _loop_shape_ok,
+    _FULL, _ORIGIN, _REVERSED, _Body, _args, _entries, _is_const, _loop_shape_ok,
     scan_gru_cell)
 from .op import Scan
 
@@ -46,8 +50,6 @@ from .op import Scan
 def _step_node(op):
     """The body's GRUStep node when the carry is its ``h_new`` from the carry, an input term
     that does not read the carry, and const-only weights; else None."""
-    from minigraph.tensor.nnet.gru import GRUStep
-
     out, body = op.inner_outputs[0], _Body(op)
     if out.owner is None or not isinstance(out.owner.op, GRUStep) or out.index != 0:
         return None
@@ -84,7 +86,7 @@ def _lift_timed(node, vals, timed):
     if isinstance(op, Subtensor) and not any(timed[1:]):
         return Subtensor((_FULL,) + tuple(op.entries))(*vals)
     if isinstance(op, Dot) and timed == [True, False]:
-        return _T().dot(*vals)
+        return T.dot(*vals)
     if isinstance(op, Join) and all(timed):
         return Join(op.axis + 1)(*vals)
     return None
@@ -160,9 +162,6 @@ class _Sequence:
     gradients of the backward loops are taken with respect to them."""
 
     def __init__(self, node, step):
-        from minigraph.graph.type import TensorType
-        from minigraph.tensor.nnet.gru import GRUSequence
-
         op, self.node, self.backend = node.op, node, step.op.backend
         self.root_op, root_inputs = _ORIGIN.get(op, (op, list(node.inputs)))
         _, self.o_seqs, _, self.o_consts = self.root_op.split_inputs(root_inputs)
@@ -188,10 +187,7 @@ class _Sequence:
 
     def backward(self, fgraph, back):
         """``({output of the backward loop: value}, dhs)``, or None when it cannot be mapped."""
-        from minigraph.gradient import grad
-        from minigraph.tensor.nnet.gru import GRUSequenceGrad
-
-        T, link = _T(), back.op.grad_link
+        link = back.op.grad_link
         if not self.unique or back.inputs[0] is not self.n or self.root_op.truncate_gradient \
                 not in (-1, None) or set(link.douts.values()) - {0}:
             return None
@@ -224,7 +220,6 @@ class _Sequence:
 @node_rewriter([Scan])
 def scan_gru_sequence(fgraph, node):
     """scan of gru_step -> gru_sequence; its BPTT loops -> GRUSequenceGrad"""
-    T = _T()
     step = _step_node(node.op) if _loop_shape_ok(node.op, "scan_gru_sequence") else None
     seq = _Sequence(node, step) if step is not None else None
     if seq is None or not seq.ok:

@@ -28,9 +28,14 @@ from collections import OrderedDict, namedtuple
 
 import numpy as np
 
-from minigraph.graph.basic import Apply, GraphError, ancestors
+import minigraph.tensor as T
+from minigraph.config import config
+from minigraph.graph.basic import Apply, GraphError, Variable, ancestors
 from minigraph.graph.op import Op
+from minigraph.graph.testvalues import quietly
 from minigraph.graph.type import TensorType
+
+from .loop import make_loop
 
 #: one carried value: its inner placeholders (one per tap), taps (negative ints), initial
 #: value (outer), new value (inner), whether its whole trace is returned, and a label
@@ -148,8 +153,6 @@ class Scan(Op):
 
     # building ------------------------------------------------------------------------------
     def make_node(self, n_steps, *args):
-        import minigraph.tensor as T
-
         n_steps = T.as_tensor_variable(n_steps)
         if n_steps.ndim != 0 or np.dtype(n_steps.dtype).kind not in "iu":
             raise GraphError(f"{self}: n_steps must be an int scalar, got {n_steps.type}")
@@ -178,9 +181,7 @@ class Scan(Op):
         return Apply(self, [n_steps] + args, outputs)
 
     def grad(self, inputs, outputs, output_grads):
-        from minigraph.graph.testvalues import quietly
-
-        from .grad import scan_grad
+        from .grad import scan_grad  # cycle: grad.py builds Scan nodes
 
         with quietly():  # the backward body reads fresh placeholders
             return scan_grad(self, inputs, outputs, output_grads)
@@ -189,7 +190,7 @@ class Scan(Op):
     def compiled(self):
         """The inner graph compiled once: ``run(*inner inputs) -> (outputs, ())``."""
         if self._compiled is None:
-            from minigraph.compile.function import function
+            from minigraph.compile.function import function  # cycle: compile/mode.py imports scan
 
             fn = function(self.inner_inputs, self.inner_outputs, mode=self.mode,
                           on_unused_input="ignore", name=f"scan_inner_{self.name or id(self)}")
@@ -197,8 +198,6 @@ class Scan(Op):
         return self._compiled
 
     def make_py_callable(self, node):
-        from .loop import make_loop
-
         run = make_loop(self, self.compiled(), node.trace)
         if len(node.outputs) == 1:
             return lambda *args: run(*args)[0]
@@ -213,8 +212,6 @@ class Scan(Op):
 
 
 def _as_input(x):
-    import minigraph.tensor as T
-    from minigraph.graph.basic import Variable
 
     return x if isinstance(x, Variable) else T.as_tensor_variable(x)
 
@@ -276,19 +273,13 @@ class ScanUntil(Op):
         return self.scan.carry_placeholders()
 
     def make_node(self, n_steps, *args):
-        import minigraph.tensor as T
-
-        from minigraph.config import config
-
         with config.change_flags(compute_test_value="off"):  # a throwaway node: types only
             node = self.scan.make_node(n_steps, *args)
         outs = [o.type() for o in node.outputs] + [T.lscalar()]
         return Apply(self, node.inputs, outs)
 
     def grad(self, inputs, outputs, output_grads):
-        from .grad import scan_grad
-
-        from minigraph.graph.testvalues import quietly
+        from .grad import scan_grad  # cycle: grad.py builds Scan nodes
 
         # the loop that ran is a plain Scan of outputs[-1] steps: same values, same gradient
         with quietly():
@@ -297,10 +288,8 @@ class ScanUntil(Op):
         return [None] + list(grads[1:])
 
     def make_py_callable(self, node):
-        from .loop import make_loop
-
         if self._compiled is None:
-            from minigraph.compile.function import function
+            from minigraph.compile.function import function  # cycle: compile/mode.py imports scan
 
             self._compiled = function(self.inner_inputs, self.inner_outputs, mode=self.scan.mode,
                                       on_unused_input="ignore",

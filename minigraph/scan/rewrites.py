@@ -1,4 +1,4 @@
-"""Scan rewrites (``SCAN_PASSES``), each one identity on a Scan node:
+"""Scan rewrites (the ``scan`` pass), each one identity on a Scan node:
 
 * ``scan_prune``: outputs nobody reads are dropped from the loop, with the carries,
   sequences and consts only they needed (the backward loop computes a gradient for every
@@ -19,6 +19,7 @@ All three run in the outer graph's pipeline after the gradient was built, so the
 loops benefit as much as the forward ones.
 """
 
+import minigraph.tensor as T
 from minigraph.graph.basic import Constant, ancestors, clone_replace
 from minigraph.graph.rewriting import RuleSet, is_op, node_rewriter
 from minigraph.graph.type import TensorType
@@ -26,12 +27,6 @@ from minigraph.tensor.blas import Dot
 from minigraph.tensor.reduce import Reduce
 
 from .op import Scan
-
-
-def _T():
-    import minigraph.tensor as T
-
-    return T
 
 
 def _live(fgraph, node):
@@ -234,7 +229,6 @@ def _step_sums(x):
 
 def _sum_over_steps(x, prod, dtype, outer):
     """The sum over the steps of the summand ``x``, from the per-step arrays ``outer(v)``."""
-    T = _T()
     if prod is None:
         part = T.sum(outer(x), axis=0)
     elif isinstance(prod[0], str):  # the step's sums, then the sum over the steps
@@ -264,7 +258,6 @@ def scan_hoist_input_dot(fgraph, node):
     n, seqs, carries, ys, consts = op.parts(node)
     seq_outer = dict(seqs)
     const_outer = dict(consts)
-    T = _T()
     repl, new_seqs = {}, []
     outs = [c.output for c in carries] + list(ys)
     for var in ancestors(outs, blockers=op.inner_inputs):
@@ -306,10 +299,5 @@ def scan_merge_twin(fgraph, node):
     return dict(zip(node.outputs, out))
 
 
-from .gru_rewrite import GRU_PASS  # noqa: E402
-
-# GRU recognition first: it reads the bodies as written and the links between forward and
-# backward loops, which the rewrites above rebuild away
-SCAN_PASSES = [GRU_PASS,
-               RuleSet("scan", [scan_merge_twin, scan_prune, scan_sum_of_products,
-                                scan_hoist_input_dot])]
+SCAN = RuleSet("scan", [scan_merge_twin, scan_prune, scan_sum_of_products,
+                        scan_hoist_input_dot])

@@ -5,13 +5,8 @@ condition to :func:`~minigraph.scan.op.make_scan`, which then builds a
 :class:`~minigraph.scan.op.ScanUntil`.
 """
 
+import minigraph.tensor as T
 from minigraph.graph.basic import GraphError
-
-
-def _T():
-    import minigraph.tensor as T
-
-    return T
 
 
 class until:
@@ -30,7 +25,7 @@ class until:
     """
 
     def __init__(self, condition):
-        cond = _T().as_tensor_variable(condition)
+        cond = T.as_tensor_variable(condition)
         if cond.ndim != 0:
             raise GraphError(f"until: the condition must be a scalar, got a {cond.ndim}-d "
                              f"{cond.type.short()} ({cond.describe()}); reduce it, e.g. "

@@ -5,6 +5,7 @@ indexing, linear algebra, ``T.nnet`` and ``T.grad`` are all reachable from here,
 Theano's names.
 """
 
+from minigraph.gradient import grad  # noqa: F401  (theano.grad, also T.grad)
 from minigraph.graph.type import TensorType  # noqa: F401
 
 from . import extra_ops, nnet  # noqa: F401
@@ -20,15 +21,26 @@ from .shape import (alloc, arange, concatenate, eye, flatten, join, ones, reshap
                     specify_shape, stack, transpose, zeros)
 from .subtensor import inc_subtensor, set_subtensor  # noqa: F401
 from .var import TensorConstant, TensorVariable  # noqa: F401
+from .sharedvar import TensorSharedVariable  # noqa: F401  (registers shared()'s constructor)
 from . import shared_randomstreams  # noqa: F401,E402
 from minigraph.gradient import Lop, Rop  # noqa: F401,E402
-
-
-def grad(cost, wrt, **kwargs):
-    """``theano.grad``, also available as ``T.grad``."""
-    from minigraph.gradient import grad as _grad
-
-    return _grad(cost, wrt, **kwargs)
+from . import signal  # noqa: F401,E402  (T.signal.pool.pool_2d, as theano.tensor.signal)
+# Theano names added for issue 15 (names branch): one block, kept together
+from . import nlinalg, slinalg  # noqa: F401,E402
+from .arrange import (advanced_inc_subtensor1, advanced_set_subtensor1, flatnonzero,  # noqa
+                      horizontal_stack, nonzero, nonzero_values, ptp, roll, shape_padaxis,
+                      split, stacklists, swapaxes, take, tile, vertical_stack)
+from . import xlogx  # noqa: F401,E402
+from .constant_value import (NotScalarConstantError, extract_constant,  # noqa: F401,E402
+                             get_scalar_constant_value)
+from .shape import identity_like  # noqa: F401,E402
+from .extra_ops import cumprod, cumsum, diff, fill_diagonal, repeat, squeeze  # noqa: F401,E402
+from .math import erf, erfc, inv, iround, isinf, isnan, largest, log2, log10  # noqa
+from .math import smallest  # noqa: F401,E402
+from .nlinalg import diag, diagonal, trace  # noqa: F401,E402
+from .reduce import all, any, max_and_argmax  # noqa: F401,E402
+from .sort import argsort, sort  # noqa: F401,E402
+from minigraph.gradient import consider_constant, hessian, jacobian  # noqa: F401,E402
 
 
 def addbroadcast(x, *axes):
@@ -63,26 +75,3 @@ def shape_padright(x, n_ones=1):
     x = as_tensor_variable(x)
     return x.dimshuffle(*(list(range(x.ndim)) + ["x"] * n_ones))
 
-
-def zeros_like(x, dtype=None):
-    from .math import zeros_like as _z
-
-    return _z(x, dtype=dtype)
-
-
-def ones_like(x, dtype=None):
-    from .math import ones_like as _o
-
-    return _o(x, dtype=dtype)
-
-
-def sqr(x):
-    from .math import sqr as _sqr
-
-    return _sqr(x)
-
-
-def sgn(x):
-    from .math import sgn as _sgn
-
-    return _sgn(x)

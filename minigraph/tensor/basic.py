@@ -142,7 +142,7 @@ def as_tensor_variable(x, name=None, ndim=None, dtype=None):
         raise GraphError(f"{x} of type {x.type} is not a tensor")
     else:
         if isinstance(x, (list, tuple)) and any(isinstance(e, Variable) for e in x):
-            from .shape import stack
+            from .shape import stack  # cycle: shape.py imports this module
 
             var = stack([as_tensor_variable(e) for e in x])
         else:
@@ -176,7 +176,7 @@ def as_tensors_for_elemwise(args, arithmetic=False):
     strong_vars = [as_tensor_variable(a) for a in strong]
     strong_dtypes = [v.dtype for v in strong_vars]
     if arithmetic and _float_meets_small_ints(args, strong_dtypes):
-        from .math import cast
+        from .math import cast  # cycle: math.py imports this module
 
         strong_vars = [cast(v, config.floatX) for v in strong_vars]
         strong_dtypes = [config.floatX] * len(strong_vars)

@@ -10,7 +10,7 @@ and one 2-d ``Dot`` so it needs no gradient of its own.
 
 import numpy as np
 
-from kernels._workspace import SHARED
+from kernels.workspace import SHARED
 from minigraph.graph.basic import Apply, GraphError, where
 from minigraph.graph.op import Op
 from minigraph.graph.type import TensorType
@@ -18,13 +18,14 @@ from minigraph.graph.type import TensorType
 from .basic import as_tensor_variable, upcast
 from .elemwise import _fit_grad
 from .math import add, cast
+from .shape import reshape, shape
 
 
 def pooled_dot(a, b, dtype):
     """``numpy.dot(a, b)`` of two matrices of ``dtype``, written into a workspace array.
 
     Big products (a layer's input projection or its gradient: 12-37 MB in Gorner's model)
-    then take memory a finished node left (``kernels._workspace.SHARED``, shared with the GRU
+    then take memory a finished node left (``kernels.workspace.SHARED``, shared with the GRU
     and fused kernels) instead of fresh pages; anything else is a plain ``numpy.dot``.
     """
     if type(a) is np.ndarray and type(b) is np.ndarray and a.ndim == 2 and b.ndim == 2 \
@@ -191,8 +192,6 @@ def outer(x, y):
 
 def tensordot(a, b, axes=2):
     """Sum products over the given axes (``numpy.tensordot`` semantics)."""
-    from .shape import reshape, shape
-
     a, b = as_tensor_variable(a), as_tensor_variable(b)
     if isinstance(axes, (int, np.integer)):
         axes = [list(range(a.ndim - axes, a.ndim)), list(range(axes))]

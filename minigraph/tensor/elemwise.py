@@ -204,7 +204,7 @@ def unbroadcast(g, x):
     )
     if not axes:
         return g
-    from .reduce import sum as _sum
+    from .reduce import sum as _sum  # cycle: reduce.py imports this module
 
     return _sum(g, axis=axes, keepdims=True)
 
@@ -212,12 +212,12 @@ def unbroadcast(g, x):
 def _fit_grad(g, x):
     g = as_tensor_variable(g)
     if g.ndim > x.ndim:
-        from .reduce import sum as _sum
+        from .reduce import sum as _sum  # cycle: reduce.py imports this module
 
         g = _sum(g, axis=tuple(range(g.ndim - x.ndim)))
     g = unbroadcast(g, x)
     if g.dtype != x.dtype and np.dtype(x.dtype).kind in "fc":
-        from .math import cast
+        from .math import cast  # cycle: math.py imports this module
 
         g = cast(g, x.dtype)
     return g
@@ -277,7 +277,7 @@ class DimShuffle(Op):
         # drop the inserted dims (sum them first if they were broadcast to a size > 1)
         new_axes = tuple(i for i, d in enumerate(self.new_order) if d == "x")
         if new_axes:
-            from .reduce import sum as _sum
+            from .reduce import sum as _sum  # cycle: reduce.py imports this module
 
             gz = _sum(gz, axis=new_axes)
         # now gz has the kept dims in `kept` order; put them back and re-insert dropped ones

@@ -201,7 +201,7 @@ def _kernel(program, ndim):
 
 def _load(source):
     """Import the generated module from the disk cache (writing it once) and jit its loops."""
-    import numba
+    import numba  # on first use, as everywhere in minigraph (kernels first)
 
     digest = hashlib.sha1(source.encode()).hexdigest()[:20]
     name = f"minigraph_fused_{digest}"

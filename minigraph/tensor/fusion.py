@@ -25,12 +25,14 @@ import math
 
 import numpy as np
 
+from minigraph.gradient import grad
 from minigraph.graph.basic import Apply, GraphError
 from minigraph.graph.op import Op
 from minigraph.graph.rewriting import GraphPass
 from minigraph.graph.type import TensorType
 
 from .basic import as_tensor_variable
+from .buffers import claim_buffer
 from .elemwise import Elemwise, _broadcast_shapes
 from .fused_kernels import (  # noqa: F401  (re-exported: fusion.POLICY, fusion._load, ...)
     _KERNELS, POLICY, FusionPolicy, _kernel, _load, cache_dir, kernel_cache_info, kernel_source)
@@ -146,8 +148,6 @@ class FusedElemwise(Op):
         return [values[i] for i in self.program.outputs]
 
     def grad(self, inputs, outputs, output_grads):
-        from minigraph.gradient import grad
-
         outs = self.expand(inputs)
         known = {o: g for o, g in zip(outs, output_grads) if g is not None}
         grads = grad(None, list(inputs), known_grads=known, disconnected_inputs="ignore",
@@ -330,8 +330,6 @@ def _mismatch(node, i, got, want):
 
 
 def _make_runner(op, node):
-    from .inplace import claim_buffer
-
     prog, shape_of = op.program, _shape_rule(node)
     kernel = _kernel(prog, node.outputs[0].ndim)
     scalar = [i for i, (_, b) in enumerate(prog.in_types) if all(b)]
@@ -379,11 +377,3 @@ def _destroyable(args, k, shape, dtype):
             return None
     return a
 
-
-def _passes():
-    from .inplace import INPLACE, REUSE_BUFFERS
-
-    return [FUSION, INPLACE, REUSE_BUFFERS]
-
-
-FUSION_PASSES = _passes()

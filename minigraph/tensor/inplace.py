@@ -11,7 +11,8 @@
   (the op that may overwrite them, declaring ``destroy_map``); they are switched when every
   one of those inputs dies at them (``GRUSequenceGrad`` writes ``dgx`` over the saved gates).
 * ``reuse_buffers``: a ``FusedElemwise`` whose results die within the call takes its output
-  buffers from the workspace shared with the GRU kernels (``kernels._workspace.SHARED``), which hands an array out again only
+  buffers from the workspace shared with the GRU kernels (``kernels.workspace.SHARED``, see
+  ``tensor/buffers.py``), which hands an array out again only
   when nothing else references it (checked with the reference count), so arrays the user, a
   shared variable, a view or a later call still holds are never overwritten, while
   intermediates and dropped results stop costing an allocation (and page faults) a call.
@@ -19,16 +20,10 @@
 
 import numpy as np
 
-from kernels._workspace import SHARED
 from minigraph.graph.rewriting import GraphPass
 
 from .elemwise import Elemwise
-
-
-def _fused_op():
-    from .fusion import FusedElemwise  # fusion imports this module for FUSION_PASSES
-
-    return FusedElemwise
+from .fusion import FusedElemwise
 
 
 def _dies_here(v, node, clients, pos):
@@ -62,7 +57,7 @@ def _dies_here(v, node, clients, pos):
 def _victim(node, clients, pos):
     """Index of the input ``node`` may overwrite (a tuple for ``inplace_inputs`` ops), or
     None."""
-    op, FusedElemwise = node.op, _fused_op()
+    op = node.op
     wanted = getattr(op, "inplace_inputs", None)
     if wanted is not None:
         if op.inplace_version() is None or len({id(node.inputs[j]) for j in wanted}) \
@@ -106,7 +101,7 @@ def inplace_elemwise(fgraph):
         elif isinstance(op, Elemwise):
             new_op = Elemwise(op.scalar_op, inplace=j)
         else:
-            new_op = _fused_op()(op.program, inplace=j, reuse=op.reuse)
+            new_op = FusedElemwise(op.program, inplace=j, reuse=op.reuse)
         _rebuild(fgraph, node, new_op, "inplace")
     if plans:
         fgraph.prune()
@@ -122,7 +117,6 @@ def reuse_buffers(fgraph):
     next call replaced it, and the blocks freed then would sit idle through the next forward
     and backward pass (15 MB at the peak of Gorner's train step), so they are fresh arrays.
     """
-    FusedElemwise = _fused_op()
     escaping = set(fgraph.outputs)
     nodes = [n for n in fgraph.toposort() if isinstance(n.op, FusedElemwise) and not n.op.reuse
              and escaping.isdisjoint(n.outputs)]
@@ -137,12 +131,3 @@ def reuse_buffers(fgraph):
 INPLACE = GraphPass("inplace", inplace_elemwise)
 REUSE_BUFFERS = GraphPass("reuse_buffers", reuse_buffers)
 
-
-def claim_buffer(reuse, shape, dtype):
-    """An array of ``shape``/``dtype`` for a fused kernel's output: with ``reuse``, from the
-    workspace the GRU kernels also draw on (an array of a finished call that nobody holds any
-    more, so its pages are mapped; shared by all nodes, so it holds what is live at once, not
-    one buffer per node), else a new one."""
-    if not reuse:
-        return np.empty(shape, dtype)
-    return SHARED.empty(shape, dtype)

@@ -5,6 +5,7 @@ Each is a thin constructor over ``Elemwise`` and a row of the scalar table.
 
 import numpy as np
 
+from minigraph.config import config
 from minigraph.graph.basic import GraphError
 
 from .basic import as_tensor_variable, constant
@@ -96,8 +97,6 @@ def round(x, mode="half_to_even"):
 
 def cast(x, dtype):
     """Convert ``x`` to ``dtype`` (``'floatX'`` means ``config.floatX``)."""
-    from minigraph.config import config
-
     if dtype == "floatX":
         dtype = config.floatX
     x = as_tensor_variable(x)
@@ -126,8 +125,8 @@ def fill(model, value):
 
 def prod_of_shape(x):
     """Number of elements of ``x`` as a symbolic int64 scalar."""
-    from .reduce import prod
-    from .shape import shape
+    from .reduce import prod  # cycle: reduce.py and shape.py import this module
+    from .shape import shape  # cycle, as above
 
     return prod(shape(x))
 
@@ -143,3 +142,130 @@ def relu(x, alpha=0):
 def check_same_ndim(a, b, what):
     if a.ndim != b.ndim:
         raise GraphError(f"{what}: {a.describe()} is {a.ndim}-d but {b.describe()} is {b.ndim}-d")
+
+
+# Theano names added for programs that use them (issue 15); compositions where one exists
+log2 = _make("log2")
+log10 = _make("log10")
+erf = _make("erf")
+erfc = _make("erfc")
+exp2 = _make("exp2")
+tan = _make("tan")
+arcsin = _make("arcsin")
+arccos = _make("arccos")
+arctan = _make("arctan")
+arctan2 = _make("arctan2")
+sinh = _make("sinh")
+cosh = _make("cosh")
+arcsinh = _make("arcsinh")
+arccosh = _make("arccosh")
+arctanh = _make("arctanh")
+power = pow
+
+
+def inv(x):
+    """Elementwise reciprocal ``1 / x`` (Theano's ``T.inv``); integers give floats.
+
+    >>> import minigraph.tensor as T, numpy as np
+    >>> x = T.dvector("x")
+    >>> T.inv(x).eval({x: np.array([2.0, -4.0])}).tolist()
+    [0.5, -0.25]
+    """
+    return true_div(1.0, x)
+
+
+def isnan(x):
+    """Elementwise ``x != x``: true exactly at NaNs (false everywhere for integers).
+
+    >>> import minigraph.tensor as T, numpy as np
+    >>> x = T.dvector("x")
+    >>> T.isnan(x).eval({x: np.array([1.0, np.nan])}).tolist()
+    [False, True]
+    """
+    return neq(x, x)
+
+
+def isinf(x):
+    """Elementwise test for +inf or -inf (false everywhere for integers).
+
+    >>> import minigraph.tensor as T, numpy as np
+    >>> x = T.dvector("x")
+    >>> T.isinf(x).eval({x: np.array([-np.inf, 1.0, np.nan])}).tolist()
+    [True, False, False]
+    """
+    x = as_tensor_variable(x)
+    if np.dtype(x.dtype).kind not in "fc":
+        return neq(x, x)
+    return eq(abs(x), np.inf)
+
+
+def iround(x, mode=None):
+    """Round to the nearest integer (ties to even) and cast to int64, as Theano's ``iround``."""
+    return cast(round(x, mode or "half_to_even"), "int64")
+
+
+def _fold(fn, args, what):
+    if not args:
+        raise GraphError(f"{what} needs at least one argument")
+    out = args[0]
+    for a in args[1:]:
+        out = fn(out, a)
+    return out
+
+
+def largest(*args):
+    """Elementwise maximum of any number of tensors (``largest(a, b, c)``).
+
+    >>> import minigraph.tensor as T, numpy as np
+    >>> T.largest(np.array([1, 5]), np.array([4, 2]), np.array([3, 3])).eval().tolist()
+    [4, 5]
+    """
+    return _fold(maximum, args, "largest")
+
+
+def smallest(*args):
+    """Elementwise minimum of any number of tensors (``smallest(a, b, c)``)."""
+    return _fold(minimum, args, "smallest")
+
+
+def deg2rad(x):
+    """Degrees to radians, ``x * (pi / 180)`` as NumPy computes it."""
+    return x * (np.pi / 180.0)
+
+
+def rad2deg(x):
+    """Radians to degrees, ``x * (180 / pi)`` as NumPy computes it."""
+    return x * (180.0 / np.pi)
+
+
+def trunc(x):
+    """Round towards zero (``numpy.trunc``): ``ceil`` below zero, ``floor`` above."""
+    x = as_tensor_variable(x)
+    return switch(lt(x, 0), ceil(x), floor(x))
+
+
+def isclose(a, b, rtol=1e-05, atol=1e-08, equal_nan=False):
+    """Elementwise ``|a - b| <= atol + rtol * |b|`` (``numpy.isclose``): equal infinities are
+    close, NaNs only with ``equal_nan``.
+
+    >>> import minigraph.tensor as T, numpy as np
+    >>> a = T.dvector("a")
+    >>> T.isclose(a, 1.0).eval({a: np.array([1.0, 1.0 + 1e-9, 1.1, np.inf])}).tolist()
+    [True, True, False, False]
+    """
+    a, b = as_tensor_variable(a), as_tensor_variable(b)
+    finite = and_(invert(isinf(a)), invert(isinf(b)))
+    # infinities compare by equality; zeroing them first keeps inf - inf out of the difference
+    fa, fb = switch(finite, a, zeros_like(a)), switch(finite, b, zeros_like(b))
+    close = le(abs(fa - fb), atol + rtol * abs(fb))
+    out = switch(finite, close, eq(a, b))
+    if equal_nan:
+        out = or_(out, and_(isnan(a), isnan(b)))
+    return out
+
+
+def allclose(a, b, rtol=1e-05, atol=1e-08, equal_nan=False):
+    """True when every pair is :func:`isclose` (``numpy.allclose``), a bool scalar."""
+    from .reduce import all as _all  # cycle: reduce.py imports this module
+
+    return _all(isclose(a, b, rtol=rtol, atol=atol, equal_nan=equal_nan))

@@ -12,7 +12,10 @@ from minigraph.graph.basic import Apply, GraphError
 from minigraph.graph.op import Op
 from minigraph.graph.type import TensorType
 
+from . import math as M
 from .basic import as_tensor_variable
+from .elemwise import dimshuffle
+from .math import cast, eq, gt, neq, sqr, sqrt, true_div
 
 
 def _norm_axis(x, axis):
@@ -21,7 +24,7 @@ def _norm_axis(x, axis):
     if isinstance(axis, (int, np.integer)):
         axis = (int(axis),)
     try:
-        if isinstance(axis, str) or any(isinstance(a, (str, bool)) for a in axis):
+        if isinstance(axis, str) or builtins.any(isinstance(a, (str, bool)) for a in axis):
             raise TypeError(axis)
         axis = tuple(int(a) for a in axis)
     except (TypeError, ValueError):
@@ -78,8 +81,6 @@ class Reduce(Op):
         return run
 
     def grad(self, inputs, outputs, output_grads):
-        from . import math as M
-
         (x,), (out,), (gz,) = inputs, outputs, output_grads
         if np.dtype(x.dtype).kind not in "fc":
             return [None]
@@ -108,8 +109,6 @@ def _prod_grad(x, out, axis):
     Away from zeros that is ``prod / x_i``; at a lone zero it is the product of the
     non-zero entries, and with two or more zeros in the group it is 0.
     """
-    from . import math as M
-
     is_zero = M.eq(x, 0)
     safe_x = M.switch(is_zero, M.ones_like(x), x)
     nonzero_prod = Reduce("prod", axis, True)(safe_x)
@@ -119,8 +118,6 @@ def _prod_grad(x, out, axis):
 
 
 def _restore_dims(v, ndim, axis):
-    from .elemwise import dimshuffle
-
     if v.ndim == ndim:
         return v
     kept = iter(range(v.ndim))
@@ -165,7 +162,7 @@ def min(x, axis=None, keepdims=False):
 
 
 def _count(x, axis):
-    from .shape import shape
+    from .shape import shape  # cycle: shape.py imports this module
 
     n = None
     for d in axis:
@@ -177,8 +174,6 @@ def _count(x, axis):
 
 def mean(x, axis=None, dtype=None, keepdims=False, acc_dtype=None):
     """Arithmetic mean over ``axis``; integer inputs give floatX-style floats."""
-    from .math import cast, true_div
-
     x = as_tensor_variable(x)
     ax = _norm_axis(x, axis)
     s = sum(x, axis=ax, dtype=dtype, keepdims=keepdims)
@@ -191,8 +186,6 @@ def mean(x, axis=None, dtype=None, keepdims=False, acc_dtype=None):
 
 def var(x, axis=None, ddof=0, keepdims=False, corrected=False):
     """Variance over ``axis`` (``ddof=1`` or ``corrected=True`` for the unbiased estimate)."""
-    from .math import cast, sqr, true_div
-
     x = as_tensor_variable(x)
     ax = _norm_axis(x, axis)
     ddof = 1 if corrected else ddof
@@ -205,8 +198,6 @@ def var(x, axis=None, ddof=0, keepdims=False, corrected=False):
 
 def std(x, axis=None, ddof=0, keepdims=False, corrected=False):
     """Standard deviation over ``axis``."""
-    from .math import sqrt
-
     return sqrt(var(x, axis=axis, ddof=ddof, keepdims=keepdims, corrected=corrected))
 
 
@@ -263,3 +254,41 @@ def argmax(x, axis=None, keepdims=False):
 def argmin(x, axis=None, keepdims=False):
     """Index of the minimum along ``axis``, int64."""
     return _argreduce("min", x, axis, keepdims)
+
+
+def all(x, axis=None, keepdims=False):
+    """True where every entry along ``axis`` is non-zero (bool; ``True`` for empty input).
+
+    >>> import minigraph.tensor as T, numpy as np
+    >>> x = T.imatrix("x")
+    >>> T.all(x, axis=1).eval({x: np.array([[1, 2], [0, 3]], "int32")}).tolist()
+    [True, False]
+    """
+    x = as_tensor_variable(x)
+    return eq(sum(eq(x, 0), axis=axis, keepdims=keepdims), 0)
+
+
+def any(x, axis=None, keepdims=False):
+    """True where some entry along ``axis`` is non-zero (bool; ``False`` for empty input).
+
+    >>> import minigraph.tensor as T, numpy as np
+    >>> x = T.imatrix("x")
+    >>> T.any(x, axis=0).eval({x: np.array([[1, 0], [0, 0]], "int32")}).tolist()
+    [True, False]
+    """
+    x = as_tensor_variable(x)
+    return gt(sum(neq(x, 0), axis=axis, keepdims=keepdims), 0)
+
+
+def max_and_argmax(a, axis=None, keepdims=False):
+    """``[max(a, axis), argmax(a, axis)]``, as Theano's ``T.max_and_argmax``.
+
+    ``axis`` is an int or None (the flattened array). The maximum is differentiable.
+
+    >>> import minigraph.tensor as T, numpy as np
+    >>> x = T.dmatrix("x")
+    >>> m, i = T.max_and_argmax(x, axis=1)
+    >>> [v.tolist() for v in (m.eval({x: np.eye(2)}), i.eval({x: np.eye(2)}))]
+    [[1.0, 1.0], [0, 1]]
+    """
+    return [max(a, axis=axis, keepdims=keepdims), argmax(a, axis=axis, keepdims=keepdims)]

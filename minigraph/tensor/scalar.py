@@ -69,7 +69,7 @@ DTYPE_RULES = {"upcast": _upcast, "float": _float, "bool": _bool, "first": _same
 
 
 def _M():
-    from . import math as M
+    from . import math as M  # cycle: math.py builds its ops from this table
 
     return M
 
@@ -154,6 +154,32 @@ def _second(x, y):
     return np.broadcast_to(y, np.broadcast_shapes(np.shape(x), np.shape(y))).copy()
 
 
+def _ufunc(name):
+    """SciPy's ufunc ``name`` when SciPy is installed, else ``math.name`` on each element."""
+    try:
+        import scipy.special  # optional: SciPy may be absent
+
+        return getattr(scipy.special, name)
+    except ImportError:  # scipy is optional: the loop is slow but exact
+        fn = np.vectorize(getattr(math, name), otypes=["float64"])
+        return lambda x: fn(x).astype(np.result_type(x, np.float32), copy=False)
+
+
+def _g_erf(sign):
+    # d/dx erf(x) = 2/sqrt(pi) exp(-x**2); erfc = 1 - erf
+    def g(i, o, gz):
+        return [gz * (sign * 2 / math.sqrt(math.pi)) * _M().exp(-_M().sqr(i[0]))]
+
+    return g
+
+
+def _g_arctan2(i, o, gz):
+    # atan2(y, x): d/dy = x / (x^2 + y^2), d/dx = -y / (x^2 + y^2)
+    y, x = i
+    r2 = x * x + y * y
+    return [gz * x / r2, -gz * y / r2]
+
+
 def _rows():
     M = _M
     S = ScalarOp
@@ -200,6 +226,30 @@ def _rows():
         S("clip", 3, np.clip, "first", _g_clip, "min(max({0}, {1}), {2})"),
         S("second", 2, _second, "second", lambda i, o, gz: [None, gz], "{1}"),
         S("identity", 1, lambda x: x.copy(), "first", lambda i, o, gz: [gz], "{0}"),
+        S("log2", 1, np.log2, "float", lambda i, o, gz: [gz / (i[0] * math.log(2))],
+          "math.log2({0})"),
+        S("log10", 1, np.log10, "float", lambda i, o, gz: [gz / (i[0] * math.log(10))],
+          "math.log10({0})"),
+        S("erf", 1, _ufunc("erf"), "float", _g_erf(1), "math.erf({0})"),
+        S("erfc", 1, _ufunc("erfc"), "float", _g_erf(-1), "math.erfc({0})"),
+        S("exp2", 1, np.exp2, "float", lambda i, o, gz: [gz * o * math.log(2)],
+          "(2.0 ** {0})"),
+        S("tan", 1, np.tan, "float", lambda i, o, gz: [gz * (1 + o * o)], "math.tan({0})"),
+        S("arcsin", 1, np.arcsin, "float", lambda i, o, gz: [gz / M().sqrt(1 - i[0] * i[0])],
+          "math.asin({0})"),
+        S("arccos", 1, np.arccos, "float", lambda i, o, gz: [-gz / M().sqrt(1 - i[0] * i[0])],
+          "math.acos({0})"),
+        S("arctan", 1, np.arctan, "float", lambda i, o, gz: [gz / (1 + i[0] * i[0])],
+          "math.atan({0})"),
+        S("arctan2", 2, np.arctan2, "float", _g_arctan2, "math.atan2({0}, {1})"),
+        S("sinh", 1, np.sinh, "float", lambda i, o, gz: [gz * M().cosh(i[0])], "math.sinh({0})"),
+        S("cosh", 1, np.cosh, "float", lambda i, o, gz: [gz * M().sinh(i[0])], "math.cosh({0})"),
+        S("arcsinh", 1, np.arcsinh, "float", lambda i, o, gz: [gz / M().sqrt(i[0] * i[0] + 1)],
+          "math.asinh({0})"),
+        S("arccosh", 1, np.arccosh, "float", lambda i, o, gz: [gz / M().sqrt(i[0] * i[0] - 1)],
+          "math.acosh({0})"),
+        S("arctanh", 1, np.arctanh, "float", lambda i, o, gz: [gz / (1 - i[0] * i[0])],
+          "math.atanh({0})"),
     ]
 
 

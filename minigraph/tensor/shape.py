@@ -6,12 +6,16 @@ Symbolic shapes are int64 vectors (``x.shape``) or lists mixing ints and int sca
 
 import numpy as np
 
+from minigraph.config import config
 from minigraph.graph.basic import Apply, Constant, GraphError, Variable
 from minigraph.graph.op import Op
 from minigraph.graph.type import TensorType
 
 from .basic import as_tensor_variable, constant, upcast
 from .elemwise import dimshuffle
+from .math import cast
+from .reduce import sum as _sum
+from .subtensor import getitem
 
 
 class Shape(Op):
@@ -93,8 +97,6 @@ def as_shape_vector(shp):
 
 
 def _as_int64(s):
-    from .math import cast
-
     return s if s.dtype == "int64" else cast(s, "int64")
 
 
@@ -220,8 +222,6 @@ class Join(Op):
         output_storage[0][0] = r.astype(node.outputs[0].dtype, copy=False)
 
     def grad(self, inputs, outputs, output_grads):
-        from .subtensor import getitem
-
         gz = output_grads[0]
         grads, start = [], 0
         for t in inputs:
@@ -290,8 +290,6 @@ class Alloc(Op):
         return run
 
     def grad(self, inputs, outputs, output_grads):
-        from .reduce import sum as _sum
-
         value = inputs[0]
         gz = output_grads[0]
         lead = gz.ndim - value.ndim
@@ -322,15 +320,11 @@ def _shape_args(shape):
 
 def zeros(shape, dtype=None):
     """An array of zeros (dtype defaults to floatX)."""
-    from minigraph.config import config
-
     return alloc(constant(0, dtype=dtype or config.floatX), *_shape_args(shape))
 
 
 def ones(shape, dtype=None):
     """An array of ones (dtype defaults to floatX)."""
-    from minigraph.config import config
-
     return alloc(constant(1, dtype=dtype or config.floatX), *_shape_args(shape))
 
 
@@ -361,8 +355,6 @@ class ARange(Op):
 
 def arange(start, stop=None, step=1, dtype=None):
     """Evenly spaced values in ``[start, stop)``; int64 for int bounds, else floatX."""
-    from minigraph.config import config
-
     if stop is None:
         start, stop = 0, start
     ins = [as_tensor_variable(v) for v in (start, stop, step)]
@@ -396,8 +388,6 @@ class Eye(Op):
 
 def eye(n, m=None, k=0, dtype=None):
     """Identity-like matrix with ones on the ``k``-th diagonal."""
-    from minigraph.config import config
-
     return Eye(str(np.dtype(dtype or config.floatX)))(n, n if m is None else m, k)
 
 

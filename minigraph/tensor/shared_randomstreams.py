@@ -13,6 +13,7 @@ import numbers
 
 import numpy as np
 
+from minigraph.compile.sharedvalue import shared
 from minigraph.config import config
 from minigraph.graph.basic import GraphError, Variable
 
@@ -81,9 +82,6 @@ class RandomStreams:
         The sample's ``.rng`` is that shared generator (``.rng.get_value()`` /
         ``set_value()`` save and restore its stream) and ``.update`` its update pair.
         """
-        # imported here: minigraph.compile imports minigraph.tensor, which imports us
-        from minigraph.compile.sharedvalue import shared
-
         rng = shared(self._new_generator(), name=f"rng_{op.dist}_{len(self.state_updates)}")
         new_rng, sample = op(rng, size, *params)
         rng.default_update = new_rng

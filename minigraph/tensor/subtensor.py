@@ -4,9 +4,14 @@
 An index is stored in the op as a tuple of entries: ``int`` or ``None`` (a constant), the
 string ``"in"`` (taken from the next symbolic input), ``("slice", a, b, c)`` with the same
 three kinds of parts, ``"newaxis"``, and (advanced ops only) ``"array"`` for an index array
-given as an input. The gradient of a lookup scatters with ``numpy.add.at``, so repeated
-indices accumulate.
+given as an input. The gradient of a lookup scatters (``inc_subtensor``), so repeated
+indices accumulate: rows picked by one int vector (``E[idx]``, Theano's
+``AdvancedIncSubtensor1``) in one compiled loop, other index patterns with ``numpy.add.at``
+(about 50 times slower).
 """
+
+import functools
+import math
 
 import numpy as np
 
@@ -15,6 +20,8 @@ from minigraph.graph.op import Op
 from minigraph.graph.type import TensorType
 
 from .basic import as_tensor_variable
+from .elemwise import _fit_grad
+from .math import cast, zeros_like
 
 
 def _is_int_scalar_var(v):
@@ -170,6 +177,8 @@ class IncSubtensor(Op):
         try:
             if self.set_instead_of_inc:
                 out[index] = y
+            elif self.entries == ("array",) and _add_rows(out, idx[0], y):
+                pass
             elif "array" in self.entries:
                 np.add.at(out, index, y)
             else:
@@ -180,9 +189,6 @@ class IncSubtensor(Op):
         output_storage[0][0] = out
 
     def grad(self, inputs, outputs, output_grads):
-        from .elemwise import _fit_grad
-        from .math import zeros_like
-
         x, y, idx = inputs[0], inputs[1], inputs[2:]
         gz = output_grads[0]
         part = _index_op(self.entries)(gz, *idx)
@@ -192,6 +198,39 @@ class IncSubtensor(Op):
             gx = gz
         gy = _fit_grad(part, y) if np.dtype(y.dtype).kind in "fc" else None
         return [gx if np.dtype(x.dtype).kind in "fc" else None, gy] + [None] * len(idx)
+
+
+@functools.lru_cache(maxsize=None)
+def _row_scatter():
+    import numba  # imported on first use, as everywhere in minigraph (kernels first)
+
+    @numba.njit(cache=True, error_model="numpy")
+    def scatter(out, idx, y):
+        # out[idx[i]] += y[i], row by row: repeated ids accumulate
+        for i in range(idx.shape[0]):
+            r = idx[i]
+            for j in range(y.shape[1]):
+                out[r, j] += y[i, j]
+
+    return scatter
+
+
+def _add_rows(out, idx, y):
+    """``out[idx] += y`` with repeats accumulating, for an int vector ``idx``: True when done
+    here, False for the cases ``numpy.add.at`` keeps (other dtypes, index shapes)."""
+    if (idx.ndim != 1 or idx.dtype.kind not in "iu" or out.ndim == 0
+            or out.dtype.kind not in "fiu" or np.result_type(y) != out.dtype):
+        return False
+    n, rows = out.shape[0], (idx.shape[0],) + out.shape[1:]
+    if idx.size and (idx.min() < -n or idx.max() >= n):
+        bad = idx[(idx < -n) | (idx >= n)][0]
+        raise IndexError(f"index {int(bad)} is out of bounds for axis 0 with size {n}")
+    if idx.size and idx.min() < 0:
+        idx = np.where(idx < 0, idx + n, idx)  # NumPy's meaning: counted from the end
+    width = math.prod(out.shape[1:])
+    y = np.ascontiguousarray(np.broadcast_to(y, rows)).reshape(idx.shape[0], width)
+    _row_scatter()(out.reshape(n, width), idx, y)
+    return True
 
 
 class AdvancedSubtensor(Op):
@@ -237,8 +276,6 @@ class AdvancedSubtensor(Op):
 def _scatter_grad(entries, inputs, gz):
     """Gradient of ``x[entries]``: ``gz`` added into zeros shaped like ``x`` (repeated
     indices accumulate); the index inputs get none."""
-    from .math import zeros_like
-
     x, idx = inputs[0], inputs[1:]
     if np.dtype(x.dtype).kind not in "fc":
         return [None] * len(inputs)
@@ -301,8 +338,6 @@ def _inc_or_set(x_part, y, set_instead_of_inc, what):
         raise GraphError(f"{what}: the value {y.describe()} {y.type.short()} does not fit "
                          f"the indexed part {x_part.type.short()}")
     if y.dtype != x.dtype:
-        from .math import cast
-
         y = cast(y, x.dtype)
     return IncSubtensor(node.op.entries, set_instead_of_inc)(x, y, *idx)
 

@@ -3,9 +3,13 @@
 ``TensorVariable`` is what users hold (``x + y``, ``x.T``, ``x.sum(axis=0)``, ``x[i:j]``).
 The methods only build graph nodes; the math lives in the op modules. As in Theano,
 ``==`` keeps Python identity (variables are dict keys); use ``T.eq`` elementwise.
+
+The methods import the op modules when called: every op module imports this one (through
+``tensor/basic.py``), so those imports cannot sit at the top.
 """
 
 from minigraph.graph.basic import Constant, Variable, with_user_line
+from minigraph.graph.type import TensorType
 
 
 _COMPARISONS = {"lt": "x < y", "le": "x <= y", "gt": "x > y", "ge": "x >= y",
@@ -61,13 +65,13 @@ class _TensorMethods:
     @property
     def shape(self):
         # not ``from . import shape``: the package attribute ``shape`` is the function T.shape
-        from .shape import shape
+        from .shape import shape  # cycle: see the module docstring
 
         return shape(self)
 
     @property
     def size(self):
-        from . import math
+        from . import math  # cycle: see the module docstring
 
         return math.prod_of_shape(self)
 
@@ -128,12 +132,12 @@ class _TensorMethods:
         return _m().abs(self)
 
     def __matmul__(self, other):
-        from . import blas
+        from . import blas  # cycle: see the module docstring
 
         return blas.dot(self, other)
 
     def __rmatmul__(self, other):
-        from . import blas
+        from . import blas  # cycle: see the module docstring
 
         return blas.dot(other, self)
 
@@ -170,32 +174,32 @@ class _TensorMethods:
 
     # indexing ---------------------------------------------------------------------------------
     def __getitem__(self, index):
-        from . import subtensor
+        from . import subtensor  # cycle: see the module docstring
 
         return subtensor.getitem(self, index)
 
     # methods ------------------------------------------------------------------------------------
     def dimshuffle(self, *pattern):
-        from .elemwise import dimshuffle
+        from .elemwise import dimshuffle  # cycle: see the module docstring
 
         if len(pattern) == 1 and isinstance(pattern[0], (list, tuple)):
             pattern = tuple(pattern[0])
         return dimshuffle(self, pattern)
 
     def transpose(self, *axes):
-        from .shape import transpose
+        from .shape import transpose  # cycle: see the module docstring
 
         if len(axes) == 1 and isinstance(axes[0], (list, tuple)):
             axes = tuple(axes[0])
         return transpose(self, axes or None)
 
     def reshape(self, shape, ndim=None):
-        from .shape import reshape
+        from .shape import reshape  # cycle: see the module docstring
 
         return reshape(self, shape, ndim=ndim)
 
     def flatten(self, ndim=1):
-        from .shape import flatten
+        from .shape import flatten  # cycle: see the module docstring
 
         return flatten(self, ndim)
 
@@ -203,7 +207,7 @@ class _TensorMethods:
         return _m().cast(self, dtype)
 
     def dot(self, other):
-        from . import blas
+        from . import blas  # cycle: see the module docstring
 
         return blas.dot(self, other)
 
@@ -211,52 +215,52 @@ class _TensorMethods:
         return _m().clip(self, a_min, a_max)
 
     def sum(self, axis=None, dtype=None, keepdims=False, acc_dtype=None):
-        from . import reduce
+        from . import reduce  # cycle: see the module docstring
 
         return reduce.sum(self, axis=axis, dtype=dtype, keepdims=keepdims)
 
     def mean(self, axis=None, dtype=None, keepdims=False, acc_dtype=None):
-        from . import reduce
+        from . import reduce  # cycle: see the module docstring
 
         return reduce.mean(self, axis=axis, dtype=dtype, keepdims=keepdims)
 
     def prod(self, axis=None, dtype=None, keepdims=False, acc_dtype=None):
-        from . import reduce
+        from . import reduce  # cycle: see the module docstring
 
         return reduce.prod(self, axis=axis, dtype=dtype, keepdims=keepdims)
 
     def max(self, axis=None, keepdims=False):
-        from . import reduce
+        from . import reduce  # cycle: see the module docstring
 
         return reduce.max(self, axis=axis, keepdims=keepdims)
 
     def min(self, axis=None, keepdims=False):
-        from . import reduce
+        from . import reduce  # cycle: see the module docstring
 
         return reduce.min(self, axis=axis, keepdims=keepdims)
 
     def argmax(self, axis=None, keepdims=False):
-        from . import reduce
+        from . import reduce  # cycle: see the module docstring
 
         return reduce.argmax(self, axis=axis, keepdims=keepdims)
 
     def argmin(self, axis=None, keepdims=False):
-        from . import reduce
+        from . import reduce  # cycle: see the module docstring
 
         return reduce.argmin(self, axis=axis, keepdims=keepdims)
 
     def var(self, axis=None, ddof=0, keepdims=False):
-        from . import reduce
+        from . import reduce  # cycle: see the module docstring
 
         return reduce.var(self, axis=axis, ddof=ddof, keepdims=keepdims)
 
     def std(self, axis=None, ddof=0, keepdims=False):
-        from . import reduce
+        from . import reduce  # cycle: see the module docstring
 
         return reduce.std(self, axis=axis, ddof=ddof, keepdims=keepdims)
 
     def norm(self, L=2, axis=None):
-        from . import reduce
+        from . import reduce  # cycle: see the module docstring
 
         if L == 1:
             return reduce.sum(_m().abs(self), axis=axis)
@@ -270,7 +274,7 @@ class _TensorMethods:
 
 
 def _m():
-    from . import math
+    from . import math  # cycle: see the module docstring
 
     return math
 
@@ -279,7 +283,7 @@ class TensorVariable(_TensorMethods, Variable):
     """A symbolic n-d array (an input, or the result of an operation)."""
 
     def _repr_svg_(self):  # notebooks display the graph computing this variable
-        from minigraph.pydot import repr_svg
+        from minigraph.pydot import repr_svg  # on first use: pydot imports the compiler
 
         return repr_svg(self)
 
@@ -293,3 +297,8 @@ class TensorConstant(_TensorMethods, Constant):
 
     def signature(self):
         return (self.type, self.data.shape, self.data.tobytes())
+
+
+# the tensor layer gives its types their variable classes (graph/type.py names them)
+TensorType.Variable = TensorVariable
+TensorType.Constant = TensorConstant

@@ -1,9 +1,11 @@
 """Cutting encoded ids into training data: the train/validation split and the minibatches.
 
-`split_corpus` holds out validation text (the last part of one file, or whole last files by
-Gorner's rule); `MinibatchSequencer` yields batches whose rows continue each other, so an
-RNN can carry its state from batch to batch, and saves and restores its position exactly.
-Both take ids already encoded (plain or memory-mapped arrays): nothing here reads a file.
+`split_corpus` holds out validation text (the last part of one file, whole last files by
+Gorner's rule, or the books ``prepare`` held out); `MinibatchSequencer` yields batches whose
+rows continue each other, so an RNN can carry its state from batch to batch, says which rows
+begin a new book (`MinibatchSequencer.reset_mask`), and saves and restores its position
+exactly. Both take ids already encoded (plain or memory-mapped arrays): nothing here reads a
+file.
 """
 
 from typing import NamedTuple
@@ -14,12 +16,18 @@ from .files import DataError
 
 
 class Split(NamedTuple):
-    """Training and validation ids, and the files each came from (one file: both)."""
+    """Training and validation ids, and the files each came from (one file: both).
+
+    For a corpus of books (made by ``prepare``), ``train_starts`` and ``valid_starts`` are
+    where each book starts in ``train`` and in ``valid``; None otherwise.
+    """
 
     train: np.ndarray
     valid: np.ndarray
     train_files: tuple
     valid_files: tuple
+    train_starts: np.ndarray = None
+    valid_starts: np.ndarray = None
 
 
 def split_corpus(corpus, val_fraction=0.1, val_files=None):
@@ -30,6 +38,9 @@ def split_corpus(corpus, val_fraction=0.1, val_files=None):
     (last files making up more than `val_fraction` of the text, last files making up more
     than 90 KiB, a fifth of the files), except that ``k`` is at least 1 (Gorner holds out
     nothing below five files) and leaves at least one file for training.
+
+    A corpus made by ``prepare`` is split where it says: its held-out books were chosen
+    when it was prepared (``prepare --val-fraction``), and `val_fraction` is not used.
 
     Parameters
     ----------
@@ -54,6 +65,8 @@ def split_corpus(corpus, val_fraction=0.1, val_files=None):
     if not 0 <= val_fraction < 1:
         raise DataError(f"val_fraction must be in [0, 1), got {val_fraction}")
     ids, files, n_files = corpus.ids, tuple(corpus.files), len(corpus.files)
+    if getattr(corpus, "book_offsets", None) is not None:
+        return _split_books(corpus)
     if val_files is None and (n_files == 1 or val_fraction == 0):
         cut = int(len(ids) * (1 - val_fraction))
         return Split(ids[:cut], ids[cut:], files, files if cut < len(ids) else ())
@@ -63,6 +76,14 @@ def split_corpus(corpus, val_fraction=0.1, val_files=None):
                         "keeping at least one file for training")
     cut = corpus.offsets[n_files - k]
     return Split(ids[:cut], ids[cut:], files[:n_files - k], files[n_files - k:])
+
+
+def _split_books(corpus):
+    offsets, k = np.asarray(corpus.book_offsets, np.int64), corpus.n_train_books
+    cut = int(offsets[k])
+    files = tuple(corpus.files)
+    return Split(corpus.ids[:cut], corpus.ids[cut:], files, files if cut < len(corpus.ids)
+                 else (), offsets[:k], offsets[k:-1] - cut)
 
 
 def _gorner_held_out(offsets, val_fraction):
@@ -104,6 +125,8 @@ class MinibatchSequencer:
     position : Position or (epoch, step)
         Where to start; to resume from a checkpoint, prefer `load_state_dict`, which also
         checks that the saved position belongs to this data and batch shape.
+    starts : 1-D integer array or None
+        Where the books of `data` start (``Split.train_starts``), for `reset_mask`.
 
     Examples
     --------
@@ -113,7 +136,7 @@ class MinibatchSequencer:
     ([[0, 1, 2], [9, 10, 11]], [[1, 2, 3], [10, 11, 12]], Position(epoch=0, step=1))
     """
 
-    def __init__(self, data, batch_size, seq_len, n_epochs=None, position=(0, 0)):
+    def __init__(self, data, batch_size, seq_len, n_epochs=None, position=(0, 0), starts=None):
         data = data if isinstance(data, np.ndarray) else np.asarray(data)
         if data.ndim != 1 or data.dtype.kind not in "iu":
             raise DataError(f"sequencer data must be a 1-D integer array, got {data.dtype} "
@@ -132,6 +155,7 @@ class MinibatchSequencer:
         used = self.batch_size * self.steps_per_epoch * self.seq_len
         self._x = data[:used].reshape(self.batch_size, -1)  # views: a memmap stays on disk
         self._y = data[1:used + 1].reshape(self.batch_size, -1)
+        self.starts = None if starts is None else np.unique(np.asarray(starts, np.int64))
         self.seek(*position)
 
     @property
@@ -152,6 +176,35 @@ class MinibatchSequencer:
         rows = (np.arange(self.batch_size) + epoch) % self.batch_size
         cols = slice(step * self.seq_len, (step + 1) * self.seq_len)
         return np.asarray(self._x[rows, cols]), np.asarray(self._y[rows, cols])
+
+    def reset_mask(self, epoch, step):
+        """Which rows of batch ``(epoch, step)`` begin a new book: their carried state is stale.
+
+        Row ``i`` is reset when a book starts at one of the positions its inputs ``x[i]``
+        cover (a hidden state can only be replaced between batches, so a book that starts
+        inside a batch row begins from a state that saw at most ``seq_len - 1`` characters
+        of the book before, never a whole book's). The row that wraps from the end of the
+        data back to its start at a new epoch is reset too, since the data starts with a
+        book. Without `starts` (plain files) no row is reset, as before books were known.
+
+        Returns
+        -------
+        np.ndarray of bool, shape (batch_size,)
+
+        Examples
+        --------
+        >>> seq = MinibatchSequencer(np.arange(21), 2, 3, starts=[0, 4, 13])
+        >>> [seq.reset_mask(0, s).tolist() for s in range(3)]
+        [[True, False], [True, True], [False, False]]
+        """
+        if self.starts is None:
+            return np.zeros(self.batch_size, bool)
+        row_len = self.steps_per_epoch * self.seq_len
+        data_rows = (np.arange(self.batch_size) + epoch) % self.batch_size
+        first = data_rows * row_len + step * self.seq_len  # stream position of x[:, 0]
+        begins = np.searchsorted(self.starts, first, side="left")
+        ends = np.searchsorted(self.starts, first + self.seq_len, side="left")
+        return ends > begins
 
     def __iter__(self):
         """Yield ``(x, y, epoch)`` from the current position on, advancing it."""

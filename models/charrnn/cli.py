@@ -1,6 +1,7 @@
 """``minigraph-charrnn``: train, generate, draw, and the one-command demo.
 
-    minigraph-charrnn train [CORPUS ...] --out DIR [--cell gru --layers 3 --hidden 512 ...]
+    minigraph-charrnn prepare DIR [DIR ...] --out CORPUS [--val-fraction 0.05 --workers N]
+    minigraph-charrnn train [FILES ... | CORPUS] --out DIR [--cell gru --layers 3 ...]
     minigraph-charrnn train --resume DIR [--max-steps N | --minutes M | --epochs E]
     minigraph-charrnn generate --checkpoint DIR -n 1000 --prime "ROMEO:" --temperature 0.8
     minigraph-charrnn graph --checkpoint DIR --out model.svg
@@ -19,31 +20,9 @@ import sys
 import time
 import warnings
 
+from .config import PrepareConfig, TrainConfig, options, resumable_options
+
 PROG = "minigraph-charrnn"
-# option -> TrainConfig field, for the options `train` shares with the config
-_TRAIN_OPTIONS = ("cell", "layers", "hidden", "embed", "dropout", "vocab", "val_fraction",
-                  "seq_len", "batch", "optimizer", "lr", "clip", "clip_value", "seed",
-                  "epochs", "max_steps", "minutes", "eval_every", "save_every", "device")
-_RESUME_OPTIONS = ("epochs", "max_steps", "minutes", "eval_every", "save_every")
-# the defaults are TrainConfig's (not imported here: NumPy must wait for --threads)
-_TRAIN_HELP = {
-    "layers": (int, "recurrent layers (default 3)"),
-    "hidden": (int, "units per layer (default 512)"),
-    "embed": (int, "embedding width; 0 = one-hot input (default 0)"),
-    "seq-len": (int, "characters per sequence (default 30)"),
-    "batch": (int, "sequences per batch (default 200)"),
-    "lr": (float, "learning rate (default 0.001)"),
-    "dropout": (float, "drop probability after each layer (default 0.2, Gorner's pkeep 0.8)"),
-    "clip": (float, "largest global gradient norm; 0 = off (default 5)"),
-    "clip-value": (float, "clip each gradient element to +-this; 0 = off (default 0)"),
-    "epochs": (int, "stop after this many epochs"),
-    "max-steps": (int, "stop after this many steps (counted from the start of the run)"),
-    "minutes": (float, "stop after this many minutes of this invocation"),
-    "seed": (int, "seeds weights and dropout (default 0)"),
-    "eval-every": (int, "validate and save every N steps (default 200)"),
-    "save-every": (int, "save every N steps (default 100)"),
-    "val-fraction": (float, "held-out fraction of a one-file corpus (default 0.1)"),
-}
 DEMO = dict(cell="gru", layers=2, hidden=256, seq_len=50, batch=64, dropout=0.1,
             eval_every=250, save_every=250)
 
@@ -55,42 +34,84 @@ def build_parser():
     parser.add_argument("--threads", type=int, default=None, help="BLAS and Numba threads "
                         f"(default: the cores this process may use, at most {MAX_THREADS})")
     sub = parser.add_subparsers(dest="command", required=True)
-    t = sub.add_parser("train", help="train a model (default corpus: bundled Shakespeare)")
-    t.add_argument("corpus", nargs="*", help="text files, directories or globs")
-    t.add_argument("--out", help="run directory (default runs/charrnn)")
+    t = sub.add_parser("train", help="train a model (default corpus: bundled Shakespeare)",
+                       formatter_class=_DefaultsFormatter)
+    t.add_argument("corpus", nargs="*", help="text files, directories or globs, or one "
+                   "corpus directory made by prepare")
+    _shown(t.add_argument("--out", help="run directory"), TrainConfig.out)
     t.add_argument("--resume", metavar="DIR", help="continue the run saved in DIR exactly")
-    t.add_argument("--cell", choices=("gru", "lstm", "rnn"), help="recurrent cell (default gru: "
-                   "the fused GRU kernels; lstm and rnn run through scan)")
-    for name, (kind, text) in _TRAIN_HELP.items():
-        t.add_argument(f"--{name}", type=kind, help=text)
-    t.add_argument("--optimizer", choices=("adam", "sgd", "momentum", "rmsprop"))
-    t.add_argument("--vocab", choices=("text", "gorner"))
-    t.add_argument("--device", choices=("cpu", "cuda", "auto"))
+    add_config_options(t)
     t.add_argument("--no-progress", action="store_true", help="no progress bar")
-    g = sub.add_parser("generate", help="write text with a trained model")
+    g = sub.add_parser("generate", help="write text with a trained model",
+                       formatter_class=_DefaultsFormatter)
     g.add_argument("--checkpoint", required=True, help="run directory or .ckpt file")
     g.add_argument("-n", type=int, default=1000, help="characters to generate")
     g.add_argument("--prime", default="", help="text the model reads first")
-    g.add_argument("--temperature", type=float, default=1.0)
-    g.add_argument("--top-k", type=int, default=0)
-    g.add_argument("--seed", type=int, default=None)
+    g.add_argument("--temperature", type=float, default=1.0,
+                   help="divides the logits: below 1 safer, above 1 wilder")
+    g.add_argument("--top-k", type=int, default=0,
+                   help="draw among the k likeliest characters; 0 = all")
+    g.add_argument("--seed", type=int, default=None, help="seeds the draws (default: fresh)")
     g.add_argument("--argmax", action="store_true", help="always take the likeliest char")
-    g.add_argument("--which", choices=("best", "latest"), default="best")
-    d = sub.add_parser("graph", help="draw the model's graph (SVG, PNG, PDF or DOT)")
-    d.add_argument("--checkpoint", required=True)
-    d.add_argument("--out", default="model.svg")
+    g.add_argument("--which", choices=("best", "latest"), default="best",
+                   help="the checkpoint with the lowest validation loss, or the last one")
+    d = sub.add_parser("graph", help="draw the model's graph (SVG, PNG, PDF or DOT)",
+                       formatter_class=_DefaultsFormatter)
+    d.add_argument("--checkpoint", required=True, help="run directory or .ckpt file")
+    d.add_argument("--out", default="model.svg", help="output file; its extension picks the "
+                   "format")
     d.add_argument("--function", choices=("eval", "step", "train"), default="eval",
-                   help="which compiled function to draw (default: the forward pass + loss)")
-    d.add_argument("--stage", choices=("after", "before", "both"), default="after")
+                   help="which compiled function to draw (eval: the forward pass + loss)")
+    d.add_argument("--stage", choices=("after", "before", "both"), default="after",
+                   help="the graph after the compiler's rewrites, before, or both")
     m = sub.add_parser("demo", help="train a small model for a few minutes, then generate, "
-                       "draw the graph and the loss curve")
-    m.add_argument("--minutes", type=float, default=3.0)
-    m.add_argument("--out", default=os.path.join("runs", "demo"))
-    m.add_argument("--seed", type=int, default=0)
-    m.add_argument("--no-progress", action="store_true")
-    for p in (t, g, d, m):
+                       "draw the graph and the loss curve", formatter_class=_DefaultsFormatter)
+    m.add_argument("--minutes", type=float, default=3.0, help="training time")
+    m.add_argument("--out", default=os.path.join("runs", "demo"), help="run directory; an "
+                   "existing demo run there trains on")
+    m.add_argument("--seed", type=int, default=0, help="seeds weights and dropout")
+    m.add_argument("--no-progress", action="store_true", help="no progress bar")
+    r = sub.add_parser("prepare", help="encode a tree of text files once into a corpus that "
+                       "train memory-maps", formatter_class=_DefaultsFormatter)
+    r.add_argument("sources", nargs="+", metavar="DIR", help="directories (every file below), "
+                   "files or globs")
+    r.add_argument("--out", required=True, help="the corpus directory to create")
+    add_config_options(r, PrepareConfig)
+    for p in (t, g, d, m, r):
         p.set_defaults(func=globals()[f"cmd_{p.prog.split()[-1]}"])
     return parser
+
+
+def add_config_options(parser, cls=TrainConfig):
+    """One ``--name`` option per field of `cls` made with ``config.option``.
+
+    Help text, choices and type come from the field; the argparse default stays None so that
+    ``train --resume`` can tell which options were given, and ``--help`` shows the field's
+    default instead (`_DefaultsFormatter`).
+    """
+    for f in options(cls):
+        flag = "--" + f.name.replace("_", "-")
+        action = parser.add_argument(flag, type=f.type, choices=f.metadata["choices"],
+                                     help=f.metadata["help"])
+        _shown(action, f.default)
+
+
+def _shown(action, default):
+    action.shown_default = default
+    return action
+
+
+class _DefaultsFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """argparse's defaults in the help, except None and False (options that are off unless
+    given); an option may name another default to show (``shown_default``: a config field's,
+    where the argparse default must stay None)."""
+
+    def _get_help_string(self, action):
+        default = getattr(action, "shown_default", action.default)
+        if not action.help or default is None or default is False or default in ("",
+                                                                               argparse.SUPPRESS):
+            return action.help
+        return f"{action.help} (default: {str(default).replace('%', '%%')})"
 
 
 def main(argv=None):
@@ -168,7 +189,7 @@ MAX_THREADS = 8  # beyond this the char-RNN's GEMMs are too small to split furth
 def default_threads():
     """The cores this process may run on, at most `MAX_THREADS`.
 
-    With idle OpenMP workers sleeping (``kernels._target.quiet_idle_threads``), both cores of a
+    With idle OpenMP workers sleeping (``kernels.quiet_idle_threads``), both cores of a
     2-core machine pay off for training: Gorner's 3 x 512 model trains at 5,806 characters/s
     on two threads against 3,451 on one, the small 1 x 256 model at 46,733 against 42,987.
     Batch-1 generation is bound by reading the weights, and ran at 2,587 characters/s on two
@@ -187,10 +208,9 @@ def _pin_threads(n):
     # kernels sets the idle policy of Numba's OpenMP threads on import, which must come
     # before set_num_threads starts them: started first, they spun against OpenBLAS and the
     # 3 x 512 model trained at 1,250 characters/s on 2 threads instead of 5,600
-    import kernels  # noqa: F401
-    import numba
+    import kernels
 
-    numba.set_num_threads(min(n, numba.config.NUMBA_NUM_THREADS))
+    kernels.set_threads(n)
 
 
 def _expected_errors():
@@ -216,16 +236,19 @@ def _warning_line(message, category, filename, lineno, file=None, line=None):
 
 def cmd_train(args):
     """``train``: a new run, or ``--resume DIR``."""
-    from .train import TrainConfig, Trainer
+    from .train import Trainer
 
-    given = {k: getattr(args, k) for k in _TRAIN_OPTIONS if getattr(args, k) is not None}
+    given = {f.name: getattr(args, f.name) for f in options()
+             if getattr(args, f.name) is not None}
     progress = not args.no_progress
     if args.resume:
-        fixed = sorted(set(given) - set(_RESUME_OPTIONS)) + (["corpus"] if args.corpus else [])
+        fixed = sorted(set(given) - set(resumable_options())) + (["corpus"] if args.corpus
+                                                                 else [])
         if fixed or (args.out and os.path.abspath(args.out) != os.path.abspath(args.resume)):
             what = ", ".join("--" + k.replace("_", "-") for k in fixed) or "--out"
+            free = ", ".join("--" + k.replace("_", "-") for k in resumable_options())
             return _fail(f"{what} cannot be changed when resuming (the checkpoint fixes them); "
-                         f"only --epochs, --max-steps, --minutes, --eval-every, --save-every")
+                         f"only {free}")
         trainer = Trainer.resume(args.resume, progress=progress, **given)
     else:
         config = TrainConfig(corpus=tuple(args.corpus), out=args.out or TrainConfig.out,
@@ -257,6 +280,22 @@ def _report(trainer, result):
         print(f"{PROG}: interrupted: saved step {result.step}; continue with: {again} train "
               f"--resume {out}", file=sys.stderr)
         return 130
+    return 0
+
+
+# -------------------------------------------------------------------------- prepare
+
+
+def cmd_prepare(args):
+    """``prepare``: encode a tree of books into a corpus directory; print the counts."""
+    from .corpus import prepare
+
+    given = {f.name: getattr(args, f.name) for f in options(PrepareConfig)}
+    summary = prepare(args.sources, args.out, **{k: v if v is not None else
+                                                 getattr(PrepareConfig, k)
+                                                 for k, v in given.items()})
+    print("\n".join([f"corpus written to {args.out}", *summary.lines(),
+                     f"train on it with: {PROG} train {args.out} --out RUN"]))
     return 0
 
 
@@ -324,7 +363,7 @@ def draw_graph(model, out, function="eval", stage="after", train=None):
 def cmd_demo(args):
     """``demo``: train a small model on Shakespeare, then generate and draw."""
     from .generate import Sampler, load_model
-    from .train import TrainConfig, Trainer
+    from .train import Trainer
 
     progress = not args.no_progress
     if os.path.exists(os.path.join(args.out, "latest.ckpt")):

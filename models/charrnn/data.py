@@ -11,7 +11,9 @@ the whole pipeline:
 - `vocab`: the character `Vocabulary`;
 - `batches`: the train/validation split and `MinibatchSequencer`, whose batches continue
   each other row by row (Gorner's `rnn_minibatch_sequencer`) and whose position can be
-  saved and restored.
+  saved and restored;
+- `corpus`: corpora of many books, encoded once by ``prepare`` into a directory that
+  `load_corpus` opens memory-mapped, with its book boundaries and held-out books.
 
 Typical use::
 
@@ -30,6 +32,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .batches import MinibatchSequencer, Position, Split, split_corpus
+from .corpus import is_prepared, open_prepared
 from .files import CHUNK_BYTES, DataError, DataWarning, iter_text, read_text, resolve_paths
 from .vocab import Vocabulary
 
@@ -54,6 +57,10 @@ class Corpus:
         ``ids[offsets[i]:offsets[i + 1]]`` is the text of ``files[i]``.
     cache_path : str or None
         The memory-mapped cache file, when there is one.
+    book_offsets : np.ndarray or None
+        For a corpus made by ``prepare`` (then `files` is its directory): where each book
+        starts in `ids`, and the end; the first `n_train_books` books are for training.
+    n_train_books : int or None
     """
 
     ids: np.ndarray
@@ -61,6 +68,8 @@ class Corpus:
     files: tuple
     offsets: tuple
     cache_path: str = None
+    book_offsets: np.ndarray = None
+    n_train_books: int = None
 
     def __len__(self):
         return len(self.ids)
@@ -73,7 +82,8 @@ def load_corpus(sources, vocab=None, *, cache_dir=None, strip_gutenberg=True,
     Parameters
     ----------
     sources : str, os.PathLike or sequence of them
-        Files, directories or globs (see `resolve_paths`).
+        Files, directories or globs (see `resolve_paths`), or one directory written by
+        ``prepare`` (`corpus.prepare`), which is memory-mapped as it is.
     vocab : Vocabulary, "gorner" or None
         None builds one from the corpus (`Vocabulary.from_files`); when resuming, pass the
         checkpoint's vocabulary.
@@ -98,6 +108,9 @@ def load_corpus(sources, vocab=None, *, cache_dir=None, strip_gutenberg=True,
     >>> len(corpus), len(corpus.vocab)
     (1115394, 65)
     """
+    prepared = _prepared_source(sources)
+    if prepared is not None:
+        return _load_prepared(prepared, vocab)
     paths = resolve_paths(sources)
     if vocab is None:
         vocab = (_cached_vocab(paths, cache_dir, strip_gutenberg, chunk_bytes) if cache_dir
@@ -111,6 +124,29 @@ def load_corpus(sources, vocab=None, *, cache_dir=None, strip_gutenberg=True,
     parts = []
     offsets = _encode_files(paths, vocab, parts.append, strip_gutenberg, chunk_bytes)
     return Corpus(np.concatenate(parts), vocab, tuple(paths), tuple(offsets))
+
+
+def _prepared_source(sources):
+    """The directory of a prepared corpus among `sources`, if any (then it must be alone)."""
+    sources = [sources] if isinstance(sources, (str, os.PathLike)) else list(sources)
+    found = [os.fspath(s) for s in sources if os.path.isdir(s) and is_prepared(s)]
+    if found and len(sources) > 1:
+        raise DataError(f"'{found[0]}' is a prepared corpus: give it as the only data "
+                        "argument, or prepare all the text into one corpus")
+    return found[0] if found else None
+
+
+def _load_prepared(directory, vocab):
+    prepared = open_prepared(directory)
+    if isinstance(vocab, str) and vocab == "gorner":
+        vocab = Vocabulary.gorner()
+    if vocab is not None and vocab != prepared.vocab:
+        raise DataError(f"prepared corpus '{directory}' has a {prepared.vocab.kind} vocabulary "
+                        f"of {len(prepared.vocab)} symbols, the run needs its {vocab.kind} "
+                        f"vocabulary of {len(vocab)}: prepare the text with that vocabulary")
+    return Corpus(prepared.ids, prepared.vocab, (os.path.abspath(directory),),
+                  (0, len(prepared.ids)), os.path.join(directory, "tokens.bin"),
+                  prepared.offsets, prepared.n_train_books)
 
 
 def _encode_files(paths, vocab, sink, strip_gutenberg, chunk_bytes):

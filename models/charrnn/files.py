@@ -20,11 +20,17 @@ _SCAN_BYTES = 1 << 20  # Gutenberg markers sit in the first / last few KiB; look
 _START = re.compile(rb"^\*\*\*[ \t]*START OF[^\n]*GUTENBERG[^\n]*", re.M | re.I)
 _END = re.compile(rb"^\*\*\*[ \t]*END OF[^\n]*GUTENBERG[^\n]*", re.M | re.I)
 _ESCAPED = re.compile("[\udc80-\udcff]")  # what 'surrogateescape' makes of each bad byte
+_ODD = re.compile("[\x00-\x08\x0b\x0e-\x1f\x7f\udc80-\udcff]")  # controls, bad bytes
+_ASCII_TEXT = bytes(range(32, 127)) + b"\t\n\r\f"
 _reported_files = set()  # (path, size, mtime) already warned about, so each warns once
 
 
 class DataError(ValueError):
     """A corpus, vocabulary or batching request that cannot work; the message names why."""
+
+
+class UnreadableFileError(DataError):
+    """A corpus file the system would not let us read (``prepare`` counts these apart)."""
 
 
 class DataWarning(UserWarning):
@@ -98,30 +104,33 @@ def _content_range(path, size):
     """Byte range of the text proper: inside the Gutenberg START/END markers when present."""
     with open(path, "rb") as f:
         head = f.read(_SCAN_BYTES)
-        start = 0
-        if m := _START.search(head):
-            newline = head.find(b"\n", m.end())
-            start = m.end() if newline < 0 else newline + 1
+        start, _ = _content_range_of(head, b"", len(head))
         tail_at = max(start, size - _SCAN_BYTES)
         f.seek(tail_at)
-        m = _END.search(f.read())
-    return start, (tail_at + m.start() if m else size)
+        tail = f.read()
+    start, stop = _content_range_of(head, tail, tail_at)
+    return start, stop
 
 
-def iter_text(path, chunk_bytes=CHUNK_BYTES, strip_gutenberg=True):
+def iter_text(path, chunk_bytes=CHUNK_BYTES, strip_gutenberg=True, on_bad_bytes=None):
     """Yield the text of one file in chunks, decoded as UTF-8 with universal newlines.
 
     A UTF-8 byte-order mark is dropped, CRLF and CR become LF, and each byte that is not
-    valid UTF-8 becomes U+FFFD; their count is reported once per file as a `DataWarning`.
+    valid UTF-8 becomes U+FFFD; their count is reported once per file as a `DataWarning`,
+    or given to `on_bad_bytes`.
 
     Parameters
     ----------
     path : str or os.PathLike
     chunk_bytes : int
         Bytes read per chunk; a chunk may end inside a character, the decoder carries it.
+        A file of at most this size is read with one call.
     strip_gutenberg : bool
         Keep only the text between ``*** START OF ... GUTENBERG ...`` and
         ``*** END OF ... GUTENBERG ...`` lines when they are present.
+    on_bad_bytes : callable or None
+        Called once, after the last chunk, with the number of replaced bytes (0 included)
+        instead of the warning; ``prepare`` counts them over many files this way.
 
     Yields
     ------
@@ -131,40 +140,138 @@ def iter_text(path, chunk_bytes=CHUNK_BYTES, strip_gutenberg=True):
     ------
     DataError
         The file is missing, unreadable, empty, or has no text between its markers.
+
+    Examples
+    --------
+    >>> next(iter_text("models/data/tinyshakespeare.txt"))[:14]
+    'First Citizen:'
     """
     path = os.fspath(path)
     try:
         stat = os.stat(path)
         if stat.st_size == 0:
             raise DataError(f"corpus file '{path}' is empty")
-        start, stop = _content_range(path, stat.st_size) if strip_gutenberg else (0, stat.st_size)
+        if stat.st_size <= chunk_bytes:  # one read: most books, and many small files fast
+            with open(path, "rb") as f:
+                data = f.read()
+            start, stop = _content_range_of(data, data, 0) if strip_gutenberg else (0, len(data))
+            chunks = (data[start:stop],) if start < stop else ()
+        else:
+            start, stop = _content_range(path, stat.st_size) if strip_gutenberg else (
+                0, stat.st_size)
+            chunks = _read_range(path, start, stop, chunk_bytes)
         if stop <= start:
             raise DataError(f"corpus file '{path}' has no text between its Gutenberg markers")
-        yield from _decode_range(path, start, stop, chunk_bytes, stat)
+        n_bad = yield from _decode_chunks(chunks)
     except OSError as exc:
-        raise DataError(f"cannot read corpus file '{path}': {exc.strerror or exc}") from None
+        raise UnreadableFileError(f"cannot read corpus file '{path}': {exc.strerror or exc}") \
+            from None
+    if on_bad_bytes is not None:
+        on_bad_bytes(n_bad)
+        return
+    key = (os.path.realpath(path), stat.st_size, stat.st_mtime_ns)
+    if n_bad and key not in _reported_files:
+        _reported_files.add(key)
+        warnings.warn(f"'{path}': {n_bad} bytes of {stop - start} are not valid UTF-8 and were "
+                      "replaced by U+FFFD", DataWarning, stacklevel=2)
 
 
-def _decode_range(path, start, stop, chunk_bytes, stat):
-    utf8 = codecs.getincrementaldecoder("utf-8-sig")("surrogateescape")
-    decoder = io.IncrementalNewlineDecoder(utf8, translate=True)
-    n_bad, left = 0, stop - start
+def decode_text(data, strip_gutenberg=True):
+    """The text of a whole file's bytes as `iter_text` reads it, and how many bytes of it
+    were replaced; ``("", 0)`` when there is no text (between the Gutenberg markers).
+
+    ``prepare`` reads each small book with one call and decodes it here, rather than open it
+    again through `iter_text`.
+
+    Examples
+    --------
+    >>> decode_text(b"one\\r\\ntwo\\xff")
+    ('one\\ntwo\\ufffd', 1)
+    """
+    start, stop = _content_range_of(data, data, 0) if strip_gutenberg else (0, len(data))
+    if stop <= start:
+        return "", 0
+    chunks, parts = _decode_chunks((data[start:stop],)), []
+    while True:
+        try:
+            parts.append(next(chunks))
+        except StopIteration as done:
+            return "".join(parts), done.value
+
+
+def _content_range_of(head, tail, tail_at):
+    """`_content_range` on bytes already read: `head` from offset 0, `tail` from `tail_at`."""
+    start = 0
+    if m := _marker(_START, head, 0, _SCAN_BYTES):
+        newline = head.find(b"\n", m.end())
+        start = m.end() if newline < 0 else newline + 1
+    size = tail_at + len(tail)
+    tail_from = max(start, size - _SCAN_BYTES) - tail_at
+    m = _marker(_END, tail, max(0, tail_from), len(tail))
+    return start, (tail_at + m.start() if m else size)
+
+
+def _marker(pattern, data, start, stop):
+    """``pattern.search(data, start, stop)``, trying the regex only where a line starts with
+    ``***``: a case-insensitive search of every byte was the slowest step of ``prepare``."""
+    at = data.find(b"***", start, stop)
+    while at >= 0:
+        if (at == 0 or data[at - 1] == 10) and (m := pattern.match(data, at, stop)):
+            return m
+        at = data.find(b"***", at + 3, stop)
+    return None
+
+
+def _read_range(path, start, stop, chunk_bytes):
+    left = stop - start
     with open(path, "rb") as f:
         f.seek(start)
         while left > 0:
             raw = f.read(min(chunk_bytes, left))
             left = left - len(raw) if raw else 0  # a file that shrank ends the loop
-            text = decoder.decode(raw, final=left == 0)
-            if not text.isascii() and not _is_encodable(text):  # escaped bad bytes inside
-                text, n = _ESCAPED.subn("\ufffd", text)
-                n_bad += n
-            if text:
-                yield text
-    key = (os.path.realpath(path), stat.st_size, stat.st_mtime_ns)
-    if n_bad and key not in _reported_files:
-        _reported_files.add(key)
-        warnings.warn(f"'{path}': {n_bad} bytes of {stop - start} are not valid UTF-8 and were "
-                      "replaced by U+FFFD", DataWarning, stacklevel=3)
+            yield raw
+
+
+def _decode_chunks(chunks):
+    """Decode byte chunks (universal newlines, bad bytes -> U+FFFD); returns the bad count."""
+    utf8 = codecs.getincrementaldecoder("utf-8-sig")("surrogateescape")
+    decoder = io.IncrementalNewlineDecoder(utf8, translate=True)
+    n_bad = 0
+    for raw in chunks:
+        text = decoder.decode(raw)
+        if not text.isascii() and not _is_encodable(text):  # escaped bad bytes inside
+            text, n = _ESCAPED.subn("\ufffd", text)
+            n_bad += n
+        if text:
+            yield text
+    text = decoder.decode(b"", final=True)  # a CR or a cut character held back at the end
+    if text:
+        text, n = _ESCAPED.subn("\ufffd", text)
+        n_bad += n
+        yield text
+    return n_bad
+
+
+def looks_binary(head, max_odd=0.1):
+    """Whether the first bytes of a file look like anything but text.
+
+    A NUL byte, or more than `max_odd` of the characters being undecodable bytes or control
+    characters other than tab, newline, carriage return and form feed, mark binary data
+    (images, archives, UTF-16 text). ``prepare`` skips such files rather than train on noise.
+
+    Examples
+    --------
+    >>> looks_binary(b"Call me Ishmael."), looks_binary(b"\\xff\\xd8\\xff\\xe0\\x10JFIF")
+    (False, True)
+    """
+    if b"\0" in head:
+        return True
+    if head.isascii():  # the common case, at C speed: drop the text bytes, count the rest
+        odd = len(head.translate(None, _ASCII_TEXT))
+    else:
+        odd = len(_ODD.findall(head.decode("utf-8", "surrogateescape")))
+    # more than 3: one character cut at the end of `head` is no evidence
+    return odd > 3 and odd > max_odd * len(head)
 
 
 def _is_encodable(text):

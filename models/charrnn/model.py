@@ -5,8 +5,8 @@ vector with ``W_x`` is a row of ``W_x``, so no one-hot GEMM runs), or of an embe
 when ``embed > 0``. ``L`` stacked recurrent layers follow (the fused GRU op by default; LSTM
 and a ReLU RNN with (0.9 x) identity recurrent weights run through ``theano.scan``), with
 dropout on every layer's output, then one softmax layer shared by all time steps, and the
-mean cross-entropy over every step. The row lookup and the time-major view are the model's
-own small ops, in `ops`.
+mean cross-entropy over every step. The row lookup and the time-major view are core ops
+(``W[idx]``, ``T.reshape``), named in `ops`.
 
 Inside the graph time comes first, ``(T, B, ...)``: each layer's input projection is one big
 GEMM over all steps. The recurrent state of all layers is one array ``(L, B, S)`` (``S = H``,
@@ -28,8 +28,7 @@ import minigraph as theano
 import minigraph.tensor as T
 from minigraph.tensor.nnet.basic import CrossentropySoftmax
 
-# EmbeddingLookup and EmbeddingLookupGrad are re-exported: code and tests import them from here
-from .ops import EmbeddingLookup, EmbeddingLookupGrad, TimeMajor, embedding_lookup  # noqa: F401
+from .ops import embedding_lookup, time_major
 
 CELLS = ("gru", "lstm", "rnn")
 OPTIMIZERS = ("adam", "sgd", "momentum", "rmsprop")
@@ -259,7 +258,7 @@ class CharRNN:
                 proj = self._project(layer, inp, p, many=True)
             else:  # the previous layer's dropout, inside this layer's input projection
                 proj = self._dropout_dense(T.reshape(hs, rows), mask, p["W_x"], p["b_x"])
-            gx = TimeMajor()(proj, n_steps)
+            gx = time_major(proj, n_steps)
             hs, final = _layer_sequence(c.cell, gx, state[layer], p, H)
             finals.append(final)
             if dropout and c.dropout:

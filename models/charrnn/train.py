@@ -3,9 +3,10 @@
 `TrainConfig` holds every choice of a run; `Trainer` builds the corpus, the model and its
 compiled functions, then runs the loop: one compiled train step per batch, the final hidden
 state of a batch fed in as the initial state of the next (each row of a batch continues the
-same row of the previous one), validation every ``eval_every`` steps, and an atomic
-checkpoint every ``save_every`` steps and after each validation (``best.ckpt`` follows the
-lowest validation loss).
+same row of the previous one; on a corpus made by ``prepare``, a row where a new book
+begins starts from zeros: `MinibatchSequencer.reset_mask`), validation every ``eval_every``
+steps, and an atomic checkpoint every ``save_every`` steps and after each validation
+(``best.ckpt`` follows the lowest validation loss).
 
 A checkpoint holds everything the next step depends on: parameters, optimizer state, the
 carried hidden state, the dropout generators, the sequencer's position and the history. So
@@ -31,7 +32,7 @@ import numpy as np
 from minigraph import distributed
 
 from .checkpoint import CheckpointError, CheckpointManager, check_compatible
-from .config import TrainConfig, TrainError, TrainResult
+from .config import TrainConfig, TrainError, TrainResult, resumable_options
 from .data import DataError, MinibatchSequencer, Vocabulary, load_corpus, split_corpus
 from .model import CharRNN, ModelConfig, ModelError  # noqa: F401 (ModelConfig re-exported)
 from .parallel import Shard
@@ -39,7 +40,7 @@ from .parallel import Shard
 BUNDLED = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "data")
 SHAKESPEARE = os.path.join(BUNDLED, "tinyshakespeare.txt")
 # what may differ when resuming: how long to go on, and how often to report
-_RESUMABLE = ("epochs", "max_steps", "minutes", "eval_every", "save_every", "progress")
+_RESUMABLE = (*resumable_options(), "progress")
 
 
 class Trainer:
@@ -76,7 +77,8 @@ class Trainer:
         self.split = split_corpus(self.corpus, config.val_fraction)
         try:  # all W*B rows, as one process with batch W*B would cut them; this rank's below
             self.batches = MinibatchSequencer(self.split.train, config.batch * shard.world,
-                                              config.seq_len, n_epochs=config.epochs)
+                                              config.seq_len, n_epochs=config.epochs,
+                                              starts=self.split.train_starts)
         except DataError as exc:
             raise DataError(f"corpus too short: the training text (the first "
                             f"{1 - config.val_fraction:.0%} of {len(self.corpus):,} characters) "
@@ -222,6 +224,7 @@ class Trainer:
         epoch, step = self.batches.position
         x, y = self.batches.batch(epoch, step)
         x, y = self.shard.take(x), self.shard.take(y)
+        self.state = _reset_rows(self.state, self.shard.take(self.batches.reset_mask(epoch, step)))
         t0 = time.perf_counter()
         loss, acc, state, *flags = self.train_step(x.astype(np.int32), y.astype(np.int32),
                                                    self.state)
@@ -307,12 +310,14 @@ class Trainer:
         batch -= batch % world  # the same number of rows on every rank
         if batch < 1:
             return float("nan"), float("nan")
-        seq = MinibatchSequencer(self.split.valid, batch, cfg.seq_len, n_epochs=1)
+        seq = MinibatchSequencer(self.split.valid, batch, cfg.seq_len, n_epochs=1,
+                                 starts=self.split.valid_starts)
         rows = Shard(batch // world).take
         state, losses, accs = self.model.initial_state(batch // world), [], []
         for i, (x, y, _) in enumerate(seq):
             if max_batches is not None and i >= max_batches:
                 break
+            state = _reset_rows(state, rows(seq.reset_mask(0, i)))
             loss, acc, state = self.eval_step(rows(x).astype(np.int32),
                                               rows(y).astype(np.int32), state)
             losses.append(float(loss))
@@ -362,6 +367,13 @@ class Trainer:
         best = self.manager.best_val_loss
         return TrainResult(reason, self.step, self.batches.position.epoch, last, val,
                            float("nan") if best is None else best, self.manager.latest_path)
+
+
+def _reset_rows(state, mask):
+    """Zero the carried state ``(layers, batch, S)`` of the rows where a new book begins."""
+    if not mask.any():
+        return state
+    return np.where(mask[None, :, None], np.zeros((), state.dtype), state)
 
 
 def _next(epoch, step, steps_per_epoch):

@@ -80,6 +80,35 @@ class Vocabulary:
         return cls._from_chars(chars, unknown)
 
     @classmethod
+    def from_counts(cls, counts, max_symbols=None, unknown="\ufffd"):
+        """The characters of a corpus counted by ``prepare``: all of them, or the commonest.
+
+        Parameters
+        ----------
+        counts : dict
+            Character -> how often it occurs.
+        max_symbols : int or None
+            None keeps every character, sorted, as `from_text` does. Otherwise the
+            ``max_symbols - 1`` commonest characters (ties: the lower code point) and
+            `unknown`, which the rest encode to, sorted.
+        unknown : str
+            The symbol standing for the dropped characters.
+
+        Examples
+        --------
+        >>> v = Vocabulary.from_counts({"a": 5, "b": 1, "c": 3, "d": 1}, max_symbols=3)
+        >>> v.symbols[:2], v.symbols[2] == "\\ufffd", v.encode("abd").tolist()
+        ('ac', True, [0, 2, 2])
+        """
+        chars = [c for c, n in counts.items() if n > 0]
+        if max_symbols is None or len(chars) <= max_symbols:
+            return cls._from_chars(chars, None)
+        if not isinstance(max_symbols, int) or max_symbols < 2:
+            raise DataError(f"max_symbols must be an integer of at least 2, got {max_symbols!r}")
+        chars.sort(key=lambda c: (-counts[c], ord(c)))
+        return cls._from_chars([c for c in chars if c != unknown][:max_symbols - 1], unknown)
+
+    @classmethod
     def _from_chars(cls, chars, unknown):
         if unknown is not None:
             chars = set(chars) | {unknown}
@@ -123,7 +152,7 @@ class Vocabulary:
         if not isinstance(text, str):
             raise TypeError(f"Vocabulary.encode takes str, not {type(text).__name__}")
         self._build_tables()
-        raw = _one_byte_per_char(text)
+        raw = one_byte_per_char(text)
         if raw is not None:
             codes = np.frombuffer(raw, np.uint8)
             if self._byte_table is not None:  # bytearray: the ids come back writable
@@ -181,8 +210,14 @@ class Vocabulary:
         self.n_unknown += n
 
 
-def _one_byte_per_char(text):
-    """`text` as Latin-1 bytes (ASCII included) when every code point is below 256."""
+def one_byte_per_char(text):
+    """`text` as Latin-1 bytes (ASCII included) when every code point is below 256, else None.
+
+    Examples
+    --------
+    >>> one_byte_per_char("café"), one_byte_per_char("€")
+    (b'caf\\xe9', None)
+    """
     if text.isascii():  # O(1) in CPython: a string knows its widest character
         return text.encode("ascii")
     try:
@@ -191,11 +226,20 @@ def _one_byte_per_char(text):
         return None
 
 
+def code_points(text):
+    """The code points of `text` as an array: uint8 when all are below 256, else uint32.
+
+    Examples
+    --------
+    >>> code_points("hé").tolist(), code_points("hé").dtype.name, code_points("h€").dtype.name
+    ([104, 233], 'uint8', 'uint32')
+    """
+    raw = one_byte_per_char(text)
+    if raw is not None:
+        return np.frombuffer(raw, np.uint8)
+    return np.frombuffer(text.encode("utf-32-le", "surrogatepass"), "<u4")
+
+
 def _charset(text):
     """The set of characters in `text`, counted with NumPy rather than a Python loop."""
-    raw = _one_byte_per_char(text)
-    if raw is not None:
-        codes = np.frombuffer(raw, np.uint8)
-    else:
-        codes = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), "<u4")
-    return {chr(c) for c in np.flatnonzero(np.bincount(codes))}
+    return {chr(c) for c in np.flatnonzero(np.bincount(code_points(text)))}

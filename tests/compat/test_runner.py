@@ -48,6 +48,8 @@ def test_modules_map_to_minigraph(theano):
     assert theano.tensor.basic.dot is MT.dot  # falls back from tensor.basic to tensor
     assert theano.compile.function is minigraph.function  # the function, not the module
     assert theano.gradient.grad is minigraph.gradient.grad
+    assert T.as_tensor is MT.as_tensor_variable  # a Theano name minigraph spells differently
+    assert T.nnet.logsoftmax is MT.nnet.log_softmax
     assert theano.tensor.nnet is sys.modules["theano.tensor.nnet"]  # one view per path
 
 
@@ -57,6 +59,7 @@ def test_views_behave_like_modules(theano):
     namespace = {}
     exec("from theano.tensor import *", namespace)
     assert namespace["matrix"] is MT.matrix and "dot" in dir(T)
+    assert theano.__version__ == minigraph.__version__
     assert not hasattr(T, "no_such_name") and getattr(T, "no_such_name", 3) == 3
     x = T.dmatrix("x")
     f = theano.function([x], T.nnet.sigmoid(x).sum())
@@ -88,6 +91,19 @@ def test_main_passes_argv_and_runs_as_main(theano, tmp_path, capsys):
     assert capsys.readouterr().out.split("]")[0] == "['--lr', '0.1', 'x'"
 
 
+def test_main_runs_a_module_with_dash_m(theano, tmp_path, capsys, monkeypatch):
+    program(tmp_path, "import sys, theano.tensor as T\nprint(__name__, sys.argv[1:])\n",
+            name="prog_module.py")
+    monkeypatch.chdir(tmp_path)
+    assert main(["-m", "prog_module", "--flag"]) == 0
+    assert capsys.readouterr().out == "__main__ ['--flag']\n"
+
+
+def test_usage(capsys):
+    assert main([]) == 2 and "usage:" in capsys.readouterr().err
+    assert main(["--help"]) == 0 and "usage:" in capsys.readouterr().out
+
+
 @pytest.mark.parametrize("line2, missing", [
     ("T.foo(1)", "theano.tensor.foo"),
     ("from theano.tensor import foo", "theano.tensor.foo"),
@@ -101,6 +117,13 @@ def test_missing_name_is_one_line_and_exit_2(theano, tmp_path, capsys, line2, mi
     assert err.count("\n") == 1
     assert err.startswith(f"minigraph.compat: {missing} is not in minigraph (used at ")
     assert err.rstrip().endswith("prog.py:2)")
+
+
+def test_missing_method_of_a_minigraph_object_is_one_line(theano, tmp_path, capsys):
+    path = program(tmp_path, "import theano.tensor as T\nx = T.dvector()\nx.no_such_theano_method()\n")
+    assert main([path]) == 2
+    assert capsys.readouterr().err == ("minigraph.compat: TensorVariable.no_such_theano_method is not in "
+                                       f"minigraph (used at {path}:3)\n")
 
 
 def test_program_errors_keep_their_traceback(theano, tmp_path, capsys):

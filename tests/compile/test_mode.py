@@ -72,3 +72,94 @@ def test_debug_mode_stops_at_the_first_nan():
         with np.errstate(invalid="ignore"):
             f(np.array([-1.0]))
     assert "NaN in output 0 of log" in str(info.value) and f"{HERE}:" in str(info.value)
+
+
+def test_the_pipeline_is_one_list_of_named_passes():
+    from minigraph.compile.mode import PIPELINE
+
+    names = [p.name for p in PIPELINE]
+    assert names == ["merge", "canonicalize", "constant_folding", "stabilize", "specialize",
+                     "gemm", "scan_gru", "scan", "fusion", "inplace", "reuse_buffers"]
+    assert [p.name for p in FAST_RUN.pipeline()] == names
+
+
+def test_register_adds_a_pass_object_where_asked():
+    from minigraph.graph.rewriting import RuleSet, node_rewriter
+    from minigraph.tensor.elemwise import Elemwise
+
+    @node_rewriter([Elemwise])
+    def exp_to_sqr(fgraph, node):
+        """exp(x) -> sqr(x): wrong, to show that the pass ran"""
+        if node.op.scalar_op.name == "exp":
+            return [T.sqr(node.inputs[0])]
+        return None
+
+    mine = RuleSet("mine", [exp_to_sqr])
+    names = [p.name for p in FAST_RUN.register(mine).pipeline()]
+    assert names.index("mine") == names.index("fusion") - 1
+    mode = FAST_RUN.register(mine, after="merge")
+    assert [p.name for p in mode.pipeline()][:2] == ["merge", "mine"]
+    assert "mine" not in [p.name for p in FAST_RUN.pipeline()]  # the original is untouched
+    x = T.dvector("x")
+    assert theano.function([x], T.exp(x), mode=mode)(np.array([3.0])).tolist() == [9.0]
+    off = mode.excluding("exp_to_sqr")
+    assert theano.function([x], T.exp(x), mode=off)(np.array([0.0])).tolist() == [1.0]
+    with pytest.raises(ValueError, match=f"no pass 'nope'.*{HERE}:"):
+        FAST_RUN.register(mine, before="nope")
+    with pytest.raises(TypeError, match="needs a name and an apply"):
+        FAST_RUN.register(lambda fg: None)
+
+
+def test_including_adds_a_pass_at_its_place_in_the_pipeline():
+    mode = FAST_COMPILE.including("constant_folding", "canonicalize")
+    assert [p.name for p in mode.pipeline()] == ["merge", "canonicalize", "constant_folding"]
+    full = FAST_COMPILE.including("fast_run")
+    assert [p.name for p in full.pipeline()] == [p.name for p in FAST_RUN.pipeline()]
+
+
+def test_theano_mode_constructor_with_linker_and_optimizer():
+    for linker in ("py", "c", "c|py", "cvm", "vm", "c|py_nogc", "cvm_nogc"):
+        assert len(Mode(linker=linker, optimizer="fast_run").pipeline()) == len(
+            FAST_RUN.pipeline())
+    assert [p.name for p in Mode(linker="py", optimizer="fast_compile").pipeline()] == ["merge"]
+    assert [p.name for p in Mode("c|py", "merge").pipeline()] == ["merge"]
+    assert Mode(linker="cvm", optimizer=None).pipeline() == []
+    assert Mode(optimizer="None").pipeline() == []
+    x = T.dvector("x")
+    f = theano.function([x], x * 1 + 0, mode=theano.Mode(linker="cvm", optimizer=None))
+    assert f(np.array([2.0])).tolist() == [2.0] and len(f.fgraph.toposort()) > 1
+    with pytest.raises(ValueError, match=f"unknown linker 'gpu'.*{HERE}:"):
+        Mode(linker="gpu")
+    with pytest.raises(ValueError, match=f"unknown optimizer 'o9'.*{HERE}:"):
+        Mode(linker="cvm", optimizer="o9")
+
+
+def test_config_optimizer_excluding_applies_to_the_default_mode():
+    old = config.optimizer_excluding
+    config.optimizer_excluding = "fusion:inplace"
+    try:
+        names = [p.name for p in get_mode(None).pipeline()]
+    finally:
+        config.optimizer_excluding = old
+    assert "fusion" not in names and "inplace" not in names and "merge" in names
+    assert get_mode(None) is FAST_RUN
+
+
+def test_a_broken_pass_module_is_an_error_not_a_skipped_pass():
+    # every pass is imported at the top of compile/mode.py, with nothing catching ImportError
+    import ast
+    import inspect
+
+    import minigraph.compile.mode as mode_module
+
+    tree = ast.parse(inspect.getsource(mode_module))
+    assert not [n for n in ast.walk(tree) if isinstance(n, ast.Try)]
+    nested = [n for f in ast.walk(tree) if isinstance(f, ast.FunctionDef)
+              for n in ast.walk(f) if isinstance(n, (ast.Import, ast.ImportFrom))]
+    assert not nested
+def test_get_default_mode_follows_config():
+    from minigraph.compile.mode import get_default_mode
+
+    assert get_default_mode() is get_mode(None)
+    with theano.change_flags(mode="FAST_COMPILE"):
+        assert get_default_mode() is FAST_COMPILE

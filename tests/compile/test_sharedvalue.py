@@ -79,3 +79,24 @@ def test_shared_values_are_seen_by_every_function(rng):
     scale()
     np.testing.assert_allclose(apply(np.ones(2)), 2 * before, rtol=1e-15)
     assert float((W.sum() * 0).eval()) == 0.0 and W.value.shape == (2, 2)
+
+
+def test_a_registered_constructor_is_asked_first():
+    from minigraph.compile.sharedvalue import _CONSTRUCTORS, SharedVariable, shared_constructor
+
+    class Box:
+        pass
+
+    @shared_constructor
+    def box_constructor(value, name=None, **kwargs):
+        return SharedVariable(GenericType("box"), value, name=name) if isinstance(
+            value, Box) else None
+
+    try:
+        b = Box()
+        v = theano.shared(b, name="b")
+        assert v.type == GenericType("box") and v.get_value(borrow=True) is b
+        assert theano.shared(np.zeros(2)).type.short() == "float64[?]"  # others still asked
+    finally:
+        _CONSTRUCTORS.remove(box_constructor)
+    assert theano.shared(Box()).type == GenericType("Box")

@@ -100,3 +100,15 @@ def test_generic_type():
     assert g == GenericType("Generator") and g != GenericType("slice")
     assert str(g) == "Generator" and g.filter(5) == 5
     assert g("rng").type is g
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64", "int64"])
+def test_make_constant_is_a_read_only_array_of_the_types_dtype(dtype):
+    t = TensorType(dtype, shape=(None, 3))
+    value = np.asfortranarray(np.arange(6.0).reshape(2, 3))
+    c = t.make_constant(value, name="c")
+    assert c.type is t and c.name == "c" and c.data.dtype == np.dtype(dtype)
+    assert not c.data.flags.writeable and c.data.flags.c_contiguous
+    np.testing.assert_array_equal(c.data, value)
+    g = GenericType("slice").make_constant(slice(1, 2))
+    assert g.data == slice(1, 2) and g.type == GenericType("slice")

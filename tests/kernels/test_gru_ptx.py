@@ -1,10 +1,11 @@
 """Compile every CUDA kernel to sm_90 PTX on the CPU, outside the simulator.
 
 The simulator does no type checking, so code that passes the simulated tests can still fail
-to compile for a GPU (KERNELS.md §1.3 gotcha 8).  ``cuda.compile_ptx`` needs no GPU or
-driver, only NVVM and NVRTC (``pip install "cuda-toolkit[nvvm,nvrtc]==13.*"``); without them
-this test skips.  It runs in a subprocess because this pytest process may have the simulator
-enabled, and that is decided once, at ``import numba``.
+to compile for a GPU (``docs/kernels.md``, "What the simulator cannot catch").
+``cuda.compile_ptx`` needs no GPU or driver, only NVVM and NVRTC
+(``pip install "cuda-toolkit[nvvm,nvrtc]==13.*"``); without them this test skips.  It runs in
+a subprocess because this pytest process may have the simulator enabled, and that is decided
+once, at ``import numba``.
 """
 
 import json
@@ -38,7 +39,7 @@ SCRIPT = textwrap.dedent(
         sys.exit(0)
 
     # Grid sync compiles through a device function that asks the driver for the compute
-    # capability; there is no driver here, so answer for it (KERNELS.md §1.4).
+    # capability; there is no driver here, so answer for it (``docs/kernels.md``).
     import numba.cuda.dispatcher as dispatcher
     dispatcher.get_current_device = lambda: SimpleNamespace(compute_capability=(9, 0))
 

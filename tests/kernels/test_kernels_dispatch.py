@@ -227,3 +227,19 @@ def test_idle_openmp_threads_sleep_unless_the_user_chose():
         OMP_WAIT_POLICY=None,
     )
     assert late.split() == ["False", "None"]
+
+
+def test_set_threads_clamps_to_numbas_pool_and_get_threads_reads_it():
+    import numba
+
+    before = kernels.get_threads()
+    try:
+        assert kernels.set_threads(1) == 1 and kernels.get_threads() == 1
+        assert kernels.set_threads(10**6) == numba.config.NUMBA_NUM_THREADS
+        assert kernels.set_threads(0) == 1  # at least one thread
+    finally:
+        kernels.set_threads(before)
+    assert {"set_threads", "get_threads", "quiet_idle_threads"} <= set(kernels.__all__)
+    from kernels.workspace import SHARED, Workspace
+
+    assert isinstance(SHARED, Workspace)

@@ -4,7 +4,7 @@ arrays."""
 import numpy as np
 
 from kernels import gru_cpu, gru_ref
-from kernels._workspace import Workspace
+from kernels.workspace import Workspace
 
 
 def _block(a):

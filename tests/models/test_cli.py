@@ -157,15 +157,35 @@ def test_demo_trains_generates_and_draws(capsys, tmp_path, monkeypatch):
     assert (out / "loss.png").exists() or "<polyline" in (out / "loss.svg").read_text()
 
 
-def test_help_states_the_trainer_defaults():
-    import re
+def test_help_states_the_trainer_defaults(capsys):
+    # the options, their help and defaults come from TrainConfig's fields: one source
+    from dataclasses import fields
 
-    from models.charrnn.train import TrainConfig
+    from models.charrnn import model
+    from models.charrnn.config import CELLS, OPTIMIZERS, TrainConfig, options
 
-    for name, (kind, text) in cli._TRAIN_HELP.items():
-        said = re.search(r"\(default ([\d.]+)", text)
-        if said:
-            assert kind(said.group(1)) == getattr(TrainConfig, name.replace("-", "_")), name
+    with pytest.raises(SystemExit):
+        cli.main(["train", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    for f in options():
+        flag = "--" + f.name.replace("_", "-")
+        assert f"{flag} " in text and " ".join(f.metadata["help"].split()) in text, flag
+        if f.default is not None:
+            assert f"(default: {f.default})" in text.split(flag + " ", 1)[1], flag
+    names = {f.name for f in fields(TrainConfig)}
+    assert names - {f.name for f in options()} == {"corpus", "out", "dtype", "progress"}
+    assert "(default: runs/charrnn)" in text
+    assert (CELLS, OPTIMIZERS) == (model.CELLS, model.OPTIMIZERS)
+
+
+def test_config_and_parser_load_without_numpy():
+    # --threads must pin OpenBLAS before NumPy loads: reading the command line may not load it
+    code = ("import sys; from models.charrnn import cli; "
+            "a = cli.build_parser().parse_args(['train', '--lr', '0.5', '--cell', 'lstm']); "
+            "print('numpy' in sys.modules, a.lr, a.cell, a.hidden)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          cwd=ROOT, timeout=60, check=True)
+    assert done.stdout.split() == ["False", "0.5", "lstm", "None"]
 
 
 def test_module_entry_point_help():
@@ -174,6 +194,10 @@ def test_module_entry_point_help():
                           cwd=ROOT)
     assert done.returncode == 0
     assert all(cmd in done.stdout for cmd in ("train", "generate", "graph", "demo"))
+    for command in ("train", "generate", "graph", "demo", "prepare"):
+        done = subprocess.run([sys.executable, "-m", "models.charrnn", command, "--help"],
+                              capture_output=True, text=True, timeout=60, cwd=ROOT)
+        assert done.returncode == 0 and "(default: " in done.stdout, command
 
 
 def test_pinned_threads_start_with_the_idle_policy():

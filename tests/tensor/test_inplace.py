@@ -122,7 +122,7 @@ def test_fused_node_overwrites_a_dying_product(rng, request, path):
 
 
 def test_kept_buffer_is_reused_only_when_nobody_holds_it(rng, numba_now, monkeypatch):
-    from kernels._workspace import SHARED
+    from kernels.workspace import SHARED
 
     monkeypatch.setattr(SHARED, "min_bytes", 0)  # these small outputs go through it too
     x = T.dvector("x")

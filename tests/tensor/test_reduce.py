@@ -121,3 +121,29 @@ def test_prod_gradient_with_zeros():
     assert f(np.array([0.0, 3.0, 2.0])).tolist() == [6.0, 0.0, 0.0]
     assert f(np.array([0.0, 3.0, 0.0])).tolist() == [0.0, 0.0, 0.0]
     assert f(np.array([4.0, 3.0, 2.0])).tolist() == [6.0, 8.0, 12.0]
+
+
+@pytest.mark.parametrize("axis", [None, 0, 1, (0, 1)])
+@pytest.mark.parametrize("keepdims", [False, True])
+def test_all_and_any_match_numpy(axis, keepdims, rng):
+    x = T.imatrix("x")
+    xv = (rng.random((3, 4)) > 0.3).astype("int32")
+    xv[0] = 1  # a row of all non-zeros and a column with zeros
+    for fn, ref in [(T.all, np.all), (T.any, np.any)]:
+        got = fn(x, axis=axis, keepdims=keepdims).eval({x: xv})
+        want = ref(xv, axis=axis, keepdims=keepdims)
+        assert got.dtype == np.bool_ and np.array_equal(got, want)
+    e = T.dvector("e")
+    assert T.all(e).eval({e: np.zeros(0)}) and not T.any(e).eval({e: np.zeros(0)})
+
+
+@pytest.mark.parametrize("axis", [None, 0, 1, -1])
+def test_max_and_argmax(axis, rng):
+    x = T.matrix("x", dtype="float32")
+    xv = rng.standard_normal((3, 5)).astype("float32")
+    m, i = T.max_and_argmax(x, axis=axis)
+    assert m.dtype == "float32" and i.dtype == "int64"
+    np.testing.assert_array_equal(m.eval({x: xv}), np.max(xv, axis=axis))
+    np.testing.assert_array_equal(i.eval({x: xv}), np.argmax(xv, axis=axis))
+    theano.gradient.verify_grad(lambda a: T.max_and_argmax(a, axis=axis)[0],
+                                [xv.astype("float64")], rng=rng)

@@ -16,8 +16,9 @@ from minigraph.compile.function import function
 from minigraph.tensor.elemwise import Elemwise
 from minigraph.tensor.scalar import CODE_NAMESPACE, SCALAR_OPS, cast_op
 
-POSITIVE = {"sqrt", "log", "log1p", "pow", "true_div", "int_div", "mod"}
+POSITIVE = {"sqrt", "log", "log1p", "pow", "true_div", "int_div", "mod", "log2", "log10"}
 BOOLEAN = {"and_", "or_", "xor", "invert"}
+UNIT = {"arcsin", "arccos", "arctanh"}
 
 
 def _inputs(name, nin, rng, shape=(3, 4)):
@@ -30,6 +31,10 @@ def _inputs(name, nin, rng, shape=(3, 4)):
         return [rng.standard_normal(shape) * 2, np.full(shape, -0.5), np.full(shape, 0.7)]
     if name in POSITIVE:
         return [rng.random(shape) + 0.5 for _ in range(nin)]
+    if name in UNIT:  # open interval (-1, 1)
+        return [rng.random(shape) * 1.8 - 0.9]
+    if name == "arccosh":
+        return [rng.random(shape) + 1.5]
     vals = [rng.standard_normal(shape) * 2 for _ in range(nin)]
     if name in ("round", "floor", "ceil"):
         vals[0].flat[:2] = [2.5, -1.5]  # ties: round half to even, as NumPy

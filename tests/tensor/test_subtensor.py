@@ -133,3 +133,36 @@ def test_lookup_with_a_matrix_of_indices_has_a_gradient(rng):
     expected = np.zeros_like(Ev)
     np.add.at(expected, iv, 2 * Ev[iv])
     np.testing.assert_allclose(theano.function([E, idx], g)(Ev, iv), expected)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64", "int64"])
+@pytest.mark.parametrize("shape", [(7,), (7, 5), (7, 3, 2), (1, 4)])
+def test_inc_rows_by_an_int_vector_is_numpys_add_at(rng, dtype, shape):
+    # the compiled row scatter (AdvancedIncSubtensor1's job) against numpy.add.at
+    x = T.tensor(dtype, shape=(None,) * len(shape), name="x")
+    i = T.ivector("i")
+    y = T.tensor(dtype, shape=(None,) * len(shape), name="y")
+    n = shape[0]
+    ids = rng.integers(-n, n, 11).astype(np.int32)  # repeats and negative ids
+    xv = (rng.normal(size=shape) * 10).astype(dtype)
+    yv = (rng.normal(size=(11,) + shape[1:]) * 10).astype(dtype)
+    f = theano.function([x, i, y], [T.inc_subtensor(x[i], y),
+                                    T.inc_subtensor(x[i], y[0])])  # y[0] broadcasts
+    got, got_b = f(xv, ids, yv)
+    want, want_b = xv.copy(), xv.copy()
+    np.add.at(want, ids, yv)
+    np.add.at(want_b, ids, yv[0])
+    tol = 1e-5 if dtype == "float32" else 1e-12
+    np.testing.assert_allclose(got, want, rtol=tol, atol=tol)
+    np.testing.assert_allclose(got_b, want_b, rtol=tol, atol=tol)
+    assert got.dtype == np.dtype(dtype)
+    inc = theano.function([x, i, y], T.inc_subtensor(x[i], y))
+    np.testing.assert_array_equal(inc(xv, ids[:0], yv[:0]), xv)  # no ids: x unchanged
+    with pytest.raises(ValueError, match=f"index {n} is out of bounds.*{HERE}"):
+        inc(xv, np.array([0, n], np.int32), yv[:2])
+
+
+def test_lookup_gradient_by_finite_differences(rng):
+    idx = np.array([3, 0, 3, 1, 3], np.int32)
+    theano.gradient.verify_grad(lambda W: W[T.constant(idx)] * np.arange(5.0)[:, None],
+                                [rng.normal(size=(4, 3))], rng=rng)

@@ -13,13 +13,14 @@ import functools
 
 import numpy as np
 
-from kernels._workspace import SHARED
+from kernels.workspace import SHARED
 from minigraph.graph.basic import Apply, GraphError, where
 from minigraph.graph.op import Op
 from minigraph.graph.type import TensorType
 
 from ..basic import as_tensor_variable
-from ..blas import pooled_dot
+from ..blas import dot, pooled_dot
+from ..math import cast
 
 __all__ = ["dropout_dot", "DropoutDot", "DropoutDotGradW"]
 
@@ -96,9 +97,6 @@ class DropoutDot(Op):
         return run
 
     def grad(self, inputs, outputs, output_grads):
-        from ..blas import dot
-        from ..math import cast
-
         x, mask, W, b = inputs
         gz = output_grads[0]
         scale = np.asarray(self.scale, dtype=x.dtype)

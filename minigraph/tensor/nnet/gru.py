@@ -18,17 +18,17 @@ done by ``kernels`` (NumPy reference, fused Numba CPU, Numba CUDA); ``backend=No
 
 import numpy as np
 
+import kernels
+from minigraph.config import config
 from minigraph.graph.basic import Apply, GraphError, where
 from minigraph.graph.op import Op
 from minigraph.graph.type import TensorType
 
 from ..basic import as_tensor_variable, upcast
+from ..math import cast
 
 
 def _kernel(name, backend):
-    import kernels
-    from minigraph.config import config
-
     return kernels.get_kernel(name, kernels.select_backend(backend, config.device))
 
 
@@ -196,8 +196,6 @@ class GRUSequenceGrad(_Overwriting):
 
 
 def _common(args):
-    from ..math import cast
-
     args = [as_tensor_variable(a) for a in args]
     dtype = upcast(*[a.dtype for a in args])
     if np.dtype(dtype).kind != "f":

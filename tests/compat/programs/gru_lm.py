@@ -96,7 +96,7 @@ def numpy_gru(model, x, h0):
     return np.array(hs), p / p.sum(axis=1, keepdims=True)
 
 
-def main(n_hidden=48, seq_len=25, batch_size=16, n_updates=200, seed=42):
+def main(n_hidden=48, seq_len=25, batch_size=16, n_updates=150, seed=42):
     text = load_text()
     chars = sorted(set(text))
     ids = np.array([chars.index(ch) for ch in text], dtype="int32")

@@ -130,3 +130,55 @@ def test_large_inputs_to_sigmoid_losses_stay_finite():
     assert _all_finite(got)
     assert got[0] == pytest.approx(-1000 - 30 - np.log(2) - np.log1p(np.exp(-30)), rel=1e-12)
     np.testing.assert_allclose(got[3], np.exp(-np.logaddexp(0, xv)), atol=1e-12)  # 1 - sigmoid
+
+
+def _np_ultra_fast_sigmoid(x):
+    # Theano's formula, written from its documentation: an approximate tanh of x / 2
+    u = 0.5 * x
+    a = np.abs(u)
+    t = np.where(a < 1.7, 1.5 * a / (1 + a),
+                 np.where(a < 3, 0.935409070603099 + 0.0458812946797165 * (a - 1.7),
+                          0.99505475368673))
+    return 0.5 * (np.sign(u) * t + 1)
+
+
+def _np_ultra_fast_sigmoid_grad(x):
+    a = np.abs(0.5 * x)
+    dt = np.where(a < 1.7, 1.5 / (1 + a) ** 2, np.where(a < 3, 0.0458812946797165, 0.0))
+    return 0.25 * dt
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_hard_and_ultra_fast_sigmoid_follow_theanos_formulas(rng, dtype):
+    x = T.vector("x", dtype=dtype)
+    xv = np.concatenate([rng.uniform(-9, 9, 37), [0.0, -2.5, 2.5, 3.4, -3.4, 6.0, 7.0]])
+    xv = xv.astype(dtype)
+    cost_h, cost_u = T.sum(nnet.hard_sigmoid(x)), T.sum(nnet.ultra_fast_sigmoid(x))
+    f = theano.function([x], [nnet.hard_sigmoid(x), nnet.ultra_fast_sigmoid(x),
+                              theano.grad(cost_h, x), theano.grad(cost_u, x)])
+    hard, ultra, g_hard, g_ultra = f(xv)
+    assert hard.dtype == ultra.dtype == np.dtype(dtype)
+    tol = 1e-6 if dtype == "float32" else 1e-14
+    np.testing.assert_allclose(hard, np.clip(0.2 * xv.astype(float) + 0.5, 0, 1), atol=tol)
+    np.testing.assert_allclose(ultra, _np_ultra_fast_sigmoid(xv.astype(float)), atol=tol)
+    inside = np.abs(xv) < 2.5
+    np.testing.assert_allclose(g_hard[np.abs(xv) != 2.5], np.where(inside, 0.2, 0.0)[
+        np.abs(xv) != 2.5], atol=tol)
+    np.testing.assert_allclose(g_ultra, _np_ultra_fast_sigmoid_grad(xv.astype(float)),
+                               atol=tol, rtol=1e-5)
+    assert float(g_ultra[list(xv).index(0.0)]) == pytest.approx(0.375)
+    # approximations of the sigmoid, not the sigmoid itself
+    exact = 1 / (1 + np.exp(-xv.astype(float)))
+    assert 0.01 < np.abs(ultra - exact).max() < 0.03 and np.abs(hard - exact).max() > 0.04
+
+
+def test_approximate_sigmoids_by_finite_differences_and_for_ints(rng):
+    # points away from the kinks (|x| = 2.5 for hard, |x| = 3.4 and 6 for ultra_fast)
+    pts = np.array([-5.0, -2.9, -1.2, -0.3, 0.4, 1.9, 3.0, 4.5, 8.0])
+    theano.gradient.verify_grad(nnet.ultra_fast_sigmoid, [pts], rng=rng)
+    theano.gradient.verify_grad(nnet.hard_sigmoid, [pts[np.abs(np.abs(pts) - 2.5) > 0.2]],
+                                rng=rng)
+    i = T.ivector("i")
+    out = nnet.ultra_fast_sigmoid(i)
+    assert out.dtype == "float64" and nnet.hard_sigmoid(T.bvector()).dtype == "float32"
+    np.testing.assert_allclose(out.eval({i: np.array([0, 2], "int32")}), [0.5, 0.875])
