@@ -172,7 +172,8 @@ class _Backward:
                 for k, ph in zip(op.carry_taps[c], phs):
                     self.sequences.append((repl[ph], self._rev(self.bufs[c], L + k)))
         needed = [c for c in self.diff] + [nc + j for j in self.g_ys]
-        fwd = dict(zip(needed, clone_with_memo([op.inner_outputs[i] for i in needed], repl, self.memo)))
+        fwd = dict(zip(needed, clone_with_memo([op.inner_outputs[i] for i in needed], repl,
+                                               self.memo)))
         qs = {c: op.init_type(c).make_variable(name=f"adjoint {op.labels[c]}")
               for c in self.diff}
         known = {}
