@@ -1,4 +1,5 @@
-"""How fast the char-RNN trains and writes, against PyTorch's CPU ``nn.GRU`` when installed.
+"""How fast the char-RNN trains and writes, against PyTorch's CPU ``nn.GRU`` (``nn.LSTM``,
+``nn.RNN``) when installed.
 
 Training throughput (characters per second of train steps: forward, loss, backward, gradient
 clipping, Adam update) for Gorner's configuration (3 x GRU-512, seq 30, batch 200, vocab 98:
@@ -7,6 +8,12 @@ Martin Görner's TensorFlow Shakespeare char-RNN, see ``docs/kernels.md``) and a
 ``nn.GRU`` (the same cuDNN-style gate formulation), dropout 0.2 after every
 layer, one linear layer shared by all steps, mean cross-entropy, ``clip_grad_norm_(5)``, Adam
 (lr 1e-3), and the same carried hidden state.
+
+``--cell lstm`` and ``--cell rnn`` measure the other cells of the model (``scan`` loops in
+plain ops, where the GRU has fused kernels) against ``nn.LSTM`` and
+``nn.RNN(nonlinearity="relu")``, without dropout (the table of issue 14). ``--baseline DIR``
+adds a third worker running the minigraph of another checkout (``DIR`` holds its
+``minigraph/`` and ``models/``), alternating with the others, for A/B comparisons of a change.
 
 Each framework trains in a worker process of its own (its own thread pools and OpenMP
 settings, so neither is slowed by the other's idle threads); the parent alternates between
@@ -20,6 +27,7 @@ process (`generation_rate`). Threads are pinned (OpenBLAS, Numba, PyTorch) to ea
 
     python3 benchmarks/charrnn.py [--rounds 7] [--configs gorner,small] [--threads 1,2]
                                   [--sections train,generation] [--no-torch] [--json FILE]
+                                  [--cell gru|lstm|rnn] [--baseline DIR]
 """
 
 import os
@@ -27,6 +35,7 @@ import sys
 
 USER_WAIT_POLICY = os.environ.get("OMP_WAIT_POLICY")  # minigraph sets its own on import
 THREADS = sys.argv[sys.argv.index("--threads") + 1] if "--threads" in sys.argv else "1,2"
+CELL = sys.argv[sys.argv.index("--cell") + 1] if "--cell" in sys.argv else "gru"
 for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ[_var] = THREADS.split(",")[0]  # before NumPy (and PyTorch) load their BLAS
 
@@ -40,7 +49,9 @@ import time  # noqa: E402
 import numba  # noqa: E402
 import numpy as np  # noqa: E402
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+# a --baseline worker imports minigraph and models from the other checkout
+sys.path.insert(0, os.environ.get("MINIGRAPH_BENCH_ROOT")
+                or os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 from models.charrnn.cli import tune_malloc  # noqa: E402
 from models.charrnn.data import Vocabulary  # noqa: E402
 from models.charrnn.generate import Sampler  # noqa: E402
@@ -50,8 +61,12 @@ CONFIGS = {  # name: (layers, hidden, seq_len, batch, vocab)
     "gorner": (3, 512, 30, 200, 98),
     "small": (1, 256, 50, 64, 65),
 }
-TARGETS = {"gorner": 1.2, "small": 1.5}  # speed-up over PyTorch asked for
-DROPOUT, LR, CLIP = 0.2, 1e-3, 5.0
+TARGETS = {  # speed-up over PyTorch asked for, per cell and configuration
+    "gru": {"gorner": 1.2, "small": 1.5}, "lstm": {"gorner": 1.0, "small": 1.0},
+    "rnn": {"gorner": 1.3, "small": 1.3}}
+TORCH_NAMES = {"gru": "nn.GRU", "lstm": "nn.LSTM", "rnn": "nn.RNN(relu)"}
+DROPOUT = 0.2 if CELL == "gru" else 0.0  # the LSTM and RNN rows of issue 14: no dropout
+LR, CLIP = 1e-3, 5.0
 
 
 def batch_data(layers, hidden, seq_len, batch, vocab, seed=0):
@@ -74,7 +89,7 @@ def minigraph_step(name):
     """A callable running one minigraph train step of configuration `name`."""
     layers, hidden, seq_len, batch, vocab = CONFIGS[name]
     model = CharRNN(ModelConfig(vocab_size=vocab, layers=layers, hidden=hidden,
-                                dropout=DROPOUT), seed=0)
+                                dropout=DROPOUT, cell=CELL), seed=0)
     train = model.compile_train("adam", LR, CLIP)
     x, y = batch_data(*CONFIGS[name])
     state = [model.initial_state(batch)]
@@ -99,24 +114,31 @@ def torch_step(name):
     torch.set_num_threads(int(THREADS))
     torch.manual_seed(0)
     layers, hidden, seq_len, batch, vocab = CONFIGS[name]
-    gru = torch.nn.GRU(vocab, hidden, layers, dropout=DROPOUT if layers > 1 else 0.0)
+    drop = DROPOUT if layers > 1 else 0.0
+    if CELL == "gru":
+        rnn = torch.nn.GRU(vocab, hidden, layers, dropout=drop)
+    elif CELL == "lstm":
+        rnn = torch.nn.LSTM(vocab, hidden, layers, dropout=drop)
+    else:
+        rnn = torch.nn.RNN(vocab, hidden, layers, nonlinearity="relu", dropout=drop)
     out = torch.nn.Linear(hidden, vocab)
-    params = list(gru.parameters()) + list(out.parameters())
+    params = list(rnn.parameters()) + list(out.parameters())
     opt = torch.optim.Adam(params, lr=LR)
     x, y = (torch.from_numpy(a.T.copy()).long() for a in batch_data(*CONFIGS[name]))  # (T, B)
     target = y.reshape(-1)
-    state = [torch.zeros(layers, batch, hidden)]
+    zeros = torch.zeros(layers, batch, hidden)
+    state = [(zeros, zeros.clone()) if CELL == "lstm" else zeros]
 
     def step():
         onehot = torch.nn.functional.one_hot(x, vocab).float()
-        hs, h_new = gru(onehot, state[0])
+        hs, h_new = rnn(onehot, state[0])
         hs = torch.nn.functional.dropout(hs, DROPOUT, training=True)
         loss = torch.nn.functional.cross_entropy(out(hs.reshape(-1, hidden)), target)
         opt.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, CLIP)
         opt.step()
-        state[0] = h_new.detach()
+        state[0] = tuple(h.detach() for h in h_new) if CELL == "lstm" else h_new.detach()
         return loss.item()
 
     return step
@@ -131,13 +153,16 @@ class Worker:
     shared machine hits both alike.
     """
 
-    def __init__(self, framework, name, threads):
+    def __init__(self, framework, name, threads, baseline=None):
         env = dict(os.environ, OPENBLAS_NUM_THREADS=str(threads),
                    OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
         env.pop("OMP_WAIT_POLICY", None)  # each framework picks its own
+        if framework == "baseline":
+            env["MINIGRAPH_BENCH_ROOT"] = os.path.abspath(baseline)
         self.proc = subprocess.Popen(
-            [sys.executable, os.path.abspath(__file__), "--worker", framework, name,
-             "--threads", str(threads)],
+            [sys.executable, os.path.abspath(__file__), "--worker",
+             "torch" if framework == "torch" else "minigraph", name,
+             "--threads", str(threads), "--cell", CELL],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
         self.ok = self._read() == "ready"
 
@@ -186,7 +211,7 @@ def worker_main(framework, name):
         print((time.perf_counter() - t0) / n, flush=True)
 
 
-def compare(name, threads, rounds, frameworks, block=0.5, pause=0.3):
+def compare(name, threads, rounds, frameworks, block=0.5, pause=0.3, baseline=None):
     """Median seconds per step and peak RSS of each framework, workers alternating.
 
     Each round runs every worker for a block of steps (at least `block` seconds), so the
@@ -194,7 +219,7 @@ def compare(name, threads, rounds, frameworks, block=0.5, pause=0.3):
     block the parent waits `pause` seconds: OpenBLAS's idle workers spin for up to ~0.1 s
     after a GEMM, and must not steal the next worker's cores.
     """
-    workers = {f: Worker(f, name, threads) for f in frameworks}
+    workers = {f: Worker(f, name, threads, baseline) for f in frameworks}
     workers = {f: w for f, w in workers.items() if w.ok}
     sizes = {f: max(1, int(block / w.run(1))) for f, w in workers.items()}
     times = {f: [] for f in workers}
@@ -269,26 +294,33 @@ def main():
     parser.add_argument("--sections", default="train,generation",
                         help="what to measure, comma-separated (default train,generation)")
     parser.add_argument("--json", help="also write the results here")
+    parser.add_argument("--cell", default="gru", choices=sorted(TORCH_NAMES),
+                        help="the model's cell, against PyTorch's (default gru)")
+    parser.add_argument("--baseline", metavar="DIR",
+                        help="also time the minigraph of this checkout (A/B)")
     parser.add_argument("--worker", nargs=2, metavar=("FRAMEWORK", "CONFIG"),
                         help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
         return worker_main(*args.worker)
-    frameworks = ["minigraph"] + ([] if args.no_torch else ["torch"])
+    frameworks = ["minigraph"] + (["baseline"] if args.baseline else []) + (
+        [] if args.no_torch else ["torch"])
     print(f"char-RNN benchmark: {platform.processor() or platform.machine()}, "
           f"{os.cpu_count()} cores; each framework trains in its own process with its thread "
           f"pools (OpenBLAS, Numba, PyTorch) pinned to the count shown; median of "
-          f"{args.rounds} alternating rounds; dropout {DROPOUT}, Adam lr {LR}, clip {CLIP}; "
+          f"{args.rounds} alternating rounds; {CELL} cell against {TORCH_NAMES[CELL]}; "
+          f"dropout {DROPOUT}, Adam lr {LR}, clip {CLIP}; "
           f"load average {os.getloadavg()[0]:.2f}")
     results = {"train": {}, "generation": {}}
     sections = args.sections.split(",")
     for threads in (int(t) for t in args.threads.split(",")):
         if "train" in sections:
-            rows = {name: compare(name, threads, args.rounds, frameworks)
+            rows = {name: compare(name, threads, args.rounds, frameworks,
+                                  baseline=args.baseline)
                     for name in args.configs.split(",")}
             report(rows, threads)
             results["train"][threads] = rows
-        if "generation" in sections:
+        if "generation" in sections and CELL == "gru":
             gen = generation_worker(threads, max(args.rounds, 9))
             report_generation(gen, threads)
             results["generation"][threads] = gen
@@ -326,9 +358,11 @@ def report_generation(gen, threads):
 
 
 def report(rows, threads):
-    print(f"\n{threads} thread(s)")
+    print(f"\n{threads} thread(s), {CELL} cell")
+    base = any("baseline" in r for r in rows.values())
     print(f"{'config':<28} {'minigraph':>12} {'pytorch':>12} {'speed-up':>9} {'target':>7} "
-          f"{'peak RSS':>9} {'(pytorch)':>10}")
+          f"{'peak RSS':>9} {'(pytorch)':>10}"
+          + (f" {'baseline':>12} {'vs baseline':>11} {'(RSS)':>7}" if base else ""))
     for name, r in rows.items():
         layers, hidden, seq_len, batch, vocab = CONFIGS[name]
         chars = seq_len * batch
@@ -337,11 +371,15 @@ def report(rows, threads):
         pt = f"{chars / r['torch']:,.0f}/s" if "torch" in r else "n/a"
         ratio = f"{r['torch'] / r['minigraph']:.2f}x" if "torch" in r else "n/a"
         torch_rss = f"{r['torch_rss_mb']:.0f}MB" if "torch_rss_mb" in r else "n/a"
-        print(f"{label:<28} {mg:>12} {pt:>12} {ratio:>9} {TARGETS[name]:>6.1f}x "
-              f"{r['minigraph_rss_mb']:>7.0f}MB {torch_rss:>10}")
+        line = (f"{label:<28} {mg:>12} {pt:>12} {ratio:>9} {TARGETS[CELL][name]:>6.1f}x "
+                f"{r['minigraph_rss_mb']:>7.0f}MB {torch_rss:>10}")
+        if "baseline" in r:
+            line += (f" {chars / r['baseline']:>10,.0f}/s {r['baseline'] / r['minigraph']:>10.2f}x"
+                     f" {r['baseline_rss_mb']:>5.0f}MB")
+        print(line)
     print("(chars/s of whole train steps; speed-up = PyTorch step time / minigraph step time; "
-          "peak RSS (VmHWM) of each worker process, target < 500 MB)")
-
+          "peak RSS (VmHWM) of each worker process, target < 500 MB"
+          + ("; vs baseline = baseline step time / minigraph step time)" if base else ")"))
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -8,6 +8,9 @@ Measures, on a tiny body ``h = tanh(x_t + h @ W)`` (H=16, 1,000 steps, float64):
   < 25 us forward + backward);
 * compile time of the fast.ai lesson-6 RNN training function (scan + grad + SGD updates,
   hidden 256, vocabulary 86; target < 0.3 s), split into building the graph and compiling;
+* calls per second of that function (batch 1, 8 steps, ReLU, softmax per step, SGD) against
+  the same model and update in PyTorch eager (when installed), alternating blocks of calls
+  in one process, one thread each (issue 14's row; target >= 2.5x);
 * peak memory of the gradient call for several lengths: its growth per step, compared
   with the size of one carry (the backward pass keeps the carry traces, not the step's
   intermediates, so it grows linearly with a small multiple of the carry).
@@ -16,9 +19,12 @@ Threads are pinned to one (BLAS and Numba) and reported; minigraph and NumPy run
 interleaved and each figure is a median, so a busy machine affects both sides alike::
 
     python benchmarks/scan_overhead.py [--steps 1000] [--repeats 15]
+
+``MINIGRAPH_BENCH_ROOT=DIR`` times the minigraph of another checkout instead (A/B).
 """
 
 import os
+import sys
 
 os.environ["OPENBLAS_NUM_THREADS"] = "1"  # before NumPy loads BLAS
 os.environ.setdefault("OMP_NUM_THREADS", "1")
@@ -30,6 +36,10 @@ import tracemalloc  # noqa: E402
 from collections import OrderedDict  # noqa: E402
 
 import numpy as np  # noqa: E402
+
+# this checkout's minigraph, or another's (MINIGRAPH_BENCH_ROOT=DIR) for an A/B comparison
+sys.path.insert(0, os.environ.get("MINIGRAPH_BENCH_ROOT")
+                or os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
 import minigraph as theano  # noqa: E402
 import minigraph.tensor as T  # noqa: E402
@@ -76,9 +86,107 @@ def interleaved(fns, args, repeats):
     return [float(np.median(t)) for t in times]
 
 
+FASTAI_V, FASTAI_H, FASTAI_STEPS, FASTAI_LR = 86, 256, 8, 0.01
+
+
+def fastai_weights(rng):
+    """The lesson-6 RNN's initial weights: W_h, b_h, W_x, b_x, W_y, b_y (float32)."""
+    V, H = FASTAI_V, FASTAI_H
+    return [np.eye(H, dtype="float32"), np.zeros(H, "float32"),
+            rng.normal(scale=math.sqrt(2 / V), size=(V, H)).astype("float32"),
+            np.zeros(H, "float32"),
+            rng.normal(scale=math.sqrt(2 / H), size=(H, V)).astype("float32"),
+            np.zeros(V, "float32")]
+
+
+def fastai_function(rng):
+    """The lesson-6 RNN training function ``f(h0, x, y, lr) -> error`` (SGD updates), and a
+    function putting the initial weights back."""
+    init = fastai_weights(rng)
+    w = [theano.shared(a.copy()) for a in init]
+    x, y, h0, lr = T.fmatrix("x"), T.fmatrix("y"), T.fvector("h0"), T.fscalar("lr")
+
+    def step(x_t, h, W_h, b_h, W_x, b_x, W_y, b_y):
+        h = T.nnet.relu(T.dot(x_t, W_x) + b_x + T.dot(h, W_h) + b_h)
+        return h, T.flatten(T.nnet.softmax(T.dot(h, W_y) + b_y), 1)
+
+    [_, ys], _ = theano.scan(step, sequences=x, outputs_info=[h0, None], non_sequences=w)
+    error = T.nnet.categorical_crossentropy(ys, y).sum()
+    updates = OrderedDict((p, p - g * lr) for p, g in zip(w, theano.grad(error, w)))
+    f = theano.function([h0, x, y, lr], error, updates=updates, allow_input_downcast=True)
+
+    def reset():
+        for p, a in zip(w, init):
+            p.set_value(a.copy())
+
+    return f, reset
+
+
+def torch_fastai_function(rng):
+    """The same model and SGD step in PyTorch eager and its reset, or None without
+    PyTorch."""
+    try:
+        import torch
+    except ImportError:
+        return None
+    torch.set_num_threads(1)
+    init = fastai_weights(rng)
+    W_h, b_h, W_x, b_x, W_y, b_y = w = [torch.tensor(a, requires_grad=True) for a in init]
+
+    def f(h0, x, y, lr):
+        h, err = torch.from_numpy(h0), 0.0
+        x, y = torch.from_numpy(x), torch.from_numpy(y)
+        for t in range(len(x)):
+            h = torch.relu(x[t] @ W_x + b_x + h @ W_h + b_h)
+            p = torch.softmax(h @ W_y + b_y, dim=0)
+            err = err - (y[t] * torch.log(p)).sum()
+        for p in w:
+            p.grad = None
+        err.backward()
+        with torch.no_grad():
+            for p in w:
+                p -= lr * p.grad
+        return err.item()
+
+    def reset():
+        with torch.no_grad():
+            for p, a in zip(w, init):
+                p.copy_(torch.from_numpy(a))
+
+    return f, reset
+
+
+def fastai_rate(repeats, block=50):
+    """Calls per second of the lesson-6 training function, minigraph and PyTorch (None
+    without it): medians of `repeats` alternating blocks of `block` calls, each from the
+    initial weights (hundreds of SGD steps on one batch would drive the softmax to exact
+    zeros, and the timings into NaN arithmetic)."""
+    rng = np.random.default_rng(0)
+    V, n = FASTAI_V, FASTAI_STEPS
+    ids = rng.integers(0, V, n + 1)
+    x, y = np.eye(V, dtype="float32")[ids[:-1]], np.eye(V, dtype="float32")[ids[1:]]
+    args = (np.zeros(FASTAI_H, "float32"), x, y, np.float32(FASTAI_LR))
+    fns = {"minigraph": fastai_function(np.random.default_rng(1)),  # the same weights
+           "torch": torch_fastai_function(np.random.default_rng(1))}
+    fns = {k: f for k, f in fns.items() if f is not None}
+    errors = {k: f(*args) for k, (f, _) in fns.items()}  # warm up; same data, same error
+    assert np.allclose(list(errors.values()), errors["minigraph"], rtol=1e-4), errors
+    times = {k: [] for k in fns}
+    for r in range(repeats):
+        for k in (list(fns) if r % 2 == 0 else list(fns)[::-1]):
+            f, reset = fns[k]
+            reset()
+            t0 = time.perf_counter()
+            for _ in range(block):
+                err = f(*args)
+            times[k].append((time.perf_counter() - t0) / block)
+            assert np.isfinite(err), (k, err)
+    return {k: 1 / float(np.median(t)) for k, t in times.items()}
+
+
 def fastai_compile_time(repeats):
     """(build s, compile s): the lesson-6 RNN's scan + grad, then ``function``."""
-    V, H = 86, 256
+    V, H = FASTAI_V, FASTAI_H
     rng = np.random.default_rng(0)
     builds, compiles = [], []
     for _ in range(repeats):
@@ -150,6 +258,13 @@ def main():
     build, comp = fastai_compile_time(5)
     print(f"\nfast.ai lesson-6 RNN training function (scan + grad + SGD): build {build:.3f} s, "
           f"compile {comp:.3f} s, total {build + comp:.3f} s (target < 0.3 s)")
+    rates = fastai_rate(args.repeats)
+    torch_rate = rates.get("torch")
+    print(f"fast.ai lesson-6 RNN training function (batch 1, {FASTAI_STEPS} steps, hidden "
+          f"{FASTAI_H}, ReLU, softmax per step, SGD), 1 thread: {rates['minigraph']:,.0f} "
+          f"calls/s; PyTorch eager " + (f"{torch_rate:,.0f} calls/s, ratio "
+                                        f"{rates['minigraph'] / torch_rate:.2f}x (target >= 2.5x)"
+                                        if torch_rate else "not installed"))
     lengths = [n // 4, n // 2, n, 2 * n]
     peaks = []
     for m in lengths:

@@ -15,10 +15,16 @@ The step is differentiated once, symbolically, on a copy of the forward inner gr
 backward loop is built with the same :func:`~minigraph.scan.op.make_scan` as the forward
 one and iterates over reversed views of the forward traces. From the forward pass it keeps
 only the carry traces (and the per-step outputs, whose values some gradients reuse):
-intermediates of the step are recomputed, and where the gradient reads the step's result
-(``tanh``'s gradient reads ``tanh(x)``) the stored trace is read instead. Carries that keep
-no trace (shared-variable updates) are recomputed with traces by a twin forward loop, and
-values drawn from random generators inside the step are stored by it rather than redrawn.
+the values of the step that the gradient reads (``tanh``'s gradient reads ``tanh(x)``, a
+product's gradient its other factor) are stored by the forward loop as extra per-step
+outputs and read back, so the backward step runs no forward arithmetic (no second product
+with the carried state); only views of the step's inputs (slices, transposes) and values
+of the consts alone are recomputed. The forward loop that stores them is a twin of the
+user's loop (the same inner graph with more outputs, every carry traced); the
+``scan_merge_twin`` rewrite (:mod:`minigraph.scan.rewrites`) then computes the user's
+outputs from the twin, so the loop runs once. Values drawn from random generators inside
+the step are stored by it rather than redrawn; with ``SAVE_STEP_VALUES`` off, the backward
+step recomputes the rest (only the step's own results are read from the traces).
 Multi-tap carries send their adjoint back through a window of the last ``L`` adjoints.
 ``truncate_gradient=k`` runs the backward loop over the last ``k`` steps only.
 """
@@ -32,8 +38,10 @@ from minigraph.gradient import grad
 from minigraph.graph.basic import Constant, ancestors, clone_replace, toposort
 from minigraph.graph.rewriting import is_op
 from minigraph.graph.type import TensorType
+from minigraph.tensor.shape import Shape
 
 from .op import Carry, Scan, make_scan
+from .stepgraph import clone_with_memo, is_view, join_slice_grads
 
 #: Kept on a backward Scan op as ``op.grad_link`` so a compile-time rewrite can replace a
 #: forward loop and its gradient together (the GRU rewrite): the forward op; per backward
@@ -41,6 +49,11 @@ from .op import Carry, Scan, make_scan
 #: y, the forward sequence index; ``{backward sequence placeholder: forward output index}``
 #: for the per-step gradients of the forward outputs the loop reads.
 GradLink = namedtuple("GradLink", "forward carries ys douts")
+
+#: Store the step values the backward step reads (True) or recompute them there (False):
+#: storing costs one copy per value and step and their memory, recomputing repeats the step's
+#: arithmetic, its products with the carried state included.
+SAVE_STEP_VALUES = True
 
 
 def _is_float(v):
@@ -76,16 +89,19 @@ def _saved_values(op):
     return saved
 
 
-def _forward(op, inputs, outputs):
-    """(carry buffers, ys, saved values, saved inner variables) with every trace kept."""
+def _forward(op, inputs, outputs, stored=()):
+    """(carry buffers, ys, saved values, saved inner variables) with every trace kept:
+    random draws first, then the inner variables ``stored``."""
     nc = op.n_carries
     saved = _saved_values(op)
+    saved += [v for v in stored if v not in saved]
     tensor = [isinstance(op.state_type(c), TensorType) for c in range(nc)]
     if not saved and all(k or not t for k, t in zip(op.carry_keep, tensor)):
         return outputs[:nc], outputs[nc:], [], []
     twin = Scan(op.inner_inputs, op.inner_outputs + saved, op.n_seqs, op.carry_taps, tensor,
                 op.n_consts, op.labels + tuple(f"saved {i}" for i in range(len(saved))),
                 op.name, op.truncate_gradient, op.mode)
+    twin.twin_of = op  # scan_merge_twin: the user's outputs come from this loop
     outs = twin.make_node(*inputs).outputs
     n_ys = op.n_ys
     return outs[:nc], outs[nc: nc + n_ys], outs[nc + n_ys:], saved
@@ -94,11 +110,13 @@ def _forward(op, inputs, outputs):
 class _Backward:
     """Builds the backward loop of one Scan node."""
 
-    def __init__(self, op, inputs, outputs, output_grads):
+    def __init__(self, op, inputs, outputs, output_grads, stored=None):
+        self.storing = stored is not None  # the step's values are stored (SAVE_STEP_VALUES)
+        stored = stored or ()
         self.op, self.T = op, T
         self.n_steps, self.seqs, self.inits, self.consts = op.split_inputs(inputs)
         nc = op.n_carries
-        self.bufs, self.ys, saved_outs, saved = _forward(op, inputs, outputs)
+        self.bufs, self.ys, saved_outs, saved = _forward(op, inputs, outputs, stored)
         k = op.truncate_gradient
         self.n = self.n_steps if k is None or k < 0 else T.minimum(self.n_steps, k)
         self.start = self.n_steps - self.n if k is not None and k >= 0 else 0
@@ -112,8 +130,13 @@ class _Backward:
         self.repl = {}
         for ph in op.inner_inputs:
             self.repl[ph] = ph.type.make_variable(name=ph.name)
+        self.stored = {}  # inner variable -> its stored values (outer, reversed)
         for var, outer in zip(saved, saved_outs):
-            self.repl[var] = self._seq(var.type, self._rev(outer), var.name)
+            if var in stored:
+                self.stored[var] = self._rev(outer)
+            else:  # a random draw: never recomputed, not even to differentiate
+                self.repl[var] = self._seq(var.type, self._rev(outer), var.name)
+        self.memo = {}
 
     # views of the forward values, reversed and cut to the steps back-propagated through
     def _rev(self, x, offset=0):
@@ -149,7 +172,8 @@ class _Backward:
                 for k, ph in zip(op.carry_taps[c], phs):
                     self.sequences.append((repl[ph], self._rev(self.bufs[c], L + k)))
         needed = [c for c in self.diff] + [nc + j for j in self.g_ys]
-        fwd = dict(zip(needed, clone_replace([op.inner_outputs[i] for i in needed], repl)))
+        fwd = dict(zip(needed, clone_with_memo([op.inner_outputs[i] for i in needed], repl,
+                                               self.memo)))
         qs = {c: op.init_type(c).make_variable(name=f"adjoint {op.labels[c]}")
               for c in self.diff}
         known = {}
@@ -171,8 +195,83 @@ class _Backward:
         grads = grad(None, [repl[w] for w in wrt], known_grads=known,
                      disconnected_inputs="ignore", return_disconnected="none") if known else \
             [None] * len(wrt)
-        grads = dict(zip(wrt, self._reuse_forward(grads, fwd)))
+        if self.storing:
+            grads = join_slice_grads(grads)
+        self.reused = self._shapes_only(self._reuse_forward(grads, fwd))
+        grads = dict(zip(wrt, self._read_stored(self.reused)))
         return self._new_carries(qs, grads), grads
+
+    def _clones(self):
+        """{recomputed step value in the backward graph: the forward inner variable}."""
+        return {new: old for old, new in self.memo.items()
+                if old is not new and old not in self.repl and old.owner is not None}
+
+    def _shapes_only(self, grads):
+        """``second(v, z)`` (``zeros_like(v)``) of a recomputed step value ``v`` as an
+        ``alloc`` of ``v``'s shape: the shape alone is then stored, not ``v``."""
+        T, clones = self.T, self._clones()
+        present = [g for g in grads if g is not None]
+        sub = {}
+        for node in toposort(present):
+            out = node.outputs[0]
+            if is_op(out, "second") and node.inputs[0] in clones and all(
+                    node.inputs[1].type.broadcastable) and out.ndim == node.inputs[0].ndim:
+                shp = T.shape(node.inputs[0])
+                new = T.alloc(T.cast(node.inputs[1], out.dtype),
+                              *[shp[i] for i in range(out.ndim)])
+                sub[out] = new if new.type == out.type else T.specify_shape(new, out.type.shape)
+        if not sub:
+            return grads
+        new = iter(clone_replace(present, sub))
+        return [None if g is None else next(new) for g in grads]
+
+    def step_reads(self):
+        """The inner variables of the forward step whose values the gradient of the step
+        reads (after :meth:`step`), views of the step's inputs left out; where only the
+        shape of a value is read, ``shape(value)``."""
+        T, clones = self.T, self._clones()
+        present = [g for g in self.reused if g is not None]
+        reads = [g for g in present if g in clones]
+        for node in toposort(present):
+            if any(o in clones for o in node.outputs):  # a recomputed step node
+                continue
+            if is_op(node.outputs[0], Shape) and node.inputs[0] in clones:
+                reads.append(("shape", node.inputs[0]))
+            else:
+                reads.extend(i for i in node.inputs if i in clones)
+        out, shapes = [], {}
+        for v in reads:
+            shape = isinstance(v, tuple)
+            old = clones[v[1] if shape else v]
+            if not isinstance(old.type, TensorType) or is_view(old):
+                continue
+            if shape and old not in shapes:
+                shapes[old] = T.shape(old)
+                out.append(shapes[old])
+            elif not shape and old not in out:
+                out.append(old)
+        return out
+
+    def _read_stored(self, grads):
+        """The stored values (and shapes) in place of the step's recomputed ones."""
+        present = [g for g in grads if g is not None]
+        phs = {v: v.type.make_variable(name=f"{v.name or 'step value'} (stored)")
+               for v in self.stored}
+        sub = {self.memo[v]: ph for v, ph in phs.items() if v in self.memo}
+        shape_of = {self.memo[v.owner.inputs[0]]: ph for v, ph in phs.items()
+                    if is_op(v, Shape) and v.owner.inputs[0] in self.memo}
+        for node in toposort(present):  # the shapes the gradient reads
+            if is_op(node.outputs[0], Shape) and node.inputs[0] in shape_of:
+                sub[node.outputs[0]] = shape_of[node.inputs[0]]
+        if not sub or not present:
+            return grads
+        new = clone_replace(present, sub)
+        used = set(ancestors(new))
+        for v, ph in phs.items():
+            if ph in used:
+                self.sequences.append((ph, self.stored[v]))
+        new = iter(new)
+        return [None if g is None else next(new) for g in grads]
 
     def _wrt(self):
         op = self.op
@@ -186,7 +285,8 @@ class _Backward:
 
         Only where the gradient does not also read the inputs of the node computing the
         result: ``maximum(x, 0)``'s gradient compares its output with ``x``, and a stored
-        output compared with a recomputed ``x`` may differ in the last bit.
+        output compared with a recomputed ``x`` may differ in the last bit. When the step's
+        values are stored (``self.storing``), ``x`` is stored too: no such condition.
         """
         op, nc = self.op, self.op.n_carries
         inner_in = set(self.repl.values())
@@ -195,9 +295,10 @@ class _Backward:
                       if var not in inner_in and not isinstance(var, Constant)}
         while True:
             sub = {var: var.type.make_variable() for var in candidates}
-            new = clone_replace(present, sub) if sub else present
+            memo = {}
+            new = clone_with_memo(present, sub, memo) if sub else present
             used = set(ancestors(new))
-            unsafe = [v for v in candidates
+            unsafe = [] if self.storing else [v for v in candidates
                       if any(i in used and i not in inner_in and not isinstance(i, Constant)
                              for i in v.owner.inputs)]
             if not unsafe:
@@ -212,6 +313,9 @@ class _Backward:
                 self._rev(self.ys[i - nc])
             ph.name = f"{var.name or 'result'} (stored)"
             self.sequences.append((ph, outer))
+        stored = set(sub.values())  # the step's values now in terms of the new graph
+        self.memo = {v: memo.get(c, c) for v, c in self.memo.items()
+                     if memo.get(c, c) not in stored}
         new = iter(new)
         return [None if g is None else next(new) for g in grads]
 
@@ -265,6 +369,9 @@ class _Backward:
             if ph not in gx:
                 out.append(None)
                 continue
+            if self.storing and not self.truncated and _is_length(self.n_steps, seq):
+                out.append(_conform(gx[ph][::-1], seq.type))  # every row of seq was read
+                continue
             full = T.zeros_like(seq)
             lo = self.start if self.truncated else None
             out.append(T.set_subtensor(full[lo: self.n_steps], gx[ph][::-1]))
@@ -285,10 +392,40 @@ class _Backward:
         return q
 
 
+def _is_length(n, seq):
+    """Whether ``n`` is ``seq.shape[0]``: the loop read every row of ``seq``, whose gradient
+    is then the backward loop's output reversed, with no zeros to fill in."""
+    from .gru_rewrite import _is_length as is_length
+
+    return is_length(n, seq)
+
+
 def _add(known, var, g):
     known[var] = known[var] + g if var in known else g
 
 
-def scan_grad(op, inputs, outputs, output_grads):
-    """``Scan.grad``: the gradients of a Scan node's inputs, computed by a backward Scan."""
-    return _Backward(op, inputs, outputs, output_grads).build()
+def _stored_values(op, inputs, outputs, output_grads):
+    """What the forward loop should store for the backward one (see the module docstring):
+    found by building the backward step once; nothing for a GRU cell, which the GRU pass
+    replaces by the fused kernels, pairing the loops as ``grad`` built them."""
+    from minigraph.tensor.nnet.gru import GRUStep
+
+    from .gru_match import _cell, _loop_shape_ok
+
+    if op.inner_outputs and is_op(op.inner_outputs[0], GRUStep) or (
+            _loop_shape_ok(op, "scan_gru_cell") and _cell(op) is not None):
+        return None
+    probe = _Backward(op, inputs, outputs, output_grads, stored=[])
+    probe.step()
+    return probe.step_reads()
+
+
+def scan_grad(op, inputs, outputs, output_grads, store=True):
+    """``Scan.grad``: the gradients of a Scan node's inputs, computed by a backward Scan.
+
+    With ``store`` (and ``SAVE_STEP_VALUES``), the values of the step the backward step
+    reads are stored by the forward loop rather than recomputed.
+    """
+    stored = _stored_values(op, inputs, outputs, output_grads) \
+        if store and SAVE_STEP_VALUES else None
+    return _Backward(op, inputs, outputs, output_grads, stored).build()

@@ -281,10 +281,12 @@ class ScanUntil(Op):
     def grad(self, inputs, outputs, output_grads):
         from .grad import scan_grad  # cycle: grad.py builds Scan nodes
 
-        # the loop that ran is a plain Scan of outputs[-1] steps: same values, same gradient
+        # the loop that ran is a plain Scan of outputs[-1] steps: same values, same gradient;
+        # its step values are recomputed (a storing twin would be a second forward loop, as
+        # scan_merge_twin merges twins of Scan nodes only)
         with quietly():
             grads = scan_grad(self.scan, [outputs[-1]] + list(inputs[1:]), outputs[:-1],
-                              output_grads[:-1])
+                              output_grads[:-1], store=False)
         return [None] + list(grads[1:])
 
     def make_py_callable(self, node):

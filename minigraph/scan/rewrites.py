@@ -6,9 +6,14 @@
 * ``scan_sum_of_products``: a carry that only sums ``outer(u_t, v_t)`` (or
   ``dot(u_t.T, v_t)``) over the steps, the gradient of a weight matrix, becomes one
   matrix product after the loop: the loop emits ``u_t`` and ``v_t`` (often already
-  there as sequences) and ``acc0 + dot(U.T, V)`` replaces ``T`` rank-one updates;
+  there as sequences) and ``acc0 + dot(U.T, V)`` replaces ``T`` rank-one updates; a sum
+  of a value the loop emits anyway (``sum(g_t, axis=0)``, a bias's gradient) becomes one
+  reduction of the emitted array;
 * ``scan_hoist_input_dot``: ``dot(x_t, W)`` of a sequence and a const becomes one product
   ``dot(X, W)`` over all steps before the loop, read back as a new sequence.
+* ``scan_merge_twin``: a loop whose twin (the same loop storing more per step, built by
+  :mod:`minigraph.scan.grad` for the backward pass) runs on the same inputs gives way to it:
+  its outputs are read from the twin's, so the forward loop runs once.
 
 All three run in the outer graph's pipeline after the gradient was built, so the backward
 loops benefit as much as the forward ones.
@@ -19,6 +24,7 @@ from minigraph.graph.basic import Constant, ancestors, clone_replace
 from minigraph.graph.rewriting import RuleSet, is_op, node_rewriter
 from minigraph.graph.type import TensorType
 from minigraph.tensor.blas import Dot
+from minigraph.tensor.reduce import Reduce
 
 from .op import Scan
 
@@ -201,15 +207,35 @@ def _plan_sums(op, carries, steps):
         for x in rest:  # plain summands that are there anyway: one sum over the steps
             if all(x is not f for f, _ in found) and steps.available(x):
                 found.append((x, None))
+        for x in rest:  # sums of a value there anyway (a bias gradient): reduced after
+            red = _step_sums(x)
+            if all(x is not f for f, _ in found) and red and steps.available(red[1]):
+                found.append((x, red))
         if found:
             hoisted[c] = found
     return hoisted
+
+
+def _step_sums(x):
+    """``("sums", u, [(axis, keepdims), ...])`` when ``x`` is ``u`` summed over axes (one
+    or more ``sum`` nodes, innermost first), else None."""
+    chain = []
+    while x.owner is not None and isinstance(x.owner.op, Reduce) and x.owner.op.kind == "sum" \
+            and x.dtype == x.owner.inputs[0].dtype:
+        chain.append((x.owner.op.axis, x.owner.op.keepdims))
+        x = x.owner.inputs[0]
+    return ("sums", x, chain[::-1]) if chain else None
 
 
 def _sum_over_steps(x, prod, dtype, outer):
     """The sum over the steps of the summand ``x``, from the per-step arrays ``outer(v)``."""
     if prod is None:
         part = T.sum(outer(x), axis=0)
+    elif isinstance(prod[0], str):  # the step's sums, then the sum over the steps
+        part = outer(prod[1])
+        for axis, keepdims in prod[2]:
+            part = T.sum(part, axis=[a + 1 for a in axis], keepdims=keepdims)
+        part = T.sum(part, axis=0)
     else:
         u, v, axes = prod
         part = T.tensordot(outer(u), outer(v), axes=axes)
@@ -253,4 +279,25 @@ def scan_hoist_input_dot(fgraph, node):
     return dict(zip(node.outputs, new_c + new_y))
 
 
-SCAN = RuleSet("scan", [scan_prune, scan_sum_of_products, scan_hoist_input_dot])
+@node_rewriter([Scan])
+def scan_merge_twin(fgraph, node):
+    """Scan with a twin on the same inputs (grad's storing loop) -> the twin's outputs"""
+    op = node.op
+    twin = next((c for c, _ in fgraph.clients.get(node.inputs[0], ())
+                 if c != "output" and c is not node and getattr(c.op, "twin_of", None) is op
+                 and list(c.inputs) == list(node.inputs)), None)
+    if twin is None:
+        return None
+    out = []
+    for c, o in enumerate(node.outputs[: op.n_carries]):
+        t = twin.outputs[c]
+        if op.carry_keep[c] or t.type == o.type:
+            out.append(t)
+        else:  # the twin keeps the trace where this loop kept the final window
+            out.append(t[-1] if op.carry_taps[c] == (-1,) else t[-op.windows[c]:])
+    out += twin.outputs[op.n_carries: op.n_carries + op.n_ys]
+    return dict(zip(node.outputs, out))
+
+
+SCAN = RuleSet("scan", [scan_merge_twin, scan_prune, scan_sum_of_products,
+                        scan_hoist_input_dot])

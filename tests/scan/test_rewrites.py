@@ -129,3 +129,37 @@ def test_every_rewrite_together_on_a_gru_step(rng):
     vals = [rng.normal(size=(5, 4)), rng.normal(size=H), rng.normal(size=(4, 3 * H)),
             rng.normal(size=(H, 3 * H)), rng.normal(size=3 * H)]
     _same_values([x, h0, Wx, Wh, bh], grads, vals, "scan")
+
+
+def test_merge_twin_runs_the_forward_loop_once(rng):
+    """The user's loop, whose gradient needs a twin storing the step's values, gives way
+    to the twin: its trace, its last state and its per-step output come from the twin."""
+    x, h0, W = T.dmatrix("x"), T.dvector("h0"), T.dmatrix("W")
+    (hs, ys), _ = theano.scan(lambda x_t, h, W: [T.nnet.relu(x_t + T.dot(h, W)),
+                                                 T.nnet.sigmoid(h).sum()],
+                              sequences=x, outputs_info=[h0, None], non_sequences=W)
+    cost = (hs ** 2).sum() + ys.sum()
+    outs = [hs, hs[-1], ys] + theano.grad(cost, [x, h0, W])
+    vals = [rng.normal(size=(5, 3)), rng.normal(size=3), rng.normal(size=(3, 3)) * 0.5]
+    f, g = _same_values([x, h0, W], outs, vals, "scan_merge_twin")
+    assert len(_scans(f)) == 2 and len(_scans(g)) == 3  # forward (twin), backward
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_sum_of_products_moves_a_bias_gradient_out_of_the_loop(rng, dtype):
+    """``acc + sum(g_t, axis=0)`` where the loop emits ``g_t`` anyway (the gradient of the
+    sequence): one reduction after the backward loop, none in it."""
+    x, h0 = T.tensor3("x", dtype=dtype), T.matrix("h0", dtype=dtype)
+    W, b = T.matrix("W", dtype=dtype), T.vector("b", dtype=dtype)
+    hs, _ = theano.scan(lambda x_t, h, W, b: T.tanh(x_t + T.dot(h, W) + b), sequences=x,
+                        outputs_info=h0, non_sequences=[W, b])
+    grads = theano.grad((hs ** 2).sum(), [x, h0, W, b])
+    vals = [rng.normal(size=(4, 3, 5)).astype(dtype), rng.normal(size=(3, 5)).astype(dtype),
+            (rng.normal(size=(5, 5)) * 0.5).astype(dtype), rng.normal(size=5).astype(dtype)]
+    f = theano.function([x, h0, W, b], grads)
+    g = theano.function([x, h0, W, b], grads, mode=FAST_RUN.excluding("scan_sum_of_products"))
+    tol = 1e-5 if dtype == "float32" else 1e-10
+    for a, c in zip(f(*vals), g(*vals)):
+        np.testing.assert_allclose(a, c, rtol=tol, atol=tol)
+    backward = _scans(f)[-1]
+    assert "Reduce" not in _inner_ops(backward) and "Reduce" in _inner_ops(_scans(g)[-1])

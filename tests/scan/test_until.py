@@ -158,3 +158,23 @@ def test_pydotprint_draws_the_loop_and_its_condition(tmp_path):
     text = path.read_text()
     assert "ScanUntil{running}" in text and "gt" in text
     np.testing.assert_array_equal(f([1.0, 1.5, 1.0, 4.0]), [1.0, 2.5, 3.5])
+
+
+def test_gradient_through_until_runs_the_loop_once(rng):
+    """A step whose gradient reads its values (a gate times a tanh): the backward loop of an
+    until-loop recomputes them rather than adding a second forward loop that stores them."""
+    W, h0, x = T.dmatrix("W"), T.dvector("h0"), T.dmatrix("x")
+
+    def step(x_t, h, W):
+        new = T.nnet.sigmoid(T.dot(h, W)) * T.tanh(x_t + h)
+        return new, theano.scan_module.until(T.sum(new) > 100.0)
+
+    hs, _ = theano.scan(step, sequences=x, outputs_info=h0, non_sequences=W)
+    grads = theano.grad((hs ** 2).sum(), [W, h0, x])
+    f = theano.function([W, h0, x], grads)
+    loops = [type(n.op) for n in f.fgraph.toposort() if isinstance(n.op, (Scan, ScanUntil))]
+    assert loops == [ScanUntil, Scan]
+    vals = [rng.normal(size=(3, 3)) * 0.5, rng.normal(size=3), rng.normal(size=(4, 3))]
+    theano.gradient.verify_grad(lambda W_, h_, x_: theano.scan(
+        step, sequences=x_, outputs_info=h_, non_sequences=W_)[0], vals, rng=rng)
+    assert all(np.all(np.isfinite(g)) for g in f(*vals))
