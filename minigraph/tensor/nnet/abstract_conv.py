@@ -19,23 +19,13 @@ from minigraph.graph.op import Op
 from minigraph.graph.type import TensorType
 
 from ..basic import as_tensor_variable
-from ..shape import as_shape_vector, specify_shape, static_shape_of
+from ..shape import as_shape_vector, int_pair, specify_shape, static_shape_of
 
 __all__ = ["conv2d", "conv2d_transpose", "conv2d_grad_wrt_inputs", "conv2d_grad_wrt_weights",
            "get_conv_output_shape", "AbstractConv2d", "AbstractConv2d_gradInputs",
            "AbstractConv2d_gradWeights"]
 
 BORDER_MODES = ("valid", "full", "half")
-
-
-def _pair(value, what):
-    if isinstance(value, (int, np.integer)):
-        value = (value, value)
-    try:
-        a, b = (int(v) for v in value)
-    except (TypeError, ValueError):
-        raise GraphError(f"conv2d: {what} must be a pair of ints, got {value!r}") from None
-    return a, b
 
 
 def normalize_border_mode(border_mode):
@@ -48,7 +38,7 @@ def normalize_border_mode(border_mode):
     if isinstance(border_mode, (int, np.integer)):
         border_mode = (border_mode, border_mode)
     if isinstance(border_mode, (tuple, list)) and len(border_mode) == 2:
-        pads = tuple(_pair(p, "each padding") for p in border_mode)
+        pads = tuple(int_pair(p, "each padding", "conv2d") for p in border_mode)
         if min(min(p) for p in pads) >= 0:
             return pads
     raise GraphError(f"conv2d: border_mode must be 'valid', 'full', 'half', an int >= 0 or a "
@@ -102,8 +92,8 @@ class _ConvBase(Op):
     def __init__(self, border_mode="valid", subsample=(1, 1), filter_flip=True,
                  filter_dilation=(1, 1), num_groups=1):
         self.border_mode = normalize_border_mode(border_mode)
-        self.subsample = _pair(subsample, "subsample")
-        self.filter_dilation = _pair(filter_dilation, "filter_dilation")
+        self.subsample = int_pair(subsample, "subsample", "conv2d")
+        self.filter_dilation = int_pair(filter_dilation, "filter_dilation", "conv2d")
         if min(self.subsample) < 1 or min(self.filter_dilation) < 1:
             raise GraphError(f"conv2d: subsample and filter_dilation must be >= 1, got "
                              f"{self.subsample} and {self.filter_dilation}")

@@ -120,15 +120,12 @@ class Pool(_PoolBase):
 
 def _out_len(size, ws, stride, pad, ignore_border):
     """``kernels.conv_ref.pool_output_size`` for an int or a symbolic size."""
+    from kernels.conv_ref import pool_output_size
+
     from ..math import maximum
 
     top = max if isinstance(size, (int, np.integer)) else maximum
-    n = size + 2 * pad
-    if ignore_border:
-        return top(0, (n - ws) // stride + 1)
-    if stride >= ws:
-        return (n - 1) // stride + 1
-    return top(0, (n - 1 - ws + stride) // stride) + 1
+    return pool_output_size(size, ws, stride, pad, ignore_border, maximum=top)
 
 
 class MaxPoolGrad(_PoolBase):
