@@ -102,6 +102,20 @@ class _ConvBase(Op):
         if self.num_groups < 1:
             raise GraphError(f"conv2d: num_groups must be >= 1, got {num_groups}")
 
+    # The function of kernels/conv_ref.py (perform) and kernels/conv_cpu.py (compiled) that
+    # runs the op, wrapped by the subclass's ``_run(node, kernel)``.
+    _kernel = None
+
+    def perform(self, node, inputs, output_storage):
+        from kernels import conv_ref
+
+        output_storage[0][0] = self._run(node, getattr(conv_ref, self._kernel))(*inputs)
+
+    def make_py_callable(self, node):
+        from kernels import conv_cpu
+
+        return self._run(node, getattr(conv_cpu, self._kernel))
+
     def _params(self, kernel_shape):
         pad = resolve_padding(self.border_mode, kernel_shape, self.filter_dilation)
         return pad, self.subsample, self.filter_dilation, self.num_groups
@@ -147,6 +161,8 @@ def _shape2(x):
 class AbstractConv2d(_ConvBase):
     """``conv2d(images, filters)``; see :func:`conv2d`."""
 
+    _kernel = "conv2d_fwd"
+
     def make_node(self, img, kern):
         img, kern = (as_tensor_variable(v) for v in (img, kern))
         self._check_4d(input=img, filters=kern)
@@ -175,21 +191,10 @@ class AbstractConv2d(_ConvBase):
 
         return run
 
-    def perform(self, node, inputs, output_storage):
-        from kernels.conv_ref import conv2d_fwd
-
-        output_storage[0][0] = self._run(node, conv2d_fwd)(*inputs)
-
-    def make_py_callable(self, node):
-        from kernels.conv_cpu import conv2d_fwd
-
-        return self._run(node, conv2d_fwd)
-
     def grad(self, inputs, outputs, output_grads):
         x, w = inputs
         gy = output_grads[0]
-        args = (self.border_mode, self.subsample, self.filter_flip, self.filter_dilation,
-                self.num_groups)
+        args = self._props()
         gx = AbstractConv2d_gradInputs(*args)(w, gy, _shape2(x))
         gw = AbstractConv2d_gradWeights(*args)(x, gy, _shape2(w))
         return [gx, gw]
@@ -212,6 +217,8 @@ class AbstractConv2d_gradInputs(_ConvBase):  # noqa: N801 - Theano's name
     output does not determine them).
     """
 
+    _kernel = "conv2d_bwd_input"
+
     def make_node(self, kern, topgrad, shape):
         kern, topgrad = (as_tensor_variable(v) for v in (kern, topgrad))
         self._check_4d(filters=kern, output_grad=topgrad)
@@ -230,21 +237,10 @@ class AbstractConv2d_gradInputs(_ConvBase):  # noqa: N801 - Theano's name
 
         return run
 
-    def perform(self, node, inputs, output_storage):
-        from kernels.conv_ref import conv2d_bwd_input
-
-        output_storage[0][0] = self._run(node, conv2d_bwd_input)(*inputs)
-
-    def make_py_callable(self, node):
-        from kernels.conv_cpu import conv2d_bwd_input
-
-        return self._run(node, conv2d_bwd_input)
-
     def grad(self, inputs, outputs, output_grads):
         w, gy, shape = inputs
         ggx = output_grads[0]
-        args = (self.border_mode, self.subsample, self.filter_flip, self.filter_dilation,
-                self.num_groups)
+        args = self._props()
         gw = AbstractConv2d_gradWeights(*args)(ggx, gy, _shape2(w))
         ggy = AbstractConv2d(*args)(ggx, w)
         return [gw, ggy, None]
@@ -259,6 +255,8 @@ class AbstractConv2d_gradWeights(_ConvBase):  # noqa: N801 - Theano's name
 
     Inputs: the images, ``output_grad`` and the filters' ``(rows, cols)``.
     """
+
+    _kernel = "conv2d_bwd_filter"
 
     def make_node(self, img, topgrad, shape):
         img, topgrad = (as_tensor_variable(v) for v in (img, topgrad))
@@ -277,21 +275,10 @@ class AbstractConv2d_gradWeights(_ConvBase):  # noqa: N801 - Theano's name
 
         return run
 
-    def perform(self, node, inputs, output_storage):
-        from kernels.conv_ref import conv2d_bwd_filter
-
-        output_storage[0][0] = self._run(node, conv2d_bwd_filter)(*inputs)
-
-    def make_py_callable(self, node):
-        from kernels.conv_cpu import conv2d_bwd_filter
-
-        return self._run(node, conv2d_bwd_filter)
-
     def grad(self, inputs, outputs, output_grads):
         x, gy, shape = inputs
         ggw = output_grads[0]
-        args = (self.border_mode, self.subsample, self.filter_flip, self.filter_dilation,
-                self.num_groups)
+        args = self._props()
         gx = AbstractConv2d_gradInputs(*args)(ggw, gy, _shape2(x))
         ggy = AbstractConv2d(*args)(x, ggw)
         return [gx, ggy, None]
