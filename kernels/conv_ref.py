@@ -34,21 +34,22 @@ def conv_output_size(size, k, pad, stride, dilation):
     return (size + pad[0] + pad[1] - dk) // stride + 1
 
 
-def pool_output_size(size, ws, stride, pad, ignore_border):
+def pool_output_size(size, ws, stride, pad, ignore_border, maximum=max):
     """Number of pooling windows along one axis, as Theano counts them.
 
     With ``ignore_border`` only whole windows (of the padded input) count; without it a last,
-    partial window covers the leftover rows.
+    partial window covers the leftover rows. ``size`` may also be symbolic, with ``maximum``
+    the graph's elementwise maximum (``minigraph.tensor.signal.pool`` infers shapes so).
 
     >>> pool_output_size(5, 2, 2, 0, True), pool_output_size(5, 2, 2, 0, False)
     (2, 3)
     """
     n = size + 2 * pad
     if ignore_border:
-        return max(0, (n - ws) // stride + 1)
+        return maximum(0, (n - ws) // stride + 1)
     if stride >= ws:
         return (n - 1) // stride + 1
-    return max(0, (n - 1 - ws + stride) // stride) + 1
+    return maximum(0, (n - 1 - ws + stride) // stride) + 1
 
 
 def _window(o, k, stride, dilation):

@@ -30,3 +30,14 @@ def rng(request):
     seed = int(os.environ.get("MINIGRAPH_TEST_SEED") or np.random.SeedSequence().entropy % 2**32)
     print(f"random seed {seed} for {request.node.name}")
     return np.random.default_rng(seed)
+
+
+@pytest.fixture
+def float32_mode():
+    """``config.floatX`` set to float32 for the test, restored afterwards."""
+    from minigraph.config import config
+
+    old = config.floatX
+    config.floatX = "float32"
+    yield
+    config.floatX = old

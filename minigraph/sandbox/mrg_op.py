@@ -16,7 +16,7 @@ from minigraph import tensor as T
 from minigraph.graph.basic import Apply, Constant, GraphError
 from minigraph.graph.op import Op
 from minigraph.graph.type import TensorType
-from minigraph.tensor.random import static_sample_shape
+from minigraph.tensor.random import sample_size
 from minigraph.tensor.shape import as_shape_vector
 
 from . import mrg31k3p
@@ -77,11 +77,8 @@ class MRGUniform(Op):
         if rstate.ndim != 2 or rstate.dtype != "int32" or rstate.type.shape[1] not in (6, None):
             raise GraphError(f"MRG uniform: the state must be an int32 (nstreams, 6) matrix, "
                              f"got {rstate.type.short()}")
-        size = as_shape_vector(size)
-        if size.type.shape != (self.ndim,):
-            raise GraphError(f"MRG uniform: the size vector must have length {self.ndim}, got "
-                             f"{size.type.short()}")
-        out = TensorType(self.dtype, shape=static_sample_shape(size, self.ndim))()
+        size, shape = sample_size(size, self.ndim, "MRG uniform")
+        out = TensorType(self.dtype, shape=shape)()
         return Apply(self, [rstate, size], [rstate.type(), out])
 
     def _prepare(self, rstate, size):

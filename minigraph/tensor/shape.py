@@ -109,6 +109,27 @@ def static_shape_of(vec, n):
     return (None,) * n
 
 
+def int_pair(value, what, caller):
+    """``(a, b)`` from an int or a pair of ints: a 2-d op's static window, stride or padding.
+
+    ``caller`` and ``what`` name the function and argument in the error for anything else
+    (a symbolic value included: these fix the op, so they must be known when it is built).
+
+    >>> int_pair(3, "ws", "pool_2d"), int_pair([2, 1], "stride", "pool_2d")
+    ((3, 3), (2, 1))
+    """
+    if isinstance(value, Variable):
+        raise GraphError(f"{caller}: {what} must be a pair of Python ints; symbolic {what} is "
+                         f"not supported, got {value.describe()}")
+    if isinstance(value, (int, np.integer)):
+        value = (value, value)
+    try:
+        a, b = (int(v) for v in value)
+    except (TypeError, ValueError):
+        raise GraphError(f"{caller}: {what} must be a pair of ints, got {value!r}") from None
+    return a, b
+
+
 class Reshape(Op):
     """Reshape ``x`` to the shape vector ``shp`` of static length ``ndim`` (-1 allowed once)."""
 

@@ -49,7 +49,7 @@ class Cholesky(Op):
         output_storage[0][0] = factor.astype(a.dtype, copy=False)
 
     def grad(self, inputs, outputs, output_grads):
-        (x,), (factor,), (gz,) = inputs, outputs, output_grads
+        _, (factor,), (gz,) = inputs, outputs, output_grads
         L, gL = (factor, gz) if self.lower else (factor.T, gz.T)
         inner = _triangle(L.T.dot(gL))
         inner = inner - diag(diag(inner)) * 0.5  # Phi: lower triangle, half diagonal

@@ -156,18 +156,25 @@ def _rank_pids(root):
     return found
 
 
-@pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="reads rank pids from /proc")
-def test_killing_one_rank_ends_the_job_and_keeps_the_checkpoint(tmp_path):
-    (tmp_path / "c.txt").write_text("".join(np.random.default_rng(1).choice(list("abc \n"),
-                                                                               20000)))
+def _start_endless_job(tmp_path, seed, save_every):
+    """``(process, out dir)`` of a 2-rank char-RNN training run that only stops when told
+    (huge ``--max-steps``), in its own process group, stdout and stderr piped together."""
+    (tmp_path / "c.txt").write_text("".join(np.random.default_rng(seed).choice(list("abc \n"),
+                                                                                  20000)))
     out = tmp_path / "run"
     cmd = ["mpiexec", "-n", "2", sys.executable, "-m", "mpi4py", "-m", "models.charrnn",
            "train", str(tmp_path / "c.txt"), "--layers", "1", "--hidden", "8", "--seq-len",
-           "8", "--batch", "2", "--max-steps", "1000000", "--save-every", "3", "--eval-every",
-           "1000000", "--no-progress", "--out", str(out)]
-    env = dict(os.environ, PYTHONPATH=ROOT)
-    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, start_new_session=True)
+           "8", "--batch", "2", "--max-steps", "1000000", "--save-every", str(save_every),
+           "--eval-every", "1000000", "--no-progress", "--out", str(out)]
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=dict(os.environ, PYTHONPATH=ROOT),
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            start_new_session=True)
+    return proc, out
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="reads rank pids from /proc")
+def test_killing_one_rank_ends_the_job_and_keeps_the_checkpoint(tmp_path):
+    proc, out = _start_endless_job(tmp_path, seed=1, save_every=3)
     try:
         deadline = time.monotonic() + TIMEOUT
         while not (out / "latest.ckpt").exists() and proc.poll() is None \
@@ -191,16 +198,7 @@ def test_killing_one_rank_ends_the_job_and_keeps_the_checkpoint(tmp_path):
 
 
 def test_ctrl_c_stops_every_rank_after_the_same_step_and_saves(tmp_path):
-    (tmp_path / "c.txt").write_text("".join(np.random.default_rng(2).choice(list("abc \n"),
-                                                                               20000)))
-    out = tmp_path / "run"
-    cmd = ["mpiexec", "-n", "2", sys.executable, "-m", "mpi4py", "-m", "models.charrnn",
-           "train", str(tmp_path / "c.txt"), "--layers", "1", "--hidden", "8", "--seq-len",
-           "8", "--batch", "2", "--max-steps", "1000000", "--save-every", "1000000",
-           "--eval-every", "1000000", "--no-progress", "--out", str(out)]
-    proc = subprocess.Popen(cmd, cwd=ROOT, env=dict(os.environ, PYTHONPATH=ROOT),
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            start_new_session=True)
+    proc, out = _start_endless_job(tmp_path, seed=2, save_every=1000000)
     try:
         first = proc.stdout.readline()  # rank 0's "training a ..." line: the loop starts
         assert b"training a 1x8 GRU" in first, first

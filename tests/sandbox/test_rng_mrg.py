@@ -7,7 +7,6 @@ import pytest
 
 import minigraph as theano
 import minigraph.tensor as T
-from minigraph.config import config
 from minigraph.graph.basic import GraphError
 from minigraph.sandbox import mrg31k3p as mrg
 from minigraph.sandbox.rng_mrg import MRG_RandomStreams, guess_n_streams
@@ -17,14 +16,6 @@ def _seed():
     seed = int(np.random.SeedSequence().entropy % (mrg.M2 - 1)) + 1
     print(f"seed={seed}")
     return seed
-
-
-@pytest.fixture
-def float32_mode():
-    old = config.floatX
-    config.floatX = "float32"
-    yield
-    config.floatX = old
 
 
 def _expected_uniform(state, n, dtype):

@@ -18,14 +18,6 @@ PATTERNS = {"scalar": (), "vector": (None,), "matrix": (None, None), "row": (1, 
             "tensor5": (None,) * 5}
 
 
-@pytest.fixture
-def float32_mode():
-    old = config.floatX
-    config.floatX = "float32"
-    yield
-    config.floatX = old
-
-
 @pytest.mark.parametrize("kind", sorted(PATTERNS))
 def test_constructors_follow_floatx_and_take_a_dtype(kind):
     x = getattr(T, kind)("x")

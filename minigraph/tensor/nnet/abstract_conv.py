@@ -19,23 +19,13 @@ from minigraph.graph.op import Op
 from minigraph.graph.type import TensorType
 
 from ..basic import as_tensor_variable
-from ..shape import as_shape_vector, specify_shape, static_shape_of
+from ..shape import as_shape_vector, int_pair, specify_shape, static_shape_of
 
 __all__ = ["conv2d", "conv2d_transpose", "conv2d_grad_wrt_inputs", "conv2d_grad_wrt_weights",
            "get_conv_output_shape", "AbstractConv2d", "AbstractConv2d_gradInputs",
            "AbstractConv2d_gradWeights"]
 
 BORDER_MODES = ("valid", "full", "half")
-
-
-def _pair(value, what):
-    if isinstance(value, (int, np.integer)):
-        value = (value, value)
-    try:
-        a, b = (int(v) for v in value)
-    except (TypeError, ValueError):
-        raise GraphError(f"conv2d: {what} must be a pair of ints, got {value!r}") from None
-    return a, b
 
 
 def normalize_border_mode(border_mode):
@@ -48,7 +38,7 @@ def normalize_border_mode(border_mode):
     if isinstance(border_mode, (int, np.integer)):
         border_mode = (border_mode, border_mode)
     if isinstance(border_mode, (tuple, list)) and len(border_mode) == 2:
-        pads = tuple(_pair(p, "each padding") for p in border_mode)
+        pads = tuple(int_pair(p, "each padding", "conv2d") for p in border_mode)
         if min(min(p) for p in pads) >= 0:
             return pads
     raise GraphError(f"conv2d: border_mode must be 'valid', 'full', 'half', an int >= 0 or a "
@@ -102,8 +92,8 @@ class _ConvBase(Op):
     def __init__(self, border_mode="valid", subsample=(1, 1), filter_flip=True,
                  filter_dilation=(1, 1), num_groups=1):
         self.border_mode = normalize_border_mode(border_mode)
-        self.subsample = _pair(subsample, "subsample")
-        self.filter_dilation = _pair(filter_dilation, "filter_dilation")
+        self.subsample = int_pair(subsample, "subsample", "conv2d")
+        self.filter_dilation = int_pair(filter_dilation, "filter_dilation", "conv2d")
         if min(self.subsample) < 1 or min(self.filter_dilation) < 1:
             raise GraphError(f"conv2d: subsample and filter_dilation must be >= 1, got "
                              f"{self.subsample} and {self.filter_dilation}")
@@ -111,6 +101,20 @@ class _ConvBase(Op):
         self.num_groups = int(num_groups)
         if self.num_groups < 1:
             raise GraphError(f"conv2d: num_groups must be >= 1, got {num_groups}")
+
+    # The function of kernels/conv_ref.py (perform) and kernels/conv_cpu.py (compiled) that
+    # runs the op, wrapped by the subclass's ``_run(node, kernel)``.
+    _kernel = None
+
+    def perform(self, node, inputs, output_storage):
+        from kernels import conv_ref
+
+        output_storage[0][0] = self._run(node, getattr(conv_ref, self._kernel))(*inputs)
+
+    def make_py_callable(self, node):
+        from kernels import conv_cpu
+
+        return self._run(node, getattr(conv_cpu, self._kernel))
 
     def _params(self, kernel_shape):
         pad = resolve_padding(self.border_mode, kernel_shape, self.filter_dilation)
@@ -157,6 +161,8 @@ def _shape2(x):
 class AbstractConv2d(_ConvBase):
     """``conv2d(images, filters)``; see :func:`conv2d`."""
 
+    _kernel = "conv2d_fwd"
+
     def make_node(self, img, kern):
         img, kern = (as_tensor_variable(v) for v in (img, kern))
         self._check_4d(input=img, filters=kern)
@@ -185,21 +191,10 @@ class AbstractConv2d(_ConvBase):
 
         return run
 
-    def perform(self, node, inputs, output_storage):
-        from kernels.conv_ref import conv2d_fwd
-
-        output_storage[0][0] = self._run(node, conv2d_fwd)(*inputs)
-
-    def make_py_callable(self, node):
-        from kernels.conv_cpu import conv2d_fwd
-
-        return self._run(node, conv2d_fwd)
-
     def grad(self, inputs, outputs, output_grads):
         x, w = inputs
         gy = output_grads[0]
-        args = (self.border_mode, self.subsample, self.filter_flip, self.filter_dilation,
-                self.num_groups)
+        args = self._props()
         gx = AbstractConv2d_gradInputs(*args)(w, gy, _shape2(x))
         gw = AbstractConv2d_gradWeights(*args)(x, gy, _shape2(w))
         return [gx, gw]
@@ -222,6 +217,8 @@ class AbstractConv2d_gradInputs(_ConvBase):  # noqa: N801 - Theano's name
     output does not determine them).
     """
 
+    _kernel = "conv2d_bwd_input"
+
     def make_node(self, kern, topgrad, shape):
         kern, topgrad = (as_tensor_variable(v) for v in (kern, topgrad))
         self._check_4d(filters=kern, output_grad=topgrad)
@@ -240,21 +237,10 @@ class AbstractConv2d_gradInputs(_ConvBase):  # noqa: N801 - Theano's name
 
         return run
 
-    def perform(self, node, inputs, output_storage):
-        from kernels.conv_ref import conv2d_bwd_input
-
-        output_storage[0][0] = self._run(node, conv2d_bwd_input)(*inputs)
-
-    def make_py_callable(self, node):
-        from kernels.conv_cpu import conv2d_bwd_input
-
-        return self._run(node, conv2d_bwd_input)
-
     def grad(self, inputs, outputs, output_grads):
         w, gy, shape = inputs
         ggx = output_grads[0]
-        args = (self.border_mode, self.subsample, self.filter_flip, self.filter_dilation,
-                self.num_groups)
+        args = self._props()
         gw = AbstractConv2d_gradWeights(*args)(ggx, gy, _shape2(w))
         ggy = AbstractConv2d(*args)(ggx, w)
         return [gw, ggy, None]
@@ -269,6 +255,8 @@ class AbstractConv2d_gradWeights(_ConvBase):  # noqa: N801 - Theano's name
 
     Inputs: the images, ``output_grad`` and the filters' ``(rows, cols)``.
     """
+
+    _kernel = "conv2d_bwd_filter"
 
     def make_node(self, img, topgrad, shape):
         img, topgrad = (as_tensor_variable(v) for v in (img, topgrad))
@@ -287,21 +275,10 @@ class AbstractConv2d_gradWeights(_ConvBase):  # noqa: N801 - Theano's name
 
         return run
 
-    def perform(self, node, inputs, output_storage):
-        from kernels.conv_ref import conv2d_bwd_filter
-
-        output_storage[0][0] = self._run(node, conv2d_bwd_filter)(*inputs)
-
-    def make_py_callable(self, node):
-        from kernels.conv_cpu import conv2d_bwd_filter
-
-        return self._run(node, conv2d_bwd_filter)
-
     def grad(self, inputs, outputs, output_grads):
         x, gy, shape = inputs
         ggw = output_grads[0]
-        args = (self.border_mode, self.subsample, self.filter_flip, self.filter_dilation,
-                self.num_groups)
+        args = self._props()
         gx = AbstractConv2d_gradInputs(*args)(ggw, gy, _shape2(x))
         ggy = AbstractConv2d(*args)(x, ggw)
         return [gx, ggy, None]

@@ -133,12 +133,8 @@ class RandomVariable(Op):
         if not isinstance(rng, Variable) or not isinstance(rng.type, GenericType):
             raise GraphError(f"{self.dist}: the first input must be a symbolic random "
                              f"generator, got {rng!r}")
-        size = as_shape_vector(size)
-        if size.type.shape != (self.ndim,):
-            raise GraphError(f"{self.dist}: the size vector must have length {self.ndim}, "
-                             f"got {size.type.short()}{where(size)}")
+        size, shape = sample_size(size, self.ndim, self.dist)
         params = [as_tensor_variable(p) for p in params]
-        shape = static_sample_shape(size, self.ndim)
         outputs = [GenericType(rng.type.kind)(), TensorType(self.dtype, shape=shape)()]
         return Apply(self, [rng, size] + params, outputs)
 
@@ -167,6 +163,18 @@ def static_sample_shape(size, ndim):
     if size.owner is not None and isinstance(size.owner.op, Shape):
         return size.owner.inputs[0].type.shape  # srng.binomial(x.shape, ...)
     return static_shape_of(size, ndim)
+
+
+def sample_size(size, ndim, what):
+    """A sampling op's ``size`` input checked in ``make_node``: ``(int vector, static shape)``.
+
+    ``what`` names the op in the error when ``size`` is not a vector of length ``ndim``.
+    """
+    size = as_shape_vector(size)
+    if size.type.shape != (ndim,):
+        raise GraphError(f"{what}: the size vector must have length {ndim}, got "
+                         f"{size.type.short()}{where(size)}")
+    return size, static_sample_shape(size, ndim)
 
 
 def size_vector(size, params, what, ndim=None):

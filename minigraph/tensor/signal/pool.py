@@ -12,29 +12,17 @@ import warnings
 
 import numpy as np
 
-from minigraph.graph.basic import Apply, GraphError, Variable, where
+from minigraph.graph.basic import Apply, GraphError, where
 from minigraph.graph.op import Op
 from minigraph.graph.type import TensorType
 
 from ..basic import as_tensor_variable
+from ..shape import int_pair
 
 __all__ = ["pool_2d", "max_pool_2d_same_size", "Pool", "MaxPoolGrad", "MaxPoolGradGrad",
            "AveragePoolGrad"]
 
 MODES = ("max", "sum", "average_inc_pad", "average_exc_pad")
-
-
-def _ints(value, what):
-    if isinstance(value, Variable):
-        raise GraphError(f"pool_2d: {what} must be a pair of Python ints; symbolic {what} is "
-                         f"not supported, got {value.describe()}")
-    if isinstance(value, (int, np.integer)):
-        value = (value, value)
-    try:
-        a, b = (int(v) for v in value)
-    except (TypeError, ValueError):
-        raise GraphError(f"pool_2d: {what} must be a pair of ints, got {value!r}") from None
-    return a, b
 
 
 class _PoolBase(Op):
@@ -43,9 +31,9 @@ class _PoolBase(Op):
     __props__ = ("ws", "stride", "pad", "ignore_border", "mode")
 
     def __init__(self, ws, ignore_border=False, stride=None, pad=(0, 0), mode="max"):
-        self.ws = _ints(ws, "ws")
-        self.stride = self.ws if stride is None else _ints(stride, "stride")
-        self.pad = _ints(pad, "pad")
+        self.ws = int_pair(ws, "ws", "pool_2d")
+        self.stride = self.ws if stride is None else int_pair(stride, "stride", "pool_2d")
+        self.pad = int_pair(pad, "pad", "pool_2d")
         self.ignore_border = bool(ignore_border)
         self.mode = "max" if mode == "max_deterministic" else mode
         if self.mode not in MODES:
@@ -120,15 +108,12 @@ class Pool(_PoolBase):
 
 def _out_len(size, ws, stride, pad, ignore_border):
     """``kernels.conv_ref.pool_output_size`` for an int or a symbolic size."""
+    from kernels.conv_ref import pool_output_size
+
     from ..math import maximum
 
     top = max if isinstance(size, (int, np.integer)) else maximum
-    n = size + 2 * pad
-    if ignore_border:
-        return top(0, (n - ws) // stride + 1)
-    if stride >= ws:
-        return (n - 1) // stride + 1
-    return top(0, (n - 1 - ws + stride) // stride) + 1
+    return pool_output_size(size, ws, stride, pad, ignore_border, maximum=top)
 
 
 class MaxPoolGrad(_PoolBase):
