@@ -42,7 +42,7 @@ class RBM(object):
             vbias = theano.shared(value=numpy.zeros(n_visible, dtype=theano.config.floatX),
                                   name='vbias', borrow=True)
         self.input = input
-        if input is None:
+        if not input:  # the tutorial's test: a symbolic input is truthy (issue 15, item 3)
             self.input = T.matrix('input')
         self.W = W
         self.hbias = hbias
