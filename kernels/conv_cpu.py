@@ -26,6 +26,7 @@ the max-pool backward of non-overlapping windows is one select per input positio
 import numba
 import numpy as np
 
+from kernels import blas_threads
 from kernels.workspace import SHARED as WORKSPACE
 from kernels.conv_ref import POOL_MODES, conv_output_size, pool_output_size
 
@@ -36,7 +37,8 @@ CHUNK_BYTES = 1 << 20  # patch matrix per chunk and thread
 
 PARALLEL_MIN_ELEMENTS = 1 << 16  # below this a kernel runs on the calling thread alone
 
-_jit = numba.njit(parallel=True, cache=True, error_model="numpy")
+# nogil: kernels.blas_threads runs them on several Python threads at once
+_jit = numba.njit(parallel=True, nogil=True, cache=True, error_model="numpy")
 
 
 def _launch(kernel, n_elements, *args):
@@ -145,7 +147,13 @@ def _gather_rows(y, n0, yt):
 
 
 class _Plan:
-    """Geometry of one convolution, the chunking of its batch, and its scratch arrays."""
+    """Geometry of one convolution, the split of its batch into parts and chunks, its scratch.
+
+    With several threads and a batch of at least two images, the batch is cut into one part
+    per thread, each run start to finish on its own thread (``kernels.blas_threads``: serial
+    loops, single-threaded GEMMs, one fork and join per call); otherwise one part on the
+    calling thread, its loops parallel and its GEMMs on OpenBLAS's threads.
+    """
 
     def __init__(self, x_shape, w_shape, pad, stride, dilation, groups, dtype):
         self.n, self.c = x_shape[0], x_shape[1]
@@ -157,33 +165,52 @@ class _Plan:
         self.ow = conv_output_size(x_shape[3], self.kw, pad[1], stride[1], dilation[1])
         self.p = self.oh * self.ow
         self.dtype = dtype
+        threads = numba.get_num_threads()
+        big = self.n * self.k * self.p >= PARALLEL_MIN_ELEMENTS
+        self.parts = min(threads, self.n) if big and blas_threads.available() else 1
         per_image = max(1, self.k * self.p * dtype.itemsize)
-        budget = CHUNK_BYTES * numba.get_num_threads()  # each thread keeps ~1 MB in its L2
+        # each thread keeps ~1 MB of patches in its L2, whether it runs a part or a loop's share
+        budget = CHUNK_BYTES * (1 if self.parts > 1 else threads)
         self.chunk = int(max(1, min(self.n, budget // per_image)))
         self.geom = (self.kh, self.kw, stride[0], stride[1], dilation[0], dilation[1],
                      pad[0][0], pad[1][0], self.oh, self.ow)
 
-    def empty(self, *shape):
-        return WORKSPACE.empty(shape, self.dtype)
+    def run(self, body, rows):
+        """``body(scratch, lo, hi)`` on each part; scratch: flat arrays of ``rows * chunk * P``.
 
-    def chunks(self):
-        for n0 in range(0, self.n, self.chunk):
-            yield n0, min(self.chunk, self.n - n0)
+        The scratch is taken from the workspace here, on the calling thread (the workspace is
+        not thread-safe).  Returns the bodies' results in part order.
+        """
+        size = self.chunk * self.p
+        scratch = [[WORKSPACE.empty((r * size,), self.dtype) for r in rows]
+                   for _ in range(self.parts)]
+        if self.parts == 1:
+            return [body(scratch[0], 0, self.n)]
+        return blas_threads.run_parts(lambda i, lo, hi: body(scratch[i], lo, hi), self.n,
+                                      self.parts)
+
+    def chunks(self, lo, hi):
+        for n0 in range(lo, hi, self.chunk):
+            yield n0, min(self.chunk, hi - n0)
 
     def group_rows(self, g):
         return slice(g * self.kg, (g + 1) * self.kg), slice(g * self.fg, (g + 1) * self.fg)
 
-    def patches(self, x, n0, nb):
-        """The chunk's patch matrix, ``(K, nb, P)``."""
-        cols = self.empty(self.k, nb, self.p)
+    def patches(self, buf, x, n0, nb):
+        """The chunk's patch matrix, ``(K, nb * P)``, written into ``buf``."""
+        cols = _take(buf, (self.k, nb, self.p))
         _launch(_im2col, cols.size, x, n0, cols, *self.geom)
-        return cols
+        return cols.reshape(self.k, nb * self.p)
 
-    def images_last(self, gy3, n0, nb):
-        """``gy[n0:n0 + nb]`` as ``(F, nb * P)``: the GEMM operand layout."""
-        gyt = self.empty(self.f, nb * self.p)
+    def images_last(self, buf, gy3, n0, nb):
+        """``gy[n0:n0 + nb]`` as ``(F, nb * P)`` in ``buf``: the GEMM operand layout."""
+        gyt = _take(buf, (self.f, nb * self.p))
         _launch(_gather_rows, gyt.size, gy3, n0, gyt)
         return gyt
+
+
+def _take(buf, shape):
+    return buf[:int(np.prod(shape))].reshape(shape)
 
 
 def _contig(a, dtype):
@@ -199,13 +226,17 @@ def conv2d_fwd(x, w, pad=((0, 0), (0, 0)), stride=(1, 1), dilation=(1, 1), group
     if y.size == 0:
         return y
     y3, w2 = y.reshape(pl.n, pl.f, pl.p), w.reshape(pl.f, pl.kg)
-    for n0, nb in pl.chunks():
-        cols = pl.patches(x, n0, nb).reshape(pl.k, nb * pl.p)
-        yt = pl.empty(pl.f, nb * pl.p)
-        for g in range(groups):
-            ks, fs = pl.group_rows(g)
-            np.matmul(w2[fs], cols[ks], out=yt[fs])
-        _launch(_scatter_rows, yt.size, yt, n0, y3)
+
+    def body(scratch, lo, hi):
+        for n0, nb in pl.chunks(lo, hi):
+            cols = pl.patches(scratch[0], x, n0, nb)
+            yt = _take(scratch[1], (pl.f, nb * pl.p))
+            for g in range(groups):
+                ks, fs = pl.group_rows(g)
+                np.matmul(w2[fs], cols[ks], out=yt[fs])
+            _launch(_scatter_rows, yt.size, yt, n0, y3)
+
+    pl.run(body, (pl.k, pl.f))
     return y
 
 
@@ -220,13 +251,17 @@ def conv2d_bwd_input(gy, w, x_shape, pad=((0, 0), (0, 0)), stride=(1, 1), dilati
         gx[...] = 0
         return gx
     gy3, w2 = _contig(gy, dt).reshape(pl.n, pl.f, pl.p), w.reshape(pl.f, pl.kg)
-    for n0, nb in pl.chunks():
-        gyt = pl.images_last(gy3, n0, nb)
-        gcols = pl.empty(pl.k, nb * pl.p)
-        for g in range(groups):
-            ks, fs = pl.group_rows(g)
-            np.matmul(w2[fs].T, gyt[fs], out=gcols[ks])
-        _launch(_col2im, gcols.size, gcols.reshape(pl.k, nb, pl.p), n0, gx, *pl.geom)
+
+    def body(scratch, lo, hi):
+        for n0, nb in pl.chunks(lo, hi):
+            gyt = pl.images_last(scratch[0], gy3, n0, nb)
+            gcols = _take(scratch[1], (pl.k, nb * pl.p))
+            for g in range(groups):
+                ks, fs = pl.group_rows(g)
+                np.matmul(w2[fs].T, gyt[fs], out=gcols[ks])
+            _launch(_col2im, gcols.size, gcols.reshape(pl.k, nb, pl.p), n0, gx, *pl.geom)
+
+    pl.run(body, (pl.f, pl.k))
     return gx
 
 
@@ -236,19 +271,22 @@ def conv2d_bwd_filter(x, gy, w_shape, pad=((0, 0), (0, 0)), stride=(1, 1), dilat
     dt = np.result_type(x, gy)
     x = _contig(x, dt)
     pl = _Plan(x.shape, tuple(w_shape), pad, stride, dilation, groups, dt)
-    gw = np.zeros((pl.f, pl.kg), dtype=dt)
     if pl.n == 0 or pl.p == 0:
-        return gw.reshape(tuple(w_shape))
+        return np.zeros(tuple(w_shape), dtype=dt)
     gy3 = _contig(gy, dt).reshape(pl.n, pl.f, pl.p)
-    part = np.empty((pl.fg, pl.kg), dtype=dt)
-    for n0, nb in pl.chunks():
-        cols = pl.patches(x, n0, nb).reshape(pl.k, nb * pl.p)
-        gyt = pl.images_last(gy3, n0, nb)
-        for g in range(groups):  # one GEMM per chunk and group, summing over images too
-            ks, fs = pl.group_rows(g)
-            np.matmul(gyt[fs], cols[ks].T, out=part)
-            gw[fs] += part
-    return gw.reshape(tuple(w_shape))
+
+    def body(scratch, lo, hi):  # this part's sum over its images
+        gw, part = np.zeros((pl.f, pl.kg), dtype=dt), np.empty((pl.fg, pl.kg), dtype=dt)
+        for n0, nb in pl.chunks(lo, hi):
+            cols = pl.patches(scratch[0], x, n0, nb)
+            gyt = pl.images_last(scratch[1], gy3, n0, nb)
+            for g in range(groups):  # one GEMM per chunk and group, summing over images too
+                ks, fs = pl.group_rows(g)
+                np.matmul(gyt[fs], cols[ks].T, out=part)
+                gw[fs] += part
+        return gw
+
+    return sum(pl.run(body, (pl.k, pl.f))).reshape(tuple(w_shape))
 
 
 _MODE_CODE = {m: i for i, m in enumerate(POOL_MODES)}  # max, sum, average_inc, average_exc
