@@ -58,6 +58,10 @@ def _launch(kernel, n_elements, *args):
         numba.set_num_threads(threads)
 
 
+def _threads():
+    return numba.get_num_threads()  # one place, so the tests can ask for more parts than cores
+
+
 @numba.njit(cache=True)
 def _valid_range(n_out, offset, stride, size):
     """Output indices ``o`` in ``[lo, hi)`` with ``0 <= o * stride + offset < size``."""
@@ -167,7 +171,7 @@ class _Plan:
         self.ow = conv_output_size(x_shape[3], self.kw, pad[1], stride[1], dilation[1])
         self.p = self.oh * self.ow
         self.dtype = dtype
-        threads = numba.get_num_threads()
+        threads = _threads()
         self.big = self.n * self.k * self.p >= PARALLEL_MIN_ELEMENTS
         self.parts = min(threads, self.n) if self.big and blas_threads.available() else 1
         per_image = max(1, self.k * self.p * dtype.itemsize)
