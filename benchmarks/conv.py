@@ -21,8 +21,10 @@ load (``OPENBLAS_NUM_THREADS``, ``OMP_NUM_THREADS``, ``kernels.set_threads``,
 the workers their measurements in turn over pipes, ``--rounds`` alternating rounds of at least
 ``--min-time`` seconds each; an idle worker sleeps in a pipe read.  The outputs and gradients of
 both are compared before timing.  The table shows median milliseconds per call and the ratio
-``torch / minigraph`` (> 1: minigraph is faster).
-Run: ``python3 benchmarks/conv.py`` (about a minute and a half on a quiet 2-core machine).
+``torch / minigraph`` (> 1: minigraph is faster).  With PyTorch in another process, the
+2-thread slowdown of minigraph's earlier kernels remained (lenet500 fwd+bwd 0.18x): it came
+from minigraph alternating Numba's and OpenBLAS's pools, fixed in ``kernels/conv_cpu.py``.
+Run: ``python3 benchmarks/conv.py`` (45 to 100 s measured on a loaded 2-core machine).
 """
 
 import argparse

@@ -13,6 +13,14 @@ How the convolution is laid out, and why:
   pool, and 500 small calls per layer cost more than they compute.
 * The GEMM's ``(F, n*P)`` result goes to NCHW (and ``gy`` comes from it) by a Numba copy of
   runs of ``P`` while the chunk is still in cache.
+* Several threads never alternate two pools.  With a batch of two or more images the batch
+  is cut into one part per thread (``kernels.blas_threads.run_parts``): each part does its
+  own chunks start to finish on its own thread, Numba loops serial, GEMMs on OpenBLAS's
+  calling thread only, one fork and one join per call.  Waking Numba's OpenMP workers and
+  OpenBLAS's in turn, once per chunk, made LeNet's batch 500 run 3 to 8 times slower on 2
+  threads than on 1 on a loaded 2-core machine (an idle pool's workers spin or must be
+  scheduled again); see ``benchmarks/conv.py``.  One large image keeps one part: parallel
+  loops and OpenBLAS's threads; small work runs on the calling thread alone.
 * The Numba loops are ``parallel=True`` over independent rows (no two iterations write the same
   element), index arrays directly (a row view costs an atomic refcount in Numba, a large share
   of LeNet's 8-element rows), take a branch-free path where the window lies inside the image,
@@ -20,7 +28,8 @@ How the convolution is laid out, and why:
   loads them instead of compiling.
 
 Pooling is a direct Numba loop over windows, parallel over the ``(batch x channel)`` planes;
-the max-pool backward of non-overlapping windows is one select per input position.
+the max-pool backward of non-overlapping windows is one select per input position, and of
+overlapping ones a select-and-add per window position (no branch).
 """
 
 import math
@@ -29,8 +38,8 @@ import numba
 import numpy as np
 
 from kernels import blas_threads
-from kernels.workspace import SHARED as WORKSPACE
 from kernels.conv_ref import POOL_MODES, conv_output_size, pool_output_size
+from kernels.workspace import SHARED as WORKSPACE
 
 __all__ = ["conv2d_fwd", "conv2d_bwd_input", "conv2d_bwd_filter", "pool2d_fwd", "pool2d_bwd",
            "CHUNK_BYTES", "PARALLEL_MIN_ELEMENTS"]

@@ -1,5 +1,6 @@
 """``kernels.blas_threads``: the batch split, the threads it runs on, OpenBLAS's count."""
 
+import itertools
 import threading
 
 import numba
@@ -14,7 +15,7 @@ def test_parts_cover_the_range_once_in_order(n_items, n_parts):
     got = blas_threads.run_parts(lambda part, lo, hi: (part, lo, hi), n_items, n_parts)
     assert [p for p, _, _ in got] == list(range(min(n_parts, n_items)))
     assert got[0][1] == 0 and got[-1][2] == n_items
-    assert all(a[2] == b[1] for a, b in zip(got, got[1:]))  # contiguous, disjoint
+    assert all(a[2] == b[1] for a, b in itertools.pairwise(got))  # contiguous, disjoint
     sizes = [hi - lo for _, lo, hi in got]
     assert min(sizes) >= 1 and max(sizes) - min(sizes) <= 1
 

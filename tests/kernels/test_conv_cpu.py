@@ -200,7 +200,7 @@ def test_batch_parts_on_threads_match_reference(rng, monkeypatch, dtype, threads
     monkeypatch.setattr(conv_cpu, "_threads", lambda: threads)
     monkeypatch.setattr(conv_cpu, "PARALLEL_MIN_ELEMENTS", 0)
     monkeypatch.setattr(conv_cpu, "CHUNK_BYTES", 600)  # several chunks in each part
-    tol = dict(rtol=1e-4, atol=1e-4) if dtype == "float32" else dict(rtol=1e-12, atol=1e-12)
+    tol = {"rtol": 1e-4, "atol": 1e-4} if dtype == "float32" else {"rtol": 1e-12, "atol": 1e-12}
     numba_before, blas_before = numba.get_num_threads(), blas_threads._CONTROLS[1]()
     for xs, ws, pad, st, dil, g in GEOMETRIES[:2] + [((7, 3, 9, 8), (4, 3, 3, 2),
                                                     ((1, 0), (2, 1)), (2, 1), (1, 1), 1)]:
