@@ -10,7 +10,9 @@ fork and one join per call, and no pool but this one awake.
 
 OpenBLAS's thread count is process-wide; it is found through ctypes in NumPy's bundled library
 (``scipy_openblas``, or a system ``openblas``).  Where it cannot be found, :func:`available`
-is False and callers keep their single-pool path.
+is False and callers keep their single-pool path.  Because the count is process-wide, two
+Python threads calling :func:`run_parts` at once may leave each other's GEMMs on one thread
+(slower, never wrong).
 """
 
 import contextlib
