@@ -13,6 +13,14 @@ How the convolution is laid out, and why:
   pool, and 500 small calls per layer cost more than they compute.
 * The GEMM's ``(F, n*P)`` result goes to NCHW (and ``gy`` comes from it) by a Numba copy of
   runs of ``P`` while the chunk is still in cache.
+* Several threads never alternate two pools.  With a batch of two or more images the batch
+  is cut into one part per thread (``kernels.blas_threads.run_parts``): each part does its
+  own chunks start to finish on its own thread, Numba loops serial, GEMMs on OpenBLAS's
+  calling thread only, one fork and one join per call.  Waking Numba's OpenMP workers and
+  OpenBLAS's in turn, once per chunk, made LeNet's batch 500 run 3 to 8 times slower on 2
+  threads than on 1 on a loaded 2-core machine (an idle pool's workers spin or must be
+  scheduled again); see ``benchmarks/conv.py``.  One large image keeps one part: parallel
+  loops and OpenBLAS's threads; small work runs on the calling thread alone.
 * The Numba loops are ``parallel=True`` over independent rows (no two iterations write the same
   element), index arrays directly (a row view costs an atomic refcount in Numba, a large share
   of LeNet's 8-element rows), take a branch-free path where the window lies inside the image,
@@ -20,14 +28,18 @@ How the convolution is laid out, and why:
   loads them instead of compiling.
 
 Pooling is a direct Numba loop over windows, parallel over the ``(batch x channel)`` planes;
-the max-pool backward of non-overlapping windows is one select per input position.
+the max-pool backward of non-overlapping windows is one select per input position, and of
+overlapping ones a select-and-add per window position (no branch).
 """
+
+import math
 
 import numba
 import numpy as np
 
-from kernels.workspace import SHARED as WORKSPACE
+from kernels import blas_threads
 from kernels.conv_ref import POOL_MODES, conv_output_size, pool_output_size
+from kernels.workspace import SHARED as WORKSPACE
 
 __all__ = ["conv2d_fwd", "conv2d_bwd_input", "conv2d_bwd_filter", "pool2d_fwd", "pool2d_bwd",
            "CHUNK_BYTES", "PARALLEL_MIN_ELEMENTS"]
@@ -36,7 +48,8 @@ CHUNK_BYTES = 1 << 20  # patch matrix per chunk and thread
 
 PARALLEL_MIN_ELEMENTS = 1 << 16  # below this a kernel runs on the calling thread alone
 
-_jit = numba.njit(parallel=True, cache=True, error_model="numpy")
+# nogil: kernels.blas_threads runs them on several Python threads at once
+_jit = numba.njit(parallel=True, nogil=True, cache=True, error_model="numpy")
 
 
 def _launch(kernel, n_elements, *args):
@@ -54,6 +67,10 @@ def _launch(kernel, n_elements, *args):
         kernel(*args)
     finally:
         numba.set_num_threads(threads)
+
+
+def _threads():
+    return numba.get_num_threads()  # one place, so the tests can ask for more parts than cores
 
 
 @numba.njit(cache=True)
@@ -123,23 +140,37 @@ def _col2im(gcols, n0, gx, kh, kw, sh, sw, dh, dw, pt, pl, oh, ow):
 
 
 @_jit
-def _move_rows(yt, n0, y, into_y):
-    # y[n0 + n, f, p] <-> yt[f, n*P + p], in runs of P: into_y, the chunk's GEMM result into
-    # NCHW; else y's chunk into the GEMM layout. The branch is loop-invariant, so LLVM hoists
-    # it (timed equal to one kernel per direction).
+def _scatter_rows(yt, n0, y):
+    # y[n0 + n, f, p] = yt[f, n*P + p]: the chunk's GEMM result into NCHW, runs of P
     n_f, n_p = y.shape[1], y.shape[2]
     n_b = yt.shape[1] // n_p
     for n in numba.prange(n_b):
         for f in range(n_f):
             for q in range(n_p):
-                if into_y:
-                    y[n0 + n, f, q] = yt[f, n * n_p + q]
-                else:
-                    yt[f, n * n_p + q] = y[n0 + n, f, q]
+                y[n0 + n, f, q] = yt[f, n * n_p + q]
+
+
+@_jit
+def _gather_rows(y, n0, yt):
+    # yt[f, n*P + p] = y[n0 + n, f, p]: the inverse of _scatter_rows
+    n_f, n_p = y.shape[1], y.shape[2]
+    n_b = yt.shape[1] // n_p
+    for n in numba.prange(n_b):
+        for f in range(n_f):
+            for q in range(n_p):
+                yt[f, n * n_p + q] = y[n0 + n, f, q]
 
 
 class _Plan:
-    """Geometry of one convolution, the chunking of its batch, and its scratch arrays."""
+    """Geometry of one convolution, the split of its batch into parts and chunks, its scratch.
+
+    With several threads and a batch of at least two images, the batch is cut into one part
+    per thread, each run start to finish on its own thread (``kernels.blas_threads``: serial
+    loops, single-threaded GEMMs, one fork and join per call); otherwise one part on the
+    calling thread, its loops parallel and its GEMMs on OpenBLAS's threads if the work is
+    big (one large image), all on the calling thread if not (LeNet's batch 1 took 44 ms
+    instead of 0.2 ms with OpenBLAS waking its 2 threads on a loaded 2-core machine).
+    """
 
     def __init__(self, x_shape, w_shape, pad, stride, dilation, groups, dtype):
         self.n, self.c = x_shape[0], x_shape[1]
@@ -151,33 +182,55 @@ class _Plan:
         self.ow = conv_output_size(x_shape[3], self.kw, pad[1], stride[1], dilation[1])
         self.p = self.oh * self.ow
         self.dtype = dtype
+        threads = _threads()
+        self.big = self.n * self.k * self.p >= PARALLEL_MIN_ELEMENTS
+        self.parts = min(threads, self.n) if self.big and blas_threads.available() else 1
         per_image = max(1, self.k * self.p * dtype.itemsize)
-        budget = CHUNK_BYTES * numba.get_num_threads()  # each thread keeps ~1 MB in its L2
+        # each thread keeps ~1 MB of patches in its L2, whether it runs a part or a loop's share
+        budget = CHUNK_BYTES * (1 if self.parts > 1 else threads)
         self.chunk = int(max(1, min(self.n, budget // per_image)))
         self.geom = (self.kh, self.kw, stride[0], stride[1], dilation[0], dilation[1],
                      pad[0][0], pad[1][0], self.oh, self.ow)
 
-    def empty(self, *shape):
-        return WORKSPACE.empty(shape, self.dtype)
+    def run(self, body, rows):
+        """``body(scratch, lo, hi)`` on each part; scratch: flat arrays of ``rows * chunk * P``.
 
-    def chunks(self):
-        for n0 in range(0, self.n, self.chunk):
-            yield n0, min(self.chunk, self.n - n0)
+        The scratch is taken from the workspace here, on the calling thread (the workspace is
+        not thread-safe).  Returns the bodies' results in part order.
+        """
+        size = self.chunk * self.p
+        scratch = [[WORKSPACE.empty((r * size,), self.dtype) for r in rows]
+                   for _ in range(self.parts)]
+        if self.parts == 1 and self.big:
+            return [body(scratch[0], 0, self.n)]
+        if self.parts == 1:  # small GEMMs: waking OpenBLAS's threads costs more than they do
+            with blas_threads.blas_threads(1):
+                return [body(scratch[0], 0, self.n)]
+        return blas_threads.run_parts(lambda i, lo, hi: body(scratch[i], lo, hi), self.n,
+                                      self.parts)
+
+    def chunks(self, lo, hi):
+        for n0 in range(lo, hi, self.chunk):
+            yield n0, min(self.chunk, hi - n0)
 
     def group_rows(self, g):
         return slice(g * self.kg, (g + 1) * self.kg), slice(g * self.fg, (g + 1) * self.fg)
 
-    def patches(self, x, n0, nb):
-        """The chunk's patch matrix, ``(K, nb, P)``."""
-        cols = self.empty(self.k, nb, self.p)
+    def patches(self, buf, x, n0, nb):
+        """The chunk's patch matrix, ``(K, nb * P)``, written into ``buf``."""
+        cols = _take(buf, (self.k, nb, self.p))
         _launch(_im2col, cols.size, x, n0, cols, *self.geom)
-        return cols
+        return cols.reshape(self.k, nb * self.p)
 
-    def images_last(self, gy3, n0, nb):
-        """``gy[n0:n0 + nb]`` as ``(F, nb * P)``: the GEMM operand layout."""
-        gyt = self.empty(self.f, nb * self.p)
-        _launch(_move_rows, gyt.size, gyt, n0, gy3, False)
+    def images_last(self, buf, gy3, n0, nb):
+        """``gy[n0:n0 + nb]`` as ``(F, nb * P)`` in ``buf``: the GEMM operand layout."""
+        gyt = _take(buf, (self.f, nb * self.p))
+        _launch(_gather_rows, gyt.size, gy3, n0, gyt)
         return gyt
+
+
+def _take(buf, shape):
+    return buf[:math.prod(shape)].reshape(shape)
 
 
 def _contig(a, dtype):
@@ -193,13 +246,17 @@ def conv2d_fwd(x, w, pad=((0, 0), (0, 0)), stride=(1, 1), dilation=(1, 1), group
     if y.size == 0:
         return y
     y3, w2 = y.reshape(pl.n, pl.f, pl.p), w.reshape(pl.f, pl.kg)
-    for n0, nb in pl.chunks():
-        cols = pl.patches(x, n0, nb).reshape(pl.k, nb * pl.p)
-        yt = pl.empty(pl.f, nb * pl.p)
-        for g in range(groups):
-            ks, fs = pl.group_rows(g)
-            np.matmul(w2[fs], cols[ks], out=yt[fs])
-        _launch(_move_rows, yt.size, yt, n0, y3, True)
+
+    def body(scratch, lo, hi):
+        for n0, nb in pl.chunks(lo, hi):
+            cols = pl.patches(scratch[0], x, n0, nb)
+            yt = _take(scratch[1], (pl.f, nb * pl.p))
+            for g in range(groups):
+                ks, fs = pl.group_rows(g)
+                np.matmul(w2[fs], cols[ks], out=yt[fs])
+            _launch(_scatter_rows, yt.size, yt, n0, y3)
+
+    pl.run(body, (pl.k, pl.f))
     return y
 
 
@@ -214,13 +271,17 @@ def conv2d_bwd_input(gy, w, x_shape, pad=((0, 0), (0, 0)), stride=(1, 1), dilati
         gx[...] = 0
         return gx
     gy3, w2 = _contig(gy, dt).reshape(pl.n, pl.f, pl.p), w.reshape(pl.f, pl.kg)
-    for n0, nb in pl.chunks():
-        gyt = pl.images_last(gy3, n0, nb)
-        gcols = pl.empty(pl.k, nb * pl.p)
-        for g in range(groups):
-            ks, fs = pl.group_rows(g)
-            np.matmul(w2[fs].T, gyt[fs], out=gcols[ks])
-        _launch(_col2im, gcols.size, gcols.reshape(pl.k, nb, pl.p), n0, gx, *pl.geom)
+
+    def body(scratch, lo, hi):
+        for n0, nb in pl.chunks(lo, hi):
+            gyt = pl.images_last(scratch[0], gy3, n0, nb)
+            gcols = _take(scratch[1], (pl.k, nb * pl.p))
+            for g in range(groups):
+                ks, fs = pl.group_rows(g)
+                np.matmul(w2[fs].T, gyt[fs], out=gcols[ks])
+            _launch(_col2im, gcols.size, gcols.reshape(pl.k, nb, pl.p), n0, gx, *pl.geom)
+
+    pl.run(body, (pl.f, pl.k))
     return gx
 
 
@@ -230,19 +291,22 @@ def conv2d_bwd_filter(x, gy, w_shape, pad=((0, 0), (0, 0)), stride=(1, 1), dilat
     dt = np.result_type(x, gy)
     x = _contig(x, dt)
     pl = _Plan(x.shape, tuple(w_shape), pad, stride, dilation, groups, dt)
-    gw = np.zeros((pl.f, pl.kg), dtype=dt)
     if pl.n == 0 or pl.p == 0:
-        return gw.reshape(tuple(w_shape))
+        return np.zeros(tuple(w_shape), dtype=dt)
     gy3 = _contig(gy, dt).reshape(pl.n, pl.f, pl.p)
-    part = np.empty((pl.fg, pl.kg), dtype=dt)
-    for n0, nb in pl.chunks():
-        cols = pl.patches(x, n0, nb).reshape(pl.k, nb * pl.p)
-        gyt = pl.images_last(gy3, n0, nb)
-        for g in range(groups):  # one GEMM per chunk and group, summing over images too
-            ks, fs = pl.group_rows(g)
-            np.matmul(gyt[fs], cols[ks].T, out=part)
-            gw[fs] += part
-    return gw.reshape(tuple(w_shape))
+
+    def body(scratch, lo, hi):  # this part's sum over its images
+        gw, part = np.zeros((pl.f, pl.kg), dtype=dt), np.empty((pl.fg, pl.kg), dtype=dt)
+        for n0, nb in pl.chunks(lo, hi):
+            cols = pl.patches(scratch[0], x, n0, nb)
+            gyt = pl.images_last(scratch[1], gy3, n0, nb)
+            for g in range(groups):  # one GEMM per chunk and group, summing over images too
+                ks, fs = pl.group_rows(g)
+                np.matmul(gyt[fs], cols[ks].T, out=part)
+                gw[fs] += part
+        return gw
+
+    return sum(pl.run(body, (pl.k, pl.f))).reshape(tuple(w_shape))
 
 
 _MODE_CODE = {m: i for i, m in enumerate(POOL_MODES)}  # max, sum, average_inc, average_exc
@@ -287,6 +351,7 @@ def _pool_fwd(x, y, wh, ww, sh, sw, ph, pw, mode):
 def _pool_bwd(x, y, gy, gx, wh, ww, sh, sw, ph, pw, mode):
     n_p, h, w = x.shape
     oh, ow = y.shape[1], y.shape[2]
+    zero = gx.dtype.type(0)
     for p in numba.prange(n_p):
         for r in range(h):
             for c in range(w):
@@ -299,9 +364,8 @@ def _pool_bwd(x, y, gy, gx, wh, ww, sh, sw, ph, pw, mode):
                 if mode == 0:  # every position holding the maximum gets the gradient
                     m = y[p, i, j]
                     for r in range(r0, r1):
-                        for c in range(c0, c1):
-                            if x[p, r, c] == m:
-                                gx[p, r, c] += g
+                        for c in range(c0, c1):  # a select, not a branch: 1.9x faster at 3x3
+                            gx[p, r, c] += g if x[p, r, c] == m else zero
                     continue
                 if mode == 2:
                     g = g / (rn * cn)

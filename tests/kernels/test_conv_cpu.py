@@ -182,3 +182,39 @@ def test_small_problems_on_one_thread_give_the_same_result(rng, monkeypatch):
     monkeypatch.setattr(conv_cpu, "PARALLEL_MIN_ELEMENTS", 0)
     np.testing.assert_allclose(conv_cpu.conv2d_fwd(x, w), small[0], rtol=1e-12)
     np.testing.assert_allclose(conv_cpu.pool2d_fwd(x, (2, 2), (1, 2)), small[1], rtol=1e-12)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("threads", [2, 3])
+def test_batch_parts_on_threads_match_reference(rng, monkeypatch, dtype, threads):
+    # several threads: one part of the batch per Python thread (kernels.blas_threads), each
+    # with its own chunks and scratch; parts of unequal size, fewer images than threads,
+    # groups, padding and strides must give the reference's result, and leave the thread
+    # counts (Numba's, OpenBLAS's) as they were
+    import numba
+
+    from kernels import blas_threads
+
+    if not blas_threads.available():
+        pytest.skip("OpenBLAS's thread count cannot be set here: the parts path is off")
+    monkeypatch.setattr(conv_cpu, "_threads", lambda: threads)
+    monkeypatch.setattr(conv_cpu, "PARALLEL_MIN_ELEMENTS", 0)
+    monkeypatch.setattr(conv_cpu, "CHUNK_BYTES", 600)  # several chunks in each part
+    tol = {"rtol": 1e-4, "atol": 1e-4} if dtype == "float32" else {"rtol": 1e-12, "atol": 1e-12}
+    numba_before, blas_before = numba.get_num_threads(), blas_threads._CONTROLS[1]()
+    for xs, ws, pad, st, dil, g in GEOMETRIES[:2] + [((7, 3, 9, 8), (4, 3, 3, 2),
+                                                    ((1, 0), (2, 1)), (2, 1), (1, 1), 1)]:
+        x, w = rng.standard_normal(xs).astype(dtype), rng.standard_normal(ws).astype(dtype)
+        plan = conv_cpu._Plan(xs, ws, pad, st, dil, g, np.dtype(dtype))
+        assert plan.parts == min(threads, xs[0])
+        y = conv_cpu.conv2d_fwd(x, w, pad, st, dil, g)
+        np.testing.assert_allclose(y, conv_ref.conv2d_fwd(x, w, pad, st, dil, g), **tol)
+        gy = rng.standard_normal(y.shape).astype(dtype)
+        np.testing.assert_allclose(conv_cpu.conv2d_bwd_input(gy, w, xs, pad, st, dil, g),
+                                   conv_ref.conv2d_bwd_input(gy, w, xs, pad, st, dil, g), **tol)
+        gw = conv_cpu.conv2d_bwd_filter(x, gy, ws, pad, st, dil, g)
+        assert gw.dtype == np.dtype(dtype)
+        np.testing.assert_allclose(gw, conv_ref.conv2d_bwd_filter(x, gy, ws, pad, st, dil, g),
+                                   **tol)
+    assert numba.get_num_threads() == numba_before
+    assert blas_threads._CONTROLS[1]() == blas_before
