@@ -215,8 +215,11 @@ class Trainer:
             if bar is not None:
                 bar.close()
             self._bar = None
-        if self.saved_step != self.step:
-            self._validate_and_save() if reason != "interrupted" else self._save()
+        validated = bool(self.valid_log) and self.valid_log[-1][0] == self.step
+        if reason != "interrupted" and not validated:
+            self._validate_and_save()  # also when a --save-every checkpoint fell on this step
+        elif self.saved_step != self.step:
+            self._save()
         distributed.barrier()  # no rank leaves (and exits) before rank 0 has saved
         return self._result(reason)
 

@@ -52,6 +52,17 @@ def test_a_tiny_run_learns(corpus, tmp_path, rng):
     assert os.path.exists(tmp_path / "run" / "loss.csv")
 
 
+def test_the_last_step_is_validated_when_a_checkpoint_falls_on_it(corpus, tmp_path):
+    # save_every divides max_steps and eval_every does not: the run must still end with a
+    # validation (it used to report "validation loss nan (best nan)")
+    trainer = Trainer(config(corpus, tmp_path / "run", max_steps=6, save_every=3,
+                             eval_every=100), log=quiet)
+    result = trainer.run()
+    assert result.step == 6 and np.isfinite(result.val_loss)
+    assert result.best_val_loss == result.val_loss
+    assert [row[0] for row in trainer.valid_log] == [6]
+
+
 def test_checkpoint_holds_the_whole_training_state(corpus, tmp_path, rng):
     out = tmp_path / "run"
     trainer = Trainer(config(corpus, out, max_steps=7, dropout=0.3,
