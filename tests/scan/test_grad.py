@@ -441,3 +441,17 @@ def test_one_step_loop_with_taps_against_finite_differences(rng):
 
     verify_grad(f, [rng.normal(size=(1, 3)), rng.normal(size=(2, 3)),
                     rng.normal(size=(3, 3)) * 0.5], rng=rng)
+
+
+def test_a_loop_of_no_step_draws_nothing_from_its_generator():
+    """The step run to learn the row shapes of a loop of no step draws from a copy of the
+    generator: the next call's values are those of a fresh stream."""
+    def draws(n_first):
+        srng, x = RandomStreams(seed=3), T.dmatrix("x")
+        ys, updates = theano.scan(lambda x_t: x_t * srng.normal((3,)), sequences=x)
+        f = theano.function([x], ys, updates=updates)
+        if n_first is not None:
+            assert f(np.ones((n_first, 3))).shape == (0, 3)
+        return f(np.ones((2, 3)))
+
+    np.testing.assert_array_equal(draws(0), draws(None))
