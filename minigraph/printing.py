@@ -2,7 +2,9 @@
 and ``pydotprint`` (a graphviz picture, in :mod:`minigraph.pydot`).
 
 Every node line shows an id, the op, the output type and the user's line that created it;
-a node met again is printed once and then referred to by its id.
+a node met again is printed once and then referred to by its id. A fused elementwise region
+and a scan loop also show how they run, e.g. ``[numba]``, ``[compiling]``,
+``[numpy: not hot yet, 3 calls]`` (see :func:`minigraph.compile.profiling.compile_state`).
 """
 
 import io
@@ -10,6 +12,7 @@ import os
 import sys
 
 from minigraph.compile.function import Function
+from minigraph.compile.profiling import compile_state
 from minigraph.graph.basic import Constant, Variable
 from minigraph.pydot import pydotprint as _pydotprint
 
@@ -89,7 +92,9 @@ def _print(var, buf, indent, ids_map, print_type, depth, print_trace, stop_on_na
     out_idx = f".{var.index}" if len(node.outputs) > 1 else ""
     name = f" '{var.name}'" if var.name else ""
     trace = f"  <- {_short(node.trace)}" if print_trace and not seen else ""
-    buf.write(f"{indent}{node.op}{out_idx} [id {ident}]{name}{typ}{trace}\n")
+    state = None if seen else compile_state(node)
+    tag = f" [{state}]" if state else ""
+    buf.write(f"{indent}{node.op}{out_idx} [id {ident}]{name}{typ}{tag}{trace}\n")
     if seen or depth == 0 or (stop_on_name and var.name):
         return
     for inp in node.inputs:

@@ -123,3 +123,67 @@ def test_theano_pp_prints_formulas():
     assert theano.pp([x + 1, y]) == "(x + 1.0), y"
     f = theano.function([x, y], x * y, mode="FAST_COMPILE")
     assert theano.pp(f) == theano.pp(f.maker.fgraph.outputs[0]) == "(x * y)"
+
+
+# ---- how fused regions and loops run: the tags after their nodes ---------------------------
+
+@pytest.fixture
+def fresh_kernels(monkeypatch, tmp_path):
+    """No kernel compiled yet in this process, generated ones kept in ``tmp_path``; the
+    fusion policy restored after the test (monkeypatch)."""
+    from minigraph.tensor import fused_kernels
+
+    monkeypatch.setattr(fused_kernels, "_KERNELS", {})
+    monkeypatch.setenv("MINIGRAPH_CACHE_DIR", str(tmp_path))
+    return fused_kernels.POLICY
+
+
+def _fused_line(f):
+    lines = [ln for ln in printing.debugprint(f, file="str").splitlines() if "Fused{" in ln]
+    assert len(lines) == 1
+    return lines[0]
+
+
+def test_debugprint_tags_a_region_not_compiled(monkeypatch, fresh_kernels, rng):
+    monkeypatch.setattr(fresh_kernels, "compile_after", 1e12)
+    monkeypatch.setattr(fresh_kernels, "compile_after_calls", 10 ** 9)
+    x = T.dvector("x")
+    f = theano.function([x], T.exp(x) * 2 + x)
+    assert "] float64[?] [numpy: not run yet]  <- " + HERE in _fused_line(f)
+    xv = rng.normal(size=7)
+    np.testing.assert_allclose(f(xv), np.exp(xv) * 2 + xv)
+    assert _fused_line(f).endswith("[numpy: not hot yet, 1 call]  <- " + HERE + ":" +
+                                   _fused_line(f).rsplit(":", 1)[1])
+    f(xv)
+    assert "[numpy: not hot yet, 2 calls]" in _fused_line(f)
+    monkeypatch.setattr(fresh_kernels, "numba", False)
+    assert "[numpy: numba off]" in _fused_line(f)
+
+
+def test_debugprint_tags_a_compiled_region(monkeypatch, fresh_kernels, rng):
+    monkeypatch.setattr(fresh_kernels, "compile_after", 0)  # compiled at the first call
+    x = T.fvector("x")
+    f = theano.function([x], T.exp(x) * 2 + x)
+    xv = rng.normal(size=9).astype("float32")
+    np.testing.assert_allclose(f(xv), np.exp(xv) * 2 + xv, rtol=2e-6, atol=1e-6)
+    line = _fused_line(f)
+    assert line.startswith("Fused{") and " float32[?] [numba]  <- " + HERE in line
+
+
+@pytest.mark.parametrize("store", [True, False], ids=["stored", "recomputed"])
+def test_debugprint_tags_a_scan_and_its_gradient(monkeypatch, store):
+    from minigraph.scan import grad as scan_grad
+
+    monkeypatch.setattr(scan_grad, "SAVE_STEP_VALUES", store)
+    x, h0, W = T.dmatrix("x"), T.dvector("h0"), T.dmatrix("W")
+    hs, _ = theano.scan(lambda x_t, h, W: T.tanh(x_t + T.dot(h, W)) * T.nnet.sigmoid(h),
+                        sequences=x, outputs_info=h0, non_sequences=W)
+    f = theano.function([x, h0, W], theano.grad((hs ** 2).sum(), W))
+    lines = printing.debugprint(f, file="str").splitlines()
+    forward = [ln for ln in lines if "|Scan" in ln and "grad_of" not in ln and "<- " in ln]
+    backward = [ln for ln in lines if "Scan{grad_of_scan}" in ln and "<- " in ln]
+    assert len(forward) == len(backward) == 1
+    assert "[loop: Python per step; step regions: " in forward[0]
+    assert ("; stores 2 step values for the gradient]" in forward[0]) == store
+    assert "stores" not in backward[0]
+    assert ("; gradient: reads 2 stored values]" in backward[0]) == store

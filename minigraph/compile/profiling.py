@@ -1,8 +1,89 @@
-"""``profile=True``: per-node run times and which rewrites fired, as a readable summary."""
+"""``profile=True``: per-node run times, which rewrites fired, and what was compiled.
+
+:func:`compile_state` says how a node runs: a fused elementwise region in a Numba kernel
+or still as its NumPy composite (see ``FusionPolicy`` in
+:mod:`minigraph.tensor.fused_kernels`), a scan loop with the state of its step's regions
+and whether its gradient stores the step's values (``SAVE_STEP_VALUES`` in
+:mod:`minigraph.scan.grad`). ``debugprint`` prints it after the node, the profile summary
+lists it for every region and loop.
+"""
 
 import sys
 
 import numpy as np
+
+
+def _kernel_state(op, ndim):
+    """``numba``, ``compiling`` or ``numpy: <why>`` for a fused region of rank ``ndim``."""
+    from minigraph.tensor import fused_kernels as fk
+
+    if not fk.POLICY.numba:
+        return "numpy: numba off"
+    kernel = fk._KERNELS.get((op.program, ndim))  # read only: printing must not create one
+    if kernel is not None and kernel.funcs is not None:
+        return "numba"
+    if kernel is None or kernel.calls == 0:  # calls: of every node running this program
+        return "numpy: not run yet"
+    if kernel.failed:
+        return "numpy: numba failed"
+    if kernel.pending is not None:
+        return "compiling"
+    return f"numpy: not hot yet, {kernel.calls} call{'s' if kernel.calls != 1 else ''}"
+
+
+def _inner_function(op):
+    """The compiled inner function of a Scan / ScanUntil op, None before its first run."""
+    return getattr(op, "_compiled", None)
+
+
+def _scan_state(op):
+    scan = getattr(op, "scan", op)  # ScanUntil wraps a Scan
+    parts = ["loop: Python per step"]
+    inner = _inner_function(op)
+    if inner is None:
+        parts.append("step not compiled yet")
+    else:
+        states = [compile_state(n) for n in inner.fgraph.toposort()
+                  if type(n.op).__name__ == "FusedElemwise"]
+        numba = sum(s == "numba" for s in states)
+        parts.append(f"step regions: {numba} numba, {len(states) - numba} not" if states
+                     else "no fused step regions")
+    saved = sum(label.startswith("saved ") for label in scan.labels)
+    stored = sum((p.name or "").endswith("(stored)") for p in scan.inner_inputs)
+    if saved:
+        parts.append(f"stores {saved} step values for the gradient")
+    elif (scan.name or "").startswith("grad_of"):  # what the forward loop kept, read back
+        parts.append(f"gradient: reads {stored} stored values" if stored else
+                     "gradient: recomputes the step")
+    return "; ".join(parts)
+
+
+def compile_state(node):
+    """How ``node`` runs, as a short text, or None for a node that is neither a fused
+    elementwise region nor a loop.
+
+    ``numba`` (the region's kernel is compiled), ``compiling`` (in a background thread;
+    NumPy serves meanwhile), ``numpy: ...`` (not hot yet, not run yet, numba off, or
+    numba failed); for a scan, ``loop: ...`` with its step's regions and whether its
+    gradient stores the step's values.
+
+    Examples
+    --------
+    >>> import minigraph as theano, minigraph.tensor as T
+    >>> x = T.dmatrix("x")
+    >>> hs, _ = theano.scan(lambda x_t: T.exp(x_t) * 2 + 1, sequences=x)
+    >>> f = theano.function([x], hs)
+    >>> [s.split("; ")[:2] for s in map(compile_state, f.fgraph.toposort()) if s]
+    [['loop: Python per step', 'step regions: 0 numba, 1 not']]
+    """
+    kind = type(node.op).__name__
+    if kind == "FusedElemwise":
+        return _kernel_state(node.op, node.outputs[0].ndim)
+    if kind in ("Scan", "ScanUntil"):
+        return _scan_state(node.op)
+    if kind.startswith("GRU"):
+        return "numba: hand-fused GRU"
+    return None
 
 
 class ProfileStats:
@@ -26,6 +107,12 @@ class ProfileStats:
         times = self.linked.profile
         return sorted(zip(times.tolist(), self.linked.order), key=lambda p: -p[0])
 
+    def compiled_regions(self):
+        """List of (seconds, node, state) of the fused regions and loops, slowest first
+        (see :func:`compile_state`)."""
+        return [(t, node, compile_state(node)) for t, node in self.node_times()
+                if compile_state(node) is not None]
+
     def summary(self, file=None, n_nodes=15):
         """Print the summary (to ``file``, default stdout); also returns it as text."""
         lines = [f"Function profile: {self.name or '<unnamed>'}",
@@ -38,6 +125,10 @@ class ProfileStats:
         lines.append(f"    {'time %':>7} {'seconds':>10}  op  (user line)")
         for t, node in self.node_times()[:n_nodes]:
             lines.append(f"    {100 * t / total:6.1f}% {t:10.6f}  {node.op}  ({node.trace})")
+        regions = self.compiled_regions()
+        lines.append(f"  fused regions and loops ({len(regions)}), how they run:")
+        for t, node, state in regions:
+            lines.append(f"    {100 * t / total:6.1f}% {t:10.6f}  {node.op}  [{state}]")
         fired = {k: v for k, v in self.rewrite_stats.items() if v[0]}
         lines.append("  rewrites that fired: " + (", ".join(
             f"{k} x{v[0]}" for k, v in sorted(fired.items())) or "none"))

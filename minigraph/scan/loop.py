@@ -21,9 +21,14 @@ one sequence, one carry and one per-step output it reads::
             b0[t + 1] = n0
             ...
 
+A loop that runs no step still returns per-step outputs of the right row shapes: one
+step is run on copies of a first step's inputs to learn them (``_Context.empty_ys``).
+
 Errors raised at run time name the scan, the step and the user's line of the ``scan``
 call (and, for a failing inner node, the line in ``fn`` that created it).
 """
+
+import copy
 
 import numpy as np
 
@@ -84,9 +89,45 @@ class _Context:
         dtype = self.op.inner_outputs[self.op.n_carries + j].type.dtype
         return np.empty((n,) + np.shape(value), dtype=dtype)
 
-    def empty_y(self, j, n):
-        t = self.op.inner_outputs[self.op.n_carries + j].type
-        return np.empty((n,) + tuple(s or 0 for s in t.shape), dtype=t.dtype)
+    def seq_row(self, seq):
+        """A row of ``seq`` for :meth:`empty_ys`: its first; for an empty view of a
+        sequence of such rows (the traces and stored values a backward loop reads, which
+        :meth:`empty_ys` keeps one probed row behind), a row of that; else zeros."""
+        seq = np.asarray(seq)
+        if len(seq):
+            return seq[0]
+        base = seq.base
+        if isinstance(base, np.ndarray) and base.ndim == seq.ndim and len(base) \
+                and base.shape[1:] == seq.shape[1:] and base.dtype == seq.dtype:
+            return base[0]
+        return np.zeros(seq.shape[1:], dtype=seq.dtype)
+
+    def empty_ys(self, reads):
+        """The per-step outputs of a loop that ran no step: ``(0, ...)`` arrays whose row
+        shapes are those one step would give.
+
+        No step gives them, and the static types seldom know every size (a gradient's
+        per-step output ``(0, 0)`` instead of ``(0, 3)`` would break what sums it over the
+        steps), so the step runs once, on copies of the inputs of a first step (``reads``:
+        see :meth:`seq_row` for the sequences). Its results are not returned; each stays
+        only as the row behind its empty output, for a loop that reads that output (the
+        backward loop reading a stored shape: zeros would give it a wrong one). Where the
+        probe step fails, the sizes the types do not know are 0.
+        """
+        op = self.op
+        types = [o.type for o in op.inner_outputs[op.n_carries: op.n_carries + op.n_ys]]
+        shapes = [tuple(s or 0 for s in t.shape) for t in types]
+        try:
+            with np.errstate(all="ignore"):
+                outs, _ = self.linked.run(*[copy.deepcopy(r) for r in reads])
+        except Exception:  # the probe step's values may be invalid (an index, an assert)
+            return [np.empty((0,) + s, dtype=t.dtype) for s, t in zip(shapes, types)]
+        ys = []
+        for m, t in zip(outs[op.n_carries: op.n_carries + op.n_ys], types):
+            row = np.empty((1,) + np.shape(m), dtype=t.dtype)  # the probed row kept behind
+            row[0] = m
+            ys.append(row[:0])
+        return ys
 
     def shape_error(self, k, value, expected, t):
         label = self.op.labels[k]
@@ -168,9 +209,12 @@ def loop_source(op, until=False):
             f"            ({', '.join(outs)},), _ = _inner({', '.join(reads)})",
             "        except Exception as e:",
             "            raise _ctx.step_error(e, t) from e"] + writes
-    n = "R" if until else "T"
-    tail = [f"    if y{j} is None:\n        y{j} = _ctx.empty_y({j}, {n})"
-            for j in range(op.n_ys)]
+    tail = []
+    if op.n_ys:  # no step ran (T == 0; with until, R >= 1 once a step runs)
+        probe = [f"_ctx.seq_row(s{i})" for i in range(ns)] + reads[ns:]
+        ys = "".join(f"y{j}, " for j in range(op.n_ys))
+        tail.append(f"    if y0 is None:\n        t = 0\n"
+                    f"        {ys}= _ctx.empty_ys([{', '.join(probe)}])")
     tail.append(f"    return ({', '.join(finals)},)")
     return f"def scan_loop({', '.join(args)}):\n" + "\n".join(head + body + tail) + "\n"
 

@@ -301,17 +301,21 @@ def _cell_values(rng, cell, dtype, B, n, H=5):
 
 def _stored_equals_recomputed(rng, monkeypatch, cell, dtype, B, n, **scan_kw):
     vals = _cell_values(rng, cell, dtype, B, n)
-    # d/dx and d/dW of a loop of no steps fail without stored values too: the backward
-    # loop's per-step outputs have unknown sizes, which minigraph.scan.loop fills with 0
-    # when no step runs (a known limitation, left out here)
-    ins, outs = _cell_grads(cell, dtype, True, monkeypatch, n > 0, **scan_kw)
+    ins, outs = _cell_grads(cell, dtype, True, monkeypatch, **scan_kw)
     stored = theano.function(ins, outs)
-    ins2, outs2 = _cell_grads(cell, dtype, False, monkeypatch, n > 0, **scan_kw)
+    ins2, outs2 = _cell_grads(cell, dtype, False, monkeypatch, **scan_kw)
     recomputed = theano.function(ins2, outs2)
     tol = 1e-4 if dtype == "float32" else 1e-10
-    for a, b in zip(stored(*vals), recomputed(*vals)):
+    got = stored(*vals)
+    for a, b, v in zip(got[1:], recomputed(*vals)[1:], vals):
+        assert a.shape == v.shape and a.dtype == v.dtype
         assert np.all(np.isfinite(a))
         np.testing.assert_allclose(a, b, rtol=tol, atol=tol)
+    if n == 0:  # no step: zeros, and the initial state's gradient is what the cost sends it
+        assert got[0] == 0
+        for g in got[1:2] + got[3:]:
+            assert not np.any(g)
+        np.testing.assert_array_equal(got[2], 0 * vals[1])
     return stored
 
 
@@ -369,3 +373,85 @@ def test_backward_step_runs_no_forward_product(rng):
     H = vals[2].shape[0]
     shapes = [v.shape for v in run(*vals)]
     assert shapes.count((3, 2, H)) == 5 and (3, 2, 4 * H) not in shapes
+
+
+# ---- loops of no step and of one step ------------------------------------------------------
+
+def _numpy_rnn_grads(x, h0, W, R, n, back):
+    """d/dx, d/dh0, d/dW of ``sum(hs * R)`` for ``h_t = tanh(x_t + h_{t-1} W)``, by hand."""
+    xs = (x[::-1] if back else x)[:n]
+    hs = [h0]
+    for x_t in xs:
+        hs.append(np.tanh(x_t + hs[-1] @ W))
+    gx, gW, a = np.zeros_like(xs), np.zeros_like(W), np.zeros_like(h0)
+    for t in reversed(range(n)):
+        d = (a + R[t]) * (1 - hs[t + 1] ** 2)
+        gx[t], gW, a = d, gW + hs[t].T @ d, d @ W.T
+    full = np.zeros_like(x)
+    full[:n] = gx
+    return (full[::-1] if back else full), a, gW
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("rows, n_steps", [(0, None), (1, None), (3, 0), (3, 1)],
+                         ids=["empty", "one-row", "n_steps=0", "n_steps=1"])
+@pytest.mark.parametrize("back", [False, True], ids=["forwards", "go_backwards"])
+def test_gradients_of_loops_of_no_step_and_one_step(rng, dtype, rows, n_steps, back):
+    """A loop of no step: every gradient is zeros shaped like its input (the loop's per-step
+    outputs have the row shapes one step would give); of one step: NumPy's."""
+    x, h0, W, R = T.tensor3("x", dtype=dtype), T.matrix("h0", dtype=dtype), \
+        T.matrix("W", dtype=dtype), T.tensor3("R", dtype=dtype)
+    hs = _rnn(x, h0, W, go_backwards=back, n_steps=n_steps)
+    f = theano.function([x, h0, W, R], [hs] + theano.grad((hs * R).sum(), [x, h0, W]))
+    n = rows if n_steps is None else n_steps
+    B, H = 2, 5
+    vals = [rng.normal(size=(rows, B, H)).astype(dtype), rng.normal(size=(B, H)).astype(dtype),
+            (rng.normal(size=(H, H)) * 0.5).astype(dtype), rng.normal(size=(n, B, H)).astype(dtype)]
+    out = f(*vals)
+    assert out[0].shape == (n, B, H)
+    tol = 1e-5 if dtype == "float32" else 1e-12
+    for g, v, want in zip(out[1:], vals, _numpy_rnn_grads(*vals, n, back)):
+        assert g.shape == v.shape and g.dtype == v.dtype
+        np.testing.assert_allclose(g, want, rtol=tol, atol=tol)
+        if n == 0:
+            assert not np.any(g)
+
+
+@pytest.mark.parametrize("kw", [dict(go_backwards=True), dict(n_steps=0)],
+                         ids=["go_backwards", "n_steps=0"])
+def test_lstm_gradients_of_a_loop_of_no_step(rng, kw):
+    x, s0, W, b = T.dtensor3("x"), T.dmatrix("s0"), T.dmatrix("W"), T.dvector("b")
+    states, _ = theano.scan(_lstm_cell, sequences=x, outputs_info=s0, non_sequences=[W, b],
+                            **kw)
+    f = theano.function([x, s0, W, b], theano.grad((states ** 2).sum() + (s0 ** 2).sum(),
+                                                   [x, s0, W, b]))
+    vals = _cell_values(rng, "lstm", "float64", 3, 2 if "n_steps" in kw else 0)[:4]
+    gx, gs0, gW, gb = f(*vals)
+    for g, v in zip([gx, gW, gb], [vals[0], vals[2], vals[3]]):
+        assert g.shape == v.shape and not np.any(g)
+    np.testing.assert_array_equal(gs0, 2 * vals[1])  # only the cost's own term reaches s0
+
+
+def test_one_step_loop_with_taps_against_finite_differences(rng):
+    def f(x, y0, W):
+        ys, _ = theano.scan(lambda x0, ym2, ym1, W: T.tanh(T.dot(ym1, W) + x0) * ym2,
+                            sequences=x, outputs_info=dict(initial=y0, taps=[-2, -1]),
+                            non_sequences=W)
+        return ys
+
+    verify_grad(f, [rng.normal(size=(1, 3)), rng.normal(size=(2, 3)),
+                    rng.normal(size=(3, 3)) * 0.5], rng=rng)
+
+
+def test_a_loop_of_no_step_draws_nothing_from_its_generator():
+    """The step run to learn the row shapes of a loop of no step draws from a copy of the
+    generator: the next call's values are those of a fresh stream."""
+    def draws(n_first):
+        srng, x = RandomStreams(seed=3), T.dmatrix("x")
+        ys, updates = theano.scan(lambda x_t: x_t * srng.normal((3,)), sequences=x)
+        f = theano.function([x], ys, updates=updates)
+        if n_first is not None:
+            assert f(np.ones((n_first, 3))).shape == (0, 3)
+        return f(np.ones((2, 3)))
+
+    np.testing.assert_array_equal(draws(0), draws(None))
