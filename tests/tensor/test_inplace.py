@@ -182,3 +182,38 @@ def test_two_aliases_read_by_one_node_are_never_overwritten(rng):
     assert inplace_of(f) == []
     xv = rng.standard_normal((3, 3))
     np.testing.assert_array_equal(f(xv), np.exp(xv) + np.exp(xv).T)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_fused_kernel_writes_into_its_input_only_when_it_may(rng, numba_now, dtype):
+    a, b, z = (T.matrix(name, dtype=dtype) for name in "abz")
+    s = T.scalar("s", dtype=dtype)
+    y = T.dot(a, b)
+    f = theano.function([a, b, z, s], T.exp(y * s) * z - y)
+    (node,) = [n for n in f.fgraph.toposort() if isinstance(n.op, FusedElemwise)]
+    k = node.op.inplace
+    assert [type(v.owner.op).__name__ if v.owner else v.name for v in node.inputs] == \
+        ["Dot", "DimShuffle", "z"] and k == 0  # (the product, s as a 1x1, z)
+    run = fusion._make_runner(node.op, node)  # the node's runner, fed arrays we hold
+
+    def call(yv, zv):
+        sv = np.full((1, 1), 0.5, dtype)
+        want = np.exp(yv * sv) * zv - yv
+        return run(yv, sv, zv), want
+
+    base = rng.standard_normal((9, 31)).astype(dtype)
+    zv = rng.standard_normal((9, 31)).astype(dtype)
+    tol = dict(rtol=4e-6, atol=1e-6) if dtype == "float32" else dict(rtol=1e-14, atol=1e-14)
+    for yv in (base.copy(), np.asfortranarray(base), base.T.copy().T):  # flat and nd loops
+        got, want = call(yv, zv)
+        assert got is yv  # written into the destroyable input itself
+        np.testing.assert_allclose(got, want, **tol)
+    read_only = base.copy()
+    read_only.flags.writeable = False
+    for yv, zv_ in ((read_only, zv), (base.copy(), None)):
+        zv_ = yv[::-1, ::-1] if zv_ is None else zv_  # shares memory with the other input
+        keep = yv.copy()
+        got, want = call(yv, zv_)
+        assert got is not yv and not np.may_share_memory(got, yv)
+        np.testing.assert_array_equal(yv, keep)  # never overwritten
+        np.testing.assert_allclose(got, want, **tol)
