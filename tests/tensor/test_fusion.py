@@ -426,26 +426,3 @@ def test_inplace_variant_vectorises():
     np.testing.assert_array_equal(x, want)
     asm = flat.inspect_asm(flat.signatures[0])
     assert re.search(r"\bv?mulps\b", asm)  # packed: the loop is vectorised (scalar: mulss)
-
-
-@pytest.mark.parametrize("dtype", ["float32", "float64"])
-@pytest.mark.parametrize("layout", ["flat", "nd"])
-def test_inplace_variant_matches_the_composite(rng, numba_now, dtype, layout):
-    a, b = T.matrix("a", dtype=dtype), T.matrix("b", dtype=dtype)
-    s, r = T.scalar("s", dtype=dtype), T.vector("r", dtype=dtype)
-    y = T.dot(a, b)
-    shift = s if layout == "flat" else r.dimshuffle("x", 0)  # a partly broadcast row: nd
-    h = T.tanh(y) * s  # an output and read on: a two-output node
-    outs = [h + T.exp(y * shift) - y, h]
-    ins = [a, b, s] + ([r] if layout == "nd" else [])
-    f, g = theano.function(ins, outs), theano.function(ins, outs, mode=UNFUSED)
-    (node,) = fused_nodes(f)
-    assert node.op.inplace is not None and len(node.outputs) == 2
-    for m, k, n in ((7, 3, 13), (1, 2, 1), (3, 5, 1001)):
-        shapes = [(m, k), (k, n), (), (n,)][:len(ins)]
-        args = [rng.standard_normal(shape).astype(dtype) for shape in shapes]
-        for got, want in zip(f(*args), g(*args)):
-            np.testing.assert_allclose(got, want, rtol=4e-6 if dtype == "float32" else 1e-14,
-                                       atol=1e-6 if dtype == "float32" else 1e-14)
-    ran = fusion._kernel(node.op.program, 2, node.op.inplace).funcs[layout == "nd"]
-    assert ran.signatures  # the in-place variant served the calls
