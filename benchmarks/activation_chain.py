@@ -8,7 +8,11 @@ The target case of issue 14 ("elementwise kernels that win"), measured in one ru
 * 256 elements called 10,000 times: the same, where per-call overhead dominates and the
   kernel becomes hot by its call count (``POLICY.compile_after_calls``), compiled in the
   background while the composite serves;
-* the first call's compile time of the fused kernel (empty kernel cache, then warm).
+* the first call's compile time of the fused kernel (empty kernel cache, then warm);
+* the fused loop alone on 1,000,000 elements (1 thread): into a separate buffer, into its
+  dying input through the in-place variant (one parameter), and the out-of-place loop
+  given that input as its output too (two aliased parameters: LLVM's alias check fails
+  and the scalar loop runs).
 
 Repeats alternate between the variants and each row is the median; the machine may be
 shared, so compare ratios within one run. Run:
@@ -147,6 +151,42 @@ def compile_table():
                 os.environ["MINIGRAPH_CACHE_DIR"] = old
 
 
+def inplace_table(n, repeat, f):
+    """The fused loop alone: out of place, the in-place variant, and aliased parameters."""
+    (node,) = [v for v in f.fgraph.toposort() if isinstance(v.op, fusion.FusedElemwise)]
+    prog, k = node.op.program, node.op.inplace
+    if k is None:
+        return print("\n(the chain's fused node writes into no input: no in-place table)")
+    rng = np.random.default_rng(0)
+    arrays = {}
+    args = [v.data.reshape(-1)[0] if hasattr(v, "data") else
+            arrays.setdefault(v, rng.standard_normal(n).astype(np.float32))
+            for v in node.inputs]
+    flat = fusion._load(fusion.kernel_source(prog, 1))[0]
+    flat_ip = fusion._load(fusion.kernel_source(prog, 1, k))[0]
+    out, dst, src = np.empty(n, np.float32), np.empty(n, np.float32), args[k]
+
+    def into(o):
+        o[:] = src  # every variant copies once: the same memory traffic before the loop
+        part = list(args)
+        part[k] = o
+        return part
+
+    variants = {"into a buffer": (lambda: flat(*into(dst)[:k], src, *args[k + 1:], out), 1),
+                "in place (variant)": (lambda: flat_ip(*into(dst)), 1),
+                "out-of-place, o0 is input": (lambda: flat(*into(dst), dst), 1)}
+    flat_ip(*into(dst))
+    flat(*args, out)
+    np.testing.assert_array_equal(dst, out)
+    t = _alternate(variants, repeat)
+    print(f"\nThe fused loop alone, float32, {n:,} elements, 1 thread, median of {repeat} "
+          f"alternating repeats (each call first copies the input into its destination)")
+    print(f"| {'variant':28} | {'ms/call':>10} | {'vs buffer':>9} |")
+    print(f"|{'-' * 30}|{'-' * 12}|{'-' * 11}|")
+    for name, s in t.items():
+        print(f"| {name:28} | {s * 1e3:10.2f} | {t['into a buffer'] / s:8.2f}x |")
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--n", type=int, default=1_000_000)
@@ -159,6 +199,7 @@ def main():
     f, steps = _function()
     speed_table(args.small, max(3, args.repeat // 3), args.calls // 5, f, steps)
     speed_table(args.n, args.repeat, 1, f, steps)
+    inplace_table(args.n, args.repeat, f)
 
 
 if __name__ == "__main__":

@@ -134,33 +134,47 @@ def flat_ok(program):
     return all(all(b) or not any(b) for _, b in program.in_types)
 
 
-def kernel_source(program, ndim):
+def kernel_source(program, ndim, inplace=None):
     """Python source of the loops for ``program`` on ``ndim``-d outputs: ``flat`` (1-d
-    contiguous arrays, scalars by value) and ``nd`` (broadcast dims indexed at 0)."""
-    n_in = len(program.in_types)
+    contiguous arrays, scalars by value) and ``nd`` (broadcast dims indexed at 0).
+
+    With ``inplace=k`` (an input with the output's shape), the first output is input ``k``
+    itself: the loops take no ``o0`` and store into ``x{k}`` at the element they read. One
+    parameter, not two that happen to share memory, so LLVM has no alias to check at run
+    time and the loop vectorises (with ``o0 is x{k}`` its check failed and the scalar
+    loop ran, ~10x slower).
+    """
+    n_in, n_out = len(program.in_types), len(program.outputs)
     scalar = [all(b) for _, b in program.in_types]
+    if inplace is not None and scalar[inplace]:
+        raise ValueError(f"input {inplace} is broadcast in every dimension: no output "
+                         f"can be written into it")
+    dst = "o0" if inplace is None else f"x{inplace}"
     args = ", ".join([f"x{i}" for i in range(n_in)] +
-                     [f"o{k}" for k in range(len(program.outputs))])
+                     [f"o{k}" for k in range(0 if inplace is None else 1, n_out)])
     src = [f"# minigraph fused kernel: {','.join(program.names())}; inputs "
-           f"{[f'{d}{list(b)}' for d, b in program.in_types]}; ndim {ndim}",
+           f"{[f'{d}{list(b)}' for d, b in program.in_types]}; ndim {ndim}" +
+           ("" if inplace is None else f"; output 0 into input {inplace}"),
            "import math", "import numpy as np"]
     src += _vecmath_prelude(program)
     if flat_ok(program):
-        src += ["", "", f"def flat({args}):", "    for i in range(o0.shape[0]):"]
+        src += ["", "", f"def flat({args}):", f"    for i in range({dst}.shape[0]):"]
         src += [f"        v{i} = x{i}" + ("" if scalar[i] else "[i]") for i in range(n_in)]
         body, outs = _body(program, " " * 8)
-        src += body + [f"        o{k}[i] = {o}" for k, o in enumerate(outs)]
+        src += body + [f"        {dst if k == 0 else f'o{k}'}[i] = {o}"
+                       for k, o in enumerate(outs)]
     if ndim:
         idx = [f"i{d}" for d in range(ndim)]
         src += ["", "", f"def nd({args}):", f"    {', '.join(f'n{d}' for d in range(ndim))}, "
-                f"= o0.shape"]
+                f"= {dst}.shape"]
         src += [f"    {'    ' * d}for i{d} in range(n{d}):" for d in range(ndim)]
         pad = " " * (4 * ndim + 4)
         for i, (_, bcast) in enumerate(program.in_types):
             at = ", ".join("0" if b else idx[d] for d, b in enumerate(bcast))
             src.append(f"{pad}v{i} = x{i}" + ("" if scalar[i] else f"[{at}]"))
         body, outs = _body(program, pad)
-        src += body + [f"{pad}o{k}[{', '.join(idx)}] = {o}" for k, o in enumerate(outs)]
+        src += body + [f"{pad}{dst if k == 0 else f'o{k}'}[{', '.join(idx)}] = {o}"
+                       for k, o in enumerate(outs)]
     return "\n".join(src) + "\n"
 
 
@@ -184,15 +198,17 @@ def cache_dir():
 
 
 class _Kernel:
-    """One compiled kernel, shared by every node with the same program and rank.
+    """One compiled kernel, shared by every node with the same program, rank and
+    ``inplace`` (None, or the input the first output is written into: a variant of its
+    own, see :func:`kernel_source`).
 
     ``funcs`` is None until the loops are ready, then ``(flat, nd)``; a
     background compile sets it from its thread once the loops are compiled (one attribute
     store, so a call sees either None or every loop).
     """
 
-    def __init__(self, program, ndim):
-        self.program, self.ndim = program, ndim
+    def __init__(self, program, ndim, inplace=None):
+        self.program, self.ndim, self.inplace = program, ndim, inplace
         self.work, self.calls, self.failed, self.funcs = 0.0, 0, False, None
         self.pending = None  # the background thread while one compiles
 
@@ -225,7 +241,7 @@ class _Kernel:
         """Load the loops; ``warm`` also compiles them here (on tiny arrays of the right
         types) so that the first call after they are published does not compile."""
         try:
-            funcs = load(kernel_source(self.program, self.ndim))
+            funcs = load(kernel_source(self.program, self.ndim, self.inplace))
             if warm:
                 self._warm(funcs)
             self.funcs = funcs
@@ -239,6 +255,8 @@ class _Kernel:
         shape = (1,) if flat_ok(prog) else (1,) * ndim
         ins = [np.ones((), d)[()] if all(b) else np.ones(shape, d) for d, b in prog.in_types]
         outs = [np.empty(shape, d) for d in prog.out_dtypes()]
+        if self.inplace is not None:
+            del outs[0]  # written into ins[self.inplace]
         funcs[0 if flat_ok(prog) else 1](*ins, *outs)
 
     def fail(self, error):
@@ -265,10 +283,10 @@ def wait_for_compiles(timeout=None):
 _KERNELS = {}
 
 
-def _kernel(program, ndim):
-    key = (program, ndim)
+def _kernel(program, ndim, inplace=None):
+    key = (program, ndim, inplace)
     if key not in _KERNELS:
-        _KERNELS[key] = _Kernel(program, ndim)
+        _KERNELS[key] = _Kernel(program, ndim, inplace)
     return _KERNELS[key]
 
 

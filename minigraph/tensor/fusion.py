@@ -335,46 +335,61 @@ def _mismatch(node, i, got, want):
 
 def _make_runner(op, node):
     prog, shape_of = op.program, _shape_rule(node)
-    kernel = _kernel(prog, node.outputs[0].ndim)
+    n_in, ndim = len(prog.in_types), node.outputs[0].ndim
+    kernel = _kernel(prog, ndim)
+    # the in-place variant (output 0 is input op.inplace itself, one parameter: see
+    # kernel_source), for the calls where that input may be overwritten (_destroyable)
+    into = op.inplace if op.inplace is not None and not all(prog.in_types[op.inplace][1]) \
+        else None
+    kernel_ip = None if into is None else _kernel(prog, ndim, into)
     scalar = [i for i, (_, b) in enumerate(prog.in_types) if all(b)]
     arrays = [i for i, (_, b) in enumerate(prog.in_types) if not all(b)]
     flat = flat_ok(prog)  # no partly broadcast input
-    split_at = arrays + list(range(len(prog.in_types), len(prog.in_types) + len(prog.outputs)))
     dtypes = [np.dtype(d) for d in prog.out_dtypes()]
     single = len(dtypes) == 1
 
     def run(*args):
         shape = shape_of(args)
         size = math.prod(shape)
-        if not kernel.hot(size, _load):  # _load read now: replaceable
+        dst = None if into is None else _destroyable(args, into, shape, dtypes[0])
+        kern = kernel if dst is None else kernel_ip
+        if not kern.hot(size, _load):  # _load read now: replaceable
             outs = _composite(prog, args)
             return outs[0] if single else tuple(outs)
-        # never into the destroyable input: LLVM's runtime alias check sees the output
-        # overlap an input and runs the scalar loop (10x slower with vecmath calls,
-        # measured); the workspace gives a buffer whose pages are already mapped instead
-        reuse = op.reuse or op.inplace is not None
-        outs = [claim_buffer(reuse, shape, dt) for dt in dtypes]
+        outs = [claim_buffer(op.reuse, shape, dt) for dt in dtypes[0 if dst is None else 1:]]
         kargs = list(args)
         for i in scalar:
             kargs[i] = args[i].reshape(-1)[0]
         if flat and all(args[i].flags.c_contiguous for i in arrays) and \
                 all(o.flags.c_contiguous for o in outs):
             for i in arrays:
-                kargs[i] = args[i].reshape(-1)
-            fn, kargs = kernel.funcs[0], kargs + [o.reshape(-1) for o in outs]
+                kargs[i] = args[i].reshape(-1)  # a view: the in-place store reaches args[i]
+            fn, kargs = kern.funcs[0], kargs + [o.reshape(-1) for o in outs]
             threads = parallel_threads(size)
         else:
-            fn, kargs, threads = kernel.funcs[1], kargs + outs, 0
+            fn, kargs, threads = kern.funcs[1], kargs + outs, 0
         try:
             if threads:
-                run_split(fn, kargs, split_at, size, threads)
+                run_split(fn, kargs, arrays + list(range(n_in, len(kargs))), size, threads)
             else:
                 fn(*kargs)
         except Exception as e:  # a typing error on a new signature: fall back, say so once
-            kernel.fail(e)
+            kern.fail(e)  # (raised before the loop runs: no input is half overwritten)
             return run(*args)
+        if dst is not None:
+            outs.insert(0, dst)
         return outs[0] if single else tuple(outs)
 
     return run
 
 
+def _destroyable(args, k, shape, dtype):
+    """``args[k]`` if the kernel may write into it (else None): same shape and dtype,
+    writeable, and sharing no memory with the other inputs (read at other positions)."""
+    a = args[k]
+    if a.shape != shape or a.dtype != dtype or not a.flags.writeable:
+        return None
+    for b in args:
+        if b is not a and isinstance(b, np.ndarray) and np.may_share_memory(a, b):
+            return None
+    return a

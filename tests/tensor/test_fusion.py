@@ -2,6 +2,8 @@
 run paths (NumPy composite and the Numba loop), the kernel caches, gradients and errors."""
 
 import os
+import platform
+import re
 import subprocess
 import sys
 import textwrap
@@ -391,3 +393,36 @@ def test_vecmath_kernels_on_empty_and_0d_inputs(rng, numba_now, dtype):
             assert got.shape == want.shape and got.dtype == want.dtype
             np.testing.assert_allclose(got, want, rtol=4e-6 if dtype == "float32" else 1e-14,
                                        atol=1e-7 if dtype == "float32" else 1e-15)
+
+
+# ---- the in-place variant: output 0 written into a dying input, one parameter ----------
+
+
+def test_inplace_variant_source_stores_into_the_input():
+    full, one = ("float32", (False, False)), ("float32", (True, True))
+    add, exp = SCALAR_OPS["add"], SCALAR_OPS["exp"]
+    prog = Program([full, one], [(add, (0, 1), "float32"), (exp, (2,), "float32")], [3])
+    src = fusion.kernel_source(prog, 2, inplace=0)
+    assert "def flat(x0, x1):" in src and "def nd(x0, x1):" in src and "o0" not in src
+    assert "x0[i] = t1" in src and "x0[i0, i1] = t1" in src and "= x0.shape" in src
+    assert src != fusion.kernel_source(prog, 2)  # its own file in the disk cache
+    with pytest.raises(ValueError, match="input 1 is broadcast"):
+        fusion.kernel_source(prog, 2, inplace=1)
+
+
+@pytest.mark.skipif(platform.machine() not in ("x86_64", "AMD64"), reason="x86 mnemonics")
+def test_inplace_variant_vectorises():
+    import numba
+
+    full, one = ("float32", (False,)), ("float32", (True,))
+    add, mul = SCALAR_OPS["add"], SCALAR_OPS["mul"]
+    prog = Program([full, one], [(mul, (0, 1), "float32"), (add, (2, 0), "float32")], [3])
+    module = {}
+    exec(fusion.kernel_source(prog, 1, inplace=0), module)  # not from a cache: inspectable
+    flat = numba.njit(error_model="numpy")(module["flat"])
+    x = np.arange(37, dtype=np.float32)
+    want = x * np.float32(3) + x
+    flat(x, np.float32(3))
+    np.testing.assert_array_equal(x, want)
+    asm = flat.inspect_asm(flat.signatures[0])
+    assert re.search(r"\bv?mulps\b", asm)  # packed: the loop is vectorised (scalar: mulss)

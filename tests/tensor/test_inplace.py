@@ -182,3 +182,75 @@ def test_two_aliases_read_by_one_node_are_never_overwritten(rng):
     assert inplace_of(f) == []
     xv = rng.standard_normal((3, 3))
     np.testing.assert_array_equal(f(xv), np.exp(xv) + np.exp(xv).T)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_fused_kernel_writes_into_its_input_only_when_it_may(rng, numba_now, monkeypatch, dtype):
+    import numba
+
+    a, b, z = (T.matrix(name, dtype=dtype) for name in "abz")
+    s = T.scalar("s", dtype=dtype)
+    y = T.dot(a, b)
+    f = theano.function([a, b, z, s], T.exp(y * s) * z - y)
+    (node,) = [n for n in f.fgraph.toposort() if isinstance(n.op, FusedElemwise)]
+    k = node.op.inplace
+    assert [type(v.owner.op).__name__ if v.owner else v.name for v in node.inputs] == \
+        ["Dot", "DimShuffle", "z"] and k == 0  # (the product, s as a 1x1, z)
+    run = fusion._make_runner(node.op, node)  # the node's runner, fed arrays we hold
+
+    def call(yv, zv):
+        sv = np.full((1, 1), 0.5, dtype)
+        want = np.exp(yv * sv) * zv - yv
+        return run(yv, sv, zv), want
+
+    base = rng.standard_normal((9, 31)).astype(dtype)
+    zv = rng.standard_normal((9, 31)).astype(dtype)
+    tol = dict(rtol=4e-6, atol=1e-6) if dtype == "float32" else dict(rtol=1e-14, atol=1e-14)
+    strided = np.zeros((18, 31), dtype)[::2]
+    strided[...] = base
+    for yv in (base.copy(), np.asfortranarray(base), strided):  # the flat loop, then nd
+        got, want = call(yv, zv)
+        assert got is yv  # written into the destroyable input itself
+        np.testing.assert_allclose(got, want, **tol)
+    monkeypatch.setattr(fusion.POLICY, "parallel_min_elements", 1)
+    threads = numba.get_num_threads()
+    numba.set_num_threads(min(2, numba.config.NUMBA_NUM_THREADS))
+    try:  # the in-place loop on slices of the input (run_split), where 2 threads exist
+        yv = base.copy()
+        got, want = call(yv, zv)
+    finally:
+        numba.set_num_threads(threads)
+    assert got is yv
+    np.testing.assert_allclose(got, want, **tol)
+    read_only = base.copy()
+    read_only.flags.writeable = False
+    for yv, zv_ in ((read_only, zv), (base.copy(), None)):
+        zv_ = yv[::-1, ::-1] if zv_ is None else zv_  # shares memory with the other input
+        keep = yv.copy()
+        got, want = call(yv, zv_)
+        assert got is not yv and not np.may_share_memory(got, yv)
+        np.testing.assert_array_equal(yv, keep)  # never overwritten
+        np.testing.assert_allclose(got, want, **tol)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("layout", ["flat", "nd"])
+def test_inplace_variant_matches_the_composite(rng, numba_now, dtype, layout):
+    a, b = T.matrix("a", dtype=dtype), T.matrix("b", dtype=dtype)
+    s, r = T.scalar("s", dtype=dtype), T.vector("r", dtype=dtype)
+    y = T.dot(a, b)
+    shift = s if layout == "flat" else r.dimshuffle("x", 0)  # a partly broadcast row: nd
+    h = T.tanh(y) * s  # an output and read on: a two-output node
+    outs = [h + T.exp(y * shift) - y, h]
+    ins = [a, b, s] + ([r] if layout == "nd" else [])
+    f, g = theano.function(ins, outs), theano.function(ins, outs, mode=NO_FUSION)
+    (node,) = [n for n in f.fgraph.toposort() if isinstance(n.op, FusedElemwise)]
+    assert node.op.inplace is not None and len(node.outputs) == 2
+    for m, k, n in ((7, 3, 13), (1, 2, 1), (3, 5, 1001)):
+        shapes = [(m, k), (k, n), (), (n,)][:len(ins)]
+        args = [rng.standard_normal(shape).astype(dtype) for shape in shapes]
+        for got, want in zip(f(*args), g(*args)):
+            np.testing.assert_allclose(got, want, rtol=4e-6 if dtype == "float32" else 1e-14,
+                                       atol=1e-6 if dtype == "float32" else 1e-14)
+    ran = fusion._kernel(node.op.program, 2, node.op.inplace).funcs[layout == "nd"]
+    assert ran.signatures  # the in-place variant served the calls
