@@ -19,16 +19,20 @@ def _kernel_state(op, ndim):
 
     if not fk.POLICY.numba:
         return "numpy: numba off"
-    kernel = fk._KERNELS.get((op.program, ndim))  # read only: printing must not create one
-    if kernel is not None and kernel.funcs is not None:
+    # read only: printing must not create one. A node runs the plain kernel or, when its
+    # destroyable input may be overwritten, the in-place variant (fused_kernels._kernel)
+    variants = {None, getattr(op, "inplace", None)}
+    kernels = [k for k in (fk._KERNELS.get((op.program, ndim, v)) for v in variants) if k]
+    if any(k.funcs is not None for k in kernels):
         return "numba"
-    if kernel is None or kernel.calls == 0:  # calls: of every node running this program
+    calls = sum(k.calls for k in kernels)  # calls: of every node running this program
+    if calls == 0:
         return "numpy: not run yet"
-    if kernel.failed:
+    if any(k.failed for k in kernels):
         return "numpy: numba failed"
-    if kernel.pending is not None:
+    if any(k.pending is not None for k in kernels):
         return "compiling"
-    return f"numpy: not hot yet, {kernel.calls} call{'s' if kernel.calls != 1 else ''}"
+    return f"numpy: not hot yet, {calls} call{'s' if calls != 1 else ''}"
 
 
 def _inner_function(op):
