@@ -9,6 +9,7 @@ job is killed on one rank mid-run. Jobs run in their own process group with a ti
 
 import json
 import os
+import select
 import signal
 import subprocess
 import sys
@@ -200,6 +201,8 @@ def test_killing_one_rank_ends_the_job_and_keeps_the_checkpoint(tmp_path):
 def test_ctrl_c_stops_every_rank_after_the_same_step_and_saves(tmp_path):
     proc, out = _start_endless_job(tmp_path, seed=2, save_every=1000000)
     try:
+        # a job that hangs before its first line must fail the test, not block it forever
+        assert select.select([proc.stdout], [], [], TIMEOUT)[0], f"no output in {TIMEOUT} s"
         first = proc.stdout.readline()  # rank 0's "training a ..." line: the loop starts
         assert b"training a 1x8 GRU" in first, first
         time.sleep(0.5)
