@@ -31,6 +31,15 @@ def kernel_dir(tmp_path_factory):
 
 
 @pytest.fixture
+def fresh_kernels(monkeypatch):
+    """An empty in-process kernel cache, so a test that counts calls or waits for a compile
+    does not meet a kernel an earlier test (or an earlier run of itself) made hot."""
+    from minigraph.tensor import fused_kernels
+
+    monkeypatch.setattr(fused_kernels, "_KERNELS", {})
+
+
+@pytest.fixture
 def numba_now(monkeypatch, kernel_dir):
     """Compile fused kernels on their first call (instead of once they are hot)."""
     monkeypatch.setenv("MINIGRAPH_CACHE_DIR", kernel_dir)
@@ -199,7 +208,7 @@ def test_kernels_are_compiled_only_once_hot(rng, monkeypatch, kernel_dir):
     np.testing.assert_array_equal(f(xv), (xv + 7.5) * xv - 0.25)
 
 
-def test_numba_failure_falls_back_to_numpy_with_a_warning(rng, monkeypatch):
+def test_numba_failure_falls_back_to_numpy_with_a_warning(rng, monkeypatch, fresh_kernels):
     monkeypatch.setattr(fusion.POLICY, "compile_after", 0)
 
     def broken(source):
@@ -311,7 +320,7 @@ def test_integer_and_boolean_programs_are_exact(rng, request, path):
         np.testing.assert_array_equal(got, want)
 
 
-def test_small_kernels_called_often_are_compiled(rng, monkeypatch, kernel_dir):
+def test_small_kernels_called_often_are_compiled(rng, monkeypatch, kernel_dir, fresh_kernels):
     monkeypatch.setenv("MINIGRAPH_CACHE_DIR", kernel_dir)
     for name, value in (("compile_after", 1e12), ("compile_after_calls", 5),
                         ("background", False)):
@@ -328,7 +337,8 @@ def test_small_kernels_called_often_are_compiled(rng, monkeypatch, kernel_dir):
     np.testing.assert_allclose(got, np.tanh(xv * 1.5) * xv + 0.125, rtol=2e-6, atol=1e-7)
 
 
-def test_background_compile_serves_numpy_until_ready(rng, monkeypatch, kernel_dir):
+def test_background_compile_serves_numpy_until_ready(rng, monkeypatch, kernel_dir,
+                                                     fresh_kernels):
     import threading
 
     monkeypatch.setenv("MINIGRAPH_CACHE_DIR", kernel_dir)
