@@ -140,25 +140,19 @@ def _col2im(gcols, n0, gx, kh, kw, sh, sw, dh, dw, pt, pl, oh, ow):
 
 
 @_jit
-def _scatter_rows(yt, n0, y):
-    # y[n0 + n, f, p] = yt[f, n*P + p]: the chunk's GEMM result into NCHW, runs of P
+def _move_rows(yt, n0, y, into_y):
+    # y[n0 + n, f, p] <-> yt[f, n*P + p], in runs of P: into_y, the chunk's GEMM result into
+    # NCHW; else y's chunk into the GEMM layout. The branch is loop-invariant, so LLVM hoists
+    # it (timed equal to one kernel per direction).
     n_f, n_p = y.shape[1], y.shape[2]
     n_b = yt.shape[1] // n_p
     for n in numba.prange(n_b):
         for f in range(n_f):
             for q in range(n_p):
-                y[n0 + n, f, q] = yt[f, n * n_p + q]
-
-
-@_jit
-def _gather_rows(y, n0, yt):
-    # yt[f, n*P + p] = y[n0 + n, f, p]: the inverse of _scatter_rows
-    n_f, n_p = y.shape[1], y.shape[2]
-    n_b = yt.shape[1] // n_p
-    for n in numba.prange(n_b):
-        for f in range(n_f):
-            for q in range(n_p):
-                yt[f, n * n_p + q] = y[n0 + n, f, q]
+                if into_y:
+                    y[n0 + n, f, q] = yt[f, n * n_p + q]
+                else:
+                    yt[f, n * n_p + q] = y[n0 + n, f, q]
 
 
 class _Plan:
@@ -225,7 +219,7 @@ class _Plan:
     def images_last(self, buf, gy3, n0, nb):
         """``gy[n0:n0 + nb]`` as ``(F, nb * P)`` in ``buf``: the GEMM operand layout."""
         gyt = _take(buf, (self.f, nb * self.p))
-        _launch(_gather_rows, gyt.size, gy3, n0, gyt)
+        _launch(_move_rows, gyt.size, gyt, n0, gy3, False)
         return gyt
 
 
@@ -254,7 +248,7 @@ def conv2d_fwd(x, w, pad=((0, 0), (0, 0)), stride=(1, 1), dilation=(1, 1), group
             for g in range(groups):
                 ks, fs = pl.group_rows(g)
                 np.matmul(w2[fs], cols[ks], out=yt[fs])
-            _launch(_scatter_rows, yt.size, yt, n0, y3)
+            _launch(_move_rows, yt.size, yt, n0, y3, True)
 
     pl.run(body, (pl.k, pl.f))
     return y
