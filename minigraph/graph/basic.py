@@ -267,13 +267,16 @@ def is_in_ancestors(var, candidates):
     return any(v in candidates for v in ancestors([var]))
 
 
-def clone_replace(outputs, replace=None):
+def clone_replace(outputs, replace=None, memo=None):
     """Copy the graph of ``outputs`` with ``replace`` = {old variable: new variable} applied.
 
-    Nodes that depend on nothing replaced are shared, not copied.
+    Nodes that depend on nothing replaced are shared, not copied. A ``memo`` dict, when
+    given, is filled with every {old variable: new variable} pair the copy made (and the
+    replacements), so several copies can share their work.
     """
     replace = dict(replace or {})
-    memo = dict(replace)
+    memo = {} if memo is None else memo
+    memo.update(replace)
     for node in toposort(outputs, blockers=replace):
         new_inputs = [memo.get(i, i) for i in node.inputs]
         if all(a is b for a, b in zip(new_inputs, node.inputs)):

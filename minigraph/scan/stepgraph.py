@@ -11,7 +11,7 @@
   addition per slice.
 """
 
-from minigraph.graph.basic import toposort
+from minigraph.graph.basic import clone_replace, toposort
 from minigraph.graph.rewriting import is_op
 from minigraph.tensor.elemwise import DimShuffle
 from minigraph.tensor.shape import Reshape, Shape, SpecifyShape
@@ -30,17 +30,7 @@ def clone_with_memo(outputs, replace, memo):
     >>> memo[x] is y and len(memo) == 3  # x, exp(x) and the sum
     True
     """
-    memo.update(replace)
-    for node in toposort(outputs, blockers=replace):
-        new_inputs = [memo.get(i, i) for i in node.inputs]
-        if all(a is b for a, b in zip(new_inputs, node.inputs)):
-            continue
-        new_node = node.clone_with_new_inputs(new_inputs)
-        for old, new in zip(node.outputs, new_node.outputs):
-            if new.name is None:
-                new.name = old.name
-            memo[old] = new
-    return [memo.get(o, o) for o in outputs]
+    return clone_replace(outputs, replace, memo)
 
 
 def is_view(v):
