@@ -99,11 +99,9 @@ def fastai_weights(rng):
             np.zeros(V, "float32")]
 
 
-def fastai_function(rng):
-    """The lesson-6 RNN training function ``f(h0, x, y, lr) -> error`` (SGD updates), and a
-    function putting the initial weights back."""
-    init = fastai_weights(rng)
-    w = [theano.shared(a.copy()) for a in init]
+def fastai_graph(w):
+    """The lesson-6 RNN's scan and SGD step over the shared weights ``w``:
+    ``(inputs, error, updates)`` for ``theano.function``."""
     x, y, h0, lr = T.fmatrix("x"), T.fmatrix("y"), T.fvector("h0"), T.fscalar("lr")
 
     def step(x_t, h, W_h, b_h, W_x, b_x, W_y, b_y):
@@ -113,7 +111,16 @@ def fastai_function(rng):
     [_, ys], _ = theano.scan(step, sequences=x, outputs_info=[h0, None], non_sequences=w)
     error = T.nnet.categorical_crossentropy(ys, y).sum()
     updates = OrderedDict((p, p - g * lr) for p, g in zip(w, theano.grad(error, w)))
-    f = theano.function([h0, x, y, lr], error, updates=updates, allow_input_downcast=True)
+    return [h0, x, y, lr], error, updates
+
+
+def fastai_function(rng):
+    """The lesson-6 RNN training function ``f(h0, x, y, lr) -> error`` (SGD updates), and a
+    function putting the initial weights back."""
+    init = fastai_weights(rng)
+    w = [theano.shared(a.copy()) for a in init]
+    inputs, error, updates = fastai_graph(w)
+    f = theano.function(inputs, error, updates=updates, allow_input_downcast=True)
 
     def reset():
         for p, a in zip(w, init):
@@ -186,27 +193,13 @@ def fastai_rate(repeats, block=50):
 
 def fastai_compile_time(repeats):
     """(build s, compile s): the lesson-6 RNN's scan + grad, then ``function``."""
-    V, H = FASTAI_V, FASTAI_H
     rng = np.random.default_rng(0)
     builds, compiles = [], []
     for _ in range(repeats):
         t0 = time.perf_counter()
-        w = [theano.shared(np.eye(H, dtype="float32")), theano.shared(np.zeros(H, "float32")),
-             theano.shared(rng.normal(scale=math.sqrt(2 / V), size=(V, H)).astype("float32")),
-             theano.shared(np.zeros(H, "float32")),
-             theano.shared(rng.normal(scale=math.sqrt(2 / H), size=(H, V)).astype("float32")),
-             theano.shared(np.zeros(V, "float32"))]
-        x, y, h0, lr = T.fmatrix("x"), T.fmatrix("y"), T.fvector("h0"), T.fscalar("lr")
-
-        def step(x_t, h, W_h, b_h, W_x, b_x, W_y, b_y):
-            h = T.nnet.relu(T.dot(x_t, W_x) + b_x + T.dot(h, W_h) + b_h)
-            return h, T.flatten(T.nnet.softmax(T.dot(h, W_y) + b_y), 1)
-
-        [_, ys], _ = theano.scan(step, sequences=x, outputs_info=[h0, None], non_sequences=w)
-        error = T.nnet.categorical_crossentropy(ys, y).sum()
-        updates = OrderedDict((p, p - g * lr) for p, g in zip(w, theano.grad(error, w)))
+        inputs, error, updates = fastai_graph([theano.shared(a) for a in fastai_weights(rng)])
         t1 = time.perf_counter()
-        theano.function([h0, x, y, lr], error, updates=updates, allow_input_downcast=True)
+        theano.function(inputs, error, updates=updates, allow_input_downcast=True)
         t2 = time.perf_counter()
         builds.append(t1 - t0)
         compiles.append(t2 - t1)
