@@ -33,7 +33,6 @@ import functools
 import numba
 import numpy as np
 
-from kernels.workspace import SHARED as WORKSPACE
 from kernels.vecmath import make_fast_exp
 from kernels.gru_math import make_gru_math
 from kernels.workspace import SHARED as WORKSPACE

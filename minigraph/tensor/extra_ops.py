@@ -251,7 +251,7 @@ class FillDiagonal(Op):
         output_storage[0][0] = out
 
     def grad(self, inputs, outputs, output_grads):
-        (a, val), (gz,) = inputs, output_grads
+        (_, val), (gz,) = inputs, output_grads
         g_a = FillDiagonal()(gz, zeros_like(val))
         on_diag = FillDiagonal()(zeros_like(gz), ones_like(val))
         return [g_a, _sum(gz * on_diag)]
@@ -291,7 +291,7 @@ class FillDiagonalOffset(Op):
         output_storage[0][0] = out
 
     def grad(self, inputs, outputs, output_grads):
-        (a, val, offset), (gz,) = inputs, output_grads
+        (_, val, offset), (gz,) = inputs, output_grads
         g_a = FillDiagonalOffset()(gz, zeros_like(val), offset)
         on_diag = FillDiagonalOffset()(zeros_like(gz), ones_like(val), offset)
         return [g_a, _sum(gz * on_diag), None]
