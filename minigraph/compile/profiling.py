@@ -41,17 +41,22 @@ def _inner_function(op):
 
 
 def _scan_state(op):
+    from minigraph.codegen.scanloop import loop_state
+
     scan = getattr(op, "scan", op)  # ScanUntil wraps a Scan
-    parts = ["loop: Python per step"]
-    inner = _inner_function(op)
-    if inner is None:
-        parts.append("step not compiled yet")
+    state = loop_state(op) if op is scan else "interpreted: a loop with a stop condition"
+    if state == "compiled":
+        parts = ["loop: compiled, one Numba function"]
     else:
-        states = [compile_state(n) for n in inner.fgraph.toposort()
-                  if type(n.op).__name__ == "FusedElemwise"]
-        numba = sum(s == "numba" for s in states)
-        parts.append(f"step regions: {numba} numba, {len(states) - numba} not" if states
-                     else "no fused step regions")
+        parts = [f"loop: Python per step ({state})" if state != "not run yet" else
+                 "loop: not run yet"]
+        inner = _inner_function(op)
+        if inner is not None:
+            states = [compile_state(n) for n in inner.fgraph.toposort()
+                      if type(n.op).__name__ == "FusedElemwise"]
+            numba = sum(s == "numba" for s in states)
+            parts.append(f"step regions: {numba} numba, {len(states) - numba} not" if states
+                         else "no fused step regions")
     saved = sum(label.startswith("saved ") for label in scan.labels)
     stored = sum((p.name or "").endswith("(stored)") for p in scan.inner_inputs)
     if saved:
@@ -78,7 +83,7 @@ def compile_state(node):
     >>> hs, _ = theano.scan(lambda x_t: T.exp(x_t) * 2 + 1, sequences=x)
     >>> f = theano.function([x], hs)
     >>> [s.split("; ")[:2] for s in map(compile_state, f.fgraph.toposort()) if s]
-    [['loop: Python per step', 'step regions: 0 numba, 1 not']]
+    [['loop: not run yet', 'step regions: 0 numba, 1 not']]
     """
     kind = type(node.op).__name__
     if kind == "FusedElemwise":

@@ -198,7 +198,9 @@ class Scan(Op):
         return self._compiled
 
     def make_py_callable(self, node):
-        run = make_loop(self, self.compiled(), node.trace)
+        from minigraph.codegen.scanloop import compiled_runner  # cycle: codegen reads scan ops
+
+        run = compiled_runner(self, make_loop(self, self.compiled(), node.trace), node.trace)
         if len(node.outputs) == 1:
             return lambda *args: run(*args)[0]
         return run

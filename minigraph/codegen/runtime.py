@@ -1,0 +1,47 @@
+"""Small Numba functions that generated loops call (``_rt.<name>`` in their source).
+
+They follow Python's and NumPy's rules for indices so that a compiled loop reads exactly
+what the interpreted one does; a bad index raises (the interpreted rerun then gives the full
+message, see :mod:`minigraph.codegen.scanloop`).
+"""
+
+import numba
+
+
+@numba.njit(inline="always", nogil=True)
+def slice_range(lo, hi, step, n):
+    """``(first, length)`` of ``slice(lo, hi, step)`` (``step`` > 0) on ``n`` elements."""
+    if lo < 0:
+        lo = max(lo + n, 0)
+    lo = min(lo, n)
+    if hi < 0:
+        hi = max(hi + n, 0)
+    hi = min(hi, n)
+    return lo, max(0, (hi - lo + step - 1) // step)
+
+
+@numba.njit(inline="always", nogil=True)
+def index(k, n):
+    """``k`` as a non-negative index into ``n`` elements (IndexError when out of range)."""
+    if k < 0:
+        k += n
+    if k < 0 or k >= n:
+        raise IndexError("index out of range in a compiled loop")
+    return k
+
+
+@numba.njit(nogil=True)
+def reshape_dims(size, dims):
+    """``dims`` (an int64 array, changed in place) with its one ``-1`` (if any) resolved
+    for ``size`` elements."""
+    known, free = 1, -1
+    for d in range(dims.shape[0]):
+        if dims[d] == -1 and free < 0:
+            free = d
+        else:
+            known *= dims[d]
+    if free >= 0:
+        if known <= 0 or size % known:
+            raise ValueError("cannot reshape in a compiled loop")
+        dims[free] = size // known
+    return dims

@@ -1,0 +1,409 @@
+"""Compiled scan loops: a whole ``Scan`` (every step, every node) as one Numba function.
+
+The interpreted loop (``minigraph/scan/loop.py``) calls the step's compiled Python function
+once per step, and that function calls one Python callable per node. Here the step's
+optimised graph (the scan's inner function, after fusion) is written out as Numba source
+instead, node by node through :mod:`minigraph.codegen.templates`, inside one ``for t`` loop
+that reads the sequences' rows and the carries' taps, and writes the traces and per-step
+outputs into arrays; products call BLAS by symbol, elementwise regions are inlined loops.
+No Python runs between steps, and buffers are reused from step to step.
+
+When it runs (``POLICY``): a scan's loop is generated on its first call; if every node has a
+template, it compiles (in a background thread, while the interpreted loop serves) once the
+loop has been called ``compile_after_calls`` times; the compiled module is cached on disk
+like fused kernels, so a later process loads it. A loop with a node that has no template,
+a ``ScanUntil``, or a Numba failure keeps running interpreted; ``loop_state(op)`` says which
+and why, and ``debugprint`` / ``profile`` show it.
+
+Errors: the compiled code checks every size it relies on and raises with a short message;
+the call is then run again by the interpreted loop, which raises the full error (naming the
+step and the user's line). The compiled loop writes only into arrays it made, so the rerun
+starts from the same inputs.
+"""
+
+import atexit
+import collections
+import os
+import sys
+import threading
+import warnings
+import weakref
+
+import numpy as np
+
+from minigraph.graph.basic import Constant
+
+from .emitter import Emitter, Unsupported, Val, assign, check_same, np_dtype
+
+
+class LoopPolicy:
+    """When scan loops are compiled (``scanloop.POLICY``).
+
+    Parameters
+    ----------
+    enabled : bool
+        False runs every loop interpreted.
+    compile_after_calls : int
+        Calls of a loop made interpreted before it is compiled (0: compile at the first).
+    background : bool
+        Compile in a background thread while the interpreted loop serves (False: at the
+        call that makes it hot, the tests' deterministic switch).
+    """
+
+    def __init__(self, enabled=True, compile_after_calls=2, background=True):
+        self.enabled = enabled
+        self.compile_after_calls = compile_after_calls
+        self.background = background
+
+
+def _policy_from_env():
+    """``$MINIGRAPH_COMPILE_LOOPS``: ``off`` (never), ``eager`` (every loop at its first
+    call, in the calling thread: to run a test suite through compiled loops), else the
+    defaults."""
+    mode = os.environ.get("MINIGRAPH_COMPILE_LOOPS", "auto")
+    if mode == "off":
+        return LoopPolicy(enabled=False)
+    if mode == "eager":
+        return LoopPolicy(compile_after_calls=0, background=False)
+    return LoopPolicy()
+
+
+POLICY = _policy_from_env()
+
+
+def _dtype_ok(t):
+    return getattr(t, "dtype", None) in ("bool", "int8", "int16", "int32", "int64", "uint8",
+                                         "uint16", "uint32", "uint64", "float32", "float64")
+
+
+def loop_source(op, fgraph):
+    """``(source, constants)``: the Numba source of ``op``'s loop (a function
+    ``scan_loop(T, sequences..., carries..., consts..., constants...)``, where each sequence
+    is an array with the index of the row of step 0 and the direction, +1 or -1: a reversed
+    view, as a backward loop reads its forward loop's values, is read in place) for its step graph
+    ``fgraph``, and the inner graph's constants it takes as arguments; Unsupported when a
+    node has no template."""
+    from .templates import emit_node
+
+    ns, nc, nk = op.n_seqs, op.n_carries, op.n_consts
+    for v in fgraph.inputs + fgraph.outputs:
+        if not _dtype_ok(v.type):
+            raise Unsupported(f"a value of type {v.type}")
+    em = Emitter(indent=2)
+    vals = {}
+    ph = op.inner_inputs
+    for i in range(ns):  # row t of each sequence: o{i} + d{i} * t of its array
+        em.line(f"r{i} = o{i} + d{i} * t")
+        vals[ph[i]] = _row(em, f"s{i}", f"r{i}", ph[i])
+    k, head = ns, []
+    for c, (taps, keep) in enumerate(zip(op.carry_taps, op.carry_keep)):
+        L, st = op.windows[c], op.state_type(c)
+        if not keep and taps != (-1,):
+            raise Unsupported("a carry with several taps that keeps no trace")
+        for tap in taps:
+            if keep:
+                vals[ph[k]] = _row(em, f"c{c}", f"t + {L + tap}", ph[k])
+            elif st.ndim:
+                vals[ph[k]] = Val.array(f"w{c}", st.ndim, st.dtype)
+            else:
+                vals[ph[k]] = Val.scalar(f"w{c}", st.dtype)
+            k += 1
+        if not keep:
+            head.append(f"    w{c} = c{c}")
+            if st.ndim:
+                head.append(f"    w{c}n = np.empty_like(c{c})")
+    for i in range(nk):
+        v = ph[k + i]
+        vals[v] = Val.array(f"k{i}", v.ndim, v.dtype) if v.ndim else Val.scalar(f"k{i}", v.dtype)
+    constants = []
+    for node in fgraph.toposort():
+        for v in node.inputs:
+            if v not in vals:
+                if not isinstance(v, Constant) or not _dtype_ok(v.type):
+                    raise Unsupported(f"an input {v} of the step that is not a constant")
+                name = f"q{len(constants)}"
+                constants.append(v)
+                vals[v] = Val.array(name, v.ndim, v.dtype) if v.ndim else Val.scalar(name,
+                                                                                     v.dtype)
+        outs = emit_node(em, node, [vals[v] for v in node.inputs])
+        vals.update(zip(node.outputs, outs))
+    for v in fgraph.outputs:
+        if v not in vals:  # an output that is a constant the step never read
+            if not isinstance(v, Constant):
+                raise Unsupported(f"an output {v} of the step that is not computed")
+            name = f"q{len(constants)}"
+            constants.append(v)
+            vals[v] = Val.array(name, v.ndim, v.dtype) if v.ndim else Val.scalar(name, v.dtype)
+    _write_outputs(em, op, [vals[v] for v in fgraph.outputs], head)
+    args = ["T"] + [f"{p}{i}" for i in range(ns) for p in "sod"] + \
+        [f"c{c}" for c in range(nc)] + \
+        [f"k{i}" for i in range(nk)] + [f"q{j}" for j in range(len(constants))]
+    finals = [f"c{c}" if op.carry_keep[c] else f"w{c}" for c in range(nc)] + \
+        [f"y{j}" for j in range(op.n_ys)]
+    src = [f"# minigraph scan loop {op.name or ''}", "import numpy as np",
+           "from minigraph.codegen import blas as _blas",
+           "from minigraph.codegen import runtime as _rt"] + list(em.prelude)
+    src += ["", "", f"def scan_loop({', '.join(args)}):"] + head
+    src += ["    " + p for p in em.pre]
+    src += ["    for t in range(T):"] + em.body
+    src += [f"    return ({', '.join(finals)},)"]
+    return "\n".join(src) + "\n", constants
+
+
+def _row(em, name, index, ph):
+    if ph.ndim == 0:
+        s = em.fresh("s")
+        em.line(f"{s} = {name}[{index}]")
+        return Val.scalar(s, ph.dtype)
+    return Val.row(name, index, ph.ndim, ph.dtype)
+
+
+def _write_outputs(em, op, outs, head):
+    """Store each per-step output and each carry's new value of step ``t``. Every value is
+    read before any carry is replaced (an output may be a carry's old value, and carries
+    may swap), so the new values go to ``w{c}n`` first and are swapped in at the end."""
+    nc = op.n_carries
+    for j in range(op.n_ys):
+        _write_y(em, op, j, outs[nc + j])
+    swaps = []
+    for c in range(nc):
+        v, st, L = outs[c], op.state_type(c), op.windows[c]
+        if not op.carry_keep[c] and st.ndim == 0:
+            em.line(f"w{c}n = {_scalar(em, v, st.dtype)}")
+            swaps.append(f"w{c} = w{c}n")
+            continue
+        if v.is_scalar:  # a rank-0 state kept as a trace
+            em.line(f"c{c}[t + {L}] = {v.name}")
+            continue
+        dst = Val.row(f"c{c}", f"t + {L}", st.ndim, st.dtype) if op.carry_keep[c] else \
+            Val.array(f"w{c}n", st.ndim, st.dtype)
+        for d in range(st.ndim):
+            check_same(em, v.shape[d], dst.shape[d], f"scan: {op.labels[c]} changed shape")
+        assign(em, dst, v)
+        if not op.carry_keep[c]:
+            swaps.append(f"w{c}, w{c}n = w{c}n, w{c}")
+    em.lines(swaps)
+
+
+def _write_y(em, op, j, v):
+    nc = op.n_carries
+    t = op.inner_outputs[nc + j].type
+    nd = t.ndim
+    zeros = "(" + "0, " * (nd + 1) + ")"
+    em.pre.append(f"y{j} = np.empty({zeros}, {np_dtype(t.dtype)})")
+    shape = [] if v.is_scalar else em.sizes(v.shape)
+    tup = "(T, " + "".join(f"{s}, " for s in shape) + ")"
+    em.line("if t == 0:")
+    em.line(f"    y{j} = np.empty({tup}, {np_dtype(t.dtype)})")
+    for d, s in enumerate(shape):
+        check_same(em, s, f"y{j}.shape[{d + 1}]", f"scan: {op.labels[nc + j]} changed shape")
+    if nd == 0:
+        em.line(f"y{j}[t] = {_scalar(em, v, t.dtype)}")
+    else:
+        assign(em, Val.row(f"y{j}", "t", nd, t.dtype), v)
+
+
+def _scalar(em, v, dtype):
+    if not v.is_scalar:
+        raise Unsupported("a rank-0 value held in an array")
+    return f"{np_dtype(dtype)}({v.name})"
+
+
+# ---- compiling and running --------------------------------------------------------------
+
+
+class CompiledLoop:
+    """The compiled form of one Scan op: its state, and the Numba function once ready."""
+
+    def __init__(self, op):
+        _ALL.add(self)
+        self.op, self.calls, self.fn, self.source = op, 0, None, None
+        self.state, self.constants, self.pending = "not run yet", [], None
+        self.failed = False
+
+    def prepare(self):
+        """Generate the source (once); False when the loop cannot be compiled."""
+        if self.failed:
+            return False
+        if self.source is not None:
+            return True
+        from . import blas
+
+        try:
+            if not blas.available():
+                raise Unsupported("no CBLAS symbols in NumPy's BLAS")
+            inner = self.op.compiled()
+            self.source, consts = loop_source(self.op, inner.fgraph)
+            self.constants = [_argument(c.data, c.type) for c in consts]
+            self.state = "interpreted: not hot yet"
+            return True
+        except Unsupported as e:
+            self.state, self.failed = f"interpreted: {e}", True
+            return False
+
+    def hot(self):
+        """True when the compiled function should run (starting its compile if due)."""
+        if self.fn is not None:
+            return True
+        if not POLICY.enabled or self.pending is not None or not self.prepare():
+            return False
+        self.calls += 1
+        if self.calls <= POLICY.compile_after_calls:
+            return False
+        if POLICY.background:
+            self.state = "compiling"
+            self.pending = threading.Thread(target=self._build, daemon=True,
+                                            name=f"minigraph-compile scan {self.op.name}")
+            from minigraph.tensor.fused_kernels import _BACKGROUND
+
+            _BACKGROUND.append(self.pending)
+            self.pending.start()
+            return False
+        self._build()
+        return self.fn is not None
+
+    def _build(self):
+        try:
+            from .cache import load
+
+            fn = load(self.source, "minigraph_loop", "scan_loop")
+            fn.compile(self.signature())
+            self.fn = fn
+            self.state = "compiled"
+        except Exception as e:  # Numba could not type or lower it: stay interpreted
+            self.failed = True
+            self.state = f"interpreted: Numba failed ({type(e).__name__})"
+            warnings.warn(f"scan {self.op.name or ''}: compiling its loop failed "
+                          f"({type(e).__name__}: {str(e)[:300]}); it runs interpreted",
+                          RuntimeWarning, stacklevel=2)
+        finally:
+            self.pending = None
+
+    def signature(self):
+        """The Numba argument types of every call (C-contiguous arrays, scalars)."""
+        import numba
+
+        op = self.op
+        types = [numba.int64]
+        for ph in op.seq_placeholders():
+            types += [numba.types.Array(numba.from_dtype(np.dtype(ph.dtype)), ph.ndim + 1,
+                                        "C"), numba.int64, numba.int64]
+        for c in range(op.n_carries):
+            st = op.state_type(c)
+            nd = st.ndim + (1 if op.carry_keep[c] else 0)
+            dt = numba.from_dtype(np.dtype(st.dtype))
+            types.append(numba.types.Array(dt, nd, "C") if nd else dt)
+        for v in op.const_placeholders():
+            dt = numba.from_dtype(np.dtype(v.dtype))
+            types.append(numba.types.Array(dt, v.ndim, "C") if v.ndim else dt)
+        for c in self.constants:
+            types.append(numba.typeof(c))
+        return tuple(types)
+
+    def run(self, ctx, n, seqs, inits, consts):
+        """The loop's outputs, as the interpreted loop returns them."""
+        op = self.op
+        args = [n]
+        for s, ph in zip(seqs, op.seq_placeholders()):
+            args += _sequence(s, ph.type)
+        for c, init in enumerate(inits):
+            st = op.state_type(c)
+            if op.carry_keep[c]:
+                args.append(ctx.trace_buffer(init, c, n))
+            else:
+                args.append(_argument(np.array(init, dtype=st.dtype), st, copy=True))
+        args += [_argument(k, ph.type) for k, ph in zip(consts, op.const_placeholders())]
+        outs = self.fn(*args, *self.constants)
+        return tuple(np.asarray(o, dtype=op.state_type(c).dtype) if c < op.n_carries and
+                     not isinstance(o, np.ndarray) else o for c, o in enumerate(outs))
+
+
+def _argument(x, t, rows=False, copy=False):
+    """``x`` as the compiled loop takes it: a writeable C-contiguous array of the type's
+    dtype, or a scalar of it for a rank-0 value."""
+    dtype = np.dtype(t.dtype)
+    if not rows and t.ndim == 0:
+        return dtype.type(np.asarray(x).reshape(())[()])
+    x = np.asarray(x)
+    if copy or not x.flags.c_contiguous or not x.flags.writeable or not x.flags.aligned \
+            or x.dtype != dtype:
+        x = np.array(x, dtype=dtype, order="C", copy=True)
+    return x
+
+
+def _sequence(s, t):
+    """``(array, row of step 0, direction)`` of a sequence: a reversed view of a
+    C-contiguous array is read backwards in place, anything else not C-contiguous is
+    copied."""
+    s = np.asarray(s)
+    if s.ndim and s.strides[0] < 0 and len(s):
+        r = s[::-1]
+        if r.flags.c_contiguous and r.flags.writeable and r.flags.aligned and \
+                r.dtype == np.dtype(t.dtype):
+            return [r, len(s) - 1, -1]
+    return [_argument(s, t, rows=True), 0, 1]
+
+
+_ALL = weakref.WeakSet()  # every CompiledLoop alive, for loop_report
+
+
+def loop_report():
+    """``{state: count}`` over the scan loops of this process (see :func:`loop_state`).
+
+    Examples
+    --------
+    >>> isinstance(loop_report(), dict)
+    True
+    """
+    return dict(collections.Counter(loop.state for loop in list(_ALL)))
+
+
+@atexit.register
+def _report_at_exit():
+    if os.environ.get("MINIGRAPH_LOOP_REPORT"):  # which loops compiled, over a whole run
+        for state, n in sorted(loop_report().items()):
+            print(f"minigraph loops: {n:5d} {state}", file=sys.stderr)
+
+
+def loop_state(op):
+    """How the loop of Scan ``op`` runs: ``compiled``, ``compiling``, ``interpreted: <why>``
+    or ``not run yet``.
+
+    Examples
+    --------
+    >>> import minigraph as theano, minigraph.tensor as T
+    >>> x = T.dvector("x")
+    >>> s, _ = theano.scan(lambda v, acc: acc + v, sequences=x, outputs_info=T.constant(0.0))
+    >>> loop_state(s.owner.op)
+    'not run yet'
+    """
+    loop = getattr(op, "_codegen", None)
+    return "not run yet" if loop is None else loop.state
+
+
+def compiled_runner(op, interpreted, trace):
+    """The callable a Scan node runs: the compiled loop when it is ready, else
+    ``interpreted`` (the generated Python loop of ``minigraph/scan/loop.py``)."""
+    from minigraph.scan.loop import _Context
+
+    if getattr(op, "_codegen", None) is None:
+        op._codegen = CompiledLoop(op)
+    loop = op._codegen
+    ctx = _Context(op, None, trace)
+    ns, nc = op.n_seqs, op.n_carries
+
+    def run(n_steps, *args):
+        if not loop.hot():
+            return interpreted(n_steps, *args)
+        seqs, inits, consts = args[:ns], args[ns:ns + nc], args[ns + nc:]
+        try:
+            n = ctx.n_steps(n_steps)
+            if n == 0:
+                return interpreted(n_steps, *args)
+            for i, s in enumerate(seqs):
+                ctx.check_seq(s, n, i)
+            return loop.run(ctx, n, seqs, inits, consts)
+        except Exception:  # the interpreted loop raises the full error (or agrees)
+            return interpreted(n_steps, *args)
+
+    return run
