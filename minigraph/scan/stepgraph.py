@@ -70,7 +70,8 @@ def _slice_of(term):
     if v is None or len(term.owner.inputs) != 2 or len(entries) > v.ndim:
         return None
     cut = [d for d, e in enumerate(entries) if e != _FULL]
-    if len(cut) != 1 or entries[cut[0]][0] != "slice" or entries[cut[0]][3] is not None:
+    if len(cut) != 1 or not isinstance(entries[cut[0]], tuple) or \
+            entries[cut[0]][3] is not None:  # an int index (s[0]) is not a slice
         return None
     _, start, stop, _ = entries[cut[0]]
     if piece.ndim != v.ndim or piece.dtype != term.dtype:
