@@ -243,9 +243,11 @@ class CompiledLoop:
 
     def hot(self):
         """True when the compiled function should run (starting its compile if due)."""
+        if not POLICY.enabled:  # checked first: turning loops off also stops compiled ones
+            return False
         if self.fn is not None:
             return True
-        if not POLICY.enabled or self.pending is not None or not self.prepare():
+        if self.pending is not None or not self.prepare():
             return False
         self.calls += 1
         if self.calls <= POLICY.compile_after_calls:
@@ -378,7 +380,9 @@ def loop_state(op):
     'not run yet'
     """
     loop = getattr(op, "_codegen", None)
-    return "not run yet" if loop is None else loop.state
+    if loop is None:
+        return "not run yet"
+    return loop.state if POLICY.enabled else "interpreted: compiled loops are off (POLICY)"
 
 
 def compiled_runner(op, interpreted, trace):
