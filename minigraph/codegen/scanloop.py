@@ -240,6 +240,13 @@ class CompiledLoop:
         except Unsupported as e:
             self.state, self.failed = f"interpreted: {e}", True
             return False
+        except Exception as e:  # a template's bug: the loop still runs, interpreted
+            self.failed = True
+            self.state = f"interpreted: generating it failed ({type(e).__name__})"
+            warnings.warn(f"scan {self.op.name or ''}: generating its loop failed "
+                          f"({type(e).__name__}: {str(e)[:300]}); it runs interpreted",
+                          RuntimeWarning, stacklevel=2)
+            return False
 
     def hot(self):
         """True when the compiled function should run (starting its compile if due)."""
