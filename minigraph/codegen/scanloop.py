@@ -309,6 +309,17 @@ class CompiledLoop:
             types.append(numba.typeof(c))
         return tuple(types)
 
+    def disagreed(self, e):
+        """The compiled loop raised ``e`` where the interpreted one ran: a bug of the
+        generator. The loop runs interpreted from now on (rather than twice per call, with
+        its state still saying ``compiled``), and says why."""
+        self.fn, self.failed = None, True
+        self.state = f"interpreted: the compiled loop raised {type(e).__name__} where the " \
+            "interpreted one ran"
+        warnings.warn(f"scan {self.op.name or ''}: its compiled loop raised "
+                      f"{type(e).__name__}: {str(e)[:300]}, the interpreted loop did not; it "
+                      "runs interpreted", RuntimeWarning, stacklevel=3)
+
     def run(self, ctx, n, seqs, inits, consts):
         """The loop's outputs, as the interpreted loop returns them."""
         op = self.op
@@ -409,12 +420,14 @@ def compiled_runner(op, interpreted, trace):
         seqs, inits, consts = args[:ns], args[ns:ns + nc], args[ns + nc:]
         try:
             n = ctx.n_steps(n_steps)
-            if n == 0:
-                return interpreted(n_steps, *args)
             for i, s in enumerate(seqs):
                 ctx.check_seq(s, n, i)
-            return loop.run(ctx, n, seqs, inits, consts)
-        except Exception:  # the interpreted loop raises the full error (or agrees)
-            return interpreted(n_steps, *args)
+            if n:
+                return loop.run(ctx, n, seqs, inits, consts)
+        except Exception as e:  # the interpreted loop raises the full error...
+            out = interpreted(n_steps, *args)
+            loop.disagreed(e)  # ...or runs: then the compiled loop is wrong
+            return out
+        return interpreted(n_steps, *args)  # no step: it learns the ys' row shapes
 
     return run

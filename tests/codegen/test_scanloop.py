@@ -371,6 +371,27 @@ def test_a_failing_generator_or_numba_leaves_the_loop_interpreted(eager, rng, mo
     f(*args)  # no second attempt, no second warning
 
 
+def test_a_compiled_loop_that_raises_where_the_interpreted_runs_is_dropped(eager, rng,
+                                                                            monkeypatch):
+    ins, outs, _ = _backwards("float64", -1)
+    f = theano.function(ins, outs)
+    args = _backwards_values(rng, "float64")
+    tries = []
+
+    def wrong(self, *a):  # as a template checking a size it should not would
+        tries.append(1)
+        raise ValueError("a wrong check")
+
+    monkeypatch.setattr(scanloop.CompiledLoop, "run", wrong)
+    with pytest.warns(RuntimeWarning, match="a wrong check.*the interpreted loop did not"):
+        (ref, _), (got, _) = both(f, args)
+    assert_same(ref, got, "float64")
+    assert states(f) == ["interpreted: the compiled loop raised ValueError where the "
+                         "interpreted one ran"]
+    f(*args)
+    assert tries == [1]  # not tried again
+
+
 def _failing(kind):
     """A function whose scan fails at run time for bad inputs, updating shared variables
     (an SGD step on ``W`` and a counter inside the step)."""
