@@ -451,7 +451,9 @@ def loop_state(op):
     loop = getattr(op, "_codegen", None)
     if loop is None:
         return "not run yet"
-    return loop.state if POLICY.enabled else "interpreted: compiled loops are off (POLICY)"
+    if loop.state == "compiled" and not POLICY.enabled:  # compiled, but not used
+        return "interpreted: compiled loops are off (POLICY)"
+    return loop.state
 
 
 def compiled_runner(op, interpreted, trace):
