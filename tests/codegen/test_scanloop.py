@@ -293,6 +293,7 @@ def test_charrnn_trains_the_same_through_compiled_loops(eager, rng, cell):
                          dtype="float64")
     seed = int(rng.integers(1 << 30))
     models = [CharRNN(config, seed), CharRNN(config, seed)]  # interpreted, compiled
+    start = {name: p.get_value() for name, p in models[1].params.items()}
     trains = [m.compile_train(learning_rate=0.05) for m in models]
     x = rng.integers(0, 5, (2, 6)).astype(np.int32)
     y = (x + 1) % 5
@@ -307,7 +308,10 @@ def test_charrnn_trains_the_same_through_compiled_loops(eager, rng, cell):
     for (la, aa, sa), (lb, ab, sb) in zip(*losses):
         assert lb == pytest.approx(la, rel=1e-12) and ab == aa
         np.testing.assert_allclose(sb, sa, rtol=1e-12, atol=1e-14)
-    assert losses[1][-1][0] < losses[1][0][0]  # it learns
+    # 4 noisy steps (dropout) need not lower the loss (tests/models/test_model.py checks
+    # learning); the compiled steps must update the parameters exactly as the interpreted ones
+    assert len({loss for loss, _, _ in losses[1]}) == 4
     for name, p in models[1].params.items():
+        assert not np.array_equal(p.get_value(), start[name]), name
         np.testing.assert_allclose(p.get_value(), models[0].params[name].get_value(),
                                    rtol=1e-10, atol=1e-13, err_msg=name)
