@@ -270,7 +270,7 @@ class CompiledLoop:
         _ALL.add(self)
         self.op, self.calls, self.fn, self.source = op, 0, None, None
         self.state, self.constants, self.pending = "not run yet", [], None
-        self.failed = False
+        self.failed, self._types = False, None
 
     def prepare(self):
         """Generate the source (once); False when the loop cannot be compiled."""
@@ -353,31 +353,39 @@ class CompiledLoop:
 
     def run(self, ctx, n, seqs, inits, consts):
         """The loop's outputs, as the interpreted loop returns them."""
-        op = self.op
+        if self._types is None:  # looked up once: a small loop's call is microseconds
+            op = self.op
+            self._types = ([ph.type for ph in op.seq_placeholders()],
+                           [(op.carry_keep[c], op.state_type(c)) for c in range(op.n_carries)],
+                           [ph.type for ph in op.const_placeholders()])
+        seq_types, carry_types, const_types = self._types
         args = [n]
-        for s, ph in zip(seqs, op.seq_placeholders()):
-            args += _sequence(s, ph.type)
-        for c, init in enumerate(inits):
-            st = op.state_type(c)
-            if op.carry_keep[c]:
-                args.append(ctx.trace_buffer(init, c, n))
-            else:
-                args.append(_argument(np.array(init, dtype=st.dtype), st, copy=True))
-        args += [_argument(k, ph.type) for k, ph in zip(consts, op.const_placeholders())]
+        for s, t in zip(seqs, seq_types):
+            args += _sequence(s, t)
+        for c, (init, (keep, st)) in enumerate(zip(inits, carry_types)):
+            args.append(ctx.trace_buffer(init, c, n) if keep else
+                        _argument(np.array(init, dtype=st.dtype), st, copy=True))
+        for k, t in zip(consts, const_types):
+            args.append(_argument(k, t))
         outs = self.fn(*args, *self.constants)
-        return tuple(np.asarray(o, dtype=op.state_type(c).dtype) if c < op.n_carries and
-                     not isinstance(o, np.ndarray) else o for c, o in enumerate(outs))
+        if any(not keep and not st.ndim for keep, st in carry_types):  # rank-0 finals
+            outs = tuple(np.asarray(o, dtype=carry_types[c][1].dtype)
+                         if c < len(carry_types) and not isinstance(o, np.ndarray) else o
+                         for c, o in enumerate(outs))
+        return outs
 
 
 def _argument(x, t, rows=False, copy=False):
     """``x`` as the compiled loop takes it: a writeable C-contiguous array of the type's
     dtype, or a scalar of it for a rank-0 value."""
-    dtype = np.dtype(t.dtype)
+    dtype = t.numpy_dtype if hasattr(t, "numpy_dtype") else np.dtype(t.dtype)
     if not rows and t.ndim == 0:
         return dtype.type(np.asarray(x).reshape(())[()])
-    x = np.asarray(x)
-    if copy or not x.flags.c_contiguous or not x.flags.writeable or not x.flags.aligned \
-            or x.dtype != dtype:
+    if type(x) is not np.ndarray:
+        x = np.asarray(x)
+    flags = x.flags
+    if copy or not (flags.c_contiguous and flags.writeable and flags.aligned) or \
+            x.dtype != dtype:
         x = np.array(x, dtype=dtype, order="C", copy=True)
     return x
 
