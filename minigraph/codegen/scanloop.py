@@ -330,6 +330,15 @@ class CompiledLoop:
         finally:
             self.pending = None
 
+    def disagree(self, error):
+        """The compiled loop raised where the interpreted one did not: it must not run again
+        (a template's check is stricter than the op, or a bug); say so once."""
+        self.fn, self.failed = None, True
+        self.state = f"interpreted: the compiled loop raised {type(error).__name__}"
+        warnings.warn(f"scan {self.op.name or ''}: its compiled loop raised {type(error).__name__}"
+                      f" ({str(error)[:200]}) where the interpreted loop did not; it runs "
+                      "interpreted from now on", RuntimeWarning, stacklevel=3)
+
     def signature(self):
         """The Numba argument types of every call (C-contiguous arrays, scalars)."""
         import numba
@@ -462,7 +471,9 @@ def compiled_runner(op, interpreted, trace):
             for i, s in enumerate(seqs):
                 ctx.check_seq(s, n, i)
             return loop.run(ctx, n, seqs, inits, consts)
-        except Exception:  # the interpreted loop raises the full error (or agrees)
-            return interpreted(n_steps, *args)
+        except Exception as e:  # the interpreted loop raises the full error ...
+            out = interpreted(n_steps, *args)
+            loop.disagree(e)  # ... or succeeds: then the compiled loop is wrong here
+            return out
 
     return run
