@@ -39,9 +39,10 @@ must agree (the same model), else the run stops.
 import os
 import sys
 
-THREADS = sys.argv[sys.argv.index("--threads") + 1] if "--threads" in sys.argv else "1,2"
-for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ[_var] = THREADS.split(",")[0]  # before NumPy (and PyTorch) load their BLAS
+if __name__ == "__main__":  # run as a script (parent or worker), not imported by a test
+    THREADS = sys.argv[sys.argv.index("--threads") + 1] if "--threads" in sys.argv else "1,2"
+    for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[_var] = THREADS.split(",")[0]  # before NumPy (and PyTorch) load their BLAS
 
 import argparse  # noqa: E402
 import json  # noqa: E402
@@ -59,7 +60,8 @@ sys.path.insert(0, os.path.join(HERE, ".."))
 sys.path.insert(0, HERE)
 from gemm_bound import GemmStep, gemm_flops, train_gemms  # noqa: E402
 
-CONFIGS = {"small": (256, 50, 64, 65), "large": (512, 30, 200, 98)}  # H, T, B, V
+# H, T, B, V; "tiny" is for a smoke test of the harness
+CONFIGS = {"small": (256, 50, 64, 65), "large": (512, 30, 200, 98), "tiny": (8, 4, 3, 11)}
 LR = 1e-3
 BLOCK, PAUSE = 0.3, 0.15  # seconds of steps per block; rest before each (OpenBLAS spins ~0.1 s)
 
@@ -183,6 +185,7 @@ def minigraph_train(cell, sizes, optimizer="adam", lr=LR, fused=False, gru_match
         loss, *state[:] = train(xs, ys, *state)
         return float(loss)
 
+    step.function = train  # for a look at the compiled graph
     return step
 
 
@@ -278,9 +281,9 @@ def worker_main(framework, threads, optimizer, gru_match):
             try:
                 steps = variants(framework, cmd[1], CONFIGS[cmd[2]], optimizer, gru_match)
                 steps = {k: f for k, f in steps.items() if f is not None}
-                first = {k: f() for k, f in steps.items()}  # on the initial weights
-                for f in steps.values():  # warm-up: kernels compiled, caches
-                    f()
+                # on the initial weights; also the warm-up (kernels compiled, caches), with
+                # the parent's calibrating step
+                first = {k: f() for k, f in steps.items()}
                 reply = {"losses": first}
             except Exception as exc:  # reported by the parent, the other cells go on
                 reply = {"error": f"{type(exc).__name__}: {exc}"[:500]}
@@ -378,7 +381,7 @@ def check_same_model(row, cell, config):
 
 HEADER = (f"{'cell':<9}{'config':<22}{'minigraph':>11}{'pytorch':>10}{'speed-up':>9}"
           f"{'GEMMs':>11}{'/GEMMs':>7}{'pt/GEMMs':>9}{'fused GRU':>11}{'/fused':>7}"
-          f"{'RSS mg':>8}{'pt':>6}")
+          f"{'RSS mg':>8}{'pt':>6}{'load':>6}")
 
 
 def report_row(cell, config, row):
@@ -398,14 +401,17 @@ def report_row(cell, config, row):
     print(f"{cell:<9}{label:<22}{rate('minigraph'):>11}{rate('torch'):>10}"
           f"{ratio('torch', 'minigraph'):>9}{rate('gemm'):>11}{ratio('minigraph', 'gemm'):>7}"
           f"{ratio('torch', 'gemm'):>9}{rate('fused'):>11}{ratio('minigraph', 'fused'):>7}"
-          f"{rss.get('minigraph', 0):>6.0f}MB{rss.get('torch', 0):>4.0f}MB", flush=True)
+          f"{rss.get('minigraph', 0):>6.0f}MB{rss.get('torch', 0):>4.0f}MB"
+          f"{os.getloadavg()[0]:>6.1f}", flush=True)
 
 
-FOOTER = """(chars/s of whole train steps, medians; speed-up = PyTorch eager step time / minigraph
-step time (target >= 1.3x); /GEMMs = minigraph step time / its GEMMs alone (target <= 1.3x at
-large), pt/GEMMs the same for PyTorch; /fused = plain-ops GRU / fused T.nnet.gru_sequence
-(target <= 1.15x); the plain-ops GRU is compiled {match}; RSS: peak of each worker over that
-cell's build and steps)"""
+FOOTER = """(chars/s of whole train steps, medians; speed-up = PyTorch eager step time /
+minigraph step time (target >= 1.3x); /GEMMs = minigraph step time / its GEMMs alone (target
+<= 1.3x at large), pt/GEMMs the same for PyTorch; /fused = plain-ops GRU / fused
+T.nnet.gru_sequence (target <= 1.15x), the plain-ops GRU compiled {match};
+RSS: peak of each worker over that cell's build and steps; load: the machine's 1-minute load
+average after the row: above the thread count, steps slow down, PyTorch's multi-threaded
+ones most)"""
 
 
 def main():
@@ -413,7 +419,7 @@ def main():
     parser.add_argument("--cells", default=",".join(CELLS))
     parser.add_argument("--configs", default="small,large")
     parser.add_argument("--threads", default="1,2", help="comma-separated (default 1,2)")
-    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--optimizer", default="adam", choices=("adam", "sgd"))
     parser.add_argument("--gru-match", action="store_true",
                         help="compile the plain-ops GRU with the GRU recognition pass on")
