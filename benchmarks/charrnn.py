@@ -115,10 +115,14 @@ def gemm_step(name):
     """The GEMMs alone of one train step of configuration `name` (``benchmarks/gemm_bound``):
     per layer the recurrent products each step forward and backward, the weight gradients,
     the input projections of layers 1 and up, the output layer; NumPy, float32."""
-    layers, hidden, seq_len, batch, vocab = CONFIGS[name]
-    G = GATES[CELL]
-    run = GemmStep(train_gemms(layers, hidden, seq_len, batch, vocab, [(1, G)], G))
+    run = GemmStep(gemm_set(name))
     return lambda: run() or 0.0
+
+
+def gemm_set(name):
+    """The GEMMs of one train step of configuration `name` (`gemm_bound.train_gemms`)."""
+    layers, hidden, seq_len, batch, vocab = CONFIGS[name]
+    return train_gemms(layers, hidden, seq_len, batch, vocab, [(1, GATES[CELL])], GATES[CELL])
 
 
 def torch_step(name):
@@ -409,7 +413,9 @@ def report(rows, threads):
     print("(chars/s of whole train steps; speed-up = PyTorch step time / minigraph step time; "
           "peak RSS (VmHWM) of each worker process, target < 500 MB"
           + ("; GEMMs alone = only the matrix products of a step, NumPy (benchmarks/gemm_bound"
-             ".py), /GEMMs = minigraph step time / theirs, target at most" if gemm else "")
+             ".py: " + ", ".join(f"{name} {gemm_flops(gemm_set(name)) / 1e9:.1f}" for name in rows)
+             + " GFLOP a step), /GEMMs = minigraph step time / theirs, target: at most that"
+             if gemm else "")
           + ("; vs baseline = baseline step time / minigraph step time)" if base else ")"))
 
 

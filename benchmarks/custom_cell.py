@@ -223,20 +223,26 @@ def torch_train(cell, sizes, optimizer="adam", lr=LR, dtype="float32"):
     return step
 
 
-def gemm_train(cell, sizes):
-    """``step()``: the GEMMs alone of one train step of `cell` (NumPy, float32)."""
-    H, n_steps, batch, vocab = sizes
+def cell_gemms(cell, config):
+    """The GEMMs of one train step of `cell` at `config` (`gemm_bound.train_gemms`)."""
+    H, n_steps, batch, vocab = CONFIGS[config]
     c = CELLS[cell]
-    step = GemmStep(train_gemms(1, H, n_steps, batch, vocab, c.recurrent, c.gates))
+    return train_gemms(1, H, n_steps, batch, vocab, c.recurrent, c.gates)
+
+
+def gemm_train(cell, config):
+    """``step()``: the GEMMs alone of one train step of `cell` (NumPy, float32)."""
+    step = GemmStep(cell_gemms(cell, config))
     return lambda: step() or float("nan")
 
 
-def variants(framework, cell, sizes, optimizer, gru_match):
+def variants(framework, cell, config, optimizer, gru_match):
     """The train steps a worker of `framework` times for `cell`: name -> step (or None)."""
+    sizes = CONFIGS[config]
     if framework == "torch":
         return {"torch": torch_train(cell, sizes, optimizer)}
     if framework == "gemm":
-        return {"gemm": gemm_train(cell, sizes)}
+        return {"gemm": gemm_train(cell, config)}
     out = {"minigraph": minigraph_train(cell, sizes, optimizer, gru_match=gru_match)}
     if cell == "gru":
         out["fused"] = minigraph_train(cell, sizes, optimizer, fused=True)
@@ -279,7 +285,7 @@ def worker_main(framework, threads, optimizer, gru_match):
             steps.clear()
             _peak_rss_mb(reset=True)
             try:
-                steps = variants(framework, cmd[1], CONFIGS[cmd[2]], optimizer, gru_match)
+                steps = variants(framework, cmd[1], cmd[2], optimizer, gru_match)
                 steps = {k: f for k, f in steps.items() if f is not None}
                 # on the initial weights; also the warm-up (kernels compiled, caches), with
                 # the parent's calibrating step
@@ -453,6 +459,9 @@ def main():
                 results.setdefault(threads, {}).setdefault(cell, {})[config] = row
         for w in workers:
             w.close()
+    print("GEMMs alone, GFLOP a step: " + "; ".join(
+        f"{config}: " + ", ".join(f"{cell} {gemm_flops(cell_gemms(cell, config)) / 1e9:.2f}"
+                                  for cell in cells) for config in configs))
     print(FOOTER.format(match="with the GRU recognition pass (--gru-match)" if args.gru_match
                         else "without the GRU recognition pass (scan_gru excluded)"))
     print(f"load average at the end: {os.getloadavg()[0]:.2f}; "
