@@ -10,7 +10,13 @@ Measures, on a tiny body ``h = tanh(x_t + h @ W)`` (H=16, 1,000 steps, float64):
   hidden 256, vocabulary 86; target < 0.3 s), split into building the graph and compiling;
 * calls per second of that function (batch 1, 8 steps, ReLU, softmax per step, SGD) against
   the same model and update in PyTorch eager (when installed), alternating blocks of calls
-  in one process, one thread each (issue 14's row; target >= 2.5x);
+  in one process, one thread each (issue 14's row; target >= 2.5x); and against PyTensor's
+  compiled C function of the same model (``cvm`` linker: g++-compiled ops, scan's loop in
+  Cython), in a worker process alternating with them (target >= 2x), with PyTensor's build
+  and compile time. PyTensor is for this benchmark only, not a minigraph dependency:
+  ``pip install pytensor`` into this interpreter or another (``--pytensor-python PATH``;
+  without it the line says why it was not measured), and a system BLAS for its C GEMMs
+  (Debian ``libopenblas-dev``; the worker points PyTensor at it);
 * peak memory of the gradient call for several lengths: its growth per step, compared
   with the size of one carry (the backward pass keeps the carry traces, not the step's
   intermediates, so it grows linearly with a small multiple of the carry).
@@ -19,6 +25,7 @@ Threads are pinned to one (BLAS and Numba) and reported; minigraph and NumPy run
 interleaved and each figure is a median, so a busy machine affects both sides alike::
 
     python benchmarks/scan_overhead.py [--steps 1000] [--repeats 15]
+                                       [--pytensor-python PYTHON | --no-pytensor]
 
 ``MINIGRAPH_BENCH_ROOT=DIR`` times the minigraph of another checkout instead (A/B).
 """
