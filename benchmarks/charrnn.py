@@ -62,7 +62,7 @@ from models.charrnn.data import Vocabulary  # noqa: E402
 from models.charrnn.generate import Sampler  # noqa: E402
 from models.charrnn.model import CharRNN, ModelConfig  # noqa: E402
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.append(os.path.dirname(os.path.abspath(__file__)))  # gemm_bound, when imported
 from gemm_bound import GemmStep, gemm_flops, train_gemms  # noqa: E402
 
 CONFIGS = {  # name: (layers, hidden, seq_len, batch, vocab)

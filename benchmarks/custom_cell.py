@@ -61,7 +61,7 @@ import numpy as np  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.environ.get("MINIGRAPH_BENCH_ROOT") or os.path.join(HERE, ".."))
-sys.path.insert(0, HERE)
+sys.path.append(HERE)  # for gemm_bound; after the packages, shadowing none
 from gemm_bound import GemmStep, gemm_flops, train_gemms  # noqa: E402
 
 # H, T, B, V; "tiny" is for a smoke test of the harness

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 BENCH = os.path.join(os.path.dirname(__file__), "..", "..", "benchmarks")
-sys.path.insert(0, os.path.abspath(BENCH))
+sys.path.append(os.path.abspath(BENCH))
 
 import custom_cell as cc  # noqa: E402
 
