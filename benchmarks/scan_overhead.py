@@ -25,7 +25,8 @@ Threads are pinned to one (BLAS and Numba) and reported; minigraph and NumPy run
 interleaved and each figure is a median, so a busy machine affects both sides alike::
 
     python benchmarks/scan_overhead.py [--steps 1000] [--repeats 15]
-                                       [--pytensor-python PYTHON | --no-pytensor]
+                                       [--pytensor-python PYTHON] [--pytensor-cold]
+                                       [--no-pytensor]
 
 ``MINIGRAPH_BENCH_ROOT=DIR`` times the minigraph of another checkout instead (A/B).
 """
@@ -298,10 +299,15 @@ def pytensor_worker():
 
 class PytensorWorker:
     """PyTensor's lesson-6 function in a child process (``python`` is its interpreter, the
-    one that has PyTensor), one thread; ``info`` is its reply, ``ok`` whether it runs."""
+    one that has PyTensor), one thread, its compile cache PyTensor's own or, if `cold`, a new
+    empty one; ``info`` is its reply, ``ok`` whether it runs."""
 
-    def __init__(self, python, timeout=600):
+    def __init__(self, python, cold=False, timeout=600):
         env = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1")
+        if cold:  # an empty compile cache: what PyTensor's first run on a machine costs
+            self.cache = tempfile.TemporaryDirectory()
+            env["PYTENSOR_FLAGS"] = ",".join(filter(None, [env.get("PYTENSOR_FLAGS"),
+                                                           f"base_compiledir={self.cache.name}"]))
         if "blas__ldflags" not in env.get("PYTENSOR_FLAGS", "") and find_library("openblas"):
             # PyTensor does not find a system OpenBLAS by itself when NumPy bundles its own;
             # without it its C GEMMs go through NumPy's C API, several times slower
@@ -364,6 +370,8 @@ def main():
                         help="the interpreter that has PyTensor, for its column (default: "
                              "this one)")
     parser.add_argument("--no-pytensor", action="store_true")
+    parser.add_argument("--pytensor-cold", action="store_true",
+                        help="compile PyTensor's function into an empty cache (its first run)")
     parser.add_argument("--pytensor-worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.pytensor_worker:
@@ -399,7 +407,8 @@ def main():
     build, comp = fastai_compile_time(5)
     print(f"\nfast.ai lesson-6 RNN training function (scan + grad + SGD): build {build:.3f} s, "
           f"compile {comp:.3f} s, total {build + comp:.3f} s (target < 0.3 s)")
-    pytensor = PytensorWorker(args.pytensor_python) if not args.no_pytensor else None
+    pytensor = (None if args.no_pytensor
+                else PytensorWorker(args.pytensor_python, cold=args.pytensor_cold))
     try:
         rates = fastai_rate(args.repeats, pytensor=pytensor)
     finally:
