@@ -418,7 +418,8 @@ def report_row(cell, config, row):
 FOOTER = """(chars/s of whole train steps, medians; speed-up = PyTorch eager step time /
 minigraph step time (target >= 1.3x); /GEMMs = minigraph step time / its GEMMs alone (target
 <= 1.3x at large), pt/GEMMs the same for PyTorch; /fused = plain-ops GRU / fused
-T.nnet.gru_sequence (target <= 1.15x), the plain-ops GRU compiled {match};
+T.nnet.gru_sequence (target <= 1.15x);
+the plain-ops GRU compiled {match};
 RSS: peak of each worker over that cell's build and steps; load: the machine's 1-minute load
 average after the row: above the thread count, steps slow down, PyTorch's multi-threaded
 ones most)"""
