@@ -376,6 +376,12 @@ def main():
     args = parser.parse_args()
     if args.pytensor_worker:
         return pytensor_worker()
+    try:  # steady state: loops compiled at their first call (a run compiles them in the
+        from minigraph.codegen import scanloop  # background after its first calls)
+
+        scanloop.POLICY.compile_after_calls, scanloop.POLICY.background = 0, False
+    except ImportError:  # a baseline checkout without the loop compiler
+        pass
     try:
         import numba
 
