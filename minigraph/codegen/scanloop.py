@@ -314,12 +314,21 @@ class CompiledLoop:
         except Unsupported as e:
             self.state, self.failed = f"interpreted: {e}", True
             return False
+        except Exception as e:  # a template's bug: the loop still runs, interpreted
+            self.failed = True
+            self.state = f"interpreted: generating it failed ({type(e).__name__})"
+            warnings.warn(f"scan {self.op.name or ''}: generating its loop failed "
+                          f"({type(e).__name__}: {str(e)[:300]}); it runs interpreted",
+                          RuntimeWarning, stacklevel=2)
+            return False
 
     def hot(self):
         """True when the compiled function should run (starting its compile if due)."""
+        if not POLICY.enabled:  # checked first: turning loops off also stops compiled ones
+            return False
         if self.fn is not None:
             return True
-        if not POLICY.enabled or self.pending is not None or not self.prepare():
+        if self.pending is not None or not self.prepare():
             return False
         self.calls += 1
         if self.calls <= POLICY.compile_after_calls:
@@ -353,15 +362,6 @@ class CompiledLoop:
         finally:
             self.pending = None
 
-    def disagree(self, error):
-        """The compiled loop raised where the interpreted one did not: it must not run again
-        (a template's check is stricter than the op, or a bug); say so once."""
-        self.fn, self.failed = None, True
-        self.state = f"interpreted: the compiled loop raised {type(error).__name__}"
-        warnings.warn(f"scan {self.op.name or ''}: its compiled loop raised {type(error).__name__}"
-                      f" ({str(error)[:200]}) where the interpreted loop did not; it runs "
-                      "interpreted from now on", RuntimeWarning, stacklevel=3)
-
     def signature(self):
         """The Numba argument types of every call (C-contiguous arrays, scalars)."""
         import numba
@@ -382,6 +382,17 @@ class CompiledLoop:
         for c in self.constants:
             types.append(numba.typeof(c))
         return tuple(types)
+
+    def disagreed(self, e):
+        """The compiled loop raised ``e`` where the interpreted one ran: a bug of the
+        generator. The loop runs interpreted from now on (rather than twice per call, with
+        its state still saying ``compiled``), and says why."""
+        self.fn, self.failed = None, True
+        self.state = f"interpreted: the compiled loop raised {type(e).__name__} where the " \
+            "interpreted one ran"
+        warnings.warn(f"scan {self.op.name or ''}: its compiled loop raised "
+                      f"{type(e).__name__}: {str(e)[:300]}, the interpreted loop did not; it "
+                      "runs interpreted", RuntimeWarning, stacklevel=3)
 
     def run(self, ctx, n, seqs, inits, consts):
         """The loop's outputs, as the interpreted loop returns them."""
@@ -472,7 +483,11 @@ def loop_state(op):
     'not run yet'
     """
     loop = getattr(op, "_codegen", None)
-    return "not run yet" if loop is None else loop.state
+    if loop is None:
+        return "not run yet"
+    if loop.state == "compiled" and not POLICY.enabled:  # compiled, but not used
+        return "interpreted: compiled loops are off (POLICY)"
+    return loop.state
 
 
 def compiled_runner(op, interpreted, trace):
@@ -492,14 +507,14 @@ def compiled_runner(op, interpreted, trace):
         seqs, inits, consts = args[:ns], args[ns:ns + nc], args[ns + nc:]
         try:
             n = ctx.n_steps(n_steps)
-            if n == 0:
-                return interpreted(n_steps, *args)
             for i, s in enumerate(seqs):
                 ctx.check_seq(s, n, i)
-            return loop.run(ctx, n, seqs, inits, consts)
-        except Exception as e:  # the interpreted loop raises the full error ...
+            if n:
+                return loop.run(ctx, n, seqs, inits, consts)
+        except Exception as e:  # the interpreted loop raises the full error...
             out = interpreted(n_steps, *args)
-            loop.disagree(e)  # ... or succeeds: then the compiled loop is wrong here
+            loop.disagreed(e)  # ...or runs: then the compiled loop is wrong
             return out
+        return interpreted(n_steps, *args)  # no step: it learns the ys' row shapes
 
     return run

@@ -17,7 +17,7 @@ from minigraph.tensor.blas import Dot, DotAdd
 from minigraph.tensor.elemwise import DimShuffle, Elemwise
 from minigraph.tensor.fused_kernels import _body, _vecmath_prelude
 from minigraph.tensor.fusion import FusedElemwise, Program
-from minigraph.tensor.shape import Join, Reshape, Shape
+from minigraph.tensor.shape import Join, Reshape, Shape, SpecifyShape
 from minigraph.tensor.subtensor import Subtensor
 
 from .emitter import (Unsupported, Val, assign, check_same, dtype_itemsize, fill,
@@ -199,6 +199,17 @@ def _subtensor(em, node, ins):
         em.line(f"{s} = {out.at([])}")
         return [Val.scalar(s, x.dtype)]
     return [out]
+
+
+@template(SpecifyShape)
+def _specify_shape(em, node, ins):
+    (x,) = ins
+    for d, want in enumerate(node.op.shape):
+        if want is not None and not x.is_scalar:
+            check_same(em, x.shape[d], str(want), f"specify_shape: expected shape "
+                                                  f"{node.op.shape} (node created at "
+                                                  f"{node.trace})")
+    return [x]
 
 
 @template(Shape)

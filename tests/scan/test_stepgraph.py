@@ -54,3 +54,16 @@ def test_clone_memo_and_views():
     assert is_view(x.T[1:, :2]) and is_view(T.shape(x)) and not is_view(e[:, 1:])
     np.testing.assert_allclose(theano.function([y], out)(np.eye(2)),
                                np.exp(np.eye(2))[:, 1:] + np.eye(2)[:, :1])
+
+
+def test_an_integer_index_next_to_slices_is_not_a_slice(rng):
+    g = T.dmatrix("g")
+    cost = (T.tanh(g[0]) ** 2).sum() + (g[:, :2] * 3).sum()  # g[0]: an int entry, no slice
+    [grad] = theano.grad(cost, [g])
+    [same] = join_slice_grads([grad])
+    assert same is grad
+    v = rng.normal(size=(3, 4))
+    want = np.zeros((3, 4))
+    want[0] = 2 * np.tanh(v[0]) * (1 - np.tanh(v[0]) ** 2)
+    want[:, :2] += 3
+    np.testing.assert_allclose(theano.function([g], same)(v), want, rtol=1e-12)
