@@ -13,15 +13,19 @@ Adding an op: write ``@template(OpClass)`` ``def _op(em, node, ins)`` here, and 
 ``tests/codegen/test_templates.py`` comparing the compiled loop with the interpreted one.
 """
 
+from minigraph.gradient import _GradModifier
+from minigraph.scan.checks import CheckLength
 from minigraph.tensor.blas import Dot, DotAdd
 from minigraph.tensor.elemwise import DimShuffle, Elemwise
 from minigraph.tensor.fused_kernels import _body, _vecmath_prelude
 from minigraph.tensor.fusion import FusedElemwise, Program
-from minigraph.tensor.shape import Join, Reshape, Shape
+from minigraph.tensor.scalar import SCALAR_OPS
+from minigraph.tensor.shape import Join, Reshape, Shape, SpecifyShape
 from minigraph.tensor.subtensor import Subtensor
 
 from .emitter import (Unsupported, Val, assign, check_same, dtype_itemsize, materialize,
                       np_dtype)
+from .runtime import stamp as runtime_stamp
 
 TEMPLATES = {}
 
@@ -40,7 +44,24 @@ def emit_node(em, node, ins):
     fn = TEMPLATES.get(type(node.op))
     if fn is None:
         raise Unsupported(f"{node.op} has no loop template")
+    # Numba's disk cache of a loop sees only the loop's own file, not the helpers it calls
+    em.need([f"# minigraph/codegen/runtime.py sha1 {runtime_stamp()}"])
     return fn(em, node, ins)
+
+
+def scalar_op(em, name, dtype, args):
+    """Lines computing the scalar op ``name`` of the table (``minigraph/tensor/scalar.py``)
+    on ``args`` (source texts of values of ``dtype``), as fused kernels compute it
+    (``kernels/vecmath.py`` for exp, log, tanh...); the name of the result."""
+    n = len(args)
+    prog = Program([(dtype, ())] * n, [(SCALAR_OPS[name], tuple(range(n)), dtype)], [n])
+    em.need(_vecmath_prelude(prog))
+    body, outs = _body(prog, "")
+    body, named = em.rename(body)
+    for i, a in enumerate(args):
+        em.line(f"{named(f'v{i}')} = {a}")
+    em.lines(body)
+    return named(outs[0])
 
 
 # ---- elementwise ------------------------------------------------------------------------
@@ -146,7 +167,17 @@ def _dimshuffle(em, node, ins):
 
 @template(Subtensor)
 def _subtensor(em, node, ins):
-    x, idx = ins[0], iter(ins[1:])
+    out = index_view(em, ins[0], node.op.entries, iter(ins[1:]))
+    if not out.dims:
+        s = em.fresh("s")
+        em.line(f"{s} = {out.at([])}")
+        return [Val.scalar(s, out.dtype)]
+    return [out]
+
+
+def index_view(em, x, entries, idx):
+    """The view ``x[entries]`` of basic indexing (``minigraph/tensor/subtensor.py``'s
+    entries; ``idx`` iterates the ``Val`` s of the symbolic parts), rank 0 included."""
     if x.is_scalar:
         raise Unsupported("indexing a scalar")
     fixed, dims, shape, d = dict(x.fixed), [], [], 0
@@ -161,23 +192,17 @@ def _subtensor(em, node, ins):
             return v.name
         return str(p)
 
-    for e in node.op.entries:
+    for e in entries:
         if e == "newaxis":
             dims.append((None, "0", 1))
             shape.append("1")
             continue
+        if d >= x.ndim:
+            raise Unsupported("more indices than dimensions")
         a, start, step = x.dims[d]
         n = x.shape[d]
         if isinstance(e, tuple):
-            _, lo, hi, st = e
-            if st not in (None, 1) and not isinstance(st, int):
-                raise Unsupported("a symbolic slice step")
-            st = 1 if st is None else st
-            if st <= 0:
-                raise Unsupported("a slice with a negative step")
-            first, length = em.fresh("lo"), em.fresh("ln")
-            em.line(f"{first}, {length} = _rt.slice_range({part(lo, '0')}, "
-                    f"{part(hi, n)}, {st}, {n})")
+            first, length, st = _slice(em, e, n, part)
             if a is None:
                 dims.append((None, "0", 1))
             else:
@@ -193,12 +218,26 @@ def _subtensor(em, node, ins):
     for d2 in range(d, x.ndim):
         dims.append(x.dims[d2])
         shape.append(x.shape[d2])
-    out = Val(x.dtype, x.name, dims, fixed, shape, x.base_ndim)
-    if not dims:
-        s = em.fresh("s")
-        em.line(f"{s} = {out.at([])}")
-        return [Val.scalar(s, x.dtype)]
-    return [out]
+    return Val(x.dtype, x.name, dims, fixed, shape, x.base_ndim)
+
+
+def _slice(em, entry, n, part):
+    """``(first, length, step)`` of the slice ``entry`` on ``n`` elements, as Python's
+    ``slice.indices`` gives them (source texts; the step is a constant)."""
+    _, lo, hi, st = entry
+    if st == "in":
+        raise Unsupported("a symbolic slice step")
+    st = 1 if st is None else st
+    if st == 0:
+        raise Unsupported("a slice step of zero")
+    first, length = em.fresh("lo"), em.fresh("ln")
+    if st > 0:
+        em.line(f"{first}, {length} = _rt.slice_range({part(lo, '0')}, {part(hi, n)}, {st}, "
+                f"{n})")
+    else:  # the defaults: from the last element, to before the first
+        em.line(f"{first}, {length} = _rt.slice_range_down({part(lo, n)}, "
+                f"{part(hi, f'-({n}) - 1')}, {st}, {n})")
+    return first, length, st
 
 
 @template(Shape)
@@ -230,6 +269,32 @@ def _reshape(em, node, ins):
     tup = ", ".join(f"{dims}[{k}]" for k in range(nd))
     em.line(f"{new} = {x.name}.reshape(({tup},))")
     return [Val.array(new, nd, x.dtype)]
+
+
+@template(SpecifyShape)
+def _specify_shape(em, node, ins):
+    (x,) = ins
+    for n, want in zip(x.shape, node.op.shape):
+        if want is not None:
+            check_same(em, n, str(want), f"specify_shape: a size differs from {want} (node "
+                                         f"created at {node.trace})")
+    return [x]
+
+
+@template(CheckLength)
+def _check_length(em, node, ins):
+    (x,) = ins
+    em.line(f"if {x.shape[0]} < {node.op.span}:")
+    em.line("    " + em.fail("ValueError", "a sequence is too short"))
+    return [x]
+
+
+def _identity(em, node, ins):
+    return [ins[0]]
+
+
+for _cls in [_GradModifier] + _GradModifier.__subclasses__():  # zero_grad, grad_clip, ...
+    template(_cls)(_identity)
 
 
 # ---- joins and products -----------------------------------------------------------------
@@ -288,23 +353,27 @@ def _dot(em, node, ins):
         raise Unsupported(f"a product of {a.dtype} and {b.dtype}")
     if a.is_scalar or b.is_scalar:
         raise Unsupported("a product with a scalar")
+    if a.ndim == 1 and b.ndim == 1:
+        return [_vector_dot(em, node, ins, dtype)]
     (va, lda, ta), (vb, ldb, tb) = _operand(em, a), _operand(em, b)
     trace = node.trace
     check_same(em, va.shape[-1], vb.shape[0], f"dot: shapes are not aligned (node created at "
                                               f"{trace})")
     out_shape = em.sizes(list(va.shape[:-1]) + list(vb.shape[1:]))
     nd = len(out_shape)
-    if nd == 0:
-        raise Unsupported("a vector dot product")  # a reduction: no BLAS call needed
     buf = em.buffer(out_shape, dtype)
     out = Val.array(buf, nd, dtype)
     beta = "0"
     if isinstance(node.op, DotAdd):
-        bias = ins[2]
-        if not bias.is_scalar and bias.ndim < nd:
-            raise Unsupported("a bias of lower rank")
-        bc = node.inputs[2].broadcastable if bias.ndim else ()
-        assign(em, out, bias, list(bc) + [False] * (nd - len(bc)) if bc else None)
+        bias, bc = ins[2], node.inputs[2].broadcastable
+        if not bias.is_scalar:
+            if bias.ndim > nd:
+                raise Unsupported("a bias of higher rank than the product")
+            lead = nd - bias.ndim  # NumPy's broadcasting: a vector bias adds to every row
+            bias = Val(bias.dtype, bias.name, [(None, "0", 1)] * lead + bias.dims,
+                       bias.fixed, ["1"] * lead + bias.shape, bias.base_ndim)
+            bc = (True,) * lead + tuple(bc)
+        assign(em, out, bias, list(bc) if not ins[2].is_scalar else None)
         beta = "1"
     k = em.sizes([va.shape[-1]])[0]
     fn = f"_gemm_{dtype}" if nd == 2 and va.ndim == 2 else f"_gemv_{dtype}"
@@ -335,3 +404,29 @@ def _dot(em, node, ins):
                 f"{A}, {lda}, {zero}, {buf}.ctypes.data, 1)")
     em.depth -= 2
     return [out]
+
+
+def _vector_dot(em, node, ins, dtype):
+    """``a . b`` of two vectors (plus a scalar bias for DotAdd) as a scalar: a loop summing
+    in float64 (NumPy's BLAS sums in the dtype, in its own order: the results agree to a
+    rounding of the dtype)."""
+    a, b = ins[:2]
+    check_same(em, a.shape[0], b.shape[0], f"dot: shapes are not aligned (node created at "
+                                           f"{node.trace})")
+    n = em.sizes([a.shape[0]])[0]
+    acc, out, t = em.fresh("acc"), em.fresh("s"), np_dtype(dtype)
+    em.line(f"{acc} = np.float64(0)")
+    (i,) = em.loop_over([n])
+    em.line(f"{acc} += np.float64({a.at([i])}) * np.float64({b.at([i])})")
+    em.close(1)
+    em.line(f"{out} = {t}({acc})")
+    if isinstance(node.op, DotAdd):
+        bias = ins[2]
+        if bias.ndim:
+            raise Unsupported("a vector dot product plus a bias that is not a scalar")
+        em.line(f"{out} = {t}({out} + {bias.name if bias.is_scalar else bias.at([])})")
+    return Val.scalar(out, dtype)
+
+
+# the templates of the other op families register themselves on import
+from . import templates_index, templates_nnet, templates_reduce  # noqa: E402,F401
