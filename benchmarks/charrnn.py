@@ -78,10 +78,14 @@ def batch_data(layers, hidden, seq_len, batch, vocab, seed=0):
 def steady_state():
     """What a long training run reaches: fused elementwise kernels compiled (minigraph
     compiles them after 1e8 element-operations in NumPy, about 60 steps of the small
-    configuration, so the warm-up steps would not reach it), and malloc as the CLI sets it."""
+    configuration, so the warm-up steps would not reach it), scan loops compiled
+    (``minigraph/codegen/scanloop.py``; a training run compiles them in the background after
+    its first steps), and malloc as the CLI sets it."""
+    from minigraph.codegen import scanloop
     from minigraph.tensor.fusion import POLICY
 
     POLICY.compile_after = 0
+    scanloop.POLICY.compile_after_calls, scanloop.POLICY.background = 0, False
     tune_malloc()
 
 

@@ -25,13 +25,15 @@ from concurrent.futures import ThreadPoolExecutor, wait
 import numba
 import numpy as np
 
-__all__ = ["available", "blas_threads", "run_parts"]
+__all__ = ["available", "blas_threads", "library_paths", "run_parts"]
 
 _NAMES = [(p + "openblas_set_num_threads" + s, p + "openblas_get_num_threads" + s)
           for p in ("scipy_", "") for s in ("64_", "")]
 
 
-def _library_paths():
+def library_paths():
+    """The files of the OpenBLAS that NumPy loaded (its bundled copy, or a system one): where
+    its thread controls (here) and its CBLAS symbols (``minigraph/codegen/blas.py``) are."""
     here = os.path.dirname(np.__file__)
     paths = glob.glob(os.path.join(here, os.pardir, "numpy.libs", "*openblas*"))
     paths += glob.glob(os.path.join(here, ".dylibs", "*openblas*"))
@@ -44,7 +46,7 @@ def _library_paths():
 
 
 def _find_controls():
-    for path in _library_paths():
+    for path in library_paths():
         try:
             lib = ctypes.CDLL(path)
         except OSError:

@@ -16,7 +16,7 @@ weight) without copying them.
 
 import ctypes
 
-from kernels.blas_threads import _library_paths
+from kernels.blas_threads import library_paths
 
 __all__ = ["available", "routine", "stamp"]
 
@@ -30,7 +30,7 @@ def _find():
     if _FOUND:
         return _FOUND[0]
     found = None
-    for path in _library_paths():
+    for path in library_paths():
         try:
             lib = ctypes.CDLL(path)
         except OSError:

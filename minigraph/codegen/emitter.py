@@ -128,6 +128,8 @@ class Emitter:
     def __init__(self, indent=2):
         self.pre, self.body = [], []
         self.prelude = {}  # module-level lines (constants, BLAS routines), in order
+        self.dests, self.claimed = {}, set()  # see output()
+        self.dest_of = {}  # variable -> its position among the loop's outputs
         self.depth = indent
         self._count = 0
 
@@ -167,6 +169,17 @@ class Emitter:
         self.line(f"if {name}.shape != {tup}:")
         self.line(f"    {name} = np.empty({tup}, {np_dtype(dtype)})")
         return name
+
+    def output(self, var, shape, dtype):
+        """Where a template writes its result ``var`` of ``shape`` (sizes bound to names):
+        the loop's own storage for it when ``var`` is a carry's new value or a per-step
+        output (``dests``, set by :mod:`minigraph.codegen.scanloop`: the row of the trace,
+        so no copy follows), else a buffer of the step."""
+        dest = self.dests.pop(var, None)
+        if dest is None:
+            return Val.array(self.buffer(shape, dtype), len(shape), dtype)
+        self.claimed.add(var)
+        return dest(self, shape)
 
     def sizes(self, shape):
         """Bind each size of ``shape`` to a local name (read once, not per element)."""
@@ -225,6 +238,14 @@ def assign(em, dst, src, bcast=None):
     read = src.name if src.is_scalar else src.at(
         ["0" if b else i for i, b in zip(ivars, bcast)])
     em.line(f"{dst.at(ivars)} = {read}")
+    em.close(len(ivars))
+
+
+def fill(em, dst, value):
+    """Set every element of the view ``dst`` to ``value`` (source text)."""
+    shape = em.sizes(dst.shape)
+    ivars = em.loop_over(shape)
+    em.line(f"{dst.at(ivars)} = {value}")
     em.close(len(ivars))
 
 

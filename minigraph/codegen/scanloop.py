@@ -91,7 +91,10 @@ def loop_source(op, fgraph):
             raise Unsupported(f"a value of type {v.type}")
     em = Emitter(indent=2)
     vals = {}
-    ph = op.inner_inputs
+    ph = fgraph.inputs  # the step's placeholders, in the op's order
+    if len(ph) != len(op.inner_inputs):
+        raise Unsupported("a step function whose inputs are not the scan's placeholders")
+    _destinations(em, op, fgraph)
     for i in range(ns):  # row t of each sequence: o{i} + d{i} * t of its array
         em.line(f"r{i} = o{i} + d{i} * t")
         vals[ph[i]] = _row(em, f"s{i}", f"r{i}", ph[i])
@@ -134,7 +137,10 @@ def loop_source(op, fgraph):
             name = f"q{len(constants)}"
             constants.append(v)
             vals[v] = Val.array(name, v.ndim, v.dtype) if v.ndim else Val.scalar(name, v.dtype)
-    _write_outputs(em, op, [vals[v] for v in fgraph.outputs], head)
+    _write_outputs(em, op, [vals[v] for v in fgraph.outputs], fgraph.outputs)
+    for j in range(op.n_ys):
+        t = op.inner_outputs[nc + j].type
+        em.pre.append(f"y{j} = np.empty(({'0, ' * (t.ndim + 1)}), {np_dtype(t.dtype)})")
     args = ["T"] + [f"{p}{i}" for i in range(ns) for p in "sod"] + \
         [f"c{c}" for c in range(nc)] + \
         [f"k{i}" for i in range(nk)] + [f"q{j}" for j in range(len(constants))]
@@ -150,6 +156,41 @@ def loop_source(op, fgraph):
     return "\n".join(src) + "\n", constants
 
 
+def _destinations(em, op, fgraph):
+    """Let the nodes computing a carry's new value or a per-step output write it straight
+    into the loop's storage (``Emitter.output``): the trace row ``c{c}[t + L]``, the next
+    buffer ``w{c}n`` of a carry without trace, or row ``t`` of ``y{j}``."""
+    produced = {o for node in fgraph.toposort() for o in node.outputs}
+    nc = op.n_carries
+    for k, var in enumerate(fgraph.outputs):
+        if var not in produced or var in em.dests or var.ndim == 0:
+            continue
+        if k < nc:
+            st, L = op.state_type(k), op.windows[k]
+            row = Val.row(f"c{k}", f"t + {L}", st.ndim, st.dtype) if op.carry_keep[k] \
+                else Val.array(f"w{k}n", st.ndim, st.dtype)
+            em.dests[var] = _carry_dest(op, k, row)
+        else:
+            em.dests[var] = _y_dest(op, k - nc)
+        em.dest_of[var] = k
+
+
+def _carry_dest(op, c, row):
+    def dest(em, shape):
+        for d, n in enumerate(shape):
+            check_same(em, n, row.shape[d], f"scan: {op.labels[c]} changed shape")
+        return row
+    return dest
+
+
+def _y_dest(op, j):
+    def dest(em, shape):
+        _alloc_y(em, op, j, shape)
+        t = op.inner_outputs[op.n_carries + j].type
+        return Val.row(f"y{j}", "t", t.ndim, t.dtype)
+    return dest
+
+
 def _row(em, name, index, ph):
     if ph.ndim == 0:
         s = em.fresh("s")
@@ -158,16 +199,22 @@ def _row(em, name, index, ph):
     return Val.row(name, index, ph.ndim, ph.dtype)
 
 
-def _write_outputs(em, op, outs, head):
+def _write_outputs(em, op, outs, vars_):
     """Store each per-step output and each carry's new value of step ``t``. Every value is
     read before any carry is replaced (an output may be a carry's old value, and carries
     may swap), so the new values go to ``w{c}n`` first and are swapped in at the end."""
     nc = op.n_carries
+    written = {em.dest_of[v] for v in em.claimed}  # outputs their nodes wrote in place
     for j in range(op.n_ys):
-        _write_y(em, op, j, outs[nc + j])
+        if nc + j not in written:
+            _write_y(em, op, j, outs[nc + j])
     swaps = []
     for c in range(nc):
         v, st, L = outs[c], op.state_type(c), op.windows[c]
+        if c in written:
+            if not op.carry_keep[c]:
+                swaps.append(f"w{c}, w{c}n = w{c}n, w{c}")
+            continue
         if not op.carry_keep[c] and st.ndim == 0:
             em.line(f"w{c}n = {_scalar(em, v, st.dtype)}")
             swaps.append(f"w{c} = w{c}n")
@@ -186,21 +233,25 @@ def _write_outputs(em, op, outs, head):
 
 
 def _write_y(em, op, j, v):
-    nc = op.n_carries
-    t = op.inner_outputs[nc + j].type
-    nd = t.ndim
-    zeros = "(" + "0, " * (nd + 1) + ")"
-    em.pre.append(f"y{j} = np.empty({zeros}, {np_dtype(t.dtype)})")
+    t = op.inner_outputs[op.n_carries + j].type
     shape = [] if v.is_scalar else em.sizes(v.shape)
+    _alloc_y(em, op, j, shape)
+    if t.ndim == 0:
+        em.line(f"y{j}[t] = {_scalar(em, v, t.dtype)}")
+    else:
+        assign(em, Val.row(f"y{j}", "t", t.ndim, t.dtype), v)
+
+
+def _alloc_y(em, op, j, shape):
+    """Lines making ``y{j}`` at step 0 from the first step's shape, and checking it at the
+    others (declared before the loop: ``loop_source``)."""
+    t = op.inner_outputs[op.n_carries + j].type
     tup = "(T, " + "".join(f"{s}, " for s in shape) + ")"
     em.line("if t == 0:")
     em.line(f"    y{j} = np.empty({tup}, {np_dtype(t.dtype)})")
     for d, s in enumerate(shape):
-        check_same(em, s, f"y{j}.shape[{d + 1}]", f"scan: {op.labels[nc + j]} changed shape")
-    if nd == 0:
-        em.line(f"y{j}[t] = {_scalar(em, v, t.dtype)}")
-    else:
-        assign(em, Val.row(f"y{j}", "t", nd, t.dtype), v)
+        check_same(em, s, f"y{j}.shape[{d + 1}]", f"scan: {op.labels[op.n_carries + j]} "
+                                                  "changed shape")
 
 
 def _scalar(em, v, dtype):
@@ -219,7 +270,7 @@ class CompiledLoop:
         _ALL.add(self)
         self.op, self.calls, self.fn, self.source = op, 0, None, None
         self.state, self.constants, self.pending = "not run yet", [], None
-        self.failed = False
+        self.failed, self._types = False, None
 
     def prepare(self):
         """Generate the source (once); False when the loop cannot be compiled."""
@@ -279,6 +330,15 @@ class CompiledLoop:
         finally:
             self.pending = None
 
+    def disagree(self, error):
+        """The compiled loop raised where the interpreted one did not: it must not run again
+        (a template's check is stricter than the op, or a bug); say so once."""
+        self.fn, self.failed = None, True
+        self.state = f"interpreted: the compiled loop raised {type(error).__name__}"
+        warnings.warn(f"scan {self.op.name or ''}: its compiled loop raised {type(error).__name__}"
+                      f" ({str(error)[:200]}) where the interpreted loop did not; it runs "
+                      "interpreted from now on", RuntimeWarning, stacklevel=3)
+
     def signature(self):
         """The Numba argument types of every call (C-contiguous arrays, scalars)."""
         import numba
@@ -302,31 +362,39 @@ class CompiledLoop:
 
     def run(self, ctx, n, seqs, inits, consts):
         """The loop's outputs, as the interpreted loop returns them."""
-        op = self.op
+        if self._types is None:  # looked up once: a small loop's call is microseconds
+            op = self.op
+            self._types = ([ph.type for ph in op.seq_placeholders()],
+                           [(op.carry_keep[c], op.state_type(c)) for c in range(op.n_carries)],
+                           [ph.type for ph in op.const_placeholders()])
+        seq_types, carry_types, const_types = self._types
         args = [n]
-        for s, ph in zip(seqs, op.seq_placeholders()):
-            args += _sequence(s, ph.type)
-        for c, init in enumerate(inits):
-            st = op.state_type(c)
-            if op.carry_keep[c]:
-                args.append(ctx.trace_buffer(init, c, n))
-            else:
-                args.append(_argument(np.array(init, dtype=st.dtype), st, copy=True))
-        args += [_argument(k, ph.type) for k, ph in zip(consts, op.const_placeholders())]
+        for s, t in zip(seqs, seq_types):
+            args += _sequence(s, t)
+        for c, (init, (keep, st)) in enumerate(zip(inits, carry_types)):
+            args.append(ctx.trace_buffer(init, c, n) if keep else
+                        _argument(np.array(init, dtype=st.dtype), st, copy=True))
+        for k, t in zip(consts, const_types):
+            args.append(_argument(k, t))
         outs = self.fn(*args, *self.constants)
-        return tuple(np.asarray(o, dtype=op.state_type(c).dtype) if c < op.n_carries and
-                     not isinstance(o, np.ndarray) else o for c, o in enumerate(outs))
+        if any(not keep and not st.ndim for keep, st in carry_types):  # rank-0 finals
+            outs = tuple(np.asarray(o, dtype=carry_types[c][1].dtype)
+                         if c < len(carry_types) and not isinstance(o, np.ndarray) else o
+                         for c, o in enumerate(outs))
+        return outs
 
 
 def _argument(x, t, rows=False, copy=False):
     """``x`` as the compiled loop takes it: a writeable C-contiguous array of the type's
     dtype, or a scalar of it for a rank-0 value."""
-    dtype = np.dtype(t.dtype)
+    dtype = t.numpy_dtype if hasattr(t, "numpy_dtype") else np.dtype(t.dtype)
     if not rows and t.ndim == 0:
         return dtype.type(np.asarray(x).reshape(())[()])
-    x = np.asarray(x)
-    if copy or not x.flags.c_contiguous or not x.flags.writeable or not x.flags.aligned \
-            or x.dtype != dtype:
+    if type(x) is not np.ndarray:
+        x = np.asarray(x)
+    flags = x.flags
+    if copy or not (flags.c_contiguous and flags.writeable and flags.aligned) or \
+            x.dtype != dtype:
         x = np.array(x, dtype=dtype, order="C", copy=True)
     return x
 
@@ -403,7 +471,9 @@ def compiled_runner(op, interpreted, trace):
             for i, s in enumerate(seqs):
                 ctx.check_seq(s, n, i)
             return loop.run(ctx, n, seqs, inits, consts)
-        except Exception:  # the interpreted loop raises the full error (or agrees)
-            return interpreted(n_steps, *args)
+        except Exception as e:  # the interpreted loop raises the full error ...
+            out = interpreted(n_steps, *args)
+            loop.disagree(e)  # ... or succeeds: then the compiled loop is wrong here
+            return out
 
     return run

@@ -23,8 +23,8 @@ from minigraph.tensor.scalar import SCALAR_OPS
 from minigraph.tensor.shape import Join, Reshape, Shape, SpecifyShape
 from minigraph.tensor.subtensor import Subtensor
 
-from .emitter import (Unsupported, Val, assign, check_same, dtype_itemsize, materialize,
-                      np_dtype)
+from .emitter import (Unsupported, Val, assign, check_same, dtype_itemsize, fill,
+                      materialize, np_dtype)
 from .runtime import stamp as runtime_stamp
 
 TEMPLATES = {}
@@ -82,11 +82,12 @@ def _elementwise(em, node, ins):
                "code", True) is None:
         raise Unsupported(f"{node.op} has no scalar code")
     prog = program_of(node)
-    return region(em, prog, ins, node.outputs[0].ndim, node.trace)
+    return region(em, prog, ins, node.outputs[0].ndim, node.trace, node.outputs)
 
 
-def region(em, prog, ins, ndim, trace):
-    """One loop over the result running ``prog``; its outputs in fresh buffers."""
+def region(em, prog, ins, ndim, trace, outputs):
+    """One loop over the result running ``prog``, writing the variables ``outputs`` (see
+    ``Emitter.output`` for where)."""
     em.need(_vecmath_prelude(prog))
     if any(not v.is_scalar and v.ndim != ndim for v in ins):
         raise Unsupported("elementwise inputs of different ranks")
@@ -119,17 +120,16 @@ def region(em, prog, ins, ndim, trace):
             em.line(f"{s} = {named(o)}")
             vals.append(Val.scalar(s, dt))
         return vals
-    bufs = [em.buffer(shape, dt) for dt in dtypes]
+    bufs = [em.output(var, shape, dt) for var, dt in zip(outputs, dtypes)]
     ivars = em.loop_over(shape)
     for name, v, b in reads:
         if not v.is_scalar and not all(b):
             em.line(f"{name} = {v.at(['0' if bd else i for i, bd in zip(ivars, b)])}")
     em.lines(body)
-    idx = ", ".join(ivars)
     for buf, o in zip(bufs, outs):
-        em.line(f"{buf}[{idx}] = {named(o)}")
+        em.line(f"{buf.at(ivars)} = {named(o)}")
     em.close(ndim)
-    return [Val.array(b, ndim, dt) for b, dt in zip(bufs, dtypes)]
+    return bufs
 
 
 # ---- views ------------------------------------------------------------------------------
@@ -308,19 +308,21 @@ def _join(em, node, ins):
     total = " + ".join(f"({v.shape[ax]})" for v in ins)
     shape = [ins[0].shape[d] if d != ax else total for d in range(nd)]
     shape = em.sizes(shape)
-    buf = em.buffer(shape, node.outputs[0].dtype)
+    out = em.output(node.outputs[0], shape, node.outputs[0].dtype)
     at = "0"
     for v in ins:
         for d in range(nd):
             if d != ax:
                 check_same(em, v.shape[d], shape[d], f"join: shapes differ (node created at "
                                                      f"{node.trace})")
-        dst = Val.array(buf, nd, node.outputs[0].dtype)
-        dst.dims[ax] = (ax, at, 1)
+        dst = Val(out.dtype, out.name, list(out.dims), out.fixed, list(out.shape),
+                  out.base_ndim)
+        a, start, step = dst.dims[ax]
+        dst.dims[ax] = (a, at if start == "0" else f"{start} + {at}", step)
         dst.shape[ax] = v.shape[ax]
         assign(em, dst, v)
         at = f"{at} + ({v.shape[ax]})" if at != "0" else f"({v.shape[ax]})"
-    return [Val.array(buf, nd, node.outputs[0].dtype)]
+    return [out]
 
 
 def _operand(em, v):
@@ -361,19 +363,16 @@ def _dot(em, node, ins):
                                               f"{trace})")
     out_shape = em.sizes(list(va.shape[:-1]) + list(vb.shape[1:]))
     nd = len(out_shape)
-    buf = em.buffer(out_shape, dtype)
-    out = Val.array(buf, nd, dtype)
+    out = em.output(node.outputs[0], out_shape, dtype)
     beta = "0"
     if isinstance(node.op, DotAdd):
-        bias, bc = ins[2], node.inputs[2].broadcastable
-        if not bias.is_scalar:
-            if bias.ndim > nd:
-                raise Unsupported("a bias of higher rank than the product")
-            lead = nd - bias.ndim  # NumPy's broadcasting: a vector bias adds to every row
-            bias = Val(bias.dtype, bias.name, [(None, "0", 1)] * lead + bias.dims,
-                       bias.fixed, ["1"] * lead + bias.shape, bias.base_ndim)
-            bc = (True,) * lead + tuple(bc)
-        assign(em, out, bias, list(bc) if not ins[2].is_scalar else None)
+        bias, bc = ins[2], list(node.inputs[2].broadcastable)
+        if not bias.is_scalar and bias.ndim < nd:  # NumPy broadcasting: leading dims of 1
+            pad = nd - bias.ndim
+            bias = Val(bias.dtype, bias.name, [(None, "0", 1)] * pad + bias.dims, bias.fixed,
+                       ["1"] * pad + bias.shape, bias.base_ndim)
+            bc = [True] * pad + bc
+        assign(em, out, bias, None if bias.is_scalar else bc)
         beta = "1"
     k = em.sizes([va.shape[-1]])[0]
     fn = f"_gemm_{dtype}" if nd == 2 and va.ndim == 2 else f"_gemv_{dtype}"
@@ -383,25 +382,31 @@ def _dot(em, node, ins):
     em.line(f"if {' and '.join(f'{s} > 0' for s in out_shape)}:")
     em.depth += 1
     em.line(f"if {k} == 0:")
-    em.line(f"    {buf}[...] = 0" if beta == "0" else "    pass")
+    em.depth += 1
+    if beta == "0":
+        fill(em, out, f"{np_dtype(dtype)}(0)")
+    else:
+        em.line("pass")
+    em.depth -= 1
     em.line("else:")
     em.depth += 1
-    A, B = _address(va), _address(vb)
+    A, B, C = _address(va), _address(vb), _address(out)
+    ldc = f"{out.name}.strides[{out.dims[0][0]}] // {dtype_itemsize(dtype)}"
     if va.ndim == 2 and vb.ndim == 2:
         M, N = out_shape
         em.line(f"{fn}(101, {112 if ta else 111}, {112 if tb else 111}, {M}, {N}, {k}, {one}, "
-                f"{A}, max({lda}, 1), {B}, max({ldb}, 1), {zero}, {buf}.ctypes.data, "
-                f"max({N}, 1))")
+                f"{A}, max({lda}, 1), {B}, max({ldb}, 1), {zero}, {C}, "
+                f"max({ldc}, 1))")
     elif va.ndim == 2:  # matrix @ vector: the stored matrix, transposed or not
         M = out_shape[0]
         rows, cols = (k, M) if ta else (M, k)
         em.line(f"{fn}(101, {112 if ta else 111}, {rows}, {cols}, {one}, {A}, max({lda}, 1), "
-                f"{B}, {ldb}, {zero}, {buf}.ctypes.data, 1)")
+                f"{B}, {ldb}, {zero}, {C}, 1)")
     else:  # vector @ matrix = matrix.T @ vector
         N = out_shape[0]
         rows, cols = (N, k) if tb else (k, N)
         em.line(f"{fn}(101, {111 if tb else 112}, {rows}, {cols}, {one}, {B}, max({ldb}, 1), "
-                f"{A}, {lda}, {zero}, {buf}.ctypes.data, 1)")
+                f"{A}, {lda}, {zero}, {C}, 1)")
     em.depth -= 2
     return [out]
 

@@ -51,14 +51,25 @@ def store(em, dst, src, flags, inc):
     em.close(len(ivars))
 
 
-def _copy(em, x):
-    """A fresh buffer holding ``x`` (always a copy: the result must not alias ``x``)."""
+def _copy(em, x, var):
+    """``x`` copied to where the result ``var`` goes (always a copy: the result must not
+    alias ``x``)."""
     if x.is_scalar:
         raise Unsupported("indexing a scalar")
-    buf = em.buffer(em.sizes(x.shape), x.dtype)
-    out = Val.array(buf, x.ndim, x.dtype)
+    out = em.output(var, em.sizes(x.shape), x.dtype)
     assign(em, out, x)
     return out
+
+
+def array_of(v):
+    """Source text of a Numba array that is the view ``v`` (the whole of its base, or a
+    row of it, both C-contiguous), or None."""
+    if v.is_whole():
+        return v.name
+    if set(v.fixed) == {0} and v.base_ndim == v.ndim + 1 and \
+            v.dims == [(a + 1, "0", 1) for a in range(v.ndim)]:
+        return f"{v.name}[{v.fixed[0]}]"
+    return None
 
 
 @template(IncSubtensor)
@@ -68,8 +79,8 @@ def _inc_subtensor(em, node, ins):
     if "array" in op.entries:
         if op.entries != ("array",):
             raise Unsupported("an integer-array index other than x[idx]")
-        return [_inc_rows(em, x, y, flags, idx[0], not op.set_instead_of_inc)]
-    out = _copy(em, x)
+        return [_inc_rows(em, node, x, y, flags, idx[0], not op.set_instead_of_inc)]
+    out = _copy(em, x, node.outputs[0])
     part = index_view(em, out, op.entries, iter(idx))
     store(em, part, y, flags, not op.set_instead_of_inc)
     return [out]
@@ -105,16 +116,16 @@ def _take_rows(em, node, ins):
     if x.is_scalar:
         raise Unsupported("indexing a scalar")
     xs, ii = em.sizes(x.shape), em.sizes(i.shape)
-    buf = em.buffer(ii + xs[1:], x.dtype)
+    out = em.output(node.outputs[0], ii + xs[1:], x.dtype)
     ivars = em.loop_over(ii)
     row = _row(x, _row_index(em, i.at(ivars), xs[0]))
     jvars = em.loop_over(xs[1:])
-    em.line(f"{buf}[{', '.join(ivars + jvars)}] = {row.at(jvars)}")
+    em.line(f"{out.at(ivars + jvars)} = {row.at(jvars)}")
     em.close(len(ivars) + len(jvars))
-    return [Val.array(buf, len(ii) + x.ndim - 1, x.dtype)]
+    return [out]
 
 
-def _inc_rows(em, x, y, flags, i, inc):
+def _inc_rows(em, node, x, y, flags, i, inc):
     """``x`` with rows ``x[i[k]]`` set to (or incremented by) ``y[k]``, in the order of
     ``i``: a repeated row accumulates (``numpy.add.at``), or takes the last value. ``y`` is
     broadcast against ``x[i]`` (of shape ``i.shape + x.shape[1:]``) as in :func:`store`."""
@@ -122,7 +133,7 @@ def _inc_rows(em, x, y, flags, i, inc):
     t, ct = np_dtype(x.dtype), np_dtype(np.result_type(x.dtype, y.dtype).name)
     if inc and not np.can_cast(np.result_type(x.dtype, y.dtype), x.dtype, "same_kind"):
         raise Unsupported(f"adding {y.dtype} into {x.dtype}")
-    out = _copy(em, x)
+    out = _copy(em, x, node.outputs[0])
     xs, ii = em.sizes(x.shape), em.sizes(i.shape)
     lead = len(ii) + x.ndim - 1 - y.ndim
     if lead < 0:
@@ -159,8 +170,7 @@ def _alloc(em, node, ins):
         em.line(f"if {n} < 0:")
         em.line("    " + em.fail("ValueError", "negative dimensions are not allowed"))
         sizes.append(n)
-    buf = em.buffer(sizes, dt)
-    out = Val.array(buf, nd, dt)
+    out = em.output(node.outputs[0], sizes, dt)
     store(em, out, value, node.inputs[0].broadcastable, False)
     return [out]
 
@@ -168,12 +178,12 @@ def _alloc(em, node, ins):
 @template(MakeVector)
 def _make_vector(em, node, ins):
     dt = node.op.dtype
-    buf = em.buffer([str(len(ins))], dt)
+    if any(v.ndim for v in ins):
+        raise Unsupported("make_vector of a value that is not a scalar")
+    out = em.output(node.outputs[0], [str(len(ins))], dt)
     for k, v in enumerate(ins):
-        if v.ndim:
-            raise Unsupported("make_vector of a value that is not a scalar")
-        em.line(f"{buf}[{k}] = {np_dtype(dt)}({_read(v)})")
-    return [Val.array(buf, 1, dt)]
+        em.line(f"{out.at([str(k)])} = {np_dtype(dt)}({_read(v)})")
+    return [out]
 
 
 @template(MRGUniform)
@@ -195,15 +205,22 @@ def _mrg_uniform(em, node, ins):
         em.line(f"if {n} < 0:")
         em.line("    " + em.fail("ValueError", "MRG uniform: negative size"))
         sizes.append(n)
-    state = _copy(em, rstate)
-    out = em.buffer(sizes, dt)
+    state = _copy(em, rstate, node.outputs[0])
+    out = em.output(node.outputs[1], sizes, dt)
+    target = array_of(out)
+    if target is None:  # a view the fill cannot write: a buffer, copied there after
+        target = em.buffer(sizes, dt)
     em.need(["from minigraph.sandbox import mrg31k3p as _mrg",
              f"# minigraph/sandbox/mrg31k3p.py sha1 {_mrg_stamp()}",
              f"_mrg_fill_{dt} = _mrg._numba_fill('{dt}')",
              f"_mrg_norm_{dt} = _mrg._norm('{dt}')"])
-    em.line(f"_mrg_fill_{dt}({state.name}, {out}.reshape({' * '.join(sizes)}), "
-            f"_mrg_norm_{dt})")
-    return [state, Val.array(out, nd, dt)]
+    st = array_of(state)
+    if st is None:
+        raise Unsupported("an MRG state stored as a strided view")
+    em.line(f"_mrg_fill_{dt}({st}, {target}.reshape({' * '.join(sizes)}), _mrg_norm_{dt})")
+    if target != array_of(out):
+        assign(em, out, Val.array(target, nd, dt))
+    return [state, out]
 
 
 def _mrg_stamp():

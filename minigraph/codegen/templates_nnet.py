@@ -13,50 +13,51 @@ import numpy as np
 
 from minigraph.tensor.nnet.basic import LogSoftmax, Softmax, SoftmaxGrad
 
-from .emitter import Unsupported, Val, check_same, np_dtype
+from .emitter import Unsupported, check_same, np_dtype
 from .templates import scalar_op, template
 from .templates_reduce import fold
 
 
-def _row_start(em, x, what):
+def _row_start(em, x, var, what):
     """The sizes of ``x``, a row length checked non-zero (NumPy's max of an empty row
-    raises), the result buffer, and the loops over the leading dimensions opened."""
+    raises), where the result ``var`` goes, and the loops over the leading dimensions
+    opened."""
     if x.ndim == 0:
         raise Unsupported(f"{what} of a scalar")
     sizes = em.sizes(x.shape)
     em.line(f"if {sizes[-1]} == 0:")
     em.line("    " + em.fail("ValueError", f"{what} of an empty row"))
-    buf = em.buffer(sizes, x.dtype)
-    return sizes, buf, em.loop_over(sizes[:-1])
+    out = em.output(var, sizes, x.dtype)
+    return sizes, out, em.loop_over(sizes[:-1])
 
 
 @template(Softmax)
 def _softmax(em, node, ins):
     (x,) = ins
     t = np_dtype(x.dtype)
-    sizes, buf, ivars = _row_start(em, x, "softmax")
+    sizes, out, ivars = _row_start(em, x, node.outputs[0], "softmax")
     m = fold(em, "max", lambda j: x.at(ivars + j), sizes[-1:], x.dtype)
     acc, s = em.fresh("acc"), em.fresh("sum")
     em.line(f"{acc} = np.float64(0)")
     (j,) = em.loop_over(sizes[-1:])
     e = scalar_op(em, "exp", x.dtype, [f"{t}({x.at(ivars + [j])} - {m})"])
-    cell = f"{buf}[{', '.join(ivars + [j])}]"
+    cell = out.at(ivars + [j])
     em.line(f"{cell} = {e}")
     em.line(f"{acc} += np.float64({e})")
     em.close(1)
     em.line(f"{s} = {t}({acc})")
     (j,) = em.loop_over(sizes[-1:])
-    cell = f"{buf}[{', '.join(ivars + [j])}]"
+    cell = out.at(ivars + [j])
     em.line(f"{cell} = {t}({cell} / {s})")
     em.close(1 + len(ivars))
-    return [Val.array(buf, x.ndim, x.dtype)]
+    return [out]
 
 
 @template(LogSoftmax)
 def _log_softmax(em, node, ins):
     (x,) = ins
     t = np_dtype(x.dtype)
-    sizes, buf, ivars = _row_start(em, x, "log_softmax")
+    sizes, out, ivars = _row_start(em, x, node.outputs[0], "log_softmax")
     m = fold(em, "max", lambda j: x.at(ivars + j), sizes[-1:], x.dtype)
     acc = em.fresh("acc")
     em.line(f"{acc} = np.float64(0)")
@@ -66,9 +67,9 @@ def _log_softmax(em, node, ins):
     em.close(1)
     lse = scalar_op(em, "log", x.dtype, [f"{t}({acc})"])
     (j,) = em.loop_over(sizes[-1:])
-    em.line(f"{buf}[{', '.join(ivars + [j])}] = {t}({t}({x.at(ivars + [j])} - {m}) - {lse})")
+    em.line(f"{out.at(ivars + [j])} = {t}({t}({x.at(ivars + [j])} - {m}) - {lse})")
     em.close(1 + len(ivars))
-    return [Val.array(buf, x.ndim, x.dtype)]
+    return [out]
 
 
 @template(SoftmaxGrad)
@@ -81,7 +82,7 @@ def _softmax_grad(em, node, ins):
     flags = [node.inputs[0].broadcastable, node.inputs[1].broadcastable]
     sizes = broadcast_sizes(em, [dy, sm], flags, f"softmax gradient: shapes differ (node "
                                                  f"created at {node.trace})")
-    buf = em.buffer(sizes, out_dt)
+    out = em.output(node.outputs[0], sizes, out_dt)
     ivars = em.loop_over(sizes[:-1])
 
     def read(v, b, idx):
@@ -97,10 +98,10 @@ def _softmax_grad(em, node, ins):
     em.line(f"{s} = {ct}({acc})")
     (j,) = em.loop_over(sizes[-1:])
     idx = ivars + [j]
-    em.line(f"{buf}[{', '.join(idx)}] = {np_dtype(out_dt)}({ct}({read(dy, flags[0], idx)} - "
+    em.line(f"{out.at(idx)} = {np_dtype(out_dt)}({ct}({read(dy, flags[0], idx)} - "
             f"{s}) * {read(sm, flags[1], idx)})")
     em.close(1 + len(ivars))
-    return [Val.array(buf, len(sizes), out_dt)]
+    return [out]
 
 
 def broadcast_sizes(em, vals, flags, what):

@@ -12,7 +12,7 @@ import numpy as np
 
 from minigraph.tensor.reduce import Argmax, Reduce
 
-from .emitter import Unsupported, Val, np_dtype
+from .emitter import Unsupported, Val, fill, np_dtype
 from .templates import template
 
 
@@ -89,34 +89,36 @@ def _reduce(em, node, ins):
                  op.keepdims or d in kept]
     elem = out_dt if op.kind in ("sum", "prod") and out_dt != x.dtype else None
     if list(op.axis) != list(range(len(kept), x.ndim)):
-        return [_reduce_outer(em, op, x, sizes, kept, out_sizes, out_dt, elem)]
+        out = em.output(node.outputs[0], out_sizes, out_dt)
+        return [_reduce_outer(em, op, x, sizes, kept, out, elem)]
     # the reduced axes are the innermost: one accumulator per result
     if not out_sizes:
         acc = fold(em, op.kind, x.at, sizes, out_dt, elem)
         s = em.fresh("s")
         em.line(f"{s} = {np_dtype(out_dt)}({acc})")
         return [Val.scalar(s, out_dt)]
-    buf = em.buffer(out_sizes, out_dt)
+    out = em.output(node.outputs[0], out_sizes, out_dt)
     ivars = em.loop_over([sizes[d] for d in kept])
     acc = fold(em, op.kind, lambda jvars: x.at(ivars + jvars), sizes[len(kept):], out_dt, elem)
     index = ivars + ["0"] * (len(out_sizes) - len(ivars))
-    em.line(f"{buf}[{', '.join(index)}] = {np_dtype(out_dt)}({acc})")
+    em.line(f"{out.at(index)} = {np_dtype(out_dt)}({acc})")
     em.close(len(ivars))
-    return [Val.array(buf, len(out_sizes), out_dt)]
+    return [out]
 
 
-def _reduce_outer(em, op, x, sizes, kept, out_sizes, out_dt, elem):
-    """A reduction over some outer axis: ``x`` read in order, each value folded into its
-    result in place (NumPy's order for such a reduction, in the result's dtype)."""
-    buf = em.buffer(out_sizes, out_dt)
-    em.line(f"{buf}[...] = {identity(op.kind, out_dt)}")
+def _reduce_outer(em, op, x, sizes, kept, out, elem):
+    """A reduction over some outer axis into ``out``: ``x`` read in order, each value
+    folded into its result in place (NumPy's order for such a reduction, in the result's
+    dtype)."""
+    out_dt = out.dtype
+    fill(em, out, identity(op.kind, out_dt))
     ivars = em.loop_over(sizes)
     index = [("0" if d in op.axis else i) for d, i in enumerate(ivars)
              if op.keepdims or d in kept]
     value = x.at(ivars)
     if elem is not None:
         value = f"{np_dtype(elem)}({value})"
-    cell = f"{buf}[{', '.join(index)}]"
+    cell = out.at(index)
     if op.kind in ("sum", "prod"):
         sign = "+" if op.kind == "sum" else "*"
         em.line(f"{cell} = {np_dtype(out_dt)}({cell} {sign} {value})")
@@ -125,7 +127,7 @@ def _reduce_outer(em, op, x, sizes, kept, out_sizes, out_dt, elem):
         em.line(f"{v} = {np_dtype(out_dt)}({value})")
         combine(em, op.kind, cell, v, out_dt)
     em.close(len(ivars))
-    return Val.array(buf, len(out_sizes), out_dt)
+    return out
 
 
 @template(Argmax)
@@ -142,7 +144,7 @@ def _argmax(em, node, ins):
     kept = [d for d in range(x.ndim) if d not in axes]
     out_sizes = [("1" if d in axes else sizes[d]) for d in range(x.ndim)
                  if op.keepdims or d in kept]
-    buf = em.buffer(out_sizes, "int64") if out_sizes else None
+    out = em.output(node.outputs[0], out_sizes, "int64") if out_sizes else None
     ivars = em.loop_over([sizes[d] for d in kept])
     best, at, k = em.fresh("best"), em.fresh("at"), em.fresh("k")
     em.line(f"{best} = {x.at(_merge(kept, ivars, axes, ['0'] * len(axes)))}")
@@ -157,7 +159,7 @@ def _argmax(em, node, ins):
     em.line(f"    {best}, {at} = {v}, {k}")
     em.line(f"{k} += 1")
     em.close(len(jvars))
-    if buf is None:
+    if out is None:
         s = em.fresh("s")
         em.line(f"{s} = np.int64({at})")
         em.close(len(ivars))
@@ -165,9 +167,9 @@ def _argmax(em, node, ins):
     index = ivars + ["0"] * (len(out_sizes) - len(ivars)) if op.axis is None else \
         [("0" if d in axes else ivars[kept.index(d)]) for d in range(x.ndim)
          if op.keepdims or d in kept]
-    em.line(f"{buf}[{', '.join(index)}] = {at}")
+    em.line(f"{out.at(index)} = {at}")
     em.close(len(ivars))
-    return [Val.array(buf, len(out_sizes), "int64")]
+    return [out]
 
 
 def _merge(kept, ivars, axes, jvars):
