@@ -13,14 +13,12 @@ Adding an op: write ``@template(OpClass)`` ``def _op(em, node, ins)`` here, and 
 ``tests/codegen/test_templates.py`` comparing the compiled loop with the interpreted one.
 """
 
-from minigraph.gradient import _GradModifier
-from minigraph.scan.checks import CheckLength
 from minigraph.tensor.blas import Dot, DotAdd
 from minigraph.tensor.elemwise import DimShuffle, Elemwise
 from minigraph.tensor.fused_kernels import _body, _vecmath_prelude
 from minigraph.tensor.fusion import FusedElemwise, Program
 from minigraph.tensor.scalar import SCALAR_OPS
-from minigraph.tensor.shape import Join, Reshape, Shape, SpecifyShape
+from minigraph.tensor.shape import Join, Reshape, Shape
 from minigraph.tensor.subtensor import Subtensor
 
 from .emitter import (Unsupported, Val, assign, check_same, dtype_itemsize, fill,
@@ -271,32 +269,6 @@ def _reshape(em, node, ins):
     return [Val.array(new, nd, x.dtype)]
 
 
-@template(SpecifyShape)
-def _specify_shape(em, node, ins):
-    (x,) = ins
-    for n, want in zip(x.shape, node.op.shape):
-        if want is not None:
-            check_same(em, n, str(want), f"specify_shape: a size differs from {want} (node "
-                                         f"created at {node.trace})")
-    return [x]
-
-
-@template(CheckLength)
-def _check_length(em, node, ins):
-    (x,) = ins
-    em.line(f"if {x.shape[0]} < {node.op.span}:")
-    em.line("    " + em.fail("ValueError", "a sequence is too short"))
-    return [x]
-
-
-def _identity(em, node, ins):
-    return [ins[0]]
-
-
-for _cls in [_GradModifier] + _GradModifier.__subclasses__():  # zero_grad, grad_clip, ...
-    template(_cls)(_identity)
-
-
 # ---- joins and products -----------------------------------------------------------------
 
 
@@ -356,7 +328,7 @@ def _dot(em, node, ins):
     if a.is_scalar or b.is_scalar:
         raise Unsupported("a product with a scalar")
     if a.ndim == 1 and b.ndim == 1:
-        return [_vector_dot(em, node, ins, dtype)]
+        return [templates_reduce.vector_dot(em, node, ins, dtype)]
     (va, lda, ta), (vb, ldb, tb) = _operand(em, a), _operand(em, b)
     trace = node.trace
     check_same(em, va.shape[-1], vb.shape[0], f"dot: shapes are not aligned (node created at "
@@ -411,27 +383,5 @@ def _dot(em, node, ins):
     return [out]
 
 
-def _vector_dot(em, node, ins, dtype):
-    """``a . b`` of two vectors (plus a scalar bias for DotAdd) as a scalar: a loop summing
-    in float64 (NumPy's BLAS sums in the dtype, in its own order: the results agree to a
-    rounding of the dtype)."""
-    a, b = ins[:2]
-    check_same(em, a.shape[0], b.shape[0], f"dot: shapes are not aligned (node created at "
-                                           f"{node.trace})")
-    n = em.sizes([a.shape[0]])[0]
-    acc, out, t = em.fresh("acc"), em.fresh("s"), np_dtype(dtype)
-    em.line(f"{acc} = np.float64(0)")
-    (i,) = em.loop_over([n])
-    em.line(f"{acc} += np.float64({a.at([i])}) * np.float64({b.at([i])})")
-    em.close(1)
-    em.line(f"{out} = {t}({acc})")
-    if isinstance(node.op, DotAdd):
-        bias = ins[2]
-        if bias.ndim:
-            raise Unsupported("a vector dot product plus a bias that is not a scalar")
-        em.line(f"{out} = {t}({out} + {bias.name if bias.is_scalar else bias.at([])})")
-    return Val.scalar(out, dtype)
-
-
 # the templates of the other op families register themselves on import
-from . import templates_index, templates_nnet, templates_reduce  # noqa: E402,F401
+from . import templates_index, templates_nnet, templates_reduce, templates_shape  # noqa: E402,F401

@@ -1,6 +1,6 @@
 """Loop templates of reductions: ``sum prod max min`` over axes (``Reduce``), ``argmax`` /
-``argmin``, and the row sums and maxima that softmax and its gradient need
-(:mod:`minigraph.codegen.templates_nnet`).
+``argmin``, the product of two vectors (``Dot`` of rank 0), and the row sums and maxima
+that softmax and its gradient need (:mod:`minigraph.codegen.templates_nnet`).
 
 Each computes what ``minigraph/tensor/reduce.py`` computes with NumPy, with one difference
 in the last bits of float sums: a reduction over the innermost axes sums each result in
@@ -10,9 +10,10 @@ result, as NumPy does. Both agree with NumPy to a rounding of the dtype.
 
 import numpy as np
 
+from minigraph.tensor.blas import DotAdd
 from minigraph.tensor.reduce import Argmax, Reduce
 
-from .emitter import Unsupported, Val, fill, np_dtype
+from .emitter import Unsupported, Val, check_same, fill, np_dtype
 from .templates import template
 
 
@@ -177,3 +178,25 @@ def _merge(kept, ivars, axes, jvars):
     out = dict(zip(kept, ivars))
     out.update(zip(axes, jvars))
     return [out[d] for d in range(len(out))]
+
+
+def vector_dot(em, node, ins, dtype):
+    """``a . b`` of two vectors (plus a scalar bias for DotAdd) as a scalar: a loop summing
+    in float64 (NumPy's BLAS sums in the dtype, in its own order: the results agree to a
+    rounding of the dtype)."""
+    a, b = ins[:2]
+    check_same(em, a.shape[0], b.shape[0], f"dot: shapes are not aligned (node created at "
+                                           f"{node.trace})")
+    n = em.sizes([a.shape[0]])[0]
+    acc, out, t = em.fresh("acc"), em.fresh("s"), np_dtype(dtype)
+    em.line(f"{acc} = np.float64(0)")
+    (i,) = em.loop_over([n])
+    em.line(f"{acc} += np.float64({a.at([i])}) * np.float64({b.at([i])})")
+    em.close(1)
+    em.line(f"{out} = {t}({acc})")
+    if isinstance(node.op, DotAdd):
+        bias = ins[2]
+        if bias.ndim:
+            raise Unsupported("a vector dot product plus a bias that is not a scalar")
+        em.line(f"{out} = {t}({out} + {bias.name if bias.is_scalar else bias.at([])})")
+    return Val.scalar(out, dtype)
