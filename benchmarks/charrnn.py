@@ -14,6 +14,11 @@ plain ops, where the GRU has fused kernels) against ``nn.LSTM`` and
 ``nn.RNN(nonlinearity="relu")``, without dropout (the table of issue 14). ``--baseline DIR``
 adds a third worker running the minigraph of another checkout (``DIR`` holds its
 ``minigraph/`` and ``models/``), alternating with the others, for A/B comparisons of a change.
+A "GEMMs alone" worker times only the matrix products one train step needs (per layer the
+recurrent products each step, forward and backward, the weight gradients, the input
+projections of layers 1 and up, the output layer: ``benchmarks/gemm_bound.py``), NumPy float32
+into preallocated arrays, the floor issue 14 measures the LSTM against (within 1.2x);
+``--no-gemm`` leaves it out.
 
 Each framework trains in a worker process of its own (its own thread pools and OpenMP
 settings, so neither is slowed by the other's idle threads); the parent alternates between
@@ -27,7 +32,7 @@ process (`generation_rate`). Threads are pinned (OpenBLAS, Numba, PyTorch) to ea
 
     python3 benchmarks/charrnn.py [--rounds 7] [--configs gorner,small] [--threads 1,2]
                                   [--sections train,generation] [--no-torch] [--json FILE]
-                                  [--cell gru|lstm|rnn] [--baseline DIR]
+                                  [--cell gru|lstm|rnn] [--baseline DIR] [--no-gemm]
 """
 
 import os
@@ -57,6 +62,9 @@ from models.charrnn.data import Vocabulary  # noqa: E402
 from models.charrnn.generate import Sampler  # noqa: E402
 from models.charrnn.model import CharRNN, ModelConfig  # noqa: E402
 
+sys.path.append(os.path.dirname(os.path.abspath(__file__)))  # gemm_bound, when imported
+from gemm_bound import GemmStep, gemm_flops, train_gemms  # noqa: E402
+
 CONFIGS = {  # name: (layers, hidden, seq_len, batch, vocab)
     "gorner": (3, 512, 30, 200, 98),
     "small": (1, 256, 50, 64, 65),
@@ -64,7 +72,9 @@ CONFIGS = {  # name: (layers, hidden, seq_len, batch, vocab)
 TARGETS = {  # speed-up over PyTorch asked for, per cell and configuration
     "gru": {"gorner": 1.2, "small": 1.5}, "lstm": {"gorner": 1.0, "small": 1.0},
     "rnn": {"gorner": 1.3, "small": 1.3}}
+GEMM_TARGETS = {"lstm": 1.2}  # minigraph step time / its GEMMs alone asked for (issue 14)
 TORCH_NAMES = {"gru": "nn.GRU", "lstm": "nn.LSTM", "rnn": "nn.RNN(relu)"}
+GATES = {"gru": 3, "lstm": 4, "rnn": 1}
 DROPOUT = 0.2 if CELL == "gru" else 0.0  # the LSTM and RNN rows of issue 14: no dropout
 LR, CLIP = 1e-3, 5.0
 
@@ -103,6 +113,20 @@ def minigraph_step(name):
         return float(loss)
 
     return step
+
+
+def gemm_step(name):
+    """The GEMMs alone of one train step of configuration `name` (``benchmarks/gemm_bound``):
+    per layer the recurrent products each step forward and backward, the weight gradients,
+    the input projections of layers 1 and up, the output layer; NumPy, float32."""
+    run = GemmStep(gemm_set(name))
+    return lambda: run() or 0.0
+
+
+def gemm_set(name):
+    """The GEMMs of one train step of configuration `name` (`gemm_bound.train_gemms`)."""
+    layers, hidden, seq_len, batch, vocab = CONFIGS[name]
+    return train_gemms(layers, hidden, seq_len, batch, vocab, [(1, GATES[CELL])], GATES[CELL])
 
 
 def torch_step(name):
@@ -165,7 +189,7 @@ class Worker:
             env["MINIGRAPH_BENCH_ROOT"] = os.path.abspath(baseline)
         self.proc = subprocess.Popen(
             [sys.executable, os.path.abspath(__file__), "--worker",
-             "torch" if framework == "torch" else "minigraph", name,
+             "minigraph" if framework == "baseline" else framework, name,
              "--threads", str(threads), "--cell", CELL],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
         self.ok = self._read() == "ready"
@@ -195,7 +219,7 @@ def worker_main(framework, name):
     numba.set_num_threads(int(THREADS))
     if framework == "minigraph":
         steady_state()
-    step = minigraph_step(name) if framework == "minigraph" else torch_step(name)
+    step = {"minigraph": minigraph_step, "torch": torch_step, "gemm": gemm_step}[framework](name)
     if step is None:
         print("unavailable", flush=True)
         return
@@ -293,6 +317,8 @@ def main():
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--configs", default="gorner,small")
     parser.add_argument("--no-torch", action="store_true")
+    parser.add_argument("--no-gemm", action="store_true",
+                        help="leave out the GEMMs-alone column (its NumPy worker)")
     parser.add_argument("--threads", default="1,2",
                         help="thread counts to measure, comma-separated (default 1,2)")
     parser.add_argument("--sections", default="train,generation",
@@ -308,7 +334,7 @@ def main():
     if args.worker:
         return worker_main(*args.worker)
     frameworks = ["minigraph"] + (["baseline"] if args.baseline else []) + (
-        [] if args.no_torch else ["torch"])
+        [] if args.no_torch else ["torch"]) + ([] if args.no_gemm else ["gemm"])
     print(f"char-RNN benchmark: {platform.processor() or platform.machine()}, "
           f"{os.cpu_count()} cores; each framework trains in its own process with its thread "
           f"pools (OpenBLAS, Numba, PyTorch) pinned to the count shown; median of "
@@ -364,8 +390,10 @@ def report_generation(gen, threads):
 def report(rows, threads):
     print(f"\n{threads} thread(s), {CELL} cell")
     base = any("baseline" in r for r in rows.values())
+    gemm = any("gemm" in r for r in rows.values())
     print(f"{'config':<28} {'minigraph':>12} {'pytorch':>12} {'speed-up':>9} {'target':>7} "
           f"{'peak RSS':>9} {'(pytorch)':>10}"
+          + (f" {'GEMMs alone':>12} {'/GEMMs':>7} {'target':>7} {'pt/GEMMs':>9}" if gemm else "")
           + (f" {'baseline':>12} {'vs baseline':>11} {'(RSS)':>7}" if base else ""))
     for name, r in rows.items():
         layers, hidden, seq_len, batch, vocab = CONFIGS[name]
@@ -377,13 +405,23 @@ def report(rows, threads):
         torch_rss = f"{r['torch_rss_mb']:.0f}MB" if "torch_rss_mb" in r else "n/a"
         line = (f"{label:<28} {mg:>12} {pt:>12} {ratio:>9} {TARGETS[CELL][name]:>6.1f}x "
                 f"{r['minigraph_rss_mb']:>7.0f}MB {torch_rss:>10}")
+        if "gemm" in r:
+            target = f"{GEMM_TARGETS[CELL]:.1f}x" if CELL in GEMM_TARGETS else "-"
+            pt_gemm = f"{r['torch'] / r['gemm']:.2f}x" if "torch" in r else "n/a"
+            line += (f" {chars / r['gemm']:>10,.0f}/s {r['minigraph'] / r['gemm']:>6.2f}x "
+                     f"{target:>7} {pt_gemm:>9}")
         if "baseline" in r:
             line += (f" {chars / r['baseline']:>10,.0f}/s {r['baseline'] / r['minigraph']:>10.2f}x"
                      f" {r['baseline_rss_mb']:>5.0f}MB")
         print(line)
     print("(chars/s of whole train steps; speed-up = PyTorch step time / minigraph step time; "
           "peak RSS (VmHWM) of each worker process, target < 500 MB"
+          + ("; GEMMs alone = only the matrix products of a step, NumPy (benchmarks/gemm_bound"
+             ".py: " + ", ".join(f"{name} {gemm_flops(gemm_set(name)) / 1e9:.1f}" for name in rows)
+             + " GFLOP a step), /GEMMs = minigraph step time / theirs, target: at most that"
+             if gemm else "")
           + ("; vs baseline = baseline step time / minigraph step time)" if base else ")"))
+
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -10,7 +10,13 @@ Measures, on a tiny body ``h = tanh(x_t + h @ W)`` (H=16, 1,000 steps, float64):
   hidden 256, vocabulary 86; target < 0.3 s), split into building the graph and compiling;
 * calls per second of that function (batch 1, 8 steps, ReLU, softmax per step, SGD) against
   the same model and update in PyTorch eager (when installed), alternating blocks of calls
-  in one process, one thread each (issue 14's row; target >= 2.5x);
+  in one process, one thread each (issue 14's row; target >= 2.5x); and against PyTensor's
+  compiled C function of the same model (``cvm`` linker: g++-compiled ops, scan's loop in
+  Cython), in a worker process alternating with them (target >= 2x), with PyTensor's build
+  and compile time. PyTensor is for this benchmark only, not a minigraph dependency:
+  ``pip install pytensor`` into this interpreter or another (``--pytensor-python PATH``;
+  without it the line says why it was not measured), and a system BLAS for its C GEMMs
+  (Debian ``libopenblas-dev``; the worker points PyTensor at it);
 * peak memory of the gradient call for several lengths: its growth per step, compared
   with the size of one carry (the backward pass keeps the carry traces, not the step's
   intermediates, so it grows linearly with a small multiple of the carry).
@@ -19,6 +25,8 @@ Threads are pinned to one (BLAS and Numba) and reported; minigraph and NumPy run
 interleaved and each figure is a median, so a busy machine affects both sides alike::
 
     python benchmarks/scan_overhead.py [--steps 1000] [--repeats 15]
+                                       [--pytensor-python PYTHON] [--pytensor-cold]
+                                       [--no-pytensor]
 
 ``MINIGRAPH_BENCH_ROOT=DIR`` times the minigraph of another checkout instead (A/B).
 """
@@ -30,10 +38,16 @@ os.environ["OPENBLAS_NUM_THREADS"] = "1"  # before NumPy loads BLAS
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import argparse  # noqa: E402
+import inspect  # noqa: E402
+import json  # noqa: E402
 import math  # noqa: E402
+import select  # noqa: E402
+import subprocess  # noqa: E402
+import tempfile  # noqa: E402
 import time  # noqa: E402
 import tracemalloc  # noqa: E402
 from collections import OrderedDict  # noqa: E402
+from ctypes.util import find_library  # noqa: E402
 
 import numpy as np  # noqa: E402
 
@@ -163,31 +177,46 @@ def torch_fastai_function(rng):
     return f, reset
 
 
-def fastai_rate(repeats, block=50):
-    """Calls per second of the lesson-6 training function, minigraph and PyTorch (None
-    without it): medians of `repeats` alternating blocks of `block` calls, each from the
-    initial weights (hundreds of SGD steps on one batch would drive the softmax to exact
-    zeros, and the timings into NaN arithmetic)."""
+def fastai_args():
+    """The lesson-6 call's arguments ``(h0, x, y, lr)``: 8 one-hot characters and the next."""
     rng = np.random.default_rng(0)
     V, n = FASTAI_V, FASTAI_STEPS
     ids = rng.integers(0, V, n + 1)
     x, y = np.eye(V, dtype="float32")[ids[:-1]], np.eye(V, dtype="float32")[ids[1:]]
-    args = (np.zeros(FASTAI_H, "float32"), x, y, np.float32(FASTAI_LR))
+    return np.zeros(FASTAI_H, "float32"), x, y, np.float32(FASTAI_LR)
+
+
+def timed_block(f, reset, args, block):
+    """Seconds per call of `block` calls of ``f(*args)`` from the initial weights."""
+    reset()
+    t0 = time.perf_counter()
+    for _ in range(block):
+        err = f(*args)
+    assert np.isfinite(err), err
+    return (time.perf_counter() - t0) / block
+
+
+def fastai_rate(repeats, block=50, pytensor=None):
+    """Calls per second of the lesson-6 training function, minigraph, PyTorch (None
+    without it) and `pytensor` (a started `PytensorWorker`, or None): medians of `repeats`
+    alternating blocks of `block` calls, each from the initial weights (hundreds of SGD
+    steps on one batch would drive the softmax to exact zeros, and the timings into NaN
+    arithmetic)."""
+    args = fastai_args()
     fns = {"minigraph": fastai_function(np.random.default_rng(1)),  # the same weights
            "torch": torch_fastai_function(np.random.default_rng(1))}
     fns = {k: f for k, f in fns.items() if f is not None}
     errors = {k: f(*args) for k, (f, _) in fns.items()}  # warm up; same data, same error
+    runs = {k: (lambda f=f, reset=reset: timed_block(f, reset, args, block))
+            for k, (f, reset) in fns.items()}
+    if pytensor is not None and pytensor.ok:
+        errors["pytensor"] = pytensor.info["error"]
+        runs["pytensor"] = lambda: pytensor.run(block)
     assert np.allclose(list(errors.values()), errors["minigraph"], rtol=1e-4), errors
-    times = {k: [] for k in fns}
+    times = {k: [] for k in runs}
     for r in range(repeats):
-        for k in (list(fns) if r % 2 == 0 else list(fns)[::-1]):
-            f, reset = fns[k]
-            reset()
-            t0 = time.perf_counter()
-            for _ in range(block):
-                err = f(*args)
-            times[k].append((time.perf_counter() - t0) / block)
-            assert np.isfinite(err), (k, err)
+        for k in (list(runs) if r % 2 == 0 else list(runs)[::-1]):
+            times[k].append(runs[k]())
     return {k: 1 / float(np.median(t)) for k, t in times.items()}
 
 
@@ -206,6 +235,124 @@ def fastai_compile_time(repeats):
     return float(np.median(builds)), float(np.median(compiles))
 
 
+# ---- PyTensor's C backend, in a worker process of its own -----------------------------------
+
+
+def pytensor_fastai_function():
+    """The lesson-6 model and SGD step in PyTensor, compiled by its C backend (the ``cvm``
+    linker: each op's C code compiled by g++, scan's loop in Cython); returns ``(f, reset,
+    build s, compile s)``; compile includes the first call."""
+    import pytensor
+    import pytensor.tensor as pt
+    from pytensor.compile.mode import Mode
+
+    init = fastai_weights(np.random.default_rng(1))
+    t0 = time.perf_counter()
+    w = [pytensor.shared(a.copy()) for a in init]
+    x, y, h0, lr = pt.fmatrix("x"), pt.fmatrix("y"), pt.fvector("h0"), pt.fscalar("lr")
+
+    def step(x_t, h, W_h, b_h, W_x, b_x, W_y, b_y):
+        h = pt.maximum(pt.dot(x_t, W_x) + b_x + pt.dot(h, W_h) + b_h, 0)
+        return h, pt.special.softmax(pt.dot(h, W_y) + b_y, axis=-1)
+
+    new_api = "return_updates" in inspect.signature(pytensor.scan).parameters
+    out = pytensor.scan(step, sequences=x, outputs_info=[h0, None], non_sequences=w,
+                        **({"return_updates": False} if new_api else {}))
+    _, ys = out if new_api else out[0]
+    error = -(y * pt.log(ys)).sum()
+    updates = [(p, p - g * lr) for p, g in zip(w, pytensor.grad(error, w))]
+    t1 = time.perf_counter()
+    f = pytensor.function([h0, x, y, lr], error, updates=updates, allow_input_downcast=True,
+                          mode=Mode(linker="cvm", optimizer="fast_run"))
+    f(*fastai_args())
+    t2 = time.perf_counter()
+
+    def reset():
+        for p, a in zip(w, init):
+            p.set_value(a.copy())
+
+    return f, reset, t1 - t0, t2 - t1
+
+
+def pytensor_worker():
+    """The worker's side of `PytensorWorker`: compile, reply with a JSON line (times, first
+    error, BLAS flags, or why it failed), then serve ``N`` -> seconds per call."""
+    try:
+        import pytensor
+
+        cache = pytensor.config.compiledir
+        before = sum(len(files) for _, _, files in os.walk(cache))
+        f, reset, build, comp = pytensor_fastai_function()
+        args = fastai_args()
+        reset()
+        info = {"version": pytensor.__version__, "build": build, "compile": comp,
+                "error": float(f(*args)), "blas": pytensor.config.blas__ldflags,
+                "new_files": sum(len(files) for _, _, files in os.walk(cache)) - before}
+    except Exception as exc:  # ImportError, a failed C compile: the table says why
+        info = {"failed": f"{type(exc).__name__}: {exc}"[:300]}
+    print(json.dumps(info), flush=True)
+    if "failed" in info:
+        return
+    for line in sys.stdin:
+        print(timed_block(f, reset, args, int(line)), flush=True)
+
+
+class PytensorWorker:
+    """PyTensor's lesson-6 function in a child process (``python`` is its interpreter, the
+    one that has PyTensor), one thread, its compile cache PyTensor's own or, if `cold`, a new
+    empty one; ``info`` is its reply, ``ok`` whether it runs."""
+
+    def __init__(self, python, cold=False, timeout=600):
+        env = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1")
+        if cold:  # an empty compile cache: what PyTensor's first run on a machine costs
+            self.cache = tempfile.TemporaryDirectory()
+            env["PYTENSOR_FLAGS"] = ",".join(filter(None, [env.get("PYTENSOR_FLAGS"),
+                                                           f"base_compiledir={self.cache.name}"]))
+        if "blas__ldflags" not in env.get("PYTENSOR_FLAGS", "") and find_library("openblas"):
+            # PyTensor does not find a system OpenBLAS by itself when NumPy bundles its own;
+            # without it its C GEMMs go through NumPy's C API, several times slower
+            env["PYTENSOR_FLAGS"] = ",".join(filter(None, [env.get("PYTENSOR_FLAGS"),
+                                                           "blas__ldflags=-lopenblas"]))
+        self.log = tempfile.TemporaryFile("w+")  # PyTensor's warnings, shown when it fails
+        try:
+            self.proc = subprocess.Popen([python, os.path.abspath(__file__), "--pytensor-worker"],
+                                         stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                         stderr=self.log, text=True, env=env)
+            ready = select.select([self.proc.stdout], [], [], timeout)[0]
+            line = self.proc.stdout.readline() if ready else ""
+            self.info = json.loads(line) if line else {"failed": f"no reply in {timeout} s"}
+        except (OSError, ValueError) as exc:
+            self.info = {"failed": f"{type(exc).__name__}: {exc}"}
+        self.ok = "failed" not in self.info
+
+    def run(self, block):
+        self.proc.stdin.write(f"{block}\n")
+        self.proc.stdin.flush()
+        if not select.select([self.proc.stdout], [], [], 300)[0]:
+            raise RuntimeError("the PyTensor worker did not answer in 300 s")
+        return float(self.proc.stdout.readline())
+
+    def close(self):
+        if hasattr(self, "proc"):
+            self.proc.kill()
+            self.proc.wait()
+
+
+def describe_pytensor(worker, rates):
+    """The PyTensor part of the lesson-6 line: its rate and compile time, or why not."""
+    if not worker.ok:
+        return f"PyTensor's C function not measured: {worker.info['failed']}"
+    i = worker.info
+    cache = (f"cold cache: {i['new_files']} files compiled" if i["new_files"]
+             else "its compile cache warm")
+    blas = f", BLAS {i['blas']}" if i["blas"] else (
+        "; PyTensor found no BLAS to link (blas__ldflags empty), its C GEMMs go through "
+        "NumPy's C API, several times slower: install a system BLAS (Debian libopenblas-dev)")
+    return (f"PyTensor {i['version']} C backend (cvm) {rates['pytensor']:,.0f} calls/s, ratio "
+            f"{rates['minigraph'] / rates['pytensor']:.2f}x (target >= 2x), after build "
+            f"{i['build']:.1f} s + compile {i['compile']:.1f} s ({cache}){blas}")
+
+
 def peak_bytes(f, args):
     tracemalloc.start()
     tracemalloc.reset_peak()
@@ -219,7 +366,22 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--steps", type=int, default=1000)
     parser.add_argument("--repeats", type=int, default=15)
+    parser.add_argument("--pytensor-python", default=sys.executable, metavar="PYTHON",
+                        help="the interpreter that has PyTensor, for its column (default: "
+                             "this one)")
+    parser.add_argument("--no-pytensor", action="store_true")
+    parser.add_argument("--pytensor-cold", action="store_true",
+                        help="compile PyTensor's function into an empty cache (its first run)")
+    parser.add_argument("--pytensor-worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.pytensor_worker:
+        return pytensor_worker()
+    try:  # steady state: loops compiled at their first call (a run compiles them in the
+        from minigraph.codegen import scanloop  # background after its first calls)
+
+        scanloop.POLICY.compile_after_calls, scanloop.POLICY.background = 0, False
+    except ImportError:  # a baseline checkout without the loop compiler
+        pass
     try:
         import numba
 
@@ -251,13 +413,21 @@ def main():
     build, comp = fastai_compile_time(5)
     print(f"\nfast.ai lesson-6 RNN training function (scan + grad + SGD): build {build:.3f} s, "
           f"compile {comp:.3f} s, total {build + comp:.3f} s (target < 0.3 s)")
-    rates = fastai_rate(args.repeats)
+    pytensor = (None if args.no_pytensor
+                else PytensorWorker(args.pytensor_python, cold=args.pytensor_cold))
+    try:
+        rates = fastai_rate(args.repeats, pytensor=pytensor)
+    finally:
+        if pytensor is not None:
+            pytensor.close()
     torch_rate = rates.get("torch")
     print(f"fast.ai lesson-6 RNN training function (batch 1, {FASTAI_STEPS} steps, hidden "
           f"{FASTAI_H}, ReLU, softmax per step, SGD), 1 thread: {rates['minigraph']:,.0f} "
           f"calls/s; PyTorch eager " + (f"{torch_rate:,.0f} calls/s, ratio "
                                         f"{rates['minigraph'] / torch_rate:.2f}x (target >= 2.5x)"
                                         if torch_rate else "not installed"))
+    if pytensor is not None:
+        print("  " + describe_pytensor(pytensor, rates))
     lengths = [n // 4, n // 2, n, 2 * n]
     peaks = []
     for m in lengths:

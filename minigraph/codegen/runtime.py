@@ -5,6 +5,9 @@ what the interpreted one does; a bad index raises (the interpreted rerun then gi
 message, see :mod:`minigraph.codegen.scanloop`).
 """
 
+import functools
+import hashlib
+
 import numba
 
 
@@ -18,6 +21,19 @@ def slice_range(lo, hi, step, n):
         hi = max(hi + n, 0)
     hi = min(hi, n)
     return lo, max(0, (hi - lo + step - 1) // step)
+
+
+@numba.njit(inline="always", nogil=True)
+def slice_range_down(lo, hi, step, n):
+    """``(first, length)`` of ``slice(lo, hi, step)`` (``step`` < 0) on ``n`` elements; the
+    caller passes ``n`` for a missing ``lo`` and ``-n - 1`` for a missing ``hi``."""
+    if lo < 0:
+        lo = max(lo + n, -1)
+    lo = min(lo, n - 1)
+    if hi < 0:
+        hi = max(hi + n, -1)
+    hi = min(hi, n - 1)
+    return lo, (lo - hi - 1) // -step + 1 if hi < lo else 0
 
 
 @numba.njit(inline="always", nogil=True)
@@ -45,3 +61,11 @@ def reshape_dims(size, dims):
             raise ValueError("cannot reshape in a compiled loop")
         dims[free] = size // known
     return dims
+
+
+@functools.lru_cache(maxsize=None)
+def stamp():
+    """A hash of this file, which generated sources name: Numba's disk cache of a loop sees
+    only the loop's own file, so a changed helper must change the loop's source."""
+    with open(__file__, "rb") as f:
+        return hashlib.sha1(f.read()).hexdigest()[:12]

@@ -27,7 +27,6 @@ import os
 import sys
 import threading
 import warnings
-import weakref
 
 import numpy as np
 
@@ -76,13 +75,15 @@ def _dtype_ok(t):
                                          "uint16", "uint32", "uint64", "float32", "float64")
 
 
-def loop_source(op, fgraph):
+def loop_source(op, fgraph, until=False):
     """``(source, constants)``: the Numba source of ``op``'s loop (a function
     ``scan_loop(T, sequences..., carries..., consts..., constants...)``, where each sequence
     is an array with the index of the row of step 0 and the direction, +1 or -1: a reversed
     view, as a backward loop reads its forward loop's values, is read in place) for its step graph
     ``fgraph``, and the inner graph's constants it takes as arguments; Unsupported when a
-    node has no template."""
+    node has no template. With ``until``, the step's last output is a stop condition: the
+    loop ends after the first step where it is true and returns its outputs cut to the steps
+    run, then that number (as ``ScanUntil``)."""
     from .templates import emit_node
 
     ns, nc, nk = op.n_seqs, op.n_carries, op.n_consts
@@ -94,7 +95,8 @@ def loop_source(op, fgraph):
     ph = fgraph.inputs  # the step's placeholders, in the op's order
     if len(ph) != len(op.inner_inputs):
         raise Unsupported("a step function whose inputs are not the scan's placeholders")
-    _destinations(em, op, fgraph)
+    outputs = fgraph.outputs[:-1] if until else fgraph.outputs
+    _destinations(em, op, fgraph, outputs)
     for i in range(ns):  # row t of each sequence: o{i} + d{i} * t of its array
         em.line(f"r{i} = o{i} + d{i} * t")
         vals[ph[i]] = _row(em, f"s{i}", f"r{i}", ph[i])
@@ -137,15 +139,23 @@ def loop_source(op, fgraph):
             name = f"q{len(constants)}"
             constants.append(v)
             vals[v] = Val.array(name, v.ndim, v.dtype) if v.ndim else Val.scalar(name, v.dtype)
-    _write_outputs(em, op, [vals[v] for v in fgraph.outputs], fgraph.outputs)
+    _write_outputs(em, op, [vals[v] for v in outputs], outputs)
+    finals = [f"c{c}" if op.carry_keep[c] else f"w{c}" for c in range(nc)] + \
+        [f"y{j}" for j in range(op.n_ys)]
+    if until:
+        stop = vals[fgraph.outputs[-1]]
+        if not stop.is_scalar:
+            raise Unsupported("a stop condition held in an array")
+        em.pre.append("R = T")  # the steps run
+        em.lines([f"if {stop.name}:", "    R = t + 1", "    break"])
+        finals = [f"{f}[:{op.windows[c]} + R]" if c < nc and op.carry_keep[c] else
+                  f if c < nc else f"{f}[:R]" for c, f in enumerate(finals)] + ["R"]
     for j in range(op.n_ys):
         t = op.inner_outputs[nc + j].type
         em.pre.append(f"y{j} = np.empty(({'0, ' * (t.ndim + 1)}), {np_dtype(t.dtype)})")
     args = ["T"] + [f"{p}{i}" for i in range(ns) for p in "sod"] + \
         [f"c{c}" for c in range(nc)] + \
         [f"k{i}" for i in range(nk)] + [f"q{j}" for j in range(len(constants))]
-    finals = [f"c{c}" if op.carry_keep[c] else f"w{c}" for c in range(nc)] + \
-        [f"y{j}" for j in range(op.n_ys)]
     src = [f"# minigraph scan loop {op.name or ''}", "import numpy as np",
            "from minigraph.codegen import blas as _blas",
            "from minigraph.codegen import runtime as _rt"] + list(em.prelude)
@@ -156,13 +166,13 @@ def loop_source(op, fgraph):
     return "\n".join(src) + "\n", constants
 
 
-def _destinations(em, op, fgraph):
+def _destinations(em, op, fgraph, outputs):
     """Let the nodes computing a carry's new value or a per-step output write it straight
     into the loop's storage (``Emitter.output``): the trace row ``c{c}[t + L]``, the next
     buffer ``w{c}n`` of a carry without trace, or row ``t`` of ``y{j}``."""
     produced = {o for node in fgraph.toposort() for o in node.outputs}
     nc = op.n_carries
-    for k, var in enumerate(fgraph.outputs):
+    for k, var in enumerate(outputs):
         if var not in produced or var in em.dests or var.ndim == 0:
             continue
         if k < nc:
@@ -267,10 +277,23 @@ class CompiledLoop:
     """The compiled form of one Scan op: its state, and the Numba function once ready."""
 
     def __init__(self, op):
-        _ALL.add(self)
-        self.op, self.calls, self.fn, self.source = op, 0, None, None
+        self._state = None
+        self.until = getattr(op, "scan", op) is not op  # a ScanUntil: op.scan is its loop
+        self.op, self.calls, self.fn, self.source = getattr(op, "scan", op), 0, None, None
+        self.owner = op
         self.state, self.constants, self.pending = "not run yet", [], None
-        self.failed = False
+        self.failed, self._types = False, None
+
+    @property
+    def state(self):
+        return self._state
+
+    @state.setter
+    def state(self, value):  # counted for loop_report, over every loop of the process
+        if self._state is not None:
+            _STATES[self._state] -= 1
+        _STATES[value] += 1
+        self._state = value
 
     def prepare(self):
         """Generate the source (once); False when the loop cannot be compiled."""
@@ -283,8 +306,8 @@ class CompiledLoop:
         try:
             if not blas.available():
                 raise Unsupported("no CBLAS symbols in NumPy's BLAS")
-            inner = self.op.compiled()
-            self.source, consts = loop_source(self.op, inner.fgraph)
+            inner = self.owner._compiled if self.until else self.op.compiled()
+            self.source, consts = loop_source(self.op, inner.fgraph, self.until)
             self.constants = [_argument(c.data, c.type) for c in consts]
             self.state = "interpreted: not hot yet"
             return True
@@ -373,31 +396,41 @@ class CompiledLoop:
 
     def run(self, ctx, n, seqs, inits, consts):
         """The loop's outputs, as the interpreted loop returns them."""
-        op = self.op
+        if self._types is None:  # looked up once: a small loop's call is microseconds
+            op = self.op
+            self._types = ([ph.type for ph in op.seq_placeholders()],
+                           [(op.carry_keep[c], op.state_type(c)) for c in range(op.n_carries)],
+                           [ph.type for ph in op.const_placeholders()])
+        seq_types, carry_types, const_types = self._types
         args = [n]
-        for s, ph in zip(seqs, op.seq_placeholders()):
-            args += _sequence(s, ph.type)
-        for c, init in enumerate(inits):
-            st = op.state_type(c)
-            if op.carry_keep[c]:
-                args.append(ctx.trace_buffer(init, c, n))
-            else:
-                args.append(_argument(np.array(init, dtype=st.dtype), st, copy=True))
-        args += [_argument(k, ph.type) for k, ph in zip(consts, op.const_placeholders())]
+        for s, t in zip(seqs, seq_types):
+            args += _sequence(s, t)
+        for c, (init, (keep, st)) in enumerate(zip(inits, carry_types)):
+            args.append(ctx.trace_buffer(init, c, n) if keep else
+                        _argument(np.array(init, dtype=st.dtype), st, copy=True))
+        for k, t in zip(consts, const_types):
+            args.append(_argument(k, t))
         outs = self.fn(*args, *self.constants)
-        return tuple(np.asarray(o, dtype=op.state_type(c).dtype) if c < op.n_carries and
-                     not isinstance(o, np.ndarray) else o for c, o in enumerate(outs))
+        if any(not keep and not st.ndim for keep, st in carry_types):  # rank-0 finals
+            outs = tuple(np.asarray(o, dtype=carry_types[c][1].dtype)
+                         if c < len(carry_types) and not isinstance(o, np.ndarray) else o
+                         for c, o in enumerate(outs))
+        if self.until:  # the number of steps run, as the interpreted loop returns it
+            outs = outs[:-1] + (np.array(outs[-1], np.int64),)
+        return outs
 
 
 def _argument(x, t, rows=False, copy=False):
     """``x`` as the compiled loop takes it: a writeable C-contiguous array of the type's
     dtype, or a scalar of it for a rank-0 value."""
-    dtype = np.dtype(t.dtype)
+    dtype = t.numpy_dtype if hasattr(t, "numpy_dtype") else np.dtype(t.dtype)
     if not rows and t.ndim == 0:
         return dtype.type(np.asarray(x).reshape(())[()])
-    x = np.asarray(x)
-    if copy or not x.flags.c_contiguous or not x.flags.writeable or not x.flags.aligned \
-            or x.dtype != dtype:
+    if type(x) is not np.ndarray:
+        x = np.asarray(x)
+    flags = x.flags
+    if copy or not (flags.c_contiguous and flags.writeable and flags.aligned) or \
+            x.dtype != dtype:
         x = np.array(x, dtype=dtype, order="C", copy=True)
     return x
 
@@ -415,18 +448,19 @@ def _sequence(s, t):
     return [_argument(s, t, rows=True), 0, 1]
 
 
-_ALL = weakref.WeakSet()  # every CompiledLoop alive, for loop_report
+_STATES = collections.Counter()  # state -> loops in it, over the whole process
 
 
 def loop_report():
-    """``{state: count}`` over the scan loops of this process (see :func:`loop_state`).
+    """``{state: count}`` over the scan loops this process has made, alive or not (see
+    :func:`loop_state`).
 
     Examples
     --------
     >>> isinstance(loop_report(), dict)
     True
     """
-    return dict(collections.Counter(loop.state for loop in list(_ALL)))
+    return {k: n for k, n in _STATES.items() if n > 0}
 
 
 @atexit.register
@@ -464,8 +498,8 @@ def compiled_runner(op, interpreted, trace):
     if getattr(op, "_codegen", None) is None:
         op._codegen = CompiledLoop(op)
     loop = op._codegen
-    ctx = _Context(op, None, trace)
-    ns, nc = op.n_seqs, op.n_carries
+    ctx = _Context(loop.op, None, trace)
+    ns, nc = loop.op.n_seqs, loop.op.n_carries
 
     def run(n_steps, *args):
         if not loop.hot():

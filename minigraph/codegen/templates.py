@@ -17,11 +17,13 @@ from minigraph.tensor.blas import Dot, DotAdd
 from minigraph.tensor.elemwise import DimShuffle, Elemwise
 from minigraph.tensor.fused_kernels import _body, _vecmath_prelude
 from minigraph.tensor.fusion import FusedElemwise, Program
+from minigraph.tensor.scalar import SCALAR_OPS
 from minigraph.tensor.shape import Join, Reshape, Shape
 from minigraph.tensor.subtensor import Subtensor
 
 from .emitter import (Unsupported, Val, assign, check_same, dtype_itemsize, fill,
                       materialize, np_dtype)
+from .runtime import stamp as runtime_stamp
 
 TEMPLATES = {}
 
@@ -40,7 +42,24 @@ def emit_node(em, node, ins):
     fn = TEMPLATES.get(type(node.op))
     if fn is None:
         raise Unsupported(f"{node.op} has no loop template")
+    # Numba's disk cache of a loop sees only the loop's own file, not the helpers it calls
+    em.need([f"# minigraph/codegen/runtime.py sha1 {runtime_stamp()}"])
     return fn(em, node, ins)
+
+
+def scalar_op(em, name, dtype, args):
+    """Lines computing the scalar op ``name`` of the table (``minigraph/tensor/scalar.py``)
+    on ``args`` (source texts of values of ``dtype``), as fused kernels compute it
+    (``kernels/vecmath.py`` for exp, log, tanh...); the name of the result."""
+    n = len(args)
+    prog = Program([(dtype, ())] * n, [(SCALAR_OPS[name], tuple(range(n)), dtype)], [n])
+    em.need(_vecmath_prelude(prog))
+    body, outs = _body(prog, "")
+    body, named = em.rename(body)
+    for i, a in enumerate(args):
+        em.line(f"{named(f'v{i}')} = {a}")
+    em.lines(body)
+    return named(outs[0])
 
 
 # ---- elementwise ------------------------------------------------------------------------
@@ -146,7 +165,17 @@ def _dimshuffle(em, node, ins):
 
 @template(Subtensor)
 def _subtensor(em, node, ins):
-    x, idx = ins[0], iter(ins[1:])
+    out = index_view(em, ins[0], node.op.entries, iter(ins[1:]))
+    if not out.dims:
+        s = em.fresh("s")
+        em.line(f"{s} = {out.at([])}")
+        return [Val.scalar(s, out.dtype)]
+    return [out]
+
+
+def index_view(em, x, entries, idx):
+    """The view ``x[entries]`` of basic indexing (``minigraph/tensor/subtensor.py``'s
+    entries; ``idx`` iterates the ``Val`` s of the symbolic parts), rank 0 included."""
     if x.is_scalar:
         raise Unsupported("indexing a scalar")
     fixed, dims, shape, d = dict(x.fixed), [], [], 0
@@ -161,23 +190,17 @@ def _subtensor(em, node, ins):
             return v.name
         return str(p)
 
-    for e in node.op.entries:
+    for e in entries:
         if e == "newaxis":
             dims.append((None, "0", 1))
             shape.append("1")
             continue
+        if d >= x.ndim:
+            raise Unsupported("more indices than dimensions")
         a, start, step = x.dims[d]
         n = x.shape[d]
         if isinstance(e, tuple):
-            _, lo, hi, st = e
-            if st not in (None, 1) and not isinstance(st, int):
-                raise Unsupported("a symbolic slice step")
-            st = 1 if st is None else st
-            if st <= 0:
-                raise Unsupported("a slice with a negative step")
-            first, length = em.fresh("lo"), em.fresh("ln")
-            em.line(f"{first}, {length} = _rt.slice_range({part(lo, '0')}, "
-                    f"{part(hi, n)}, {st}, {n})")
+            first, length, st = _slice(em, e, n, part)
             if a is None:
                 dims.append((None, "0", 1))
             else:
@@ -193,12 +216,26 @@ def _subtensor(em, node, ins):
     for d2 in range(d, x.ndim):
         dims.append(x.dims[d2])
         shape.append(x.shape[d2])
-    out = Val(x.dtype, x.name, dims, fixed, shape, x.base_ndim)
-    if not dims:
-        s = em.fresh("s")
-        em.line(f"{s} = {out.at([])}")
-        return [Val.scalar(s, x.dtype)]
-    return [out]
+    return Val(x.dtype, x.name, dims, fixed, shape, x.base_ndim)
+
+
+def _slice(em, entry, n, part):
+    """``(first, length, step)`` of the slice ``entry`` on ``n`` elements, as Python's
+    ``slice.indices`` gives them (source texts; the step is a constant)."""
+    _, lo, hi, st = entry
+    if st == "in":
+        raise Unsupported("a symbolic slice step")
+    st = 1 if st is None else st
+    if st == 0:
+        raise Unsupported("a slice step of zero")
+    first, length = em.fresh("lo"), em.fresh("ln")
+    if st > 0:
+        em.line(f"{first}, {length} = _rt.slice_range({part(lo, '0')}, {part(hi, n)}, {st}, "
+                f"{n})")
+    else:  # the defaults: from the last element, to before the first
+        em.line(f"{first}, {length} = _rt.slice_range_down({part(lo, n)}, "
+                f"{part(hi, f'-({n}) - 1')}, {st}, {n})")
+    return first, length, st
 
 
 @template(Shape)
@@ -290,14 +327,14 @@ def _dot(em, node, ins):
         raise Unsupported(f"a product of {a.dtype} and {b.dtype}")
     if a.is_scalar or b.is_scalar:
         raise Unsupported("a product with a scalar")
+    if a.ndim == 1 and b.ndim == 1:
+        return [templates_reduce.vector_dot(em, node, ins, dtype)]
     (va, lda, ta), (vb, ldb, tb) = _operand(em, a), _operand(em, b)
     trace = node.trace
     check_same(em, va.shape[-1], vb.shape[0], f"dot: shapes are not aligned (node created at "
                                               f"{trace})")
     out_shape = em.sizes(list(va.shape[:-1]) + list(vb.shape[1:]))
     nd = len(out_shape)
-    if nd == 0:
-        raise Unsupported("a vector dot product")  # a reduction: no BLAS call needed
     out = em.output(node.outputs[0], out_shape, dtype)
     beta = "0"
     if isinstance(node.op, DotAdd):
@@ -344,3 +381,7 @@ def _dot(em, node, ins):
                 f"{A}, {lda}, {zero}, {C}, 1)")
     em.depth -= 2
     return [out]
+
+
+# the templates of the other op families register themselves on import
+from . import templates_index, templates_nnet, templates_reduce, templates_shape  # noqa: E402,F401

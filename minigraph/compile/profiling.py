@@ -44,7 +44,7 @@ def _scan_state(op):
     from minigraph.codegen.scanloop import loop_state
 
     scan = getattr(op, "scan", op)  # ScanUntil wraps a Scan
-    state = loop_state(op) if op is scan else "interpreted: a loop with a stop condition"
+    state = loop_state(op)
     if state == "compiled":
         parts = ["loop: compiled, one Numba function"]
     else:

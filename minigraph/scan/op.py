@@ -298,7 +298,10 @@ class ScanUntil(Op):
             self._compiled = function(self.inner_inputs, self.inner_outputs, mode=self.scan.mode,
                                       on_unused_input="ignore",
                                       name=f"scan_inner_{self.name or id(self)}")
-        return make_loop(self.scan, self._compiled, node.trace, until=True)
+        from minigraph.codegen.scanloop import compiled_runner  # cycle: codegen reads scan ops
+
+        return compiled_runner(self, make_loop(self.scan, self._compiled, node.trace, until=True),
+                               node.trace)
 
 
 def make_scan(n_steps, sequences, carries, ys, consts, name=None, truncate_gradient=-1,

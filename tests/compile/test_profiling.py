@@ -68,7 +68,8 @@ def test_summary_lists_each_region_and_loop_with_its_state(rng, monkeypatch, tmp
     at = lines.index(f"  fused regions and loops ({len(regions)}), how they run:")
     listed = lines[at + 1: at + 1 + len(regions)]
     assert any(ln.endswith("Fused{exp,mul,add}  [numba]") for ln in listed)
-    assert any("Scan  [loop: Python per step; step regions: " in ln for ln in listed)
+    assert any("Scan  [loop: Python per step (interpreted: not hot yet); step regions: " in ln
+               for ln in listed)
 
     monkeypatch.setattr(fused_kernels.POLICY, "compile_after", 1e12)  # the rest stays NumPy
     monkeypatch.setattr(fused_kernels.POLICY, "compile_after_calls", 10 ** 9)

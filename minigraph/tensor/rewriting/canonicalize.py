@@ -30,66 +30,92 @@ def add_neg_to_sub(x, y):
     return x - y
 
 
-def _zeros(v):
-    """True when ``v`` is zeros everywhere: a constant 0, ``alloc(0, ...)`` or a fill
-    ``second(x, 0)``."""
-    if const_value(v) == 0:
-        return True
+def _zeros_key(v):
+    """What a zeros array ``v`` is the zeros of (its group, for :func:`join_tiled_slices`):
+    ``x`` for ``second(x, 0)`` (``zeros_like(x)``), ``v`` itself for ``alloc(0, ...)`` or a
+    constant 0; None when ``v`` is not known to be zeros."""
+    if key(v) == "second" and const_value(v.owner.inputs[1]) == 0:
+        return v.owner.inputs[0]
     op = getattr(v.owner, "op", None)
-    if type(op).__name__ == "Alloc":
-        return const_value(v.owner.inputs[0]) == 0
-    return key(v) == "second" and const_value(v.owner.inputs[1]) == 0
+    if type(op).__name__ == "Alloc" and const_value(v.owner.inputs[0]) == 0 or \
+            const_value(v) == 0:
+        return v
+    return None
 
 
-def _tile(entries, ndim):
-    """``(axis, start, stop)`` when ``entries`` slice one axis by constants (step 1, starts
-    and stops not negative) and take every other axis whole, else None."""
-    whole = ("slice", None, None, None)
-    if len(entries) > ndim or any(not isinstance(e, tuple) for e in entries):
+_WHOLE = ("slice", None, None, None)
+
+
+def _slice_grad(t):
+    """``(zeros group, axis, start, stop, piece)`` when ``t`` is ``inc_subtensor(zeros[...,
+    start:stop], piece)`` cutting one axis by constants (step 1, no negative bound) with a
+    piece of ``t``'s rank, type and broadcast pattern, else None."""
+    op = getattr(t.owner, "op", None)
+    if type(op).__name__ != "IncSubtensor" or op.set_instead_of_inc or len(t.owner.inputs) != 2:
         return None
-    cut = [(d, e) for d, e in enumerate(entries) if e != whole]
-    if len(cut) != 1:
+    z, piece = t.owner.inputs
+    group, entries = _zeros_key(z), op.entries
+    if group is None or len(entries) > t.ndim or piece.ndim != t.ndim or \
+            piece.dtype != t.dtype or piece.broadcastable != t.broadcastable:
         return None
-    d, (_, a, b, c) = cut[0]
+    cut = [d for d, e in enumerate(entries) if e != _WHOLE]
+    if len(cut) != 1 or not isinstance(entries[cut[0]], tuple):
+        return None
+    _, a, b, c = entries[cut[0]]
     if c not in (None, 1) or not all(v is None or (isinstance(v, int) and v >= 0)
                                      for v in (a, b)):
         return None
-    return d, a or 0, b
+    return group, cut[0], a or 0, b, piece
+
+
+def join_tiled_slices(out):
+    """``out`` (a sum) with each group of its terms ``inc_subtensor(zeros[..., a:b], piece)``
+    whose slices tile one axis of one zeros array (``[:a], [a:b], ..., [z:]``) replaced by
+    the join of their pieces; None when there is no such group.
+
+    The gradient of a value read as slices (a state cut into gates) is such a sum: summed,
+    it fills and adds a full-size array per slice; joined, each piece is copied once.
+    """
+    import minigraph.tensor as T
+
+    terms = [t for t, neg in sum_terms(out) if not neg]
+    if len(terms) != len(sum_terms(out)) or len(terms) < 2:
+        return None
+    groups = {}
+    for t in terms:
+        s = _slice_grad(t)
+        if s is not None:
+            groups.setdefault((s[0], s[1]), []).append((t, s))
+    n = len(terms)
+    for (_, axis), group in groups.items():
+        group.sort(key=lambda g: g[1][2])
+        at = 0
+        for _, (_, _, a, b, _) in group:
+            if a != at:
+                break
+            at = b
+        else:
+            if at is None and len(group) > 1:  # reached the end: the slices tile the axis
+                done = {id(t) for t, _ in group}
+                terms = [T.concatenate([s[4] for _, s in group], axis=axis)] + \
+                    [t for t in terms if id(t) not in done]
+    if len(terms) == n:
+        return None
+    total = terms[0]
+    for t in terms[1:]:
+        total = total + t
+    if total.dtype != out.dtype:
+        total = T.cast(total, out.dtype)
+    return total if total.type == out.type else T.specify_shape(total, out.type.shape)
 
 
 @node_rewriter(["add"])
 def inc_subtensors_to_join(fgraph, node):
     """inc(zeros[:, :a], x) + inc(zeros[:, a:b], y) + inc(zeros[:, b:], z) -> join(1, x, y, z)
-    (the gradient of a state cut into gates: every gated cell's backward step builds it,
-    and the sum would fill and add full-size arrays once per slice)"""
-    out = node.outputs[0]
-    terms = sum_terms(out)
-    if len(terms) < 2 or any(neg for _, neg in terms):
-        return None
-    parts = []
-    for t, _ in terms:
-        op = getattr(t.owner, "op", None)
-        if type(op).__name__ != "IncSubtensor" or op.set_instead_of_inc or \
-                len(t.owner.inputs) != 2 or not _zeros(t.owner.inputs[0]):
-            return None
-        y = t.owner.inputs[1]
-        cut = _tile(op.entries, t.ndim)
-        if cut is None or y.ndim != t.ndim or y.broadcastable != t.broadcastable or \
-                t.type != out.type:
-            return None
-        parts.append((cut, y))
-    parts.sort(key=lambda p: p[0][1])
-    axis = parts[0][0][0]
-    at = 0
-    for (d, a, b), _ in parts:  # the slices must tile the axis: [:a], [a:b], ..., [z:]
-        if d != axis or a != at:
-            return None
-        at = b
-    if at is not None:
-        return None
-    from minigraph.tensor.shape import Join
-
-    return [Join(axis)(*[y for _, y in parts])]
+    (the gradient of a state cut into gates, as every gated cell's backward step has it;
+    see join_tiled_slices)"""
+    new = join_tiled_slices(node.outputs[0])
+    return None if new is None else [new]
 
 
 CANONICALIZE = RuleSet("canonicalize", [mul_by_one, add_zero, double_neg, add_neg_to_sub,
