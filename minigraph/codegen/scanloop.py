@@ -350,7 +350,14 @@ class CompiledLoop:
             from .cache import load
 
             fn = load(self.source, "minigraph_loop", "scan_loop")
-            fn.compile(self.signature())
+            # Numba's SSA pass recurses once per block along a dominator chain: a long loop
+            # body raised RecursionError under a deep caller (pytest), so allow more frames
+            old = sys.getrecursionlimit()
+            sys.setrecursionlimit(max(old, 20000))
+            try:
+                fn.compile(self.signature())
+            finally:
+                sys.setrecursionlimit(old)
             self.fn = fn
             self.state = "compiled"
         except Exception as e:  # Numba could not type or lower it: stay interpreted
