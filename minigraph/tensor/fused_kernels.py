@@ -114,14 +114,10 @@ def _body(program, indent):
             # does (an unsigned -x would wrap; int8 exp would be float16 in NumPy itself)
             args = [a if dtypes[i] == dtype else f"{_cast(dtype)}({a})"
                     for a, i in zip(args, refs)]
-        if op.name in VECMATH and dtype in _FLOATS:
+        if op.name in VECMATH and dtype in _FLOATS:  # one call, inlined by LLVM
             from kernels import vecmath
 
-            if args[0] not in names:  # the statements read their argument several times
-                lines.append(f"{indent}_a{s} = {args[0]}")
-                args[0] = f"_a{s}"
-            lines += [indent + line
-                      for line in vecmath.source(op.name, dtype, args[0], f"t{s}", f"_t{s}")]
+            lines += [indent + line for line in vecmath.source(op.name, dtype, args[0], f"t{s}")]
             continue
         expr = code.format(*args)
         # float literals in templates are float64 in Numba: round each step to its dtype
