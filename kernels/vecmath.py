@@ -220,6 +220,8 @@ def make_fast_exp(dtype):
 # (0.03 ulp), and tanh(x) = x + x^3 P(x^2) on |x| <= 0.55 (0.02 ulp)
 _EXP32 = ("0x1p+0", "0x1.fffffcp-2", "0x1.555418p-3", "0x1.555824p-5", "0x1.1267d8p-7",
           "0x1.6ae6ep-10")
+_EXP32_SHORT = ("0x1.fffff6p-1", "0x1.fffdc4p-2", "0x1.555a6ep-3", "0x1.573ad0p-5",
+                "0x1.0fa7d8p-7")
 _TANH32 = ("-0x1.55554ap-2", "0x1.110d26p-3", "-0x1.b9287ap-5", "0x1.593d06p-6",
            "-0x1.9b304p-8")
 
@@ -279,9 +281,11 @@ def _constants(dtype):
     c = {k: dtype(v) for k, v in c.items()}
     if single:
         c.update({f"ep{j}": dtype(float.fromhex(v)) for j, v in enumerate(("0x1p+0",) + _EXP32)})
+        c.update({f"es{j}": dtype(float.fromhex(v))
+                  for j, v in enumerate(("0x1p+0",) + _EXP32_SHORT)})
         c.update({f"tp{j}": dtype(float.fromhex(v)) for j, v in enumerate(_TANH32)})
     else:  # Taylor: e^r on |r| <= ln2/2 to degree 13 (truncation below a tenth of an ulp)
-        c.update({f"ep{j}": dtype(1.0 / math.factorial(j)) for j in range(14)})
+        c.update({f"{e}{j}": dtype(1.0 / math.factorial(j)) for j in range(14) for e in "ep es".split()})
     # (e^x - 1)/x on |x| < ln2 (Taylor, 10 / 17 terms), and log m = s (2 + 2/3 s^2 + ...)
     # with s^2 <= 0.0295 (5 / 11 terms)
     for j in range(11 if single else 18):
@@ -308,13 +312,13 @@ def _count(k, prefix):
                and name[len(prefix):].isdigit())
 
 
-def _reduce(k, x, p, shift):
+def _reduce(k, x, p, shift, poly="ep"):
     """``{p}t = x log2e + shift`` (its low bits hold ``k = round(x / ln2)``), ``{p}k`` (k as
     a float) and ``{p}r = x - k ln2`` (k ln2_hi exact), then ``{p}p = e^r``."""
     return [f"{p}t = _fma({x}, {k}log2e, {k}{shift})",
             f"{p}k = {p}t - {k}{shift}",
             f"{p}r = _fma({p}k, {k}nln2_lo, _fma({p}k, {k}nln2_hi, {x}))",
-            f"{p}p = {_poly(p + 'r', k, 'ep')}"]
+            f"{p}p = {_poly(p + 'r', k, poly)}"]
 
 
 def _exp(k, x, y, p):
@@ -362,13 +366,13 @@ def _tanh(k, x, y, p):
     # float32: x + x^3 P(x^2) below the cut; above, 1 - 2 / (e + 1), e = e^(2|x|) with
     # 2|x| <= 20: 2^k normal, one scale; 2 / (e + 1) < 2^-26 at the clamp, so 1 exactly
     return [f"{p}a = abs({x})",
-            f"{p}z = _select({p}a > {k}tanh_hi, {k}tanh_hi, {p}a) * {k}two"] + \
-        _reduce(k, f"{p}z", p, "shift_b") + [
+            f"{p}a = _select({p}a > {k}tanh_hi, {k}tanh_hi, {p}a)"] + \
+        _reduce(k, f"({p}a + {p}a)", p, "shift_b", "es") + [
             f"{p}g = {k}one - {k}two / (_fma({p}p, _exponent_bits({p}t), {k}one))",
             f"{p}x2 = {x} * {x}",
             f"{p}s = _fma({x} * {p}x2, {_poly(p + 'x2', k, 'tp')}, {x})",
             # the sign of x (-0 included: s is +0 there); NaN comes through g
-            f"{y} = _copysign(_select({p}a < {k}tanh_cut, {p}s, {p}g), {x})"]
+            f"{y} = _copysign(_select(abs({x}) < {k}tanh_cut, {p}s, {p}g), {x})"]
 
 
 def _sigmoid(k, x, y, p):
@@ -377,8 +381,7 @@ def _sigmoid(k, x, y, p):
             f"{p}c = _select({p}a < {k}exp_lo, {k}exp_lo, {p}a)"] + \
         _reduce(k, f"{p}c", p, "shift_s") + [
             f"{p}e = ({p}p * _exponent_bits({p}t)) * {k}two_m64",
-            f"{p}q = {k}one / ({k}one + {p}e)",
-            f"{y} = _select({x} >= {k}zero, {p}q, {p}e * {p}q)"]  # NaN: e * q is NaN too
+            f"{y} = _select({x} >= {k}zero, {k}one, {p}e) / ({k}one + {p}e)"]  # NaN: e
 
 
 def _softplus(k, x, y, p):

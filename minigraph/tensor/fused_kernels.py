@@ -84,6 +84,9 @@ _CODE = {"maximum": "np.maximum({0}, {1})", "minimum": "np.minimum({0}, {1})",
 # saturation): Numba's math.exp / tanh are scalar libm calls, ~10x slower per element
 VECMATH = ("exp", "expm1", "log", "log1p", "tanh", "sigmoid", "softplus")
 _FLOATS = ("float32", "float64")
+# templates that map floats of one dtype to that dtype in Numba: no cast around them (each
+# cast is one more call for Numba to type: a tenth of a 50-op kernel's compile time)
+_FLOAT_CLOSED = {"add", "sub", "mul", "true_div", "neg", "sqr"}
 
 
 def _vecmath_prelude(program):
@@ -103,9 +106,12 @@ def _cast(dtype):
     return "np.bool_" if dtype == "bool" else f"np.{dtype}"
 
 
-def _body(program, indent):
+def _body(program, indent, suffix=""):
+    """(lines, output names) of one element's computation: ``t{s}`` from the ``v{i}`` (each
+    name ending in ``suffix``: the second stream of :func:`_flat_loop` is ``_1``)."""
     n_in, lines = len(program.in_types), []
-    names = [f"v{i}" for i in range(n_in)] + [f"t{s}" for s in range(len(program.steps))]
+    names = [f"v{i}{suffix}" for i in range(n_in)] + [
+        f"t{s}{suffix}" for s in range(len(program.steps))]
     dtypes = [d for d, _ in program.in_types] + [d for _, _, d in program.steps]
     for s, (op, refs, dtype) in enumerate(program.steps):
         code = _CODE.get((op.name, dtype)) or _CODE.get(op.name, op.code)
@@ -117,11 +123,17 @@ def _body(program, indent):
         if op.name in VECMATH and dtype in _FLOATS:  # one call, inlined by LLVM
             from kernels import vecmath
 
-            lines += [indent + line for line in vecmath.source(op.name, dtype, args[0], f"t{s}")]
+            lines += [indent + line for line in
+                      vecmath.source(op.name, dtype, args[0], names[n_in + s])]
             continue
         expr = code.format(*args)
-        # float literals in templates are float64 in Numba: round each step to its dtype
-        lines.append(f"{indent}t{s} = {_cast(dtype)}({expr})")
+        if dtype in _FLOATS and op.name in _FLOAT_CLOSED and (
+                op.dtype_rule in ("upcast", "float") or all(dtypes[i] == dtype for i in refs)):
+            lines.append(f"{indent}{names[n_in + s]} = {expr}")  # already in dtype
+            continue
+        # float literals in templates are float64 in Numba (and int32 + int32 is int64):
+        # round each step to its dtype
+        lines.append(f"{indent}{names[n_in + s]} = {_cast(dtype)}({expr})")
     return lines, [names[i] for i in program.outputs]
 
 
@@ -154,11 +166,7 @@ def kernel_source(program, ndim, inplace=None):
            "import math", "import numpy as np"]
     src += _vecmath_prelude(program)
     if flat_ok(program):
-        src += ["", "", f"def flat({args}):", f"    for i in range({dst}.shape[0]):"]
-        src += [f"        v{i} = x{i}" + ("" if scalar[i] else "[i]") for i in range(n_in)]
-        body, outs = _body(program, " " * 8)
-        src += body + [f"        {dst if k == 0 else f'o{k}'}[i] = {o}"
-                       for k, o in enumerate(outs)]
+        src += ["", "", f"def flat({args}):"] + _flat_loop(program, dst)
     if ndim:
         idx = [f"i{d}" for d in range(ndim)]
         src += ["", "", f"def nd({args}):", f"    {', '.join(f'n{d}' for d in range(ndim))}, "
@@ -172,6 +180,39 @@ def kernel_source(program, ndim, inplace=None):
         src += body + [f"{pad}{dst if k == 0 else f'o{k}'}[{', '.join(idx)}] = {o}"
                        for k, o in enumerate(outs)]
     return "\n".join(src) + "\n"
+
+
+def _flat_loop(program, dst):
+    """The body of ``flat``: one loop over the elements, or, for a program calling vecmath,
+    two streams (elements ``i`` and ``i + n // 2``) interleaved statement by statement.
+
+    Each element's values form one dependency chain (a 50-op chain of tanh, sigmoid and
+    exp is ~90 cycles of latency per tanh), longer than the CPU's out-of-order window can
+    cover, so the loop ran at the chain's latency with the FMA units half idle; a second,
+    independent vector in the same iteration fills them (50-op chain: 9.1 -> 7.1 ns per
+    element, benchmarks/activation_chain.py). Each stream reads and writes only its own
+    elements, so the in-place variant stays alias-free.
+    """
+    n_in = len(program.in_types)
+    scalar = [all(b) for _, b in program.in_types]
+    dsts = [dst] + [f"o{k}" for k in range(1, len(program.outputs))]
+
+    def element(i, suffix, pad):
+        body, outs = _body(program, pad, suffix)
+        loads = [f"{pad}v{k}{suffix} = x{k}" + ("" if scalar[k] else f"[{i}]")
+                 for k in range(n_in)]
+        return loads, body, [f"{pad}{d}[{i}] = {o}" for d, o in zip(dsts, outs)]
+
+    pad = " " * 8
+    if not any(op.name in VECMATH for op, _, _ in program.steps):
+        return [f"    for i in range({dst}.shape[0]):"] + sum(element("i", "", pad), [])
+    one, two = element("i", "", pad), element("j", "_1", pad)
+    src = [f"    m = {dst}.shape[0] // 2", "    for i in range(m):", f"{pad}j = i + m"]
+    for a, b in zip(one, two):
+        src += [line for pair in zip(a, b) for line in pair]
+    # the odd last element: names of its own (one definition each spares Numba's SSA pass
+    # its slow path, which made compiling this loop a second slower)
+    return src + [f"    for i in range(2 * m, {dst}.shape[0]):"] + sum(element("i", "_2", pad), [])
 
 
 def _vecmath_stamp():
