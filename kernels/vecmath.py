@@ -4,18 +4,20 @@ sigmoid, softplus.
 Numba turns ``math.exp`` / ``math.tanh`` into scalar libm calls, which stop LLVM from
 vectorising the loop around them (no SVML here); NumPy's own AVX2 loops then beat a naive
 ``@njit`` loop several times over (``docs/kernels.md``).  Everything here is arithmetic, selects
-and bit casts only, so a loop calling these functions compiles to SIMD code.  Two users:
-the GRU epilogues (``kernels/gru_cpu.py``, through ``make_fast_exp``) and every generated
-elementwise kernel (``minigraph/tensor/fused_kernels.py``, through ``source``: one call of
-``F32.tanh``... per op).
+and bit casts only (``kernels/llvm_ops.py``), so a loop calling these functions compiles to
+SIMD code.  Two users: the GRU epilogues (``kernels/gru_cpu.py``, through ``make_fast_exp``
+of ``kernels/fastexp.py``, re-exported here) and every generated elementwise kernel
+(``minigraph/tensor/fused_kernels.py``, through ``source``: one call of ``F32.tanh``... per
+op).
 
 * ``exp``: ``x = k ln2 + r``, ``|r| <= ln2 / 2`` (``k`` rounded by adding ``1.5 2^23``, whose
   low mantissa bits then hold ``k``, ``ln2`` split so that ``k * ln2_hi`` is exact), a
   polynomial for ``e^r`` (float32: a degree-6 minimax fit, 0.03 ulp; float64: Taylor to
   degree 13), and ``2^k`` written into the exponent bits as two halves ``2^h 2^(k-h)``: both
   are normal numbers, so the result rounds once, also into overflow and the subnormal range.
-* ``sigmoid``: ``1 / (1 + e)`` or ``e / (1 + e)``, ``e = exp(-|x|)`` (no step overflows, both
-  ends saturate exactly); ``e`` needs only one scale, ``2^(k+64) 2^-64``, as ``k <= 0``.
+* ``sigmoid``: ``1 / (1 + e)`` or ``e / (1 + e)`` (one division of a selected numerator),
+  ``e = exp(-|x|)``: no step overflows, both ends saturate exactly, and ``e`` needs only
+  one scale, ``2^(k+64) 2^-64``, as ``k <= 0``.
 * ``tanh``, float32: an odd minimax polynomial below ``|x| = 0.55``, ``1 - 2 / (e^(2|x|) + 1)``
   above (``|x|`` clamped at 10, where it is 1 to the last bit); float64:
   ``-t / (t + 2)``, ``t = expm1(-2|x|)``.
@@ -25,7 +27,7 @@ elementwise kernel (``minigraph/tensor/fused_kernels.py``, through ``source``: o
   elsewhere; ``log1p``: ``log(u) * x / (u - 1)`` with ``u = 1 + x`` (Goldberg's correction
   of the rounding of ``u``); ``softplus`` from ``exp(-|x|)`` and ``log1p``.
 
-Polynomials are evaluated with ``_fma`` (LLVM's ``fmuladd``: one fused multiply-add where
+Polynomials are evaluated with ``fma`` (LLVM's ``fmuladd``: one fused multiply-add where
 the CPU has one), which halves their instructions; a generated kernel's own arithmetic is
 not contracted, so it stays bitwise NumPy's.  Clamps are written ``x < lo ? lo : x``, which
 lets a NaN through, so NaN propagates through every step without a select of its own.
@@ -35,195 +37,48 @@ literals as float64, which would silently widen float32 code); NaN propagates, `
 zero give the limits.  The accuracy bounds, measured against long-double NumPy over the
 whole range, are stated and tested in ``tests/kernels/test_vecmath.py``.  The functions are
 compiled with ``forceinline`` (LLVM's ``alwaysinline``): a kernel calling them types one
-call per op, and LLVM inlines the body before it vectorises the loop, which compiles a
-50-op chain several times faster than pasting the statements into the loop (measured in
-``benchmarks/activation_chain.py``).
+call per op, and LLVM inlines the body before it vectorises the loop: a 50-op chain
+compiles in about half the time it took with the statements pasted into the loop (Numba's
+typing and lowering of them was most of it), and runs as fast.
 """
 
-import decimal
 import math
 from types import SimpleNamespace
 
 import numba
 import numpy as np
-from llvmlite import ir
-from numba import types
-from numba.extending import intrinsic
+
+from kernels.fastexp import fast_exp32, fast_exp64, float_type, make_fast_exp, split_ln2
+from kernels.llvm_ops import copysign as _copysign
+from kernels.llvm_ops import exponent_bits as _exponent_bits
+from kernels.llvm_ops import float_bits_as_int as _float_bits_as_int
+from kernels.llvm_ops import fma as _fma
+from kernels.llvm_ops import int_bits_as_float as _int_bits_as_float
+from kernels.llvm_ops import select as _select
 
 __all__ = ["make_vecmath", "source", "statements", "prelude", "SNIPPETS", "make_fast_exp",
            "fast_exp32", "fast_exp64", "F32", "F64", "exp32", "exp64", "expm1_32",
            "expm1_64", "log32", "log64", "log1p32", "log1p64", "tanh32", "tanh64",
            "sigmoid32", "sigmoid64", "softplus32", "softplus64"]
 
-_JIT = dict(inline="always", error_model="numpy")  # make_fast_exp's (the GRU's) inlining
-_FORCEINLINE = dict(forceinline=True, error_model="numpy")
-
-
-@intrinsic
-def _int_bits_as_float(typingctx, bits):
-    """Reinterpret an int32 as float32 or an int64 as float64 (no conversion)."""
-    result = {types.int32: types.float32, types.int64: types.float64}.get(bits)
-    if result is None:
-        return None
-
-    def codegen(context, builder, signature, args):
-        return builder.bitcast(args[0], context.get_value_type(result))
-
-    return result(bits), codegen
-
-
-@intrinsic
-def _float_bits_as_int(typingctx, x):
-    """Reinterpret a float32 as int32 or a float64 as int64 (no conversion)."""
-    result = {types.float32: types.int32, types.float64: types.int64}.get(x)
-    if result is None:
-        return None
-
-    def codegen(context, builder, signature, args):
-        return builder.bitcast(args[0], context.get_value_type(result))
-
-    return result(x), codegen
-
-
-@intrinsic
-def _exponent_bits(typingctx, x):
-    """The float whose bits are ``x``'s mantissa bits shifted into the exponent field: for
-    ``x = 1.5 * 2^23 + n`` (float32; ``2^52`` for float64), ``0 <= n < 255``, that is
-    ``2^(n - 127)``. Integer ops in LLVM's own width (Numba would widen int32 to int64)."""
-    if x not in (types.float32, types.float64):
-        return None
-    bits = 23 if x == types.float32 else 52
-
-    def codegen(context, builder, signature, args):
-        ftype = context.get_value_type(x)
-        itype = ir.IntType(64 if bits == 52 else 32)
-        shifted = builder.shl(builder.bitcast(args[0], itype), ir.Constant(itype, bits))
-        return builder.bitcast(shifted, ftype)
-
-    return x(x), codegen
-
-
-@intrinsic
-def _select(typingctx, cond, a, b):
-    """``a if cond else b`` as one LLVM ``select``: both sides are computed anyway, and a
-    conditional expression would make three basic blocks, which Numba's passes (SSA,
-    typing) pay for superlinearly in a long kernel."""
-    if not isinstance(cond, types.Boolean) or a != b:
-        return None
-
-    def codegen(context, builder, signature, args):
-        return builder.select(args[0], args[1], args[2])
-
-    return a(cond, a, b), codegen
-
-
-def _llvm_call(name, ftype, args):
-    """(signature, codegen) of an intrinsic calling LLVM's ``llvm.{name}`` on floats of one
-    type, or None (no match: Numba then reports the typing error) for other arguments."""
-    if ftype not in (types.float32, types.float64) or any(a != ftype for a in args):
-        return None
-
-    def codegen(context, builder, signature, llargs):
-        t = context.get_value_type(ftype)
-        fn = builder.module.declare_intrinsic(f"llvm.{name}", [t],
-                                              ir.FunctionType(t, [t] * len(args)))
-        return builder.call(fn, llargs)
-
-    return ftype(*args), codegen
-
-
-@intrinsic
-def _fma(typingctx, a, b, c):
-    """``a * b + c``, one fused multiply-add where the CPU has one (LLVM's ``fmuladd``)."""
-    return _llvm_call("fmuladd", a, (a, b, c))
-
-
-@intrinsic
-def _copysign(typingctx, a, b):
-    """``|a|`` with the sign bit of ``b`` (NaN included)."""
-    return _llvm_call("copysign", a, (a, b))
-
-
-def _horner(coeffs):
-    """``p(r) = c0 + r (c1 + r (c2 + ...))`` for a tuple of constants (unrolled by LLVM)."""
-    rev = tuple(reversed(coeffs))
-    top = rev[0]
-
-    @numba.njit(**_JIT)
-    def poly(r):
-        p = top
-        for c in rev[1:]:
-            p = c + r * p
-        return p
-
-    return poly
-
-
-def _check(dtype, who):
-    dtype = np.dtype(dtype).type
-    if dtype not in (np.float32, np.float64):
-        raise TypeError(f"{who}: dtype must be float32 or float64, got {dtype}")
-    return dtype
-
-
-def make_fast_exp(dtype):
-    """Build the GRU's ``exp`` for one float dtype: exact on ``|x| <= 80`` (float32) or
-    ``700`` (float64), the argument clamped beyond (cheaper than :func:`make_vecmath`'s
-    full-range ``exp``; the GRU feeds it to ``1 / (1 + e)``, which saturates exactly).
-
-    Parameters
-    ----------
-    dtype : {numpy.float32, numpy.float64}
-        The argument and result type.
-
-    Returns
-    -------
-    numba.core.registry.CPUDispatcher
-        ``exp(x)`` compiled with ``inline="always"`` and ``error_model="numpy"``.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> exp32 = make_fast_exp(np.float32)
-    >>> abs(exp32(np.float32(1.0)) - np.e) < 1e-6
-    True
-    """
-    dtype = _check(dtype, "make_fast_exp")
-    single = dtype == np.float32
-    int_type = np.int32 if single else np.int64
-    poly = _horner(tuple(dtype(1.0 / math.factorial(i)) for i in range(8 if single else 14)))
-    limit = dtype(80.0 if single else 700.0)
-    neg_limit, log2e, half = -limit, dtype(1.0 / math.log(2.0)), dtype(0.5)
-    ln2_hi, ln2_lo = _split_ln2(dtype)
-    bias = dtype(127.0 if single else 1023.0)
-    # (k + bias) * 2^mantissa_bits is the bit pattern of 2^k, exactly representable.
-    mant_scale = dtype(2.0**23 if single else 2.0**52)
-
-    @numba.njit(**_JIT)
-    def fast_exp(x):
-        xc = min(max(x, neg_limit), limit)
-        k = np.floor(xc * log2e + half)
-        r = (xc - k * ln2_hi) - k * ln2_lo
-        scale = _int_bits_as_float(int_type((k + bias) * mant_scale))
-        y = poly(r) * scale
-        return x if x != x else y  # NaN in, NaN out
-
-    return fast_exp
+_FORCEINLINE = dict(forceinline=True, error_model="numpy")  # LLVM's alwaysinline
 
 
 # ---- the functions as source lines ---------------------------------------------------
 # Each function is a few statements (``statements``) that ``make_vecmath`` wraps in a
 # function of its own; generated kernels call those functions (``source``).
 
-# float32 polynomials: minimax fits of the relative error (``minimax``, run by
-# tests/kernels/test_vecmath.py to check these digits): e^r = 1 + r Q(r) on |r| <= ln2/2
-# (0.03 ulp), and tanh(x) = x + x^3 P(x^2) on |x| <= 0.55 (0.02 ulp)
+# float32 polynomials, minimax fits of the relative error (``minimax``, with the arguments
+# tests/kernels/test_vecmath.py uses to check these digits): e^r = 1 + r Q(r) on
+# |r| <= ln2/2 to degree 6 (2e-9) for exp and sigmoid, to degree 5 (9e-8) for tanh, whose
+# result moves by at most 0.85x the error of e there; tanh(x) = x + x^3 P(x^2) on
+# |x| <= 0.55 (1e-9)
 _EXP32 = ("0x1p+0", "0x1.fffffcp-2", "0x1.555418p-3", "0x1.555824p-5", "0x1.1267d8p-7",
           "0x1.6ae6ep-10")
 _EXP32_SHORT = ("0x1.fffff6p-1", "0x1.fffdc4p-2", "0x1.555a6ep-3", "0x1.573ad0p-5",
                 "0x1.0fa7d8p-7")
 _TANH32 = ("-0x1.55554ap-2", "0x1.110d26p-3", "-0x1.b9287ap-5", "0x1.593d06p-6",
-           "-0x1.9b304p-8")
+           "-0x1.9b303ep-8")
 
 
 def minimax(f, weight, lo, hi, n, basis=lambda x: x, points=4001, iterations=400):
@@ -250,24 +105,12 @@ def minimax(f, weight, lo, hi, n, basis=lambda x: x, points=4001, iterations=400
     return c, float(err.max())
 
 
-def _split_ln2(dtype):
-    """ln2 as hi + lo where hi has enough trailing zero bits that k * hi is exact for |k| < 2^11."""
-    hi = np.array(math.log(2.0), dtype=dtype)
-    int_type = np.int32 if dtype == np.float32 else np.int64
-    mask = ~int_type(0xFFF)  # clear 12 low mantissa bits
-    hi = (hi.view(int_type) & mask).view(dtype)[()]
-    # lo must carry the bits of ln2 beyond float64, or |k| * ulp errors show up at |x| ~ 700.
-    ln2 = decimal.Context(prec=40).ln(decimal.Decimal(2))
-    lo = dtype(float(ln2 - decimal.Decimal(float(hi))))
-    return dtype(hi), lo
-
-
 def _constants(dtype):
     """Name -> value of every constant the snippets use, in ``dtype`` (ints for bit fields)."""
     single = dtype == np.float32
     int_type = np.int32 if single else np.int64
     mant_bits, bias = (23, 127) if single else (52, 1023)
-    ln2_hi, ln2_lo = _split_ln2(dtype)
+    ln2_hi, ln2_lo = split_ln2(dtype)
     shift = 1.5 * 2.0**mant_bits  # x + shift rounds x to an integer held in the low bits
     c = dict(one=1.0, two=2.0, half=0.5, zero=0.0, inf=np.inf, nan=np.nan,
              log2e=1.0 / math.log(2.0), ln2_hi=ln2_hi, ln2_lo=ln2_lo, nln2_hi=-ln2_hi,
@@ -425,7 +268,7 @@ def statements(name, dtype, x, y, tmp):
     >>> statements("sigmoid", "float32", "v0", "t0", "_e0")[-1]
     't0 = _select(v0 >= _vm32_zero, _e0q, _e0e * _e0q)'
     """
-    _check(dtype, "statements")
+    float_type(dtype, "statements")
     return SNIPPETS[name](_prefix(dtype), x, y, tmp)
 
 
@@ -454,7 +297,7 @@ def source(name, dtype, x, y, tmp=None):
     >>> source("exp", "float32", "v0", "t0")
     ['t0 = _vm32_exp(v0)']
     """
-    _check(dtype, "source")
+    float_type(dtype, "source")
     if name not in SNIPPETS:
         raise KeyError(f"vecmath has no {name!r}; it has {', '.join(SNIPPETS)}")
     return [f"{y} = {_prefix(dtype)}{name}({x})"]
@@ -468,7 +311,7 @@ def prelude(dtype):
     >>> prelude("float32")[0]
     'from kernels.vecmath import F32 as _vm32_lib'
     """
-    dtype = _check(dtype, "prelude")
+    dtype = float_type(dtype, "prelude")
     k = _prefix(dtype)
     lib = "F32" if dtype == np.float32 else "F64"
     return [f"from kernels.vecmath import {lib} as {k}lib"] + [
@@ -508,7 +351,7 @@ def make_vecmath(dtype):
     >>> round(m.tanh(0.5), 12) == round(np.tanh(0.5), 12), m.log1p(0.0), m.sigmoid(0.0)
     (True, 0.0, 0.5)
     """
-    dtype = _check(dtype, "make_vecmath")
+    dtype = float_type(dtype, "make_vecmath")
     namespace = _namespace(dtype)
     funcs = {}
     for name in SNIPPETS:
@@ -519,8 +362,6 @@ def make_vecmath(dtype):
     return SimpleNamespace(**funcs)
 
 
-fast_exp32 = make_fast_exp(np.float32)
-fast_exp64 = make_fast_exp(np.float64)
 F32, F64 = make_vecmath(np.float32), make_vecmath(np.float64)  # by dtype, for generated code
 exp32, expm1_32, log32, log1p32 = F32.exp, F32.expm1, F32.log, F32.log1p
 tanh32, sigmoid32, softplus32 = F32.tanh, F32.sigmoid, F32.softplus
