@@ -4,7 +4,8 @@
 this module decides *how* a program becomes machine code, and keeps it:
 
 * ``kernel_source``: Python source for a program's loops, from the scalar table's code
-  templates (``_CODE`` overrides where the table's Python form differs from NumPy's);
+  templates (``_CODE`` overrides where the table's Python form differs from NumPy's); a
+  program calling vecmath runs two element streams per iteration (``_flat_loop``);
 * the in-process cache (``_KERNELS``: one ``_Kernel`` per program and rank, shared by every
   node running it) and the compile policy (``POLICY``: a kernel compiles once hot, by
   element-operations or by calls, in a background thread while the NumPy composite serves);
@@ -13,10 +14,12 @@ this module decides *how* a program becomes machine code, and keeps it:
 * ``run_split``: a large call's 1-d loop run on slices by a pool of threads (the loops are
   ``nogil``), as many as ``numba.get_num_threads()``.
 
-The transcendental functions come from ``kernels/vecmath.py`` as statements pasted into the
-loop, so it vectorises; they make a kernel long, and Numba's typing and lowering of it is
-most of its compile time (5.6 s for a 50-op chain with 18 of them, measured on a loaded
-2-core machine; 0.05 s from the disk cache), which is why hot kernels compile in the
+The transcendental functions are calls of ``kernels/vecmath.py``'s functions, compiled
+``forceinline``: LLVM inlines them and vectorises the loop, while Numba types one call per
+op (pasting their statements into the loop made Numba's typing and lowering most of the
+compile time). A 50-op chain with 18 of them compiles in 0.7 s of CPU (1.1 s as the
+process's first Numba compile; it took 2.5-3 s with the statements pasted, 5.6 s on a loaded
+machine) and loads from the disk cache in 0.01 s; hot kernels still compile in the
 background.
 They live apart from the pass because none of this touches a graph: the only input is a
 ``Program``. Numba itself is imported only when a kernel first compiles.
@@ -79,8 +82,8 @@ _CODE = {"maximum": "np.maximum({0}, {1})", "minimum": "np.minimum({0}, {1})",
          "clip": "np.minimum(np.maximum({0}, {1}), {2})", "sgn": "np.sign({0})",
          "floor": "np.floor({0})", "ceil": "np.ceil({0})", "round": "np.round({0})",
          "xor": "(bool({0}) != bool({1}))"}
-# the transcendental functions come from kernels/vecmath.py as statements pasted into the
-# loop (arithmetic only, so the loop vectorises; a few ulps, exact at 0, +-inf, NaN and
+# the transcendental functions are calls of kernels/vecmath.py's forceinline functions
+# (arithmetic only, so the loop vectorises; a few ulps, exact at 0, +-inf, NaN and
 # saturation): Numba's math.exp / tanh are scalar libm calls, ~10x slower per element
 VECMATH = ("exp", "expm1", "log", "log1p", "tanh", "sigmoid", "softplus")
 _FLOATS = ("float32", "float64")
@@ -90,13 +93,13 @@ _FLOAT_CLOSED = {"add", "sub", "mul", "true_div", "neg", "sqr"}
 
 
 def _vecmath_prelude(program):
-    """Module-level lines defining the constants the pasted vecmath statements read."""
+    """Module-level lines naming the vecmath functions that the loops call."""
     from kernels import vecmath
 
     dtypes = sorted({dt for op, _, dt in program.steps if op.name in VECMATH and dt in _FLOATS})
     if not dtypes:
         return []
-    lines = [f"# kernels/vecmath.py sha1 {_vecmath_stamp()}"]
+    lines = [f"# kernels/vecmath.py (llvm_ops, fastexp) sha1 {_vecmath_stamp()}"]
     for dt in dtypes:
         lines += [line for line in vecmath.prelude(dt) if line not in lines]
     return lines
@@ -216,11 +219,15 @@ def _flat_loop(program, dst):
 
 
 def _vecmath_stamp():
-    """A digest of kernels/vecmath.py: Numba's cache cannot see a change in a callee, so
-    the generated source (and so its file name) names the version it was built against."""
+    """A digest of kernels/vecmath.py and the modules it builds on: Numba's cache cannot
+    see a change in a callee, so the generated source (and so its file name) names the
+    version it was built against."""
     if not hasattr(_vecmath_stamp, "value"):
-        with open(importlib.util.find_spec("kernels.vecmath").origin, "rb") as f:
-            _vecmath_stamp.value = hashlib.sha1(f.read()).hexdigest()[:12]
+        digest = hashlib.sha1()
+        for name in ("kernels.vecmath", "kernels.llvm_ops", "kernels.fastexp"):
+            with open(importlib.util.find_spec(name).origin, "rb") as f:
+                digest.update(f.read())
+        _vecmath_stamp.value = digest.hexdigest()[:12]
     return _vecmath_stamp.value
 
 
