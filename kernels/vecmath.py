@@ -18,9 +18,9 @@ op).
 * ``sigmoid``: ``1 / (1 + e)`` or ``e / (1 + e)`` (one division of a selected numerator),
   ``e = exp(-|x|)``: no step overflows, both ends saturate exactly, and ``e`` needs only
   one scale, ``2^(k+64) 2^-64``, as ``k <= 0``.
-* ``tanh``, float32: an odd minimax polynomial below ``|x| = 0.55``, ``1 - 2 / (e^(2|x|) + 1)``
-  above (``|x|`` clamped at 10, where it is 1 to the last bit); float64:
-  ``-t / (t + 2)``, ``t = expm1(-2|x|)``.
+* ``tanh``: ``m / (m + 2)``, ``m = e^(2|x|) - 1`` from exp's steps as ``2^k (e^r - 1) +
+  (2^k - 1)`` (no cancellation anywhere, one division; ``|x|`` clamped at 10 / 20, where
+  tanh is 1 to the last bit).
 * ``log``: ``x = m 2^e`` with ``m`` in ``[sqrt(1/2), sqrt(2))`` (subnormals scaled up
   first), ``log m = 2 atanh(s)``, ``s = (m - 1) / (m + 1)``, an odd series in ``s``.
 * ``expm1``: a Taylor polynomial where ``|x| < ln2`` (no cancellation), ``exp(x) - 1``
@@ -68,34 +68,29 @@ _FORCEINLINE = dict(forceinline=True, error_model="numpy")  # LLVM's alwaysinlin
 # Each function is a few statements (``statements``) that ``make_vecmath`` wraps in a
 # function of its own; generated kernels call those functions (``source``).
 
-# float32 polynomials, minimax fits of the relative error (``minimax``, with the arguments
-# tests/kernels/test_vecmath.py uses to check these digits): e^r = 1 + r Q(r) on
-# |r| <= ln2/2 to degree 6 (2e-9) for exp and sigmoid, to degree 5 (9e-8) for tanh, whose
-# result moves by at most 0.85x the error of e there; tanh(x) = x + x^3 P(x^2) on
-# |x| <= 0.55 (1e-9)
+# float32 e^r = 1 + r Q(r) on |r| <= ln2/2: a minimax fit of the relative error to degree
+# 6 (2e-9; ``minimax``, with the arguments tests/kernels/test_vecmath.py uses to check
+# these digits), where Taylor needs degree 7
 _EXP32 = ("0x1p+0", "0x1.fffffcp-2", "0x1.555418p-3", "0x1.555824p-5", "0x1.1267d8p-7",
           "0x1.6ae6ep-10")
-_EXP32_SHORT = ("0x1.fffff6p-1", "0x1.fffdc4p-2", "0x1.555a6ep-3", "0x1.573ad0p-5",
-                "0x1.0fa7d8p-7")
-_TANH32 = ("-0x1.55554ap-2", "0x1.110d26p-3", "-0x1.b9287ap-5", "0x1.593d06p-6",
-           "-0x1.9b303ep-8")
 
 
-def minimax(f, weight, lo, hi, n, basis=lambda x: x, points=4001, iterations=400):
-    """Coefficients ``c`` of the polynomial ``sum c_j basis(x)^j`` (``n`` terms) that
+def minimax(f, weight, lo, hi, n, points=4001, iterations=400):
+    """Coefficients ``c`` of the polynomial ``p(x) = sum c_j x^j`` (``n`` terms) that
     minimises ``max |weight(x) (p(x) - f(x))|`` over ``[lo, hi]`` (Lawson's iteratively
-    reweighted least squares on Chebyshev points, in float64), and that maximum.
+    reweighted least squares on Chebyshev points, in float64; 0 is left out, where a
+    quotient like ``(e^x - 1) / x`` is undefined), and that maximum.
 
     Examples
     --------
     >>> import numpy as np
-    >>> c, err = minimax(np.exp, lambda x: 1.0, -0.5, 0.5, 4)
-    >>> err < 1e-4, abs(c[0] - 1) < 1e-3
+    >>> c, err = minimax(np.exp, np.ones_like, -0.5, 0.5, 4)
+    >>> bool(err < 1e-3), bool(abs(c[0] - 1) < 1e-3)
     (True, True)
     """
     x = (lo + hi) / 2 + (hi - lo) / 2 * np.cos(np.linspace(0, np.pi, points))
     x = x[x != 0]
-    a = np.vander(basis(x), n, increasing=True) * weight(x)[:, None] * np.ones((1, n))
+    a = np.vander(x, n, increasing=True) * weight(x)[:, None]
     b = f(x) * weight(x)
     w = np.full(len(b), 1.0 / len(b))
     for _ in range(iterations):
@@ -120,15 +115,13 @@ def _constants(dtype):
              # halves normal numbers and still gives inf and 0 for the infinities
              exp_hi=89.0 if single else 710.0, exp_lo=-110.0 if single else -750.0,
              em1_cut=math.log(2.0), tiny=np.finfo(dtype).tiny, sqrt2=math.sqrt(2.0),
-             mant_f=float(mant_bits), tanh_cut=0.55, tanh_hi=10.0)
+             mant_f=float(mant_bits),
+             tanh_hi=10.0 if single else 20.0)  # tanh is 1 to the last bit beyond
     c = {k: dtype(v) for k, v in c.items()}
     if single:
         c.update({f"ep{j}": dtype(float.fromhex(v)) for j, v in enumerate(("0x1p+0",) + _EXP32)})
-        c.update({f"es{j}": dtype(float.fromhex(v))
-                  for j, v in enumerate(("0x1p+0",) + _EXP32_SHORT)})
-        c.update({f"tp{j}": dtype(float.fromhex(v)) for j, v in enumerate(_TANH32)})
     else:  # Taylor: e^r on |r| <= ln2/2 to degree 13 (truncation below a tenth of an ulp)
-        c.update({f"{e}{j}": dtype(1.0 / math.factorial(j)) for j in range(14) for e in "ep es".split()})
+        c.update({f"ep{j}": dtype(1.0 / math.factorial(j)) for j in range(14)})
     # (e^x - 1)/x on |x| < ln2 (Taylor, 10 / 17 terms), and log m = s (2 + 2/3 s^2 + ...)
     # with s^2 <= 0.0295 (5 / 11 terms)
     for j in range(11 if single else 18):
@@ -140,12 +133,12 @@ def _constants(dtype):
     return c
 
 
-def _poly(r, k, prefix):
-    """``c0 + r * (c1 + r * (...))`` over the constants ``{k}{prefix}0 ..``, as fused
+def _poly(r, k, prefix, start=0):
+    """``c0 + r * (c1 + r * (...))`` over the constants ``{k}{prefix}{start} ..``, as fused
     multiply-adds."""
     n = _count(k, prefix)
     expr = f"{k}{prefix}{n - 1}"
-    for j in range(n - 2, -1, -1):
+    for j in range(n - 2, start - 1, -1):
         expr = f"_fma({r}, {expr}, {k}{prefix}{j})"
     return expr
 
@@ -155,13 +148,12 @@ def _count(k, prefix):
                and name[len(prefix):].isdigit())
 
 
-def _reduce(k, x, p, shift, poly="ep"):
+def _reduce(k, x, p, shift):
     """``{p}t = x log2e + shift`` (its low bits hold ``k = round(x / ln2)``), ``{p}k`` (k as
-    a float) and ``{p}r = x - k ln2`` (k ln2_hi exact), then ``{p}p = e^r``."""
+    a float) and ``{p}r = x - k ln2`` (k ln2_hi exact)."""
     return [f"{p}t = _fma({x}, {k}log2e, {k}{shift})",
             f"{p}k = {p}t - {k}{shift}",
-            f"{p}r = _fma({p}k, {k}nln2_lo, _fma({p}k, {k}nln2_hi, {x}))",
-            f"{p}p = {_poly(p + 'r', k, poly)}"]
+            f"{p}r = _fma({p}k, {k}nln2_lo, _fma({p}k, {k}nln2_hi, {x}))"]
 
 
 def _exp(k, x, y, p):
@@ -169,6 +161,7 @@ def _exp(k, x, y, p):
     return [f"{p}c = _select({x} < {k}exp_lo, {k}exp_lo, {x})",
             f"{p}c = _select({p}c > {k}exp_hi, {k}exp_hi, {p}c)"] + \
         _reduce(k, f"{p}c", p, "shift") + [
+            f"{p}p = {_poly(p + 'r', k, 'ep')}",  # e^r
             f"{p}h = np.floor({p}k * {k}half)",  # 2^k = 2^h 2^(k-h): both halves normal
             f"{y} = ({p}p * _exponent_bits({p}h + {k}shift_b)) * "
             f"_exponent_bits(({p}k - {p}h) + {k}shift_b)"]  # the first product is exact
@@ -203,19 +196,16 @@ def _log1p(k, x, y, p):
 
 
 def _tanh(k, x, y, p):
-    if _count(k, "tp") == 0:  # float64: -t / (t + 2), t = expm1(-2|x|) in (-1, 0]
-        return [f"{p}a = -{k}two * abs({x})"] + _expm1(k, f"{p}a", f"{p}t", p + "t") + [
-            f"{y} = _copysign(-{p}t / ({p}t + {k}two), {x})"]  # +-0 and NaN come through
-    # float32: x + x^3 P(x^2) below the cut; above, 1 - 2 / (e + 1), e = e^(2|x|) with
-    # 2|x| <= 20: 2^k normal, one scale; 2 / (e + 1) < 2^-26 at the clamp, so 1 exactly
+    # m / (m + 2), m = e^(2|x|) - 1 = 2^k (e^r - 1) + (2^k - 1), e^r - 1 = r + r^2 Q(r) from
+    # exp's own steps: no cancellation (2^k - 1 is exact, and 0 near x = 0); the clamp of |x|
+    # keeps 2^k normal, and there m / (m + 2) already rounds to 1
     return [f"{p}a = abs({x})",
             f"{p}a = _select({p}a > {k}tanh_hi, {k}tanh_hi, {p}a)"] + \
-        _reduce(k, f"({p}a + {p}a)", p, "shift_b", "es") + [
-            f"{p}g = {k}one - {k}two / (_fma({p}p, _exponent_bits({p}t), {k}one))",
-            f"{p}x2 = {x} * {x}",
-            f"{p}s = _fma({x} * {p}x2, {_poly(p + 'x2', k, 'tp')}, {x})",
-            # the sign of x (-0 included: s is +0 there); NaN comes through g
-            f"{y} = _copysign(_select(abs({x}) < {k}tanh_cut, {p}s, {p}g), {x})"]
+        _reduce(k, f"({p}a + {p}a)", p, "shift_b") + [
+            f"{p}s = _exponent_bits({p}t)",
+            f"{p}w = _fma({p}r, {p}r * {_poly(p + 'r', k, 'ep', 2)}, {p}r)",
+            f"{p}m = _fma({p}s, {p}w, {p}s - {k}one)",
+            f"{y} = _copysign({p}m / ({p}m + {k}two), {x})"]  # -0 and NaN come through
 
 
 def _sigmoid(k, x, y, p):
@@ -223,7 +213,7 @@ def _sigmoid(k, x, y, p):
     return [f"{p}a = -abs({x})",
             f"{p}c = _select({p}a < {k}exp_lo, {k}exp_lo, {p}a)"] + \
         _reduce(k, f"{p}c", p, "shift_s") + [
-            f"{p}e = ({p}p * _exponent_bits({p}t)) * {k}two_m64",
+            f"{p}e = ({_poly(p + 'r', k, 'ep')} * _exponent_bits({p}t)) * {k}two_m64",
             f"{y} = _select({x} >= {k}zero, {k}one, {p}e) / ({k}one + {p}e)"]  # NaN: e
 
 
@@ -266,7 +256,7 @@ def statements(name, dtype, x, y, tmp):
     Examples
     --------
     >>> statements("sigmoid", "float32", "v0", "t0", "_e0")[-1]
-    't0 = _select(v0 >= _vm32_zero, _e0q, _e0e * _e0q)'
+    't0 = _select(v0 >= _vm32_zero, _vm32_one, _e0e) / (_vm32_one + _e0e)'
     """
     float_type(dtype, "statements")
     return SNIPPETS[name](_prefix(dtype), x, y, tmp)
@@ -348,7 +338,7 @@ def make_vecmath(dtype):
     --------
     >>> import numpy as np
     >>> m = make_vecmath(np.float64)
-    >>> round(m.tanh(0.5), 12) == round(np.tanh(0.5), 12), m.log1p(0.0), m.sigmoid(0.0)
+    >>> bool(round(m.tanh(0.5), 12) == round(np.tanh(0.5), 12)), m.log1p(0.0), m.sigmoid(0.0)
     (True, 0.0, 0.5)
     """
     dtype = float_type(dtype, "make_vecmath")
