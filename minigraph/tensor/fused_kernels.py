@@ -17,10 +17,10 @@ this module decides *how* a program becomes machine code, and keeps it:
 The transcendental functions are calls of ``kernels/vecmath.py``'s functions, compiled
 ``forceinline``: LLVM inlines them and vectorises the loop, while Numba types one call per
 op (pasting their statements into the loop made Numba's typing and lowering most of the
-compile time). A 50-op chain with 18 of them compiles in 0.7 s of CPU (1.1 s as the
-process's first Numba compile; it took 2.5-3 s with the statements pasted, 5.6 s on a loaded
-machine) and loads from the disk cache in 0.01 s; hot kernels still compile in the
-background.
+compile time). A 50-op chain with 18 of them compiles in 0.7 s of CPU, 1.1 s as the
+process's first Numba compile (pasted: 1.8 s, and 3.0 s as the first; 2.9 s against 6.8 s
+of wall time on the loaded 2-core machine), and loads from the disk cache in 0.01 s; hot
+kernels still compile in the background.
 They live apart from the pass because none of this touches a graph: the only input is a
 ``Program``. Numba itself is imported only when a kernel first compiles.
 """
