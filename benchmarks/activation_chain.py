@@ -8,7 +8,8 @@ The target case of issue 14 ("elementwise kernels that win"), measured in one ru
 * 256 elements called 10,000 times: the same, where per-call overhead dominates and the
   kernel becomes hot by its call count (``POLICY.compile_after_calls``), compiled in the
   background while the composite serves;
-* the first call's compile time of the fused kernel (empty kernel cache, then warm);
+* the first call's compile time of the fused kernel (empty kernel cache, then warm), wall
+  and CPU seconds;
 * the fused loop alone on 1,000,000 elements (1 thread): into a separate buffer, into its
   dying input through the in-place variant (one parameter), and the out-of-place loop
   given that input as its output too (two aliased parameters: LLVM's alias check fails
@@ -121,7 +122,7 @@ def speed_table(n, repeat, calls, f, steps):
     t = _alternate(_variants(f, xv, yv, calls), repeat, calls)
     print(f"\n{steps}-op float32 chain, {n:,} elements, {calls:,} calls per timing, median of "
           f"{repeat} alternating repeats (NUMBA_NUM_THREADS={numba.config.NUMBA_NUM_THREADS}; "
-          f"hot after {calls_to_hot} calls in NumPy)")
+          f"hot after {calls_to_hot} calls in NumPy; load average {os.getloadavg()[0]:.2f})")
     print(f"| {'variant':28} | {'us/call':>10} | {'ns/element':>10} | {'vs numpy':>8} |")
     print(f"|{'-' * 30}|{'-' * 12}|{'-' * 12}|{'-' * 10}|")
     for name, s in t.items():
@@ -129,20 +130,24 @@ def speed_table(n, repeat, calls, f, steps):
 
 
 def compile_table():
-    print("\nFirst call of the fused 50-op kernel in this process (compile_after=0, "
-          "synchronous): empty kernel cache, then warm (loaded from disk by a fresh kernel)")
-    print(f"| {'kernel cache':12} | {'first call s':>12} |")
-    print(f"|{'-' * 14}|{'-' * 14}|")
+    print("\nFirst call of the fused 50-op kernel (compile_after=0, synchronous): empty kernel "
+          "cache (the process's first Numba compile, then again in a new cache directory), "
+          "then warm (loaded from disk by a fresh kernel); cpu s is this process's CPU time")
+    print(f"| {'kernel cache':23} | {'first call s':>12} | {'cpu s':>6} |")
+    print(f"|{'-' * 25}|{'-' * 14}|{'-' * 8}|")
     old = os.environ.get("MINIGRAPH_CACHE_DIR")
     xv = np.ones(1000, np.float32)
-    with tempfile.TemporaryDirectory() as cache:
-        os.environ["MINIGRAPH_CACHE_DIR"] = cache
+    with tempfile.TemporaryDirectory() as first, tempfile.TemporaryDirectory() as second:
         fusion.POLICY.compile_after, fusion.POLICY.background = 0, False
         try:
-            for label in ("empty", "warm"):
+            for label, cache in (("empty, first in process", first), ("empty", second),
+                                 ("warm", second)):
+                os.environ["MINIGRAPH_CACHE_DIR"] = cache
                 fusion._KERNELS.clear()
                 f, _ = _function()
-                print(f"| {label:12} | {_time(lambda: f(xv, xv)):12.3f} |")
+                cpu = time.process_time()
+                wall = _time(lambda: f(xv, xv))
+                print(f"| {label:23} | {wall:12.3f} | {time.process_time() - cpu:6.2f} |")
         finally:
             fusion.POLICY.compile_after, fusion.POLICY.background = 1e8, True
             if old is None:
@@ -155,8 +160,8 @@ def inplace_table(n, repeat, f):
     """The fused loop alone: out of place, the in-place variant, and aliased parameters."""
     (node,) = [v for v in f.fgraph.toposort() if isinstance(v.op, fusion.FusedElemwise)]
     prog, k = node.op.program, node.op.inplace
-    if k is None:
-        return print("\n(the chain's fused node writes into no input: no in-place table)")
+    if k is None:  # x is a function input, never overwritten: its copy stands in for it
+        k = [i for i, (_, b) in enumerate(prog.in_types) if not all(b)][0]
     rng = np.random.default_rng(0)
     arrays = {}
     args = [v.data.reshape(-1)[0] if hasattr(v, "data") else

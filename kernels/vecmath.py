@@ -4,207 +4,142 @@ sigmoid, softplus.
 Numba turns ``math.exp`` / ``math.tanh`` into scalar libm calls, which stop LLVM from
 vectorising the loop around them (no SVML here); NumPy's own AVX2 loops then beat a naive
 ``@njit`` loop several times over (``docs/kernels.md``).  Everything here is arithmetic, selects
-and bit casts only, so a loop calling these functions compiles to SIMD code.  Two users:
-the GRU epilogues (``kernels/gru_cpu.py``, through ``make_fast_exp``) and every fused
-elementwise kernel (``minigraph/tensor/fused_kernels.py``, through ``F32.tanh``...).
+and bit casts only (``kernels/llvm_ops.py``), so a loop calling these functions compiles to
+SIMD code.  Two users: the GRU epilogues (``kernels/gru_cpu.py``, through ``make_fast_exp``
+of ``kernels/fastexp.py``, re-exported here) and every generated elementwise kernel
+(``minigraph/tensor/fused_kernels.py``, through ``source``: one call of ``F32.tanh``... per
+op).
 
-* ``exp``: Cody-Waite reduction ``x = k ln2 + r``, ``|r| <= ln2 / 2`` (``ln2`` split so that
-  ``k * ln2_hi`` is exact), a Taylor polynomial for ``e^r`` (degree 7 / 13: truncation below
-  a tenth of an ulp), and ``2^k`` built in the exponent bits as two halves ``2^(k//2) *
-  2^(k - k//2)``: both halves are normal numbers, so the result rounds once, also into
-  overflow and the subnormal range.
+* ``exp``: ``x = k ln2 + r``, ``|r| <= ln2 / 2`` (``k`` rounded by adding ``1.5 2^23``, whose
+  low mantissa bits then hold ``k``, ``ln2`` split so that ``k * ln2_hi`` is exact), a
+  polynomial for ``e^r`` (float32: a degree-6 minimax fit, 0.03 ulp; float64: Taylor to
+  degree 13), and ``2^k`` written into the exponent bits as two halves ``2^h 2^(k-h)``: both
+  are normal numbers, so the result rounds once, also into overflow and the subnormal range.
+* ``sigmoid``: ``1 / (1 + e)`` or ``e / (1 + e)`` (one division of a selected numerator),
+  ``e = exp(-|x|)``: no step overflows, both ends saturate exactly, and ``e`` needs only
+  one scale, ``2^(k+64) 2^-64``, as ``k <= 0``.
+* ``tanh``: ``m / (m + 2)``, ``m = e^(2|x|) - 1`` from exp's steps as ``2^k (e^r - 1) +
+  (2^k - 1)`` (no cancellation anywhere, one division; ``|x|`` clamped at 10 / 20, where
+  tanh is 1 to the last bit).
 * ``log``: ``x = m 2^e`` with ``m`` in ``[sqrt(1/2), sqrt(2))`` (subnormals scaled up
   first), ``log m = 2 atanh(s)``, ``s = (m - 1) / (m + 1)``, an odd series in ``s``.
 * ``expm1``: a Taylor polynomial where ``|x| < ln2`` (no cancellation), ``exp(x) - 1``
   elsewhere; ``log1p``: ``log(u) * x / (u - 1)`` with ``u = 1 + x`` (Goldberg's correction
-  of the rounding of ``u``); ``tanh`` from ``expm1(-2|x|)``; ``sigmoid`` and ``softplus``
-  from ``exp(-|x|)``, so no step overflows and both saturate exactly.
+  of the rounding of ``u``); ``softplus`` from ``exp(-|x|)`` and ``log1p``.
+
+Polynomials are evaluated with ``fma`` (LLVM's ``fmuladd``: one fused multiply-add where
+the CPU has one), which halves their instructions; a generated kernel's own arithmetic is
+not contracted, so it stays bitwise NumPy's.  Clamps are written ``x < lo ? lo : x``, which
+lets a NaN through, so NaN propagates through every step without a select of its own.
 
 Each function takes and returns one dtype (every constant is bound in it: Numba types float
 literals as float64, which would silently widen float32 code); NaN propagates, ``+-inf`` and
-zero give the limits.  The accuracy bounds, measured against float64 / long-double NumPy over
-the whole range, are stated and tested in ``tests/kernels/test_vecmath.py``.
+zero give the limits.  The accuracy bounds, measured against long-double NumPy over the
+whole range, are stated and tested in ``tests/kernels/test_vecmath.py``.  The functions are
+compiled with ``forceinline`` (LLVM's ``alwaysinline``): a kernel calling them types one
+call per op, and LLVM inlines the body before it vectorises the loop: a 50-op chain
+compiles in about half the time it took with the statements pasted into the loop (Numba's
+typing and lowering of them was most of it), and runs as fast.
 """
 
-import decimal
 import math
 from types import SimpleNamespace
 
 import numba
 import numpy as np
-from numba import types
-from numba.extending import intrinsic
 
-__all__ = ["make_vecmath", "source", "prelude", "SNIPPETS", "make_fast_exp", "fast_exp32",
-           "fast_exp64", "F32", "F64", "exp32", "exp64", "expm1_32", "expm1_64", "log32",
-           "log64", "log1p32", "log1p64", "tanh32", "tanh64", "sigmoid32", "sigmoid64",
-           "softplus32", "softplus64"]
+from kernels.fastexp import fast_exp32, fast_exp64, float_type, make_fast_exp, split_ln2
+from kernels.llvm_ops import copysign as _copysign
+from kernels.llvm_ops import exponent_bits as _exponent_bits
+from kernels.llvm_ops import float_bits_as_int as _float_bits_as_int
+from kernels.llvm_ops import fma as _fma
+from kernels.llvm_ops import int_bits_as_float as _int_bits_as_float
+from kernels.llvm_ops import select as _select
 
-_JIT = dict(inline="always", error_model="numpy")
+__all__ = ["make_vecmath", "source", "statements", "prelude", "SNIPPETS", "make_fast_exp",
+           "fast_exp32", "fast_exp64", "F32", "F64", "exp32", "exp64", "expm1_32",
+           "expm1_64", "log32", "log64", "log1p32", "log1p64", "tanh32", "tanh64",
+           "sigmoid32", "sigmoid64", "softplus32", "softplus64"]
 
-
-@intrinsic
-def _int_bits_as_float(typingctx, bits):
-    """Reinterpret an int32 as float32 or an int64 as float64 (no conversion)."""
-    result = {types.int32: types.float32, types.int64: types.float64}.get(bits)
-    if result is None:
-        return None
-
-    def codegen(context, builder, signature, args):
-        return builder.bitcast(args[0], context.get_value_type(result))
-
-    return result(bits), codegen
+_FORCEINLINE = dict(forceinline=True, error_model="numpy")  # LLVM's alwaysinline
 
 
-@intrinsic
-def _float_bits_as_int(typingctx, x):
-    """Reinterpret a float32 as int32 or a float64 as int64 (no conversion)."""
-    result = {types.float32: types.int32, types.float64: types.int64}.get(x)
-    if result is None:
-        return None
+# ---- the functions as source lines ---------------------------------------------------
+# Each function is a few statements (``statements``) that ``make_vecmath`` wraps in a
+# function of its own; generated kernels call those functions (``source``).
 
-    def codegen(context, builder, signature, args):
-        return builder.bitcast(args[0], context.get_value_type(result))
-
-    return result(x), codegen
+# float32 e^r = 1 + r Q(r) on |r| <= ln2/2: a minimax fit of the relative error to degree
+# 6 (2e-9; ``minimax``, with the arguments tests/kernels/test_vecmath.py uses to check
+# these digits), where Taylor needs degree 7
+_EXP32 = ("0x1p+0", "0x1.fffffcp-2", "0x1.555418p-3", "0x1.555824p-5", "0x1.1267d8p-7",
+          "0x1.6ae6ep-10")
 
 
-@intrinsic
-def _select(typingctx, cond, a, b):
-    """``a if cond else b`` as one LLVM ``select``: both sides are computed anyway, and a
-    conditional expression would make three basic blocks, which Numba's passes (SSA,
-    typing) pay for superlinearly in a kernel pasting dozens of them."""
-    if not isinstance(cond, types.Boolean) or a != b:
-        return None
-
-    def codegen(context, builder, signature, args):
-        return builder.select(args[0], args[1], args[2])
-
-    return a(cond, a, b), codegen
-
-
-def _split_ln2(dtype):
-    """ln2 as hi + lo where hi has enough trailing zero bits that k * hi is exact for |k| < 2^11."""
-    hi = np.array(math.log(2.0), dtype=dtype)
-    int_type = np.int32 if dtype == np.float32 else np.int64
-    mask = ~int_type(0xFFF)  # clear 12 low mantissa bits
-    hi = (hi.view(int_type) & mask).view(dtype)[()]
-    # lo must carry the bits of ln2 beyond float64, or |k| * ulp errors show up at |x| ~ 700.
-    ln2 = decimal.Context(prec=40).ln(decimal.Decimal(2))
-    lo = dtype(float(ln2 - decimal.Decimal(float(hi))))
-    return dtype(hi), lo
-
-
-def _horner(coeffs):
-    """``p(r) = c0 + r (c1 + r (c2 + ...))`` for a tuple of constants (unrolled by LLVM)."""
-    rev = tuple(reversed(coeffs))
-    top = rev[0]
-
-    @numba.njit(**_JIT)
-    def poly(r):
-        p = top
-        for c in rev[1:]:
-            p = c + r * p
-        return p
-
-    return poly
-
-
-def _check(dtype, who):
-    dtype = np.dtype(dtype).type
-    if dtype not in (np.float32, np.float64):
-        raise TypeError(f"{who}: dtype must be float32 or float64, got {dtype}")
-    return dtype
-
-
-def make_fast_exp(dtype):
-    """Build the GRU's ``exp`` for one float dtype: exact on ``|x| <= 80`` (float32) or
-    ``700`` (float64), the argument clamped beyond (cheaper than :func:`make_vecmath`'s
-    full-range ``exp``; the GRU feeds it to ``1 / (1 + e)``, which saturates exactly).
-
-    Parameters
-    ----------
-    dtype : {numpy.float32, numpy.float64}
-        The argument and result type.
-
-    Returns
-    -------
-    numba.core.registry.CPUDispatcher
-        ``exp(x)`` compiled with ``inline="always"`` and ``error_model="numpy"``.
+def minimax(f, weight, lo, hi, n, points=4001, iterations=400):
+    """Coefficients ``c`` of the polynomial ``p(x) = sum c_j x^j`` (``n`` terms) that
+    minimises ``max |weight(x) (p(x) - f(x))|`` over ``[lo, hi]`` (Lawson's iteratively
+    reweighted least squares on Chebyshev points, in float64; 0 is left out, where a
+    quotient like ``(e^x - 1) / x`` is undefined), and that maximum.
 
     Examples
     --------
     >>> import numpy as np
-    >>> exp32 = make_fast_exp(np.float32)
-    >>> abs(exp32(np.float32(1.0)) - np.e) < 1e-6
-    True
+    >>> c, err = minimax(np.exp, np.ones_like, -0.5, 0.5, 4)
+    >>> bool(err < 1e-3), bool(abs(c[0] - 1) < 1e-3)
+    (True, True)
     """
-    dtype = _check(dtype, "make_fast_exp")
-    single = dtype == np.float32
-    int_type = np.int32 if single else np.int64
-    poly = _horner(tuple(dtype(1.0 / math.factorial(i)) for i in range(8 if single else 14)))
-    limit = dtype(80.0 if single else 700.0)
-    neg_limit, log2e, half = -limit, dtype(1.0 / math.log(2.0)), dtype(0.5)
-    ln2_hi, ln2_lo = _split_ln2(dtype)
-    bias = dtype(127.0 if single else 1023.0)
-    # (k + bias) * 2^mantissa_bits is the bit pattern of 2^k, exactly representable.
-    mant_scale = dtype(2.0**23 if single else 2.0**52)
-
-    @numba.njit(**_JIT)
-    def fast_exp(x):
-        xc = min(max(x, neg_limit), limit)
-        k = np.floor(xc * log2e + half)
-        r = (xc - k * ln2_hi) - k * ln2_lo
-        scale = _int_bits_as_float(int_type((k + bias) * mant_scale))
-        y = poly(r) * scale
-        return x if x != x else y  # NaN in, NaN out
-
-    return fast_exp
-
-
-# ---- the functions as source lines ---------------------------------------------------
-# Each function is a few statements that a generated kernel pastes into its loop body
-# (``source``), and that ``make_vecmath`` wraps in a function of its own. Pasting instead of
-# calling ``inline="always"`` dispatchers saves compile time: Numba inlines by copying and
-# re-typing the callee's IR at every call site; with ``_select`` instead of conditional
-# expressions, the 50-op chain of benchmarks/activation_chain.py compiles in 5.6 s instead
-# of 8.7 s (loaded machine).
+    x = (lo + hi) / 2 + (hi - lo) / 2 * np.cos(np.linspace(0, np.pi, points))
+    x = x[x != 0]
+    a = np.vander(x, n, increasing=True) * weight(x)[:, None]
+    b = f(x) * weight(x)
+    w = np.full(len(b), 1.0 / len(b))
+    for _ in range(iterations):
+        c = np.linalg.lstsq(a * np.sqrt(w)[:, None], b * np.sqrt(w), rcond=None)[0]
+        err = np.abs(a @ c - b)
+        w = w * err / np.sum(w * err)
+    return c, float(err.max())
 
 
 def _constants(dtype):
     """Name -> value of every constant the snippets use, in ``dtype`` (ints for bit fields)."""
     single = dtype == np.float32
     int_type = np.int32 if single else np.int64
-    mant_bits = 23 if single else 52
-    ln2_hi, ln2_lo = _split_ln2(dtype)
+    mant_bits, bias = (23, 127) if single else (52, 1023)
+    ln2_hi, ln2_lo = split_ln2(dtype)
+    shift = 1.5 * 2.0**mant_bits  # x + shift rounds x to an integer held in the low bits
     c = dict(one=1.0, two=2.0, half=0.5, zero=0.0, inf=np.inf, nan=np.nan,
-             log2e=1.0 / math.log(2.0), ln2_hi=ln2_hi, ln2_lo=ln2_lo,
-             bias=127.0 if single else 1023.0, mant=2.0**mant_bits,
+             log2e=1.0 / math.log(2.0), ln2_hi=ln2_hi, ln2_lo=ln2_lo, nln2_hi=-ln2_hi,
+             nln2_lo=-ln2_lo, shift=shift, shift_b=shift + bias, shift_s=shift + bias + 64,
+             two_m64=2.0**-64, mant=2.0**mant_bits,
              # past overflow / past half the smallest subnormal: the clamp keeps 2^k's two
              # halves normal numbers and still gives inf and 0 for the infinities
              exp_hi=89.0 if single else 710.0, exp_lo=-110.0 if single else -750.0,
              em1_cut=math.log(2.0), tiny=np.finfo(dtype).tiny, sqrt2=math.sqrt(2.0),
-             mant_f=float(mant_bits))
+             mant_f=float(mant_bits),
+             tanh_hi=10.0 if single else 20.0)  # tanh is 1 to the last bit beyond
     c = {k: dtype(v) for k, v in c.items()}
-    # Taylor coefficients: e^r on |r| <= ln2/2 (degree 7 / 13), (e^x - 1)/x on |x| < ln2
-    # (10 / 17), and log m = s (2 + 2/3 s^2 + ...) with s^2 <= 0.0295 (5 / 11 terms)
-    for j in range(8 if single else 14):
-        c[f"ep{j}"] = dtype(1.0 / math.factorial(j))
+    if single:
+        c.update({f"ep{j}": dtype(float.fromhex(v)) for j, v in enumerate(("0x1p+0",) + _EXP32)})
+    else:  # Taylor: e^r on |r| <= ln2/2 to degree 13 (truncation below a tenth of an ulp)
+        c.update({f"ep{j}": dtype(1.0 / math.factorial(j)) for j in range(14)})
+    # (e^x - 1)/x on |x| < ln2 (Taylor, 10 / 17 terms), and log m = s (2 + 2/3 s^2 + ...)
+    # with s^2 <= 0.0295 (5 / 11 terms)
     for j in range(11 if single else 18):
         c[f"em{j}"] = dtype(1.0 / math.factorial(j + 1))
     for j in range(5 if single else 11):
         c[f"lp{j}"] = dtype(2.0 / (2 * j + 1))
-    c.update(ibias=int_type(127 if single else 1023), ishift=int_type(mant_bits),
-             imask=int_type((1 << mant_bits) - 1),
-             ione=int_type((127 if single else 1023) << mant_bits))
+    c.update(ibias=int_type(bias), ishift=int_type(mant_bits),
+             imask=int_type((1 << mant_bits) - 1), ione=int_type(bias << mant_bits))
     return c
 
 
-def _horner_expr(r, k, prefix, n):
-    """``c0 + r * (c1 + r * (...))`` over the constants ``{k}{prefix}0 .. n-1``."""
+def _poly(r, k, prefix, start=0):
+    """``c0 + r * (c1 + r * (...))`` over the constants ``{k}{prefix}{start} ..``, as fused
+    multiply-adds."""
+    n = _count(k, prefix)
     expr = f"{k}{prefix}{n - 1}"
-    for j in range(n - 2, -1, -1):
-        expr = f"({k}{prefix}{j} + {r} * {expr})"
+    for j in range(n - 2, start - 1, -1):
+        expr = f"_fma({r}, {expr}, {k}{prefix}{j})"
     return expr
 
 
@@ -213,20 +148,28 @@ def _count(k, prefix):
                and name[len(prefix):].isdigit())
 
 
+def _reduce(k, x, p, shift):
+    """``{p}t = x log2e + shift`` (its low bits hold ``k = round(x / ln2)``), ``{p}k`` (k as
+    a float) and ``{p}r = x - k ln2`` (k ln2_hi exact)."""
+    return [f"{p}t = _fma({x}, {k}log2e, {k}{shift})",
+            f"{p}k = {p}t - {k}{shift}",
+            f"{p}r = _fma({p}k, {k}nln2_lo, _fma({p}k, {k}nln2_hi, {x}))"]
+
+
 def _exp(k, x, y, p):
-    return [f"{p}c = min(max({x}, {k}exp_lo), {k}exp_hi)",
-            f"{p}k = np.floor({p}c * {k}log2e + {k}half)",
-            f"{p}r = ({p}c - {p}k * {k}ln2_hi) - {p}k * {k}ln2_lo",
+    # clamps written x < lo ? lo : x let NaN through: NaN in, NaN out
+    return [f"{p}c = _select({x} < {k}exp_lo, {k}exp_lo, {x})",
+            f"{p}c = _select({p}c > {k}exp_hi, {k}exp_hi, {p}c)"] + \
+        _reduce(k, f"{p}c", p, "shift") + [
+            f"{p}p = {_poly(p + 'r', k, 'ep')}",  # e^r
             f"{p}h = np.floor({p}k * {k}half)",  # 2^k = 2^h 2^(k-h): both halves normal
-            f"{p}s = _int_bits_as_float({k}int(({p}h + {k}bias) * {k}mant))",
-            f"{p}t = _int_bits_as_float({k}int(({p}k - {p}h + {k}bias) * {k}mant))",
-            f"{y} = ({_horner_expr(p + 'r', k, 'ep', _count(k, 'ep'))} * {p}s) * {p}t",
-            f"{y} = _select({x} != {x}, {x}, {y})"]  # NaN in, NaN out; the 1st product is exact
+            f"{y} = ({p}p * _exponent_bits({p}h + {k}shift_b)) * "
+            f"_exponent_bits(({p}k - {p}h) + {k}shift_b)"]  # the first product is exact
 
 
 def _expm1(k, x, y, p):
     return _exp(k, x, f"{p}e", p + "e") + [
-        f"{y} = {x} * {_horner_expr(x, k, 'em', _count(k, 'em'))}",
+        f"{y} = {x} * {_poly(x, k, 'em')}",
         f"{y} = _select(abs({x}) < {k}em1_cut, {y}, {p}e - {k}one)"]  # no cancellation near 0
 
 
@@ -238,8 +181,8 @@ def _log(k, x, y, p):
             f"{p}e = _select({p}m > {k}sqrt2, {p}e + {k}one, {p}e)",
             f"{p}m = _select({p}m > {k}sqrt2, {p}m * {k}half, {p}m)",  # [sqrt(1/2), sqrt(2))
             f"{p}s = ({p}m - {k}one) / ({p}m + {k}one)",
-            f"{y} = {p}e * {k}ln2_hi + ({p}s * "
-            f"{_horner_expr(f'({p}s * {p}s)', k, 'lp', _count(k, 'lp'))} + {p}e * {k}ln2_lo)",
+            f"{y} = _fma({p}e, {k}ln2_hi, _fma({p}s, {_poly(f'({p}s * {p}s)', k, 'lp')}, "
+            f"{p}e * {k}ln2_lo))",
             f"{y} = _select(({x} > {k}zero) & ({x} < {k}inf), {y}, _select({x} == {k}zero, "
             f"-{k}inf, _select({x} == {k}inf, {k}inf, {k}nan)))"]
 
@@ -253,16 +196,25 @@ def _log1p(k, x, y, p):
 
 
 def _tanh(k, x, y, p):
-    # -t / (t + 2), t = expm1(-2|x|) in (-1, 0]: no overflow, exact saturation at 1
-    return [f"{p}a = -{k}two * abs({x})"] + _expm1(k, f"{p}a", f"{p}t", p + "t") + [
-        f"{y} = -{p}t / ({p}t + {k}two)",
-        f"{y} = _select({x} > {k}zero, {y}, _select({x} < {k}zero, -{y}, {x}))"]  # +-0, NaN
+    # m / (m + 2), m = e^(2|x|) - 1 = 2^k (e^r - 1) + (2^k - 1), e^r - 1 = r + r^2 Q(r) from
+    # exp's own steps: no cancellation (2^k - 1 is exact, and 0 near x = 0); the clamp of |x|
+    # keeps 2^k normal, and there m / (m + 2) already rounds to 1
+    return [f"{p}a = abs({x})",
+            f"{p}a = _select({p}a > {k}tanh_hi, {k}tanh_hi, {p}a)"] + \
+        _reduce(k, f"({p}a + {p}a)", p, "shift_b") + [
+            f"{p}s = _exponent_bits({p}t)",
+            f"{p}w = _fma({p}r, {p}r * {_poly(p + 'r', k, 'ep', 2)}, {p}r)",
+            f"{p}m = _fma({p}s, {p}w, {p}s - {k}one)",
+            f"{y} = _copysign({p}m / ({p}m + {k}two), {x})"]  # -0 and NaN come through
 
 
 def _sigmoid(k, x, y, p):
-    return [f"{p}a = -abs({x})"] + _exp(k, f"{p}a", f"{p}e", p + "e") + [
-        f"{p}q = {k}one / ({k}one + {p}e)",
-        f"{y} = _select({x} >= {k}zero, {p}q, {p}e * {p}q)"]  # NaN: e * q is NaN too
+    # e = e^-|x| = (p 2^(k+64)) 2^-64: k <= 0, so 2^(k+64) is normal down to the clamp
+    return [f"{p}a = -abs({x})",
+            f"{p}c = _select({p}a < {k}exp_lo, {k}exp_lo, {p}a)"] + \
+        _reduce(k, f"{p}c", p, "shift_s") + [
+            f"{p}e = ({_poly(p + 'r', k, 'ep')} * _exponent_bits({p}t)) * {k}two_m64",
+            f"{y} = _select({x} >= {k}zero, {k}one, {p}e) / ({k}one + {p}e)"]  # NaN: e
 
 
 def _softplus(k, x, y, p):
@@ -282,8 +234,9 @@ def _prefix(dtype):
     return k
 
 
-def source(name, dtype, x, y, tmp):
-    """Statements computing ``y = name(x)`` in ``dtype``, for pasting into a loop body.
+def statements(name, dtype, x, y, tmp):
+    """The statements computing ``y = name(x)`` in ``dtype``: the body of the functions of
+    :func:`make_vecmath`.
 
     Parameters
     ----------
@@ -293,36 +246,77 @@ def source(name, dtype, x, y, tmp):
     x, y : str
         A variable holding the argument (read several times) and the result's name.
     tmp : str
-        A prefix for the temporaries, unique within the loop body.
+        A prefix for the temporaries, unique within the body.
 
     Returns
     -------
     list of str
-        The lines; they read the constants of :func:`prelude` (module globals).
+        The lines; they read the constants and intrinsics of ``_namespace(dtype)``.
 
     Examples
     --------
-    >>> source("exp", "float32", "v0", "t0", "_e0")[-1]
-    't0 = v0 if v0 != v0 else t0'
+    >>> statements("sigmoid", "float32", "v0", "t0", "_e0")[-1]
+    't0 = _select(v0 >= _vm32_zero, _vm32_one, _e0e) / (_vm32_one + _e0e)'
     """
-    _check(dtype, "source")
+    float_type(dtype, "statements")
     return SNIPPETS[name](_prefix(dtype), x, y, tmp)
 
 
+def source(name, dtype, x, y, tmp=None):
+    """Source lines computing ``y = name(x)`` in ``dtype``, for a generated loop body: one
+    call of the function of ``F32`` / ``F64`` that :func:`prelude` names (LLVM inlines it
+    and vectorises the loop).
+
+    Parameters
+    ----------
+    name : str
+        One of ``SNIPPETS`` (exp, expm1, log, log1p, tanh, sigmoid, softplus).
+    dtype : {numpy.float32, numpy.float64}
+    x, y : str
+        An expression of type ``dtype`` for the argument, and the result's name.
+    tmp : str, optional
+        Unused (the temporaries live in the called function); kept for callers that pass a
+        prefix.
+
+    Returns
+    -------
+    list of str
+
+    Examples
+    --------
+    >>> source("exp", "float32", "v0", "t0")
+    ['t0 = _vm32_exp(v0)']
+    """
+    float_type(dtype, "source")
+    if name not in SNIPPETS:
+        raise KeyError(f"vecmath has no {name!r}; it has {', '.join(SNIPPETS)}")
+    return [f"{y} = {_prefix(dtype)}{name}({x})"]
+
+
 def prelude(dtype):
-    """Module-level source defining the constants (and intrinsics) that ``source`` reads;
-    Numba freezes such globals into the compiled code."""
-    dtype = _check(dtype, "prelude")
+    """Module-level source defining the names that :func:`source`'s lines read.
+
+    Examples
+    --------
+    >>> prelude("float32")[0]
+    'from kernels.vecmath import F32 as _vm32_lib'
+    """
+    dtype = float_type(dtype, "prelude")
     k = _prefix(dtype)
-    lines = ["from kernels.vecmath import _float_bits_as_int, _int_bits_as_float, _select",
-             f"{k}int = np.{'int32' if dtype == np.float32 else 'int64'}",
-             f"{k}float = np.{np.dtype(dtype).name}"]
-    for name, v in _constants(dtype).items():
-        if isinstance(v, np.integer):
-            lines.append(f"{k}{name} = np.{v.dtype.name}({int(v)})")
-        else:
-            lines.append(f"{k}{name} = np.{v.dtype.name}(float.fromhex('{float(v).hex()}'))")
-    return lines
+    lib = "F32" if dtype == np.float32 else "F64"
+    return [f"from kernels.vecmath import {lib} as {k}lib"] + [
+        f"{k}{name} = {k}lib.{name}" for name in SNIPPETS]
+
+
+def _namespace(dtype):
+    """The globals the statements of :func:`statements` read: constants and intrinsics."""
+    k = _prefix(dtype)
+    ns = {"np": np, "_int_bits_as_float": _int_bits_as_float, "_fma": _fma,
+          "_float_bits_as_int": _float_bits_as_int, "_select": _select,
+          "_exponent_bits": _exponent_bits, "_copysign": _copysign,
+          f"{k}int": np.int32 if dtype == np.float32 else np.int64, f"{k}float": dtype}
+    ns.update({k + name: v for name, v in _constants(dtype).items()})
+    return ns
 
 
 def make_vecmath(dtype):
@@ -337,30 +331,27 @@ def make_vecmath(dtype):
     -------
     types.SimpleNamespace
         ``exp``, ``expm1``, ``log``, ``log1p``, ``tanh``, ``sigmoid``, ``softplus``: Numba
-        dispatchers compiled ``inline="always"``, callable from ``@njit`` code and from Python.
+        dispatchers compiled ``forceinline`` (inlined by LLVM into the loop that calls
+        them), callable from ``@njit`` code and from Python.
 
     Examples
     --------
     >>> import numpy as np
     >>> m = make_vecmath(np.float64)
-    >>> round(m.tanh(0.5), 12) == round(np.tanh(0.5), 12), m.log1p(0.0), m.sigmoid(0.0)
+    >>> bool(round(m.tanh(0.5), 12) == round(np.tanh(0.5), 12)), m.log1p(0.0), m.sigmoid(0.0)
     (True, 0.0, 0.5)
     """
-    dtype = _check(dtype, "make_vecmath")
-    namespace = {"np": np, "_int_bits_as_float": _int_bits_as_float,
-                 "_float_bits_as_int": _float_bits_as_int, "_select": _select}
-    exec("\n".join(prelude(dtype)[1:]), namespace)
+    dtype = float_type(dtype, "make_vecmath")
+    namespace = _namespace(dtype)
     funcs = {}
     for name in SNIPPETS:
-        body = source(name, dtype, "x", "y", "_")
+        body = statements(name, dtype, "x", "y", "_")
         code = f"def {name}(x):\n" + "".join(f"    {line}\n" for line in body) + "    return y\n"
         exec(compile(code, f"<kernels.vecmath {name} {dtype.__name__}>", "exec"), namespace)
-        funcs[name] = numba.njit(**_JIT)(namespace[name])
+        funcs[name] = numba.njit(**_FORCEINLINE)(namespace[name])
     return SimpleNamespace(**funcs)
 
 
-fast_exp32 = make_fast_exp(np.float32)
-fast_exp64 = make_fast_exp(np.float64)
 F32, F64 = make_vecmath(np.float32), make_vecmath(np.float64)  # by dtype, for generated code
 exp32, expm1_32, log32, log1p32 = F32.exp, F32.expm1, F32.log, F32.log1p
 tanh32, sigmoid32, softplus32 = F32.tanh, F32.sigmoid, F32.softplus

@@ -4,7 +4,8 @@
 this module decides *how* a program becomes machine code, and keeps it:
 
 * ``kernel_source``: Python source for a program's loops, from the scalar table's code
-  templates (``_CODE`` overrides where the table's Python form differs from NumPy's);
+  templates (``_CODE`` overrides where the table's Python form differs from NumPy's); a
+  program calling vecmath runs two element streams per iteration (``_flat_loop``);
 * the in-process cache (``_KERNELS``: one ``_Kernel`` per program and rank, shared by every
   node running it) and the compile policy (``POLICY``: a kernel compiles once hot, by
   element-operations or by calls, in a background thread while the NumPy composite serves);
@@ -13,11 +14,13 @@ this module decides *how* a program becomes machine code, and keeps it:
 * ``run_split``: a large call's 1-d loop run on slices by a pool of threads (the loops are
   ``nogil``), as many as ``numba.get_num_threads()``.
 
-The transcendental functions come from ``kernels/vecmath.py`` as statements pasted into the
-loop, so it vectorises; they make a kernel long, and Numba's typing and lowering of it is
-most of its compile time (5.6 s for a 50-op chain with 18 of them, measured on a loaded
-2-core machine; 0.05 s from the disk cache), which is why hot kernels compile in the
-background.
+The transcendental functions are calls of ``kernels/vecmath.py``'s functions, compiled
+``forceinline``: LLVM inlines them and vectorises the loop, while Numba types one call per
+op (pasting their statements into the loop made Numba's typing and lowering most of the
+compile time). A 50-op chain with 18 of them compiles in 0.7 s of CPU, 1.1 s as the
+process's first Numba compile (pasted: 1.8 s, and 3.0 s as the first; 2.9 s against 6.8 s
+of wall time on the loaded 2-core machine), and loads from the disk cache in 0.01 s; hot
+kernels still compile in the background.
 They live apart from the pass because none of this touches a graph: the only input is a
 ``Program``. Numba itself is imported only when a kernel first compiles.
 """
@@ -79,21 +82,24 @@ _CODE = {"maximum": "np.maximum({0}, {1})", "minimum": "np.minimum({0}, {1})",
          "clip": "np.minimum(np.maximum({0}, {1}), {2})", "sgn": "np.sign({0})",
          "floor": "np.floor({0})", "ceil": "np.ceil({0})", "round": "np.round({0})",
          "xor": "(bool({0}) != bool({1}))"}
-# the transcendental functions come from kernels/vecmath.py as statements pasted into the
-# loop (arithmetic only, so the loop vectorises; a few ulps, exact at 0, +-inf, NaN and
+# the transcendental functions are calls of kernels/vecmath.py's forceinline functions
+# (arithmetic only, so the loop vectorises; a few ulps, exact at 0, +-inf, NaN and
 # saturation): Numba's math.exp / tanh are scalar libm calls, ~10x slower per element
 VECMATH = ("exp", "expm1", "log", "log1p", "tanh", "sigmoid", "softplus")
 _FLOATS = ("float32", "float64")
+# templates that map floats of one dtype to that dtype in Numba: no cast around them (each
+# cast is one more call for Numba to type: a tenth of a 50-op kernel's compile time)
+_FLOAT_CLOSED = {"add", "sub", "mul", "true_div", "neg", "sqr"}
 
 
 def _vecmath_prelude(program):
-    """Module-level lines defining the constants the pasted vecmath statements read."""
+    """Module-level lines naming the vecmath functions that the loops call."""
     from kernels import vecmath
 
     dtypes = sorted({dt for op, _, dt in program.steps if op.name in VECMATH and dt in _FLOATS})
     if not dtypes:
         return []
-    lines = [f"# kernels/vecmath.py sha1 {_vecmath_stamp()}"]
+    lines = [f"# kernels/vecmath.py (llvm_ops, fastexp) sha1 {_vecmath_stamp()}"]
     for dt in dtypes:
         lines += [line for line in vecmath.prelude(dt) if line not in lines]
     return lines
@@ -103,9 +109,12 @@ def _cast(dtype):
     return "np.bool_" if dtype == "bool" else f"np.{dtype}"
 
 
-def _body(program, indent):
+def _body(program, indent, suffix=""):
+    """(lines, output names) of one element's computation: ``t{s}`` from the ``v{i}`` (each
+    name ending in ``suffix``: the second stream of :func:`_flat_loop` is ``_1``)."""
     n_in, lines = len(program.in_types), []
-    names = [f"v{i}" for i in range(n_in)] + [f"t{s}" for s in range(len(program.steps))]
+    names = [f"v{i}{suffix}" for i in range(n_in)] + [
+        f"t{s}{suffix}" for s in range(len(program.steps))]
     dtypes = [d for d, _ in program.in_types] + [d for _, _, d in program.steps]
     for s, (op, refs, dtype) in enumerate(program.steps):
         code = _CODE.get((op.name, dtype)) or _CODE.get(op.name, op.code)
@@ -114,18 +123,20 @@ def _body(program, indent):
             # does (an unsigned -x would wrap; int8 exp would be float16 in NumPy itself)
             args = [a if dtypes[i] == dtype else f"{_cast(dtype)}({a})"
                     for a, i in zip(args, refs)]
-        if op.name in VECMATH and dtype in _FLOATS:
+        if op.name in VECMATH and dtype in _FLOATS:  # one call, inlined by LLVM
             from kernels import vecmath
 
-            if args[0] not in names:  # the statements read their argument several times
-                lines.append(f"{indent}_a{s} = {args[0]}")
-                args[0] = f"_a{s}"
-            lines += [indent + line
-                      for line in vecmath.source(op.name, dtype, args[0], f"t{s}", f"_t{s}")]
+            lines += [indent + line for line in
+                      vecmath.source(op.name, dtype, args[0], names[n_in + s])]
             continue
         expr = code.format(*args)
-        # float literals in templates are float64 in Numba: round each step to its dtype
-        lines.append(f"{indent}t{s} = {_cast(dtype)}({expr})")
+        if dtype in _FLOATS and op.name in _FLOAT_CLOSED and (
+                op.dtype_rule in ("upcast", "float") or all(dtypes[i] == dtype for i in refs)):
+            lines.append(f"{indent}{names[n_in + s]} = {expr}")  # already in dtype
+            continue
+        # float literals in templates are float64 in Numba (and int32 + int32 is int64):
+        # round each step to its dtype
+        lines.append(f"{indent}{names[n_in + s]} = {_cast(dtype)}({expr})")
     return lines, [names[i] for i in program.outputs]
 
 
@@ -158,11 +169,7 @@ def kernel_source(program, ndim, inplace=None):
            "import math", "import numpy as np"]
     src += _vecmath_prelude(program)
     if flat_ok(program):
-        src += ["", "", f"def flat({args}):", f"    for i in range({dst}.shape[0]):"]
-        src += [f"        v{i} = x{i}" + ("" if scalar[i] else "[i]") for i in range(n_in)]
-        body, outs = _body(program, " " * 8)
-        src += body + [f"        {dst if k == 0 else f'o{k}'}[i] = {o}"
-                       for k, o in enumerate(outs)]
+        src += ["", "", f"def flat({args}):"] + _flat_loop(program, dst)
     if ndim:
         idx = [f"i{d}" for d in range(ndim)]
         src += ["", "", f"def nd({args}):", f"    {', '.join(f'n{d}' for d in range(ndim))}, "
@@ -178,12 +185,51 @@ def kernel_source(program, ndim, inplace=None):
     return "\n".join(src) + "\n"
 
 
+def _flat_loop(program, dst):
+    """The body of ``flat``: one loop over the elements, or, for a program calling vecmath,
+    two streams (elements ``i`` and ``i + n // 2``) interleaved statement by statement.
+
+    Each element's values form one dependency chain (a 50-op chain of tanh, sigmoid and
+    exp is ~90 cycles of latency per tanh), longer than the CPU's out-of-order window can
+    cover, so the loop ran at the chain's latency with the FMA units half idle; a second,
+    independent vector in the same iteration fills them (the 50-op chain of
+    benchmarks/activation_chain.py: 7.8 -> 5.8 ns per element; a third stream gains 4% more
+    for half as much compile time again). Each stream reads and writes only its own
+    elements, so the in-place variant stays alias-free.
+    """
+    n_in = len(program.in_types)
+    scalar = [all(b) for _, b in program.in_types]
+    dsts = [dst] + [f"o{k}" for k in range(1, len(program.outputs))]
+
+    def element(i, suffix, pad):
+        body, outs = _body(program, pad, suffix)
+        loads = [f"{pad}v{k}{suffix} = x{k}" + ("" if scalar[k] else f"[{i}]")
+                 for k in range(n_in)]
+        return loads, body, [f"{pad}{d}[{i}] = {o}" for d, o in zip(dsts, outs)]
+
+    pad = " " * 8
+    if not any(op.name in VECMATH for op, _, _ in program.steps):
+        return [f"    for i in range({dst}.shape[0]):"] + sum(element("i", "", pad), [])
+    one, two = element("i", "", pad), element("j", "_1", pad)
+    src = [f"    m = {dst}.shape[0] // 2", "    for i in range(m):", f"{pad}j = i + m"]
+    for a, b in zip(one, two):
+        src += [line for pair in zip(a, b) for line in pair]
+    # the odd last element, with names of its own: Numba's SSA pass is slow on a name
+    # defined in two loops (a tenth of the compile time of the 50-op chain)
+    tail = sum(element("i", "_2", pad), [])
+    return src + [f"    for i in range(2 * m, {dst}.shape[0]):"] + tail
+
+
 def _vecmath_stamp():
-    """A digest of kernels/vecmath.py: Numba's cache cannot see a change in a callee, so
-    the generated source (and so its file name) names the version it was built against."""
+    """A digest of kernels/vecmath.py and the modules it builds on: Numba's cache cannot
+    see a change in a callee, so the generated source (and so its file name) names the
+    version it was built against."""
     if not hasattr(_vecmath_stamp, "value"):
-        with open(importlib.util.find_spec("kernels.vecmath").origin, "rb") as f:
-            _vecmath_stamp.value = hashlib.sha1(f.read()).hexdigest()[:12]
+        digest = hashlib.sha1()
+        for name in ("kernels.vecmath", "kernels.llvm_ops", "kernels.fastexp"):
+            with open(importlib.util.find_spec(name).origin, "rb") as f:
+                digest.update(f.read())
+        _vecmath_stamp.value = digest.hexdigest()[:12]
     return _vecmath_stamp.value
 
 

@@ -198,7 +198,7 @@ def _fusable(node):
 def _grow(root, clients, pos, taken):
     """The group fused with ``root``: its fusable ancestors whose outputs are read only in
     the group or by nodes after ``root`` in the schedule (so the group stays convex)."""
-    group, bcast, n_in = {root}, root.outputs[0].broadcastable, len(root.inputs)
+    group, bcast, outer = {root}, root.outputs[0].broadcastable, set(root.inputs)
     heap = [(-pos[v.owner], id(v.owner), v.owner) for v in root.inputs if v.owner is not None]
     heapq.heapify(heap)
     while heap:  # latest producer first: a node is only tried after all its group readers
@@ -210,10 +210,11 @@ def _grow(root, clients, pos, taken):
         readers = clients.get(node.outputs[0], [])
         if not all(c == "output" or c in group or pos[c] > pos[root] for c, _ in readers):
             continue
-        if n_in + len(node.inputs) - 1 > POLICY.max_inputs:
+        grown = (outer - {node.outputs[0]}) | set(node.inputs)  # distinct: x read 9 times
+        if len(grown) > POLICY.max_inputs:  # is one input of the kernel
             continue
         group.add(node)
-        n_in += len(node.inputs) - 1
+        outer = grown
         for v in node.inputs:
             if v.owner is not None and v.owner not in group:
                 heapq.heappush(heap, (-pos[v.owner], id(v.owner), v.owner))

@@ -159,6 +159,22 @@ def test_group_stays_convex_when_a_value_feeds_back_through_a_reduction(rng):
     np.testing.assert_allclose(f(xv), np.exp(xv) * 2 + np.exp(xv).sum(), rtol=1e-14)
 
 
+def test_max_inputs_counts_each_outer_input_once(rng, monkeypatch):
+    x, y, z, w = (T.fvector(name) for name in "xyzw")
+    h = x
+    for _ in range(4):  # x and y read 4 times each: 2 distinct inputs, 9 input slots
+        h = T.tanh(h * x + y)
+    monkeypatch.setattr(fusion.POLICY, "max_inputs", 3)  # x, y and the value growing in
+    f = theano.function([x, y], h)
+    (node,) = fused_nodes(f)
+    assert len(node.op.fused_names) == 12 and elemwise_names(f) == []
+    xv, yv = rng.standard_normal((2, 5)).astype("float32")
+    np.testing.assert_array_equal(f(xv, yv), theano.function([x, y], h, mode=UNFUSED)(xv, yv))
+    g = theano.function([x, y, z, w], (x + y) * (z + w))  # 4 distinct: one add stays apart
+    (node,) = fused_nodes(g)
+    assert node.op.fused_names == ["add", "mul"] and elemwise_names(g) == ["add"]
+
+
 def test_what_is_not_fused():
     x, xf = T.dvector("x"), T.fvector("xf")
     assert fused_nodes(theano.function([x], x + 1)) == []  # one op: nothing to win
@@ -297,7 +313,8 @@ def test_generated_source_has_one_loop_per_layout():
     prog = Program([full, full], [(add, (0, 1), "float32"), (exp, (2,), "float32")], [3])
     src = fusion.kernel_source(prog, 2)
     assert "def flat(" in src and "def nd(" in src
-    assert "_vm32_ep0" in src and "math.exp" not in src  # kernels/vecmath.py's statements
+    # one call of kernels/vecmath.py's float32 exp, never libm's scalar math.exp
+    assert "t1 = _vm32_exp(t0)" in src and "math.exp" not in src
     prog = Program([full, row], [(add, (0, 1), "float32"), (exp, (2,), "float32")], [3])
     src = fusion.kernel_source(prog, 2)
     assert "def flat(" not in src and "v1 = x1[0, i1]" in src
