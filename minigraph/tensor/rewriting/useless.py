@@ -14,15 +14,16 @@ sums), remove the passes over memory that this spends:
   (a number of steps) still qualifies.
 * ``sum_of_sum``: ``sum(sum(x, a), b) -> sum(x, a + b)``: one reduction instead of a chain
   (a bias gradient ``sum over steps of sum over the batch`` reads its input once).
+* ``add_zeros_like``: ``zeros_like(x) + y -> y`` (an accumulator that starts from zeros).
 """
 
-from minigraph.graph.rewriting import RuleSet, is_op, node_rewriter
+from minigraph.graph.rewriting import P, RuleSet, is_op, node_rewriter
 
 from ..reduce import Reduce
 from ..reduce import sum as _sum
 from ..subtensor import IncSubtensor, Subtensor
 from ..subtensor_zeros import SliceOfSet, ZerosIncSubtensor
-from .utils import const_value
+from .utils import const, const_value, exact, rule
 
 
 @node_rewriter([IncSubtensor])
@@ -120,4 +121,13 @@ def sum_of_sum(fgraph, node):
     return [total] if total.type == out.type else None
 
 
-USELESS = RuleSet("useless", [inc_subtensor_of_zeros, subtensor_of_set, sum_of_sum])
+@rule(P("add", P("second", "x", const(0)), "y", commute=True), fit=exact)
+def add_zeros_like(x, y):
+    """zeros_like(x) + y -> y   (when that has the sum's type: elementwise broadcasting is
+    checked against the types, so equal types mean equal shapes; a scan's weight gradient
+    starts from zeros and gets the hoisted product added)"""
+    return y
+
+
+USELESS = RuleSet("useless", [inc_subtensor_of_zeros, subtensor_of_set, sum_of_sum,
+                              add_zeros_like])

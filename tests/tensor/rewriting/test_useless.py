@@ -17,7 +17,7 @@ from .utils import _classes, _compile, _ops
 
 def test_the_rule_set_lists_its_rewrites():
     assert rewriting.USELESS.names() == ["inc_subtensor_of_zeros", "subtensor_of_set",
-                                         "sum_of_sum"]
+                                         "sum_of_sum", "add_zeros_like"]
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
@@ -109,6 +109,24 @@ def test_a_sum_read_twice_is_kept():
     s = T.sum(x, axis=0)
     f = _compile([x], [T.sum(s), s], "useless")
     assert len([op for op in _ops(f) if op.startswith("sum")]) == 2
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_adding_to_zeros_is_the_other_term(dtype, rng):
+    x, y = T.matrix("x", dtype=dtype), T.matrix("y", dtype=dtype)
+    f = _compile([x, y], [T.zeros_like(x) + y, y + T.zeros_like(x)], "useless")
+    assert _ops(f) == []  # both outputs are y itself
+    xv, yv = rng.standard_normal((1, 3)).astype(dtype), rng.standard_normal((1, 3)).astype(dtype)
+    for got in f(xv, yv):
+        np.testing.assert_array_equal(got, yv)
+
+
+def test_adding_to_zeros_that_broadcast_is_kept(rng):
+    x, row = T.dmatrix("x"), T.row("row", dtype="float64")
+    f = _compile([x, row], T.zeros_like(x) + row, "useless")  # the result is x's shape
+    assert "add" in _ops(f)
+    np.testing.assert_array_equal(f(np.ones((2, 3)), np.arange(3.0)[None]),
+                                  np.tile(np.arange(3.0), (2, 1)))
 
 
 def _rnn_trace(x, h0, W, k):
