@@ -15,6 +15,8 @@ one :class:`ZerosIncSubtensor` node, which
   array repeats an index, which still accumulates).
 """
 
+import functools
+
 import numpy as np
 
 from minigraph.graph.basic import Apply
@@ -164,3 +166,79 @@ def _shifted(entry, a, n):
         return slice(start - a, max(stop - a, 0), step)
     k = entry + n if entry < 0 else entry
     return k - a if a <= k < n else None
+
+
+class ZerosIncRows(Op):
+    """``inc_subtensor(zeros_like(x)[idx], reshape(y, shp))`` for an int vector ``idx`` and a
+    matrix ``x``, without the reshape's copy when ``y`` is not contiguous (the gradient of a
+    row lookup feeding a loop, read back in reversed time order, ``scan/grad.py``).
+
+    When ``shp`` is ``(len(idx), x.shape[1])`` and ``y`` is 3-d with ``y.shape[2] ==
+    x.shape[1]`` (the reshape merges the leading axes: rows in the same order), one compiled
+    loop adds ``y[t, b]`` into row ``idx[t * y.shape[1] + b]`` of fresh zeros, reading ``y``
+    through its strides; anything else reshapes first, as the two nodes it replaces did.
+
+    Examples
+    --------
+    >>> import numpy as np, minigraph.tensor as T
+    >>> x, y, i, s = T.dmatrix("x"), T.dtensor3("y"), T.ivector("i"), T.lvector("s")
+    >>> f = ZerosIncRows()(x, y, i, s)
+    >>> f.eval({x: np.zeros((3, 1)), y: np.ones((2, 2, 1)), i: np.array([0, 2, 2, 0], "int32"),
+    ...         s: np.array([4, 1])}).ravel().tolist()
+    [2.0, 0.0, 2.0]
+    """
+
+    __props__ = ()
+
+    def make_node(self, x, y, idx, shp):
+        x, y, idx, shp = (as_tensor_variable(v) for v in (x, y, idx, shp))
+        return Apply(self, [x, y, idx, shp], [TensorType(x.dtype, shape=x.type.shape)()])
+
+    def infer_shape(self, node, input_shapes):
+        return [input_shapes[0]]
+
+    def make_py_callable(self, node):
+        trace = node.trace
+
+        def run(x, y, idx, shp):
+            out = np.zeros(x.shape, dtype=x.dtype)
+            n, width = x.shape[0], x.shape[1]
+            if (y.ndim == 3 and tuple(shp) == (idx.shape[0], width) and y.shape[2] == width
+                    and y.dtype == x.dtype and y.shape[0] * y.shape[1] == idx.shape[0]
+                    and idx.dtype.kind in "iu"):
+                if idx.size and (idx.min() < -n or idx.max() >= n):
+                    bad = idx[(idx < -n) | (idx >= n)][0]
+                    raise IndexError(f"index {int(bad)} is out of bounds for axis 0 with size "
+                                     f"{n} (node created at {trace})")
+                if idx.size and idx.min() < 0:
+                    idx = np.where(idx < 0, idx + n, idx)
+                _row_scatter3()(out, idx, y)
+                return out
+            try:
+                rows = y.reshape(tuple(shp))
+            except ValueError:
+                raise ValueError(f"cannot reshape an array of shape {y.shape} into "
+                                 f"{tuple(int(s) for s in shp)} (node created at {trace})"
+                                 ) from None
+            if not _add_rows(out, idx, rows):
+                np.add.at(out, idx, rows)
+            return out
+
+        return run
+
+
+@functools.lru_cache(maxsize=None)
+def _row_scatter3():
+    import numba  # imported on first use, as everywhere in minigraph
+
+    @numba.njit(cache=True, error_model="numpy")
+    def scatter(out, idx, y):
+        # out[idx[t * B + b]] += y[t, b]: the rows of y.reshape(-1, width), read in place
+        steps, batch = y.shape[0], y.shape[1]
+        for t in range(steps):
+            for b in range(batch):
+                r = idx[t * batch + b]
+                for j in range(y.shape[2]):
+                    out[r, j] += y[t, b, j]
+
+    return scatter

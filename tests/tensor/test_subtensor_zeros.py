@@ -118,3 +118,36 @@ def test_slice_of_set_is_a_view_of_the_value_when_inside(rng):
 
 class _Node:
     trace = "test"
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_zeros_inc_rows_reads_a_reversed_3d_value_in_place(dtype, rng):
+    g = rng.standard_normal((5, 1, 3)).astype(dtype)[::-1]  # batch 1, reversed: not contiguous
+    idx = np.array([4, 0, 4, -1, 2], "int64")
+    f = _rows_function(dtype)
+    want = np.zeros((6, 3), dtype)
+    np.add.at(want, idx, g.reshape(5, 3))
+    got = f(np.ones((6, 3), dtype), g, idx, np.array([5, 3]))
+    assert got.dtype == dtype
+    np.testing.assert_allclose(got, want, rtol=1e-6)
+
+
+def test_zeros_inc_rows_reshapes_first_when_the_rows_cross_the_last_axis(rng):
+    g = rng.standard_normal((2, 4, 3))  # 24 numbers as 6 rows of 4 (the last axis is 3)
+    idx = np.array([0, 1, 1, 2, 0, 0])
+    f = _rows_function("float64")
+    want = np.zeros((3, 4))
+    np.add.at(want, idx, g.reshape(6, 4))
+    np.testing.assert_allclose(f(np.ones((3, 4)), g, idx, np.array([6, 4])), want, rtol=1e-13)
+    with pytest.raises(IndexError, match="index 3 is out of bounds"):
+        f(np.ones((3, 3)), rng.standard_normal((2, 1, 3)), np.array([0, 3]), np.array([2, 3]))
+    with pytest.raises(ValueError, match="cannot reshape an array of shape \\(2, 4, 3\\)"):
+        f(np.ones((3, 4)), g, idx, np.array([5, 4]))
+
+
+def _rows_function(dtype):
+    from minigraph.tensor.subtensor_zeros import ZerosIncRows
+
+    x, g = T.matrix("x", dtype=dtype), T.tensor3("g", dtype=dtype)
+    idx, shp = T.lvector("idx"), T.lvector("shp")
+    return theano.function([x, g, idx, shp], ZerosIncRows()(x, g, idx, shp))

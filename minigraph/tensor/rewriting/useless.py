@@ -8,6 +8,9 @@ sums), remove the passes over memory that this spends:
 * ``inc_subtensor_of_zeros``: ``inc_subtensor(zeros_like(x)[idx], y)`` -> one
   ``ZerosIncSubtensor`` node (``tensor/subtensor_zeros.py``): no fill and copy of a base, and
   ``y`` itself when ``idx`` covers ``x`` at run time.
+* ``zeros_inc_rows_of_reshape``: the rows of ``reshape(y, (-1, width))`` scattered into zeros
+  (a row lookup's gradient) read from a 3-d ``y`` in place (``ZerosIncRows``): no copy of a
+  ``y`` that is not contiguous, such as a loop's outputs read in reversed time order.
 * ``subtensor_of_set``: a slice that lies inside the part that ``set_subtensor`` (or an
   ``inc_subtensor`` into zeros) wrote is a slice of the value written: ``inc(zeros[1:],
   y)[1:n + 1] -> y[0:n]``, checked at run time (``SliceOfSet``), so a bound known only then
@@ -22,7 +25,8 @@ from minigraph.graph.rewriting import P, RuleSet, is_op, node_rewriter
 from ..reduce import Reduce
 from ..reduce import sum as _sum
 from ..subtensor import IncSubtensor, Subtensor
-from ..subtensor_zeros import SliceOfSet, ZerosIncSubtensor
+from ..shape import Reshape
+from ..subtensor_zeros import SliceOfSet, ZerosIncRows, ZerosIncSubtensor
 from .utils import const, const_value, exact, rule
 
 
@@ -73,6 +77,27 @@ def _may_lie_inside(entry, a):
         return (b == "in" or isinstance(b, int) and b >= a) and (
             step in (None, "in") or step > 0)
     return False
+
+
+@node_rewriter([ZerosIncSubtensor])
+def zeros_inc_rows_of_reshape(fgraph, node):
+    """ZerosIncSubtensor{[]}(x, reshape(y, shp), idx) -> ZerosIncRows(x, y, idx, shp)
+    (a 3-d y read in place through its strides: no copy when it is not contiguous)"""
+    op = node.op
+    if op.entries != ("array",) or op.set_instead_of_inc:
+        return None
+    x, rows, idx = node.inputs
+    if x.ndim != 2 or idx.ndim != 1 or rows.owner is None \
+            or not isinstance(rows.owner.op, Reshape) or rows.ndim != 2:
+        return None
+    y, shp = rows.owner.inputs
+    if y.ndim != 3 or y.dtype != x.dtype:
+        return None
+    new = ZerosIncRows().make_node(x, y, idx, shp)
+    if new.outputs[0].type != node.outputs[0].type:
+        return None
+    new.trace = node.trace
+    return [new.outputs[0]]
 
 
 @node_rewriter([Subtensor])
@@ -129,5 +154,5 @@ def add_zeros_like(x, y):
     return y
 
 
-USELESS = RuleSet("useless", [inc_subtensor_of_zeros, subtensor_of_set, sum_of_sum,
-                              add_zeros_like])
+USELESS = RuleSet("useless", [inc_subtensor_of_zeros, zeros_inc_rows_of_reshape,
+                              subtensor_of_set, sum_of_sum, add_zeros_like])

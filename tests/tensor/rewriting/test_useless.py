@@ -10,14 +10,14 @@ import minigraph.tensor as T
 from minigraph.gradient import verify_grad
 from minigraph.tensor import rewriting
 from minigraph.tensor.subtensor import IncSubtensor
-from minigraph.tensor.subtensor_zeros import SliceOfSet, ZerosIncSubtensor
+from minigraph.tensor.subtensor_zeros import SliceOfSet, ZerosIncRows, ZerosIncSubtensor
 
 from .utils import _classes, _compile, _ops
 
 
 def test_the_rule_set_lists_its_rewrites():
-    assert rewriting.USELESS.names() == ["inc_subtensor_of_zeros", "subtensor_of_set",
-                                         "sum_of_sum", "add_zeros_like"]
+    assert rewriting.USELESS.names() == ["inc_subtensor_of_zeros", "zeros_inc_rows_of_reshape",
+                                         "subtensor_of_set", "sum_of_sum", "add_zeros_like"]
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
@@ -61,6 +61,23 @@ def test_lookup_gradient_accumulates_repeated_rows(rng):
     want = np.zeros((5, 3))
     np.add.at(want, iv, np.tile(np.arange(1.0, 4.0), (4, 1)))
     np.testing.assert_array_equal(f(rng.standard_normal((5, 3)), iv), want)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_lookup_gradient_through_a_time_major_reshape_reads_rows_in_place(dtype, rng):
+    """E[ids] reshaped to (T, B, width), used reversed in time (as a backward loop reads it):
+    the gradient's rows are scattered from the reversed 3-d array itself."""
+    E, ids = T.matrix("E", dtype=dtype), T.lvector("ids")
+    seq = T.reshape(E[ids], (3, -1, E.shape[1]))[::-1]
+    w = rng.standard_normal((3, 2, 4)).astype(dtype)
+    g = theano.grad((seq * w).sum(), E)
+    f = _compile([E, ids], g, "useless")
+    assert ZerosIncRows in _classes(f)
+    iv = np.array([1, 0, 1, 4, 1, 0])
+    want = np.zeros((5, 4), dtype)
+    np.add.at(want, iv, w[::-1].reshape(6, 4))
+    np.testing.assert_allclose(f(rng.standard_normal((5, 4)).astype(dtype), iv), want,
+                               rtol=1e-6)
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
