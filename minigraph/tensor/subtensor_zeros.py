@@ -203,7 +203,8 @@ class ZerosIncRows(Op):
         def run(x, y, idx, shp):
             out = np.zeros(x.shape, dtype=x.dtype)
             n, width = x.shape[0], x.shape[1]
-            if (y.ndim == 3 and tuple(shp) == (idx.shape[0], width) and y.shape[2] == width
+            if (y.ndim == 3 and not y.flags.c_contiguous  # (else the reshape is a view)
+                    and tuple(shp) == (idx.shape[0], width) and y.shape[2] == width
                     and y.dtype == x.dtype and y.shape[0] * y.shape[1] == idx.shape[0]
                     and idx.dtype.kind in "iu"):
                 if idx.size and (idx.min() < -n or idx.max() >= n):

@@ -121,8 +121,9 @@ class _Node:
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
-def test_zeros_inc_rows_reads_a_reversed_3d_value_in_place(dtype, rng):
-    g = rng.standard_normal((5, 1, 3)).astype(dtype)[::-1]  # batch 1, reversed: not contiguous
+@pytest.mark.parametrize("step", [-1, 1], ids=["reversed", "contiguous"])
+def test_zeros_inc_rows_reads_a_reversed_3d_value_in_place(dtype, step, rng):
+    g = rng.standard_normal((5, 1, 3)).astype(dtype)[::step]  # batch 1
     idx = np.array([4, 0, 4, -1, 2], "int64")
     f = _rows_function(dtype)
     want = np.zeros((6, 3), dtype)
@@ -140,7 +141,8 @@ def test_zeros_inc_rows_reshapes_first_when_the_rows_cross_the_last_axis(rng):
     np.add.at(want, idx, g.reshape(6, 4))
     np.testing.assert_allclose(f(np.ones((3, 4)), g, idx, np.array([6, 4])), want, rtol=1e-13)
     with pytest.raises(IndexError, match="index 3 is out of bounds"):
-        f(np.ones((3, 3)), rng.standard_normal((2, 1, 3)), np.array([0, 3]), np.array([2, 3]))
+        f(np.ones((3, 3)), rng.standard_normal((2, 1, 3))[::-1], np.array([0, 3]),
+          np.array([2, 3]))
     with pytest.raises(ValueError, match="cannot reshape an array of shape \\(2, 4, 3\\)"):
         f(np.ones((3, 4)), g, idx, np.array([5, 4]))
 
