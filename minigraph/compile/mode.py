@@ -17,7 +17,7 @@ from minigraph.scan.gru_rewrite import GRU_PASS
 from minigraph.scan.rewrites import SCAN
 from minigraph.tensor.fusion import FUSION
 from minigraph.tensor.inplace import INPLACE, REUSE_BUFFERS
-from minigraph.tensor.rewriting import CANONICALIZE, GEMM, SPECIALIZE, STABILIZE
+from minigraph.tensor.rewriting import CANONICALIZE, GEMM, SPECIALIZE, STABILIZE, USELESS
 
 #: Every pass, in the order FAST_RUN runs them.
 PIPELINE = (
@@ -30,6 +30,7 @@ PIPELINE = (
     GRU_PASS,          # a scan whose body is a GRU cell -> the fused GRU kernels; reads the
                        # loop bodies as written, so it comes before the other scan rewrites
     SCAN,              # prune unused loop outputs, hoist loop-invariant work out of loops
+    USELESS,           # no zeros filled and copied for inc_subtensor, no sum of a sum
     FUSION,            # chains of elementwise ops -> one compiled loop each
     INPLACE,           # an elementwise node overwrites an input that dies there; reads the
                        # final schedule, so only REUSE_BUFFERS (which adds no node) may follow

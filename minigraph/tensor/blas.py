@@ -203,12 +203,19 @@ def tensordot(a, b, axes=2):
     ax_b = [x % b.ndim for x in ax_b]
     free_a = [d for d in range(a.ndim) if d not in ax_a]
     free_b = [d for d in range(b.ndim) if d not in ax_b]
-    at = a.transpose(free_a + ax_a)
-    bt = b.transpose(ax_b + free_b)
     sa, sb = shape(a), shape(b)
     k = _prod_dims(a, sa, ax_a)
-    a2 = reshape(at, [_prod_dims(a, sa, free_a), k])
-    b2 = reshape(bt, [k, _prod_dims(b, sb, free_b)])
+    m, n = _prod_dims(a, sa, free_a), _prod_dims(b, sb, free_b)
+    # summed axes in front of a (behind b), in order: reshape, then a transposed view, which
+    # Dot hands to BLAS as is; a transpose before the reshape would copy the whole operand
+    if ax_a == list(range(len(ax_a))):
+        a2 = reshape(a, [k, m]).T
+    else:
+        a2 = reshape(a.transpose(free_a + ax_a), [m, k])
+    if ax_b == list(range(b.ndim - len(ax_b), b.ndim)):
+        b2 = reshape(b, [n, k]).T
+    else:
+        b2 = reshape(b.transpose(ax_b + free_b), [k, n])
     out_shape = [sa[d] for d in free_a] + [sb[d] for d in free_b]
     return reshape(Dot()(a2, b2), out_shape) if out_shape else reshape(Dot()(a2, b2), [])
 

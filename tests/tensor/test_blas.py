@@ -8,6 +8,7 @@ import pytest
 import minigraph as theano
 import minigraph.tensor as T
 from minigraph.graph.basic import GraphError
+from minigraph.tensor.elemwise import DimShuffle
 
 HERE = os.path.basename(__file__)
 
@@ -68,6 +69,31 @@ def test_outer_tensordot_batched_dot(rng):
     for g, w in zip(got, want):
         assert g.shape == w.shape
         np.testing.assert_allclose(g, w, rtol=1e-12)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("ax_a, ax_b, b_shape", [
+    ([0, 1], [0, 1], (5, 1, 4)), ([0], [2], (4, 2, 5)), ([0, 1], [1, 2], (4, 5, 1)),
+    ([1, 2], [0, 1], (1, 3, 2)), ([2], [0], (3, 2, 2)), ([1, 2], [1, 2], (4, 1, 3)),
+    ([1], [1], (4, 1, 2))])
+def test_tensordot_transposes_an_operand_only_when_it_must(dtype, ax_a, ax_b, b_shape, rng):
+    """Summing a's leading (b's trailing) axes in order: a reshape and a transposed view,
+    not a transpose (a copy) before the reshape; the values are NumPy's, also for a
+    reversed operand."""
+    a, b = T.tensor3("a", dtype=dtype), T.tensor3("b", dtype=dtype)
+    f = theano.function([a, b], T.tensordot(a[::-1], b, axes=[ax_a, ax_b]))
+    av = rng.standard_normal((5, 1, 3)).astype(dtype)
+    bv = rng.standard_normal(b_shape).astype(dtype)
+    want = np.tensordot(av[::-1], bv, axes=[ax_a, ax_b])
+    np.testing.assert_allclose(f(av, bv), want, rtol=1e-5 if dtype == "float32" else 1e-12)
+    reshaped = [n.inputs[0] for n in f.fgraph.toposort() if type(n.op).__name__ == "Reshape"]
+    moved = [v for v in reshaped if v.owner is not None and isinstance(v.owner.op, DimShuffle)
+             and v.owner.op.new_order != tuple(range(v.ndim))]
+    perm_a = [d for d in range(3) if d not in ax_a] + ax_a  # the transposes still needed
+    perm_b = ax_b + [d for d in range(3) if d not in ax_b]
+    needed = (ax_a != [0, 1][:len(ax_a)] and perm_a != [0, 1, 2]) + (
+        ax_b != [1, 2][-len(ax_b):] and perm_b != [0, 1, 2])
+    assert len(moved) == needed
 
 
 def test_shape_errors_in_the_other_products():
