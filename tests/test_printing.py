@@ -183,7 +183,7 @@ def test_debugprint_tags_a_scan_and_its_gradient(monkeypatch, store):
     forward = [ln for ln in lines if "|Scan" in ln and "grad_of" not in ln and "<- " in ln]
     backward = [ln for ln in lines if "Scan{grad_of_scan}" in ln and "<- " in ln]
     assert len(forward) == len(backward) == 1
-    assert "[loop: Python per step; step regions: " in forward[0]
+    assert "[loop: not run yet; step regions: " in forward[0]  # compiled once hot
     assert ("; stores 2 step values for the gradient]" in forward[0]) == store
     assert "stores" not in backward[0]
     assert ("; gradient: reads 2 stored values]" in backward[0]) == store

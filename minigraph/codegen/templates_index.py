@@ -11,8 +11,9 @@ one out of range raises IndexError (the interpreted rerun then gives the full me
 import numpy as np
 
 from minigraph.tensor.subtensor import AdvancedSubtensor, IncSubtensor
+from minigraph.tensor.subtensor_zeros import ZerosIncSubtensor
 
-from .emitter import Unsupported, Val, assign, check_same, np_dtype
+from .emitter import Unsupported, Val, assign, check_same, fill, np_dtype
 from .templates import index_view, template
 
 
@@ -80,6 +81,25 @@ def _inc_subtensor(em, node, ins):
     return [out]
 
 
+@template(ZerosIncSubtensor)
+def _zeros_inc_subtensor(em, node, ins):
+    """``inc_subtensor(zeros_like(x)[entries], y)``: a buffer of ``x``'s shape set to 0, then
+    ``y`` written (or added, for repeated rows) into its part; never ``y`` itself (that
+    case only saves a copy outside loops)."""
+    x, y, idx = ins[0], ins[1], ins[2:]
+    op, flags = node.op, node.inputs[1].broadcastable
+    if x.is_scalar:
+        raise Unsupported("indexing a scalar")
+    out = em.output(node.outputs[0], em.sizes(x.shape), x.dtype)
+    fill(em, out, f"{np_dtype(x.dtype)}(0)")
+    if "array" in op.entries:
+        if op.entries != ("array",):
+            raise Unsupported("an integer-array index other than x[idx]")
+        return [_inc_rows_into(em, out, y, flags, idx[0], not op.set_instead_of_inc)]
+    store(em, index_view(em, out, op.entries, iter(idx)), y, flags, False)
+    return [out]
+
+
 def _row_index(em, i, n):
     """The local name of the checked row index ``i`` (source text) into ``n`` rows."""
     r = em.fresh("r")
@@ -124,10 +144,16 @@ def _inc_rows(em, node, x, y, flags, i, inc):
     ``i``: a repeated row accumulates (``numpy.add.at``), or takes the last value. ``y`` is
     broadcast against ``x[i]`` (of shape ``i.shape + x.shape[1:]``) as in :func:`store`."""
     _index_vector(i)
+    return _inc_rows_into(em, copy_to_output(em, x, node.outputs[0]), y, flags, i, inc)
+
+
+def _inc_rows_into(em, out, y, flags, i, inc):
+    """:func:`_inc_rows` into ``out``, a buffer of the step already holding ``x``."""
+    _index_vector(i)
+    x = out
     t, ct = np_dtype(x.dtype), np_dtype(np.result_type(x.dtype, y.dtype).name)
     if inc and not np.can_cast(np.result_type(x.dtype, y.dtype), x.dtype, "same_kind"):
         raise Unsupported(f"adding {y.dtype} into {x.dtype}")
-    out = copy_to_output(em, x, node.outputs[0])
     xs, ii = em.sizes(x.shape), em.sizes(i.shape)
     lead = len(ii) + x.ndim - 1 - y.ndim
     if lead < 0:
