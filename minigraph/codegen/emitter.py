@@ -130,6 +130,7 @@ class Emitter:
         self.prelude = {}  # module-level lines (constants, BLAS routines), in order
         self.dests, self.claimed = {}, set()  # see output()
         self.dest_of = {}  # variable -> its position among the loop's outputs
+        self.checked = set()  # size pairs checked at the step's top level
         self.depth = indent
         self._count = 0
 
@@ -214,10 +215,22 @@ class Emitter:
 
 
 def check_same(em, a, b, what):
-    """A line raising ValueError when the sizes ``a`` and ``b`` (source texts) differ."""
-    if a != b:
-        em.line(f"if {a} != {b}:")
-        em.line("    " + em.fail("ValueError", what))
+    """A line raising ValueError when the sizes ``a`` and ``b`` (source texts) differ.
+
+    It calls ``_rt.same``, whose one ``raise`` serves every check: a raise written in the
+    loop itself costs Numba blocks of its own, and the LSTM's backward loop has ~50 checks
+    (compile time). A check already made at the step's top level is not repeated. ``what``
+    is not in the source: the interpreted rerun gives the full message, and the source
+    (the disk cache's key) then does not change when the user's lines move.
+    """
+    if a == b:
+        return
+    key = (a, b) if a < b else (b, a)
+    if em.depth == 2:  # the step's top level: every later line of the step runs after it
+        if key in em.checked:
+            return
+        em.checked.add(key)
+    em.line(f"_rt.same({a}, {b})")
 
 
 def assign(em, dst, src, bcast=None):

@@ -69,3 +69,11 @@ def stamp():
     only the loop's own file, so a changed helper must change the loop's source."""
     with open(__file__, "rb") as f:
         return hashlib.sha1(f.read()).hexdigest()[:12]
+
+
+@numba.njit(nogil=True)
+def same(a, b):
+    """Raise ValueError unless the sizes ``a`` and ``b`` are equal (the checks of generated
+    loops: ``emitter.check_same``)."""
+    if a != b:
+        raise ValueError("sizes differ in a compiled loop")
