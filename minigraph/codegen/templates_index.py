@@ -67,37 +67,32 @@ def array_of(v):
     return None
 
 
-@template(IncSubtensor)
+@template(IncSubtensor, ZerosIncSubtensor)
 def _inc_subtensor(em, node, ins):
+    """``ZerosIncSubtensor`` starts from zeros of ``x``'s shape instead of a copy of ``x``
+    (a basic part is then set: ``0 + y`` is ``y``)."""
     x, y, idx = ins[0], ins[1], ins[2:]
     op, flags = node.op, node.inputs[1].broadcastable
+    zeros = isinstance(op, ZerosIncSubtensor)
     if "array" in op.entries:
         if op.entries != ("array",):
             raise Unsupported("an integer-array index other than x[idx]")
-        return [_inc_rows(em, node, x, y, flags, idx[0], not op.set_instead_of_inc)]
-    out = copy_to_output(em, x, node.outputs[0])
+        return [_inc_rows(em, node, x, y, flags, idx[0], not op.set_instead_of_inc, zeros)]
+    out = _start(em, x, node.outputs[0], zeros)
     part = index_view(em, out, op.entries, iter(idx))
-    store(em, part, y, flags, not op.set_instead_of_inc)
+    store(em, part, y, flags, not op.set_instead_of_inc and not zeros)
     return [out]
 
 
-@template(ZerosIncSubtensor)
-def _zeros_inc_subtensor(em, node, ins):
-    """``inc_subtensor(zeros_like(x)[entries], y)``: a buffer of ``x``'s shape set to 0, then
-    ``y`` written (or added, for repeated rows) into its part; never ``y`` itself (that
-    case only saves a copy outside loops)."""
-    x, y, idx = ins[0], ins[1], ins[2:]
-    op, flags = node.op, node.inputs[1].broadcastable
+def _start(em, x, var, zeros):
+    """Where ``var`` goes, holding a copy of ``x`` or (``zeros``) zeros of its shape."""
+    if not zeros:
+        return copy_to_output(em, x, var)
     if x.is_scalar:
         raise Unsupported("indexing a scalar")
-    out = em.output(node.outputs[0], em.sizes(x.shape), x.dtype)
+    out = em.output(var, em.sizes(x.shape), x.dtype)
     fill(em, out, f"{np_dtype(x.dtype)}(0)")
-    if "array" in op.entries:
-        if op.entries != ("array",):
-            raise Unsupported("an integer-array index other than x[idx]")
-        return [_inc_rows_into(em, out, y, flags, idx[0], not op.set_instead_of_inc)]
-    store(em, index_view(em, out, op.entries, iter(idx)), y, flags, False)
-    return [out]
+    return out
 
 
 def _row_index(em, i, n):
@@ -139,21 +134,15 @@ def _take_rows(em, node, ins):
     return [out]
 
 
-def _inc_rows(em, node, x, y, flags, i, inc):
+def _inc_rows(em, node, x, y, flags, i, inc, zeros=False):
     """``x`` with rows ``x[i[k]]`` set to (or incremented by) ``y[k]``, in the order of
     ``i``: a repeated row accumulates (``numpy.add.at``), or takes the last value. ``y`` is
     broadcast against ``x[i]`` (of shape ``i.shape + x.shape[1:]``) as in :func:`store`."""
     _index_vector(i)
-    return _inc_rows_into(em, copy_to_output(em, x, node.outputs[0]), y, flags, i, inc)
-
-
-def _inc_rows_into(em, out, y, flags, i, inc):
-    """:func:`_inc_rows` into ``out``, a buffer of the step already holding ``x``."""
-    _index_vector(i)
-    x = out
     t, ct = np_dtype(x.dtype), np_dtype(np.result_type(x.dtype, y.dtype).name)
     if inc and not np.can_cast(np.result_type(x.dtype, y.dtype), x.dtype, "same_kind"):
         raise Unsupported(f"adding {y.dtype} into {x.dtype}")
+    out = _start(em, x, node.outputs[0], zeros)
     xs, ii = em.sizes(x.shape), em.sizes(i.shape)
     lead = len(ii) + x.ndim - 1 - y.ndim
     if lead < 0:
