@@ -11,19 +11,17 @@ import importlib.util
 import os
 import sys
 
-from minigraph.tensor.fused_kernels import cache_dir
 
-
-def load(source, prefix, function):
-    """The Numba dispatcher of ``function`` in the module ``source`` (not yet compiled)."""
-    import numba
-
+def import_source(source, prefix, folder):
+    """``(module, cacheable)``: the module of ``source``, written once as
+    ``folder/<prefix>_<hash>.py`` and imported from there (``cacheable``: Numba may keep
+    its machine code beside it); from memory when the folder cannot be written."""
     digest = hashlib.sha1(source.encode()).hexdigest()[:20]
     name = f"{prefix}_{digest}"
-    path = os.path.join(os.path.dirname(cache_dir()), "loops", name + ".py")
+    path = os.path.join(folder, name + ".py")
     try:
         if not os.path.exists(path) or _read(path) != source:  # absent, or not ours
-            os.makedirs(os.path.dirname(path), exist_ok=True)
+            os.makedirs(folder, exist_ok=True)
             tmp = f"{path}.{os.getpid()}.tmp"
             with open(tmp, "w") as f:
                 f.write(source)
@@ -32,11 +30,22 @@ def load(source, prefix, function):
         module = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(module)
         sys.modules[name] = module
-        cache = True
+        return module, True
     except OSError:  # read-only home: compile from memory, without Numba's disk cache
         module = type(sys)(name)
         exec(compile(source, f"<{name}>", "exec"), module.__dict__)
-        cache = False
+        return module, False
+
+
+def load(source, prefix, function):
+    """The Numba dispatcher of ``function`` in the module ``source`` (not yet compiled),
+    kept under the kernel cache's ``loops`` folder."""
+    import numba
+
+    from minigraph.tensor.fused_kernels import cache_dir
+
+    folder = os.path.join(os.path.dirname(cache_dir()), "loops")
+    module, cache = import_source(source, prefix, folder)
     return numba.njit(error_model="numpy", cache=cache, nogil=True)(getattr(module, function))
 
 

@@ -29,7 +29,6 @@ import atexit
 import hashlib
 import importlib.util
 import os
-import sys
 import threading
 import warnings
 
@@ -375,33 +374,12 @@ def _load(source):
     """Import the generated module from the disk cache (writing it once) and jit its loops."""
     import numba  # on first use, as everywhere in minigraph (kernels first)
 
-    digest = hashlib.sha1(source.encode()).hexdigest()[:20]
-    name = f"minigraph_fused_{digest}"
-    path = os.path.join(cache_dir(), name + ".py")
-    try:
-        if not os.path.exists(path) or _read(path) != source:  # absent, or not ours
-            os.makedirs(os.path.dirname(path), exist_ok=True)
-            tmp = f"{path}.{os.getpid()}.tmp"
-            with open(tmp, "w") as f:
-                f.write(source)
-            os.replace(tmp, path)  # atomic: a concurrent process sees all of it or nothing
-        spec = importlib.util.spec_from_file_location(name, path)
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        sys.modules[name] = module
-        cache = True
-    except OSError:  # read-only home: compile from memory, without Numba's disk cache
-        module = type(sys)(name)
-        exec(compile(source, f"<{name}>", "exec"), module.__dict__)
-        cache = False
+    from minigraph.codegen.cache import import_source  # cycle: codegen reads tensor ops
+
+    module, cache = import_source(source, "minigraph_fused", cache_dir())
     jit = numba.njit(error_model="numpy", cache=cache, nogil=True)
     return tuple(jit(getattr(module, f)) if hasattr(module, f) else None
                  for f in ("flat", "nd"))
-
-
-def _read(path):
-    with open(path) as f:
-        return f.read()
 
 
 def kernel_cache_info():
