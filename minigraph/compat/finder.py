@@ -25,6 +25,14 @@ import types
 from .aliases import ATTRIBUTES, MODULES
 
 _HERE = os.path.dirname(os.path.abspath(__file__)) + os.sep
+
+
+def ours(fname):
+    """Whether a code file is this package's (its path normalised: imported through a
+    ``sys.path`` entry such as ``benchmarks/..``, a module's file name keeps the ``..``)."""
+    return os.path.normpath(fname).startswith(_HERE)
+
+
 _IMPORTLIB_FILES = ("<frozen", importlib.__file__.rsplit(os.sep, 1)[0] + os.sep)
 
 
@@ -44,7 +52,7 @@ def caller_line(frame=None):
     frame = frame or sys._getframe(1)
     while frame is not None:
         fname = frame.f_code.co_filename
-        if not fname.startswith(_HERE) and not fname.startswith(_IMPORTLIB_FILES):
+        if not ours(fname) and not fname.startswith(_IMPORTLIB_FILES):
             return f"{short_path(fname)}:{frame.f_lineno}"
         frame = frame.f_back
     return "<unknown>"

@@ -19,7 +19,7 @@ import sys
 import traceback
 from types import ModuleType
 
-from .finder import MissingModule, MissingName, _HERE, install, short_path
+from .finder import MissingModule, MissingName, install, ours, short_path
 
 USAGE = ("usage: python -m minigraph.compat PROGRAM.py [args...]\n"
          "       python -m minigraph.compat -m MODULE [args...]\n"
@@ -93,7 +93,7 @@ def _program_line(exc):
     tb = exc.__traceback__
     while tb is not None:
         fname = tb.tb_frame.f_code.co_filename
-        if not fname.startswith((_HERE, "<frozen")) and fname != _RUNPY:
+        if not ours(fname) and not fname.startswith("<frozen") and fname != _RUNPY:
             where = f"{short_path(fname)}:{tb.tb_lineno}"
         tb = tb.tb_next
     return where
@@ -118,7 +118,7 @@ def _program_traceback(exc):
     tb = exc.__traceback__
     while tb is not None and tb.tb_next is not None:
         fname = tb.tb_frame.f_code.co_filename
-        if not fname.startswith((_HERE, "<frozen")) and fname != _RUNPY:
+        if not ours(fname) and not fname.startswith("<frozen") and fname != _RUNPY:
             break
         tb = tb.tb_next
     return tb

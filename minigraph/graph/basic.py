@@ -5,6 +5,7 @@ consumed by any number. Every ``Apply`` remembers the line of *user* code that c
 (the first stack frame outside minigraph), so errors and printouts can point there.
 """
 
+import functools
 import itertools
 import os
 import sys
@@ -27,11 +28,18 @@ def user_line():
     while frame is not None:
         code = frame.f_code
         fname = code.co_filename
-        if not fname.startswith(_PACKAGE_DIRS) and not fname.startswith("<frozen") \
-                and code.co_name != "make_node":
+        if not _is_library(fname) and code.co_name != "make_node":
             return f"{fname}:{frame.f_lineno}"
         frame = frame.f_back
     return "<unknown>"
+
+
+@functools.lru_cache(maxsize=None)
+def _is_library(fname):
+    """Whether a code file belongs to minigraph or kernels (or is frozen). The path is
+    normalised: imported through a ``sys.path`` entry such as ``benchmarks/..`` (what the
+    benchmark scripts add), a module's file name keeps the ``..``."""
+    return fname.startswith("<frozen") or os.path.normpath(fname).startswith(_PACKAGE_DIRS)
 
 
 def with_user_line(msg):

@@ -148,3 +148,16 @@ def test_eval_compiles_once_per_input_set():
     assert float(add(k, k).eval()) == 8.0
     with pytest.raises(GraphError, match=f"keys of the dict must be symbolic variables.*{HERE}:"):
         c.eval({"a": 1.0})
+
+
+def test_library_files_are_recognised_through_a_path_with_dots():
+    """A module imported through a ``sys.path`` entry such as ``benchmarks/..`` keeps the
+    ``..`` in its code's file name; it is still minigraph's, not the user's line."""
+    import os
+
+    from minigraph.graph import basic
+
+    here = basic.__file__
+    dotted = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(here))), "benchmarks",
+                          "..", "minigraph", "graph", "basic.py")
+    assert basic._is_library(dotted) and not basic._is_library("/elsewhere/prog.py")
