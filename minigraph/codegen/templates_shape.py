@@ -58,16 +58,23 @@ def _alloc(em, node, ins):
         return [Val.scalar(s, dt)]
     if shp.is_scalar or shp.ndim != 1:
         raise Unsupported("an alloc shape that is not a vector")
-    sizes = []
-    for k in range(nd):
-        n = em.fresh("n")
-        em.line(f"{n} = {shp.at([str(k)])}")
-        em.line(f"if {n} < 0:")
-        em.line("    " + em.fail("ValueError", "negative dimensions are not allowed"))
-        sizes.append(n)
+    sizes = _sizes(em, shp, nd, "negative dimensions are not allowed")
     out = em.output(node.outputs[0], sizes, dt)
     store(em, out, value, node.inputs[0].broadcastable, False)
     return [out]
+
+
+def _sizes(em, vec, nd, what):
+    """The ``nd`` entries of the shape vector ``vec`` bound to names, each checked not
+    negative (``what``: the message)."""
+    sizes = []
+    for k in range(nd):
+        n = em.fresh("n")
+        em.line(f"{n} = {vec.at([str(k)])}")
+        em.line(f"if {n} < 0:")
+        em.line("    " + em.fail("ValueError", what))
+        sizes.append(n)
+    return sizes
 
 
 @template(MakeVector)
@@ -93,13 +100,7 @@ def _mrg_uniform(em, node, ins):
     em.line(f"if {rows[1]} != 6 or {rows[0]} < 1:")
     em.line("    " + em.fail("ValueError", "MRG uniform: the state must have shape "
                                            "(nstreams >= 1, 6)"))
-    sizes = []
-    for k in range(nd):
-        n = em.fresh("n")
-        em.line(f"{n} = {size.at([str(k)])}")
-        em.line(f"if {n} < 0:")
-        em.line("    " + em.fail("ValueError", "MRG uniform: negative size"))
-        sizes.append(n)
+    sizes = _sizes(em, size, nd, "MRG uniform: negative size")
     state = copy_to_output(em, rstate, node.outputs[0])
     out = em.output(node.outputs[1], sizes, dt)
     target = array_of(out)
