@@ -132,6 +132,8 @@ class Emitter:
         self.dest_of = {}  # variable -> its position among the loop's outputs
         self.checked = set()  # size pairs checked at the step's top level
         self.depth = indent
+        self.top = indent  # the step's top level (loop_source's body)
+        self.nests, self._open = [], None  # top-level loop nests, for codegen/rows.py
         self._count = 0
 
     def fresh(self, prefix="x"):
@@ -203,6 +205,8 @@ class Emitter:
         """Open nested loops over ``shape``; return the index names (close with
         :meth:`close`)."""
         ivars = []
+        if shape and self.depth == self.top and self._open is None:
+            self._open = (len(self.body), shape[0])
         for s in shape:
             i = self.fresh("i")
             self.line(f"for {i} in range({s}):")
@@ -212,6 +216,11 @@ class Emitter:
 
     def close(self, n):
         self.depth -= n
+        if self.depth == self.top and self._open is not None:
+            start, extent = self._open
+            head = self.body[start].strip()  # "for i_N in range(...):"
+            self.nests.append((start, len(self.body), head.split()[1], extent))
+            self._open = None
 
 
 def check_same(em, a, b, what):
@@ -226,7 +235,7 @@ def check_same(em, a, b, what):
     if a == b:
         return
     key = (a, b) if a < b else (b, a)
-    if em.depth == 2:  # the step's top level: every later line of the step runs after it
+    if em.depth == em.top:  # the step's top level: every later line of the step runs after it
         if key in em.checked:
             return
         em.checked.add(key)

@@ -75,7 +75,7 @@ def _dtype_ok(t):
                                          "uint16", "uint32", "uint64", "float32", "float64")
 
 
-def loop_source(op, fgraph, until=False):
+def loop_source(op, fgraph, until=False, parallel=False):
     """``(source, constants)``: the Numba source of ``op``'s loop (a function
     ``scan_loop(T, sequences..., carries..., consts..., constants...)``, where each sequence
     is an array with the index of the row of step 0 and the direction, +1 or -1: a reversed
@@ -83,7 +83,9 @@ def loop_source(op, fgraph, until=False):
     ``fgraph``, and the inner graph's constants it takes as arguments; Unsupported when a
     node has no template. With ``until``, the step's last output is a stop condition: the
     loop ends after the first step where it is true and returns its outputs cut to the steps
-    run, then that number (as ``ScanUntil``)."""
+    run, then that number (as ``ScanUntil``). Consecutive loop nests over the same rows are
+    merged (``codegen/rows.py``), as ``numba.prange`` loops with ``parallel``."""
+    from .rows import fuse_rows
     from .templates import emit_node
 
     ns, nc, nk = op.n_seqs, op.n_carries, op.n_consts
@@ -150,13 +152,16 @@ def loop_source(op, fgraph, until=False):
         em.lines([f"if {stop.name}:", "    R = t + 1", "    break"])
         finals = [f"{f}[:{op.windows[c]} + R]" if c < nc and op.carry_keep[c] else
                   f if c < nc else f"{f}[:R]" for c, f in enumerate(finals)] + ["R"]
+    em.body, passes = fuse_rows(em.body, em.nests, parallel)
     for j in range(op.n_ys):
         t = op.inner_outputs[nc + j].type
         em.pre.append(f"y{j} = np.empty(({'0, ' * (t.ndim + 1)}), {np_dtype(t.dtype)})")
     args = ["T"] + [f"{p}{i}" for i in range(ns) for p in "sod"] + \
         [f"c{c}" for c in range(nc)] + \
         [f"k{i}" for i in range(nk)] + [f"q{j}" for j in range(len(constants))]
-    src = [f"# minigraph scan loop {op.name or ''}", "import numpy as np",
+    src = [f"# minigraph scan loop {op.name or ''}",
+           f"# row fusion (codegen/rows.py): {len(em.nests)} loop nests in {passes} passes",
+           "import numpy as np",
            "from minigraph.codegen import blas as _blas",
            "from minigraph.codegen import runtime as _rt"] + list(em.prelude)
     src += ["", "", f"def scan_loop({', '.join(args)}):"] + head

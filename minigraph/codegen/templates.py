@@ -228,7 +228,12 @@ def _slice(em, entry, n, part):
     st = 1 if st is None else st
     if st == 0:
         raise Unsupported("a slice step of zero")
+    if st == 1 and lo is None and hi is None:  # ``:``, the whole axis: no code
+        return "0", n, 1
     first, length = em.fresh("lo"), em.fresh("ln")
+    if st > 0 and lo in (None, 0):  # the first element is statically 0, which lets
+        em.line(f"{first}, {length} = _rt.slice_range(0, {part(hi, n)}, {st}, {n})")
+        return "0", length, st  # codegen/rows.py see a row of g[:, :H] as a row of g
     if st > 0:
         em.line(f"{first}, {length} = _rt.slice_range({part(lo, '0')}, {part(hi, n)}, {st}, "
                 f"{n})")
