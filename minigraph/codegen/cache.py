@@ -37,16 +37,18 @@ def import_source(source, prefix, folder):
         return module, False
 
 
-def load(source, prefix, function):
+def load(source, prefix, function, parallel=False):
     """The Numba dispatcher of ``function`` in the module ``source`` (not yet compiled),
-    kept under the kernel cache's ``loops`` folder."""
+    kept under the kernel cache's ``loops`` folder; ``parallel``: its ``numba.prange``
+    loops run on Numba's threads."""
     import numba
 
     from minigraph.tensor.fused_kernels import cache_dir
 
     folder = os.path.join(os.path.dirname(cache_dir()), "loops")
     module, cache = import_source(source, prefix, folder)
-    return numba.njit(error_model="numpy", cache=cache, nogil=True)(getattr(module, function))
+    return numba.njit(error_model="numpy", cache=cache, nogil=True,
+                      parallel=parallel)(getattr(module, function))
 
 
 def _read(path):

@@ -140,10 +140,10 @@ class _Group:
         return out
 
     def accepts(self, nest, equal):
-        if not nest.ok:
-            return False
         if not self.nests:
             return True
+        if not nest.ok or not self.nests[0].ok:  # a nest writing off its rows stays alone
+            return False
         if not equal(self.nests[0].extent, nest.extent):
             return False
         written = self.written()
@@ -185,26 +185,54 @@ class _Group:
                     return False
         return True
 
-    def lines(self, parallel):
+    def lines(self, prange, tag=""):
+        """The group's lines: the hoisted statements, then one loop over the rows (a
+        ``numba.prange`` one with ``prange``, whose arrays are new views named with
+        ``tag``: see below)."""
         out = list(self.hoisted)
-        if len(self.nests) <= 1:
-            return out + [ln for n in self.nests for ln in n.lines]
+        if not self.nests:
+            return out
         first = self.nests[0]
         head = first.lines[0]
-        if parallel:
-            head = head.replace(" in range(", " in numba.prange(", 1)
-        out.append(head)
+        body = []
         for n in self.nests:
             rename = re.compile(rf"\b{re.escape(n.ivar)}\b")
-            out += [rename.sub(first.ivar, ln) for ln in n.lines[1:]]
-        return out
+            body += [rename.sub(first.ivar, ln) for ln in n.lines[1:]]
+        if prange:
+            # A parfor of Numba 0.6x that uses an array variable rebound every step (a
+            # carry's buffers swap: ``w0, w0n = w0n, w0``, codegen/scanloop.py) corrupted
+            # the heap (seen: the LSTM char-RNN's gradient loop, one thread or two). The
+            # parfor reads fresh views instead, bound once per step just before it.
+            arrays = set().union(*(set(n.writes) | set(n.reads) for n in self.nests))
+            arrays |= set(re.findall(r"\b([A-Za-z_]\w*)\.shape\b", "\n".join(body)))
+            indent = head[:len(head) - len(head.lstrip())]
+            for name in sorted(arrays):
+                out.append(f"{indent}{name}{tag} = {name}[:]")
+                word = re.compile(rf"\b{re.escape(name)}\b")
+                head = word.sub(name + tag, head)
+                body = [word.sub(name + tag, ln) for ln in body]
+            head = head.replace(" in range(", " in numba.prange(", 1)
+        return out + [head] + body
+
+    def parallel_ok(self, outside):
+        """True when the rows of the group may run on several threads: every nest writes
+        at its own rows, nothing in it raises (an exception in a worker thread), and no
+        scalar it assigns is read or set outside it (``outside``: the words of every other
+        line of the step), so no value must leave a row's iteration."""
+        if not self.nests or not all(n.ok for n in self.nests):
+            return False
+        text = "\n".join(ln for n in self.nests for ln in n.lines)
+        if "_rt." in text or "raise " in text:
+            return False
+        return not set().union(*(n.scalars for n in self.nests)) & outside
 
 
 def fuse_rows(body, nests, parallel=False):
     """The step's ``body`` lines with row-compatible consecutive nests merged (module
     docstring). ``nests``: ``(start, end, ivar, extent)`` of each top-level nest, body
     indices. Two extents are equal when a ``_rt.same`` check of them runs before the merged
-    loop. ``parallel``: merged loops of two nests or more run as ``numba.prange``.
+    loop. ``parallel``: the loops over rows run as ``numba.prange`` where that is safe
+    (``_Group.parallel_ok``).
 
     Returns ``(lines, passes)``: the new body and how many loops over rows remain of the
     ``len(nests)`` nests.
@@ -255,12 +283,13 @@ def fuse_rows(body, nests, parallel=False):
             j += 1
         items.append(body[i:j])
         i = j
-    out, group, passes = [], _Group(), 0
+    out, group, groups = [], _Group(), []
 
     def flush():
-        nonlocal group, passes
-        passes += bool(group.nests)
-        out.extend(group.lines(parallel))
+        nonlocal group
+        if group.nests or group.hoisted:
+            out.append(group)
+            groups.append(group)
         group = _Group()
 
     for item in items:
@@ -276,4 +305,15 @@ def fuse_rows(body, nests, parallel=False):
             out.extend(item)
             checks(item)
     flush()
-    return out, passes
+    lines = []
+    for k, part in enumerate(out):
+        if not isinstance(part, _Group):
+            lines.append(part)
+            continue
+        prange = False
+        if parallel:
+            rest = [ln for other in out if other is not part
+                    for ln in (other.lines(False) if isinstance(other, _Group) else [other])]
+            prange = part.parallel_ok(set(_WORD.findall("\n".join(rest + part.hoisted))))
+        lines += part.lines(prange, f"_p{k}")
+    return lines, sum(bool(g.nests) for g in groups)

@@ -47,12 +47,20 @@ class LoopPolicy:
     background : bool
         Compile in a background thread while the interpreted loop serves (False: at the
         call that makes it hot, the tests' deterministic switch).
+    parallel_min_elements : int or None
+        A loop runs its passes over rows (``codegen/rows.py``) as ``numba.prange`` loops
+        when Numba has more than one thread and a sequence's step or a carry holds at least
+        this many elements at the call that generates it; below, a fork and join per pass
+        costs more than it saves (as for ``kernels/gru_cpu.py``'s epilogue). 0: always,
+        on any thread count (tests); None: never.
     """
 
-    def __init__(self, enabled=True, compile_after_calls=2, background=True):
+    def __init__(self, enabled=True, compile_after_calls=2, background=True,
+                 parallel_min_elements=1 << 15):
         self.enabled = enabled
         self.compile_after_calls = compile_after_calls
         self.background = background
+        self.parallel_min_elements = parallel_min_elements
 
 
 def _policy_from_env():
@@ -161,7 +169,7 @@ def loop_source(op, fgraph, until=False, parallel=False):
         [f"k{i}" for i in range(nk)] + [f"q{j}" for j in range(len(constants))]
     src = [f"# minigraph scan loop {op.name or ''}",
            f"# row fusion (codegen/rows.py): {len(em.nests)} loop nests in {passes} passes",
-           "import numpy as np",
+           "import numba", "import numpy as np",
            "from minigraph.codegen import blas as _blas",
            "from minigraph.codegen import runtime as _rt"] + list(em.prelude)
     src += ["", "", f"def scan_loop({', '.join(args)}):"] + head
@@ -300,8 +308,10 @@ class CompiledLoop:
         _STATES[value] += 1
         self._state = value
 
-    def prepare(self):
-        """Generate the source (once); False when the loop cannot be compiled."""
+    def prepare(self, args=()):
+        """Generate the source (once, from the first call's ``args``: the Scan node's
+        inputs after the step count, whose sizes choose ``parallel``); False when the loop
+        cannot be compiled."""
         if self.failed:
             return False
         if self.source is not None:
@@ -312,7 +322,8 @@ class CompiledLoop:
             if not blas.available():
                 raise Unsupported("no CBLAS symbols in NumPy's BLAS")
             inner = self.owner._compiled if self.until else self.op.compiled()
-            self.source, consts = loop_source(self.op, inner.fgraph, self.until)
+            self.source, consts = loop_source(self.op, inner.fgraph, self.until,
+                                              _parallel(self.op, args))
             self.constants = [_argument(c.data, c.type) for c in consts]
             self.state = "interpreted: not hot yet"
             return True
@@ -327,13 +338,14 @@ class CompiledLoop:
                           RuntimeWarning, stacklevel=2)
             return False
 
-    def hot(self):
-        """True when the compiled function should run (starting its compile if due)."""
+    def hot(self, args=()):
+        """True when the compiled function should run (starting its compile if due);
+        ``args``: the call's inputs after the step count (:meth:`prepare`)."""
         if not POLICY.enabled:  # checked first: turning loops off also stops compiled ones
             return False
         if self.fn is not None:
             return True
-        if self.pending is not None or not self.prepare():
+        if self.pending is not None or not self.prepare(args):
             return False
         self.calls += 1
         if self.calls <= POLICY.compile_after_calls:
@@ -354,7 +366,8 @@ class CompiledLoop:
         try:
             from .cache import load
 
-            fn = load(self.source, "minigraph_loop", "scan_loop")
+            fn = load(self.source, "minigraph_loop", "scan_loop",
+                      parallel="numba.prange(" in self.source)
             # Numba's SSA pass recurses once per block along a dominator chain: a long loop
             # body raised RecursionError under a deep caller (pytest), so allow more frames
             old = sys.getrecursionlimit()
@@ -430,6 +443,26 @@ class CompiledLoop:
         if self.until:  # the number of steps run, as the interpreted loop returns it
             outs = outs[:-1] + (np.array(outs[-1], np.int64),)
         return outs
+
+
+def _parallel(op, args):
+    """Whether the loop of ``op`` is generated with ``numba.prange`` passes
+    (``LoopPolicy.parallel_min_elements``), from a call's inputs after the step count: the
+    largest step of a sequence, or carry kept as a trace (the batch's state; the gradient
+    loop's weight sums are carries too, but not per row of the batch)."""
+    least = POLICY.parallel_min_elements
+    if least is None:
+        return False
+    if least == 0:
+        return True
+    import numba
+
+    if numba.get_num_threads() < 2:
+        return False
+    ns = op.n_seqs
+    sizes = [np.size(s) // max(len(s), 1) for s in args[:ns] if np.ndim(s)]
+    sizes += [np.size(c) for c, keep in zip(args[ns:ns + op.n_carries], op.carry_keep) if keep]
+    return max(sizes, default=0) >= least
 
 
 def _argument(x, t, rows=False, copy=False):
@@ -514,7 +547,7 @@ def compiled_runner(op, interpreted, trace):
     ns, nc = loop.op.n_seqs, loop.op.n_carries
 
     def run(n_steps, *args):
-        if not loop.hot():
+        if not loop.hot(args):
             return interpreted(n_steps, *args)
         seqs, inits, consts = args[:ns], args[ns:ns + nc], args[ns + nc:]
         try:

@@ -109,6 +109,18 @@ for i_3 in range(n_1):
         s[i_4] += b[i_3, i_4]
 """
     assert _fused(reduction, rng, SHAPES)[0] == 2
+    # a nest that reads the sums after the reduction nest must not run inside its rows
+    first_reduces = """
+n_1 = a.shape[0]
+n_2 = a.shape[1]
+for i_1 in range(n_1):
+    for i_2 in range(n_2):
+        s[i_2] += a[i_1, i_2]
+for i_3 in range(n_1):
+    for i_4 in range(n_2):
+        c[i_3, i_4] = a[i_3, i_4] * s[i_4]
+"""
+    assert _fused(first_reduces, rng, SHAPES)[0] == 2
     scalar = """
 n_1 = a.shape[0]
 for i_1 in range(n_1):
@@ -149,8 +161,27 @@ def _passes(op):
     return int(m.group(1)), int(m.group(2))
 
 
-@pytest.mark.parametrize("dtype", ["float64", "float32"])
-def test_an_lstm_step_runs_its_elementwise_regions_in_one_pass(eager, rng, dtype):
+def test_prange_only_where_rows_are_independent():
+    body = _body(FIRST + """
+for i_3 in range(n_1):
+    v_1 = a[i_3, 0]
+    for i_4 in range(n_2):
+        s[i_4] += b[i_3, i_4] * v_1
+c[0, 0] = v_1
+""")
+    out, passes = fuse_rows(body, _nests(body), parallel=True)
+    assert passes == 2
+    heads = [ln.strip() for ln in out if ln.startswith(IND + "for ")]
+    # the reduction (and its scalar read after the loop) stays serial
+    assert heads == ["for i_1 in numba.prange(n_1):", "for i_3 in range(n_1):"]
+
+
+@pytest.mark.parametrize("dtype,parallel", [("float64", False), ("float32", False),
+                                            ("float64", True)])
+def test_an_lstm_step_runs_its_elementwise_regions_in_one_pass(eager, rng, dtype, parallel,
+                                                               monkeypatch):
+    if parallel:  # prange passes whatever the sizes and thread count
+        monkeypatch.setattr(eager, "parallel_min_elements", 0)
     H, B, D, T_ = 5, 3, 4, 6
     x, h0, c0, W, U, b = var("x", 3, dtype), var("h0", 2, dtype), var("c0", 2, dtype), \
         var("W", 2, dtype), var("U", 2, dtype), var("b", 1, dtype)
@@ -173,3 +204,45 @@ def test_an_lstm_step_runs_its_elementwise_regions_in_one_pass(eager, rng, dtype
     forward = [_passes(op) for op in scans(f)]
     # forward: the bias add and the cell's region share the batch rows
     assert any(passes < nests for nests, passes in forward), forward
+    assert all(("numba.prange(" in op._codegen.source) == parallel for op in scans(f))
+
+
+PROBE = """
+import sys
+import numpy as np
+from minigraph.codegen import scanloop
+from models.charrnn.model import CharRNN, ModelConfig
+scanloop.POLICY.compile_after_calls, scanloop.POLICY.background = 0, False
+scanloop.POLICY.parallel_min_elements = 0
+scanloop.POLICY.enabled = sys.argv[1] == "compiled"
+model = CharRNN(ModelConfig(vocab_size=5, cell="lstm", layers=2, hidden=8, dropout=0.0,
+                            dtype="float64"), 0)
+train = model.compile_train(learning_rate=0.05)
+rng = np.random.default_rng(0)
+x = rng.integers(0, 5, (3, 6)).astype(np.int32)
+state = model.initial_state(3)
+for _ in range(4):
+    loss, _, state = train(x, (x + 1) % 5, state)
+    print(repr(float(loss)))
+print(sorted(set(scanloop.loop_report())))
+"""
+
+
+def test_prange_loops_train_the_lstm_charrnn_as_the_interpreted_ones():
+    """In a process of its own: the gradient loop's swapped carry buffers once corrupted
+    the heap inside a parfor (``_Group.lines``), which killed the process at this size."""
+    import os
+    import subprocess
+    import sys
+
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    env = dict(os.environ, PYTHONPATH=root, MALLOC_CHECK_="3")
+    runs = {}
+    for mode in ("interpreted", "compiled"):
+        done = subprocess.run([sys.executable, "-c", PROBE, mode], capture_output=True,
+                              text=True, timeout=600, env=env, cwd=root)
+        assert done.returncode == 0, done.stderr[-2000:]
+        runs[mode] = done.stdout.split("\n")
+    assert "compiled" in runs["compiled"][4] and "interpreted" not in runs["compiled"][4]
+    np.testing.assert_allclose([float(v) for v in runs["compiled"][:4]],
+                               [float(v) for v in runs["interpreted"][:4]], rtol=1e-10)

@@ -50,7 +50,7 @@ def test_a_failing_generator_or_numba_leaves_the_loop_interpreted(eager, rng, mo
     from minigraph.codegen import cache, templates
     from minigraph.tensor.blas import Dot, DotAdd
 
-    def broken(*args):
+    def broken(*args, **kwargs):
         raise TypeError("a bug")
 
     if where == "generator":  # a template with a bug (not Unsupported)
