@@ -266,14 +266,20 @@ class DimShuffle(Op):
     def make_py_callable(self, node):
         perm = self.transposition
         identity = perm == tuple(range(self.input_ndim))
-        n_kept = len(perm) - len(self.dropped)
         order = self.new_order
+
+        # output dimension -> the transposed input's dimension it is, or -1 for an 'x'
+        where, k = [], 0
+        for d in order:
+            where.append(-1 if d == "x" else k)
+            k += d != "x"
+        if not self.dropped and "x" not in order and not identity:
+            return lambda x: x.transpose(perm)  # a transpose only: already a new view
 
         def run(x):
             y = x if identity else x.transpose(perm)
-            shape = list(y.shape[:n_kept])
-            shape = [1 if d == "x" else shape.pop(0) for d in order] if order else []
-            return y.reshape(shape)
+            s = y.shape
+            return y.reshape([1 if k < 0 else s[k] for k in where])
 
         return run
 
