@@ -141,10 +141,15 @@ class Function:
                         f"(it takes {n}: {', '.join(self._input_names())})")
                 v = spec.value
             fast = self._fast_types[i]
-            if fast is not None and type(v) is np.ndarray and v.dtype == fast[0] \
-                    and v.ndim == fast[1] and fast[2] is None:
-                values[i] = v
-                continue
+            if fast is not None and fast[2] is None:
+                if type(v) is np.ndarray:
+                    if v.dtype == fast[0] and v.ndim == fast[1]:
+                        values[i] = v
+                        continue
+                elif fast[1] == 0 and isinstance(v, np.generic) and v.dtype == fast[0] \
+                        and not spec.strict:  # (strict inputs refuse a NumPy scalar)
+                    values[i] = np.asarray(v)  # what filter makes of it
+                    continue
             t = spec.variable.type
             if isinstance(t, TensorType):
                 downcast = spec.allow_downcast if spec.allow_downcast is not None \
