@@ -359,14 +359,20 @@ def _make_runner(op, node):
     out_dtypes, out_dtypes_ip = tuple(dtypes), tuple(dtypes[1:])
     split_at = {k: arrays + list(range(n_in, n_in + k)) for k in (len(dtypes), len(dtypes) - 1)}
     one_d = ndim == 1  # 1-d arrays are their own flat views
+    dtype0, ndarray, may_share = dtypes[0], np.ndarray, np.may_share_memory
 
     def run(*args):
         shape = shape_of(args)
-        if into is None:
-            dst, kern = None, kernel
-        else:
-            dst = _destroyable(args, into, shape, dtypes[0], others)
-            kern = kernel if dst is None else kernel_ip
+        dst, kern = None, kernel
+        if into is not None:  # _destroyable(args, into, shape, dtype0, others), inline
+            a = args[into]
+            if a.shape == shape and a.dtype == dtype0 and a.flags.writeable:
+                for i in others:
+                    b = args[i]
+                    if b is not a and isinstance(b, ndarray) and may_share(a, b):
+                        break
+                else:
+                    dst, kern = a, kernel_ip
         funcs = kern.funcs
         if funcs is None or not POLICY.numba:
             if not kern.hot(math.prod(shape), _load):  # _load read now: replaceable
