@@ -269,9 +269,9 @@ class DimShuffle(Op):
         order = self.new_order
 
         # output dimension -> the transposed input's dimension it is, or -1 for an 'x'
-        where, k = [], 0
+        src, k = [], 0  # (not `where`: the module's name for the user-line helper)
         for d in order:
-            where.append(-1 if d == "x" else k)
+            src.append(-1 if d == "x" else k)
             k += d != "x"
         if not self.dropped and "x" not in order and not identity:
             return lambda x: x.transpose(perm)  # a transpose only: already a new view
@@ -279,7 +279,7 @@ class DimShuffle(Op):
         def run(x):
             y = x if identity else x.transpose(perm)
             s = y.shape
-            return y.reshape([1 if k < 0 else s[k] for k in where])
+            return y.reshape([1 if k < 0 else s[k] for k in src])
 
         return run
 
