@@ -423,20 +423,47 @@ class CompiledLoop:
         """The loop's outputs, as the interpreted loop returns them."""
         if self._types is None:  # looked up once: a small loop's call is microseconds
             op = self.op
-            self._types = ([ph.type for ph in op.seq_placeholders()],
-                           [(op.carry_keep[c], op.state_type(c)) for c in range(op.n_carries)],
-                           [ph.type for ph in op.const_placeholders()])
-        seq_types, carry_types, const_types = self._types
+            seq_types = [ph.type for ph in op.seq_placeholders()]
+            carry_types = [(op.carry_keep[c], op.state_type(c), op.carry_taps[c] == (-1,))
+                           for c in range(op.n_carries)]
+            const_types = [ph.type for ph in op.const_placeholders()]
+            self._types = ([(t, np.dtype(t.dtype)) for t in seq_types],
+                           [(keep, st, np.dtype(st.dtype), one_tap)
+                            for keep, st, one_tap in carry_types],
+                           [(t, np.dtype(t.dtype), t.ndim == 0) for t in const_types],
+                           any(not keep and not st.ndim for keep, st, _ in carry_types))
+        seq_types, carry_types, const_types, rank0_finals = self._types
+        ndarray = np.ndarray
         args = [n]
-        for s, t in zip(seqs, seq_types):
+        # arrays the loop can take as they are (see _argument, _sequence) skip those helpers:
+        # the same tests, without their per-call type lookups
+        for s, (t, dt) in zip(seqs, seq_types):
+            if type(s) is ndarray and s.dtype == dt and s.ndim and len(s):
+                back = s.strides[0] < 0  # a reversed view, read backwards in place
+                r = s[::-1] if back else s
+                fl = r.flags
+                if fl.c_contiguous and fl.writeable and fl.aligned:
+                    args += (r, len(s) - 1, -1) if back else (s, 0, 1)
+                    continue
             args += _sequence(s, t)
-        for c, (init, (keep, st)) in enumerate(zip(inits, carry_types)):
-            args.append(ctx.trace_buffer(init, c, n) if keep else
-                        _argument(np.array(init, dtype=st.dtype), st, copy=True))
-        for k, t in zip(consts, const_types):
+        for c, (init, (keep, st, dt, one_tap)) in enumerate(zip(inits, carry_types)):
+            if keep and one_tap:  # ctx.trace_buffer's common case: one row, then n
+                init = np.asarray(init)
+                buf = np.empty((1 + n,) + init.shape, dtype=dt)
+                buf[:1] = init[None]
+                args.append(buf)
+            else:
+                args.append(ctx.trace_buffer(init, c, n) if keep else
+                            _argument(np.array(init, dtype=st.dtype), st, copy=True))
+        for k, (t, dt, scalar) in zip(consts, const_types):
+            if not scalar and type(k) is ndarray and k.dtype == dt:
+                fl = k.flags
+                if fl.c_contiguous and fl.writeable and fl.aligned:
+                    args.append(k)
+                    continue
             args.append(_argument(k, t))
         outs = self.fn(*args, *self.constants)
-        if any(not keep and not st.ndim for keep, st in carry_types):  # rank-0 finals
+        if rank0_finals:
             outs = tuple(np.asarray(o, dtype=carry_types[c][1].dtype)
                          if c < len(carry_types) and not isinstance(o, np.ndarray) else o
                          for c, o in enumerate(outs))
@@ -553,7 +580,8 @@ def compiled_runner(op, interpreted, trace):
         try:
             n = ctx.n_steps(n_steps)
             for i, s in enumerate(seqs):
-                ctx.check_seq(s, n, i)
+                if len(s) < n:
+                    ctx.check_seq(s, n, i)  # raises
             if n:
                 return loop.run(ctx, n, seqs, inits, consts)
         except Exception as e:  # the interpreted loop raises the full error...

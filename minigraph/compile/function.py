@@ -102,6 +102,10 @@ class Function:
         self.profile = profile
         self._names = {spec.name: i for i, spec in enumerate(ins) if spec.name}
         self._fast_types = [_fast_check(spec.variable.type) for spec in ins]
+        # (dtype, ndim, NumPy scalar accepted) of inputs of no static size, else None
+        self._fast_inputs = [None if f is None or f[2] is not None else
+                             (f[0], f[1], f[1] == 0 and not spec.strict)
+                             for f, spec in zip(self._fast_types, ins)]
         # values that would otherwise be shared by two owners (an input or shared buffer and
         # the caller, an output and a shared variable, two shared variables) are copied
         outs, upd = fgraph.outputs[:len(outputs)], fgraph.outputs[len(outputs):]
@@ -140,22 +144,52 @@ class Function:
                         f"{self._what()} is missing input(s) {', '.join(missing)} "
                         f"(it takes {n}: {', '.join(self._input_names())})")
                 v = spec.value
-            fast = self._fast_types[i]
-            if fast is not None and type(v) is np.ndarray and v.dtype == fast[0] \
-                    and v.ndim == fast[1] and fast[2] is None:
-                values[i] = v
-                continue
-            t = spec.variable.type
-            if isinstance(t, TensorType):
-                downcast = spec.allow_downcast if spec.allow_downcast is not None \
-                    else self._downcast
-                what = f"input {i} ({spec.name or 'unnamed'}) of {self._what()}"
-                v = t.filter(v, strict=spec.strict, allow_downcast=downcast, what=what)
-            values[i] = v
+            values[i] = self._convert_one(i, v)
         return values
 
+    def _convert_positional(self, args):
+        """``_convert`` of a call giving every input by position: what passes the fast
+        checks (an array of the input's dtype and rank, or a NumPy scalar of a 0-d input's
+        dtype) is taken without the per-input lookups of the general path."""
+        values = list(args)
+        ndarray, generic = np.ndarray, np.generic
+        for i, fast in enumerate(self._fast_inputs):
+            v = values[i]
+            if fast is not None:
+                if type(v) is ndarray:
+                    if v.dtype == fast[0] and v.ndim == fast[1]:
+                        continue
+                elif fast[2] and isinstance(v, generic) and v.dtype == fast[0]:
+                    values[i] = np.asarray(v)  # what filter makes of it
+                    continue
+            values[i] = self._convert_one(i, v)
+        return values
+
+    def _convert_one(self, i, v):
+        spec = self.input_specs[i]
+        fast = self._fast_types[i]
+        if fast is not None and fast[2] is None:
+            if type(v) is np.ndarray:
+                if v.dtype == fast[0] and v.ndim == fast[1]:
+                    return v
+            elif fast[1] == 0 and isinstance(v, np.generic) and v.dtype == fast[0] \
+                    and not spec.strict:  # (strict inputs refuse a NumPy scalar)
+                return np.asarray(v)  # what filter makes of it
+        t = spec.variable.type
+        if isinstance(t, TensorType):
+            downcast = spec.allow_downcast if spec.allow_downcast is not None \
+                else self._downcast
+            what = f"input {i} ({spec.name or 'unnamed'}) of {self._what()}"
+            v = t.filter(v, strict=spec.strict, allow_downcast=downcast, what=what)
+        return v
+
     def __call__(self, *args, **kwargs):
-        values = self._convert(args, kwargs) if not self.trust_input else list(args)
+        if self.trust_input:
+            values = list(args)
+        elif not kwargs and len(args) == len(self._fast_inputs):
+            values = self._convert_positional(args)
+        else:
+            values = self._convert(args, kwargs)
         t0 = time.perf_counter() if self.profile is not None else 0.0
         try:
             outs, new_values = self._run(*values)

@@ -181,11 +181,17 @@ def scan_sum_of_products(fgraph, node):
     nc_out, ny_out = op.rebuild(node, seqs, new_carries, steps.emit, consts, labels)
     by_c = dict(zip(kept, nc_out))
     out = {node.outputs[len(carries) + j]: y for j, y in enumerate(ny_out[: len(ys)])}
+    parts = {}  # one sum over the steps per summand (two bias gradients are often one)
     for c, carry in enumerate(carries):
         total = by_c[c] if c in by_c else carry.init
         for x, prod in hoisted.get(c, []):
-            total = total + _sum_over_steps(x, prod, total.dtype, lambda v: steps.outer(
-                v, n, by_c, ny_out))
+            # prod is a function of x (_product, _step_sums or None): its kind tells it
+            key = (x, None if prod is None else prod[0] if isinstance(prod[0], str) else
+                   "product", total.dtype)
+            if key not in parts:
+                parts[key] = _sum_over_steps(x, prod, total.dtype, lambda v: steps.outer(
+                    v, n, by_c, ny_out))
+            total = total + parts[key]
         out[node.outputs[c]] = total
     return out
 

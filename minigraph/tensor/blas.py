@@ -207,23 +207,31 @@ def tensordot(a, b, axes=2):
     k = _prod_dims(a, sa, ax_a)
     m, n = _prod_dims(a, sa, free_a), _prod_dims(b, sb, free_b)
     # summed axes in front of a (behind b), in order: reshape, then a transposed view, which
-    # Dot hands to BLAS as is; a transpose before the reshape would copy the whole operand
+    # Dot hands to BLAS as is; a transpose before the reshape would copy the whole operand.
+    # A matrix operand (one summed axis, one free one) is its own 2-d form, and a product
+    # of two such is the result: no reshape, nor the shape arithmetic feeding it, at run time
+    mat_a, mat_b = len(ax_a) == len(free_a) == 1, len(ax_b) == len(free_b) == 1
     if ax_a == list(range(len(ax_a))):
-        a2 = reshape(a, [k, m]).T
+        a2 = (a if mat_a else reshape(a, [k, m])).T
     else:
-        a2 = reshape(a.transpose(free_a + ax_a), [m, k])
+        a2 = a.transpose(free_a + ax_a)
+        a2 = a2 if mat_a else reshape(a2, [m, k])
     if ax_b == list(range(b.ndim - len(ax_b), b.ndim)):
-        b2 = reshape(b, [n, k]).T
+        b2 = (b if mat_b else reshape(b, [n, k])).T
     else:
-        b2 = reshape(b.transpose(ax_b + free_b), [k, n])
+        b2 = b.transpose(ax_b + free_b)
+        b2 = b2 if mat_b else reshape(b2, [k, n])
+    if mat_a and mat_b:
+        return Dot()(a2, b2)
     out_shape = [sa[d] for d in free_a] + [sb[d] for d in free_b]
     return reshape(Dot()(a2, b2), out_shape) if out_shape else reshape(Dot()(a2, b2), [])
 
 
 def _prod_dims(x, sh, dims):
     """Product of some of ``x``'s dimensions: an int when static, else a symbolic scalar."""
-    out = 1
+    out = None  # (not 1 * ...: a node multiplying by one at every call)
     for d in dims:
         s = x.type.shape[d]
-        out = out * (s if s is not None else sh[d])
-    return out
+        s = s if s is not None else sh[d]
+        out = s if out is None else out * s
+    return 1 if out is None else out

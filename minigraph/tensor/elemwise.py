@@ -56,12 +56,16 @@ class Elemwise(Op):
         dtype = np.dtype(node.outputs[0].type.dtype)
         check = _runtime_check(node)
         asarray, ndarray = np.asarray, np.ndarray
+        # the check only fails on an input's non-broadcastable dimension: inputs that are
+        # broadcastable in every dimension (a scalar filled or added to a matrix) skip it
+        checked = [i for i, x in enumerate(node.inputs) if not all(x.broadcastable)]
 
         def finish(r, args):
             if type(r) is not ndarray or r.dtype != dtype:
                 r = asarray(r, dtype=dtype)
-            for a in args:
-                if a.shape != r.shape:
+            shape = r.shape
+            for i in checked:
+                if args[i].shape != shape:
                     check(args, r)
                     break
             return r
@@ -88,6 +92,8 @@ class Elemwise(Op):
             return run_inplace
         if len(node.inputs) == 2:
             # the common case without *args packing: a measurable share of per-node overhead
+            check_a, check_b = 0 in checked, 1 in checked
+
             def run2(a, b):
                 try:
                     r = fn(a, b)
@@ -96,7 +102,7 @@ class Elemwise(Op):
                     raise
                 if type(r) is not ndarray or r.dtype != dtype:
                     r = asarray(r, dtype=dtype)
-                if a.shape != r.shape or b.shape != r.shape:
+                if (check_a and a.shape != r.shape) or (check_b and b.shape != r.shape):
                     check((a, b), r)
                 return r
 
@@ -260,14 +266,20 @@ class DimShuffle(Op):
     def make_py_callable(self, node):
         perm = self.transposition
         identity = perm == tuple(range(self.input_ndim))
-        n_kept = len(perm) - len(self.dropped)
         order = self.new_order
+
+        # output dimension -> the transposed input's dimension it is, or -1 for an 'x'
+        src, k = [], 0  # (not `where`: the module's name for the user-line helper)
+        for d in order:
+            src.append(-1 if d == "x" else k)
+            k += d != "x"
+        if not self.dropped and "x" not in order and not identity:
+            return lambda x: x.transpose(perm)  # a transpose only: already a new view
 
         def run(x):
             y = x if identity else x.transpose(perm)
-            shape = list(y.shape[:n_kept])
-            shape = [1 if d == "x" else shape.pop(0) for d in order] if order else []
-            return y.reshape(shape)
+            s = y.shape
+            return y.reshape([1 if k < 0 else s[k] for k in src])
 
         return run
 

@@ -345,52 +345,91 @@ def _make_runner(op, node):
     kernel_ip = None if into is None else _kernel(prog, ndim, into)
     scalar = [i for i, (_, b) in enumerate(prog.in_types) if all(b)]
     arrays = [i for i, (_, b) in enumerate(prog.in_types) if not all(b)]
+    # what does not change from call to call, worked out once (a call on small arrays is
+    # mostly this Python wrapper): each one-element input's first-element index (the
+    # kernel takes it as a scalar), the inputs whose memory may alias the in-place target
+    # (one-element inputs are read into scalars before the loop runs: they cannot), the
+    # output dtypes of each variant, the positions of the 1-d views in the kernel's
+    # arguments (inputs, then outputs)
+    scalar_at = [(i, (0,) * len(prog.in_types[i][1])) for i in scalar]
+    others = [i for i in arrays if i != into]
     flat = flat_ok(prog)  # no partly broadcast input
     dtypes = [np.dtype(d) for d in prog.out_dtypes()]
     single = len(dtypes) == 1
+    out_dtypes, out_dtypes_ip = tuple(dtypes), tuple(dtypes[1:])
+    split_at = {k: arrays + list(range(n_in, n_in + k)) for k in (len(dtypes), len(dtypes) - 1)}
+    one_d = ndim == 1  # 1-d arrays are their own flat views
+    dtype0, ndarray, may_share = dtypes[0], np.ndarray, np.may_share_memory
 
     def run(*args):
         shape = shape_of(args)
-        size = math.prod(shape)
-        dst = None if into is None else _destroyable(args, into, shape, dtypes[0])
-        kern = kernel if dst is None else kernel_ip
-        if not kern.hot(size, _load):  # _load read now: replaceable
-            outs = _composite(prog, args)
-            return outs[0] if single else tuple(outs)
-        outs = [claim_buffer(op.reuse, shape, dt) for dt in dtypes[0 if dst is None else 1:]]
+        dst, kern = None, kernel
+        if into is not None:  # _destroyable(args, into, shape, dtype0, others), inline
+            a = args[into]
+            if a.shape == shape and a.dtype == dtype0 and a.flags.writeable:
+                for i in others:
+                    b = args[i]
+                    if b is not a and isinstance(b, ndarray) and may_share(a, b):
+                        break
+                else:
+                    dst, kern = a, kernel_ip
+        funcs = kern.funcs
+        if funcs is None or not POLICY.numba:
+            if not kern.hot(math.prod(shape), _load):  # _load read now: replaceable
+                outs = _composite(prog, args)
+                return outs[0] if single else tuple(outs)
+            funcs = kern.funcs
+        reuse = op.reuse
+        # claim_buffer's arrays are new or whole workspace blocks: C-contiguous
+        outs = [claim_buffer(reuse, shape, dt) for dt in
+                (out_dtypes if dst is None else out_dtypes_ip)]
         kargs = list(args)
-        for i in scalar:
-            kargs[i] = args[i].reshape(-1)[0]
-        if flat and all(args[i].flags.c_contiguous for i in arrays) and \
-                all(o.flags.c_contiguous for o in outs):
+        for i, first in scalar_at:
+            kargs[i] = args[i][first]
+        contiguous = flat
+        if flat:
             for i in arrays:
-                kargs[i] = args[i].reshape(-1)  # a view: the in-place store reaches args[i]
-            fn, kargs = kern.funcs[0], kargs + [o.reshape(-1) for o in outs]
-            threads = parallel_threads(size)
+                if not args[i].flags.c_contiguous:
+                    contiguous = False
+                    break
+        if contiguous:
+            if one_d:
+                kargs += outs
+            else:
+                for i in arrays:
+                    kargs[i] = args[i].reshape(-1)  # a view: the in-place store reaches args[i]
+                kargs += [o.reshape(-1) for o in outs]
+            fn = funcs[0]
+            size = math.prod(shape)
+            threads = parallel_threads(size) if size >= POLICY.parallel_min_elements else 0
         else:
-            fn, kargs, threads = kern.funcs[1], kargs + outs, 0
+            fn, threads = funcs[1], 0
+            kargs += outs
         try:
             if threads:
-                run_split(fn, kargs, arrays + list(range(n_in, len(kargs))), size, threads)
+                run_split(fn, kargs, split_at[len(outs)], size, threads)
             else:
                 fn(*kargs)
         except Exception as e:  # a typing error on a new signature: fall back, say so once
             kern.fail(e)  # (raised before the loop runs: no input is half overwritten)
             return run(*args)
         if dst is not None:
+            if single:
+                return dst
             outs.insert(0, dst)
         return outs[0] if single else tuple(outs)
 
     return run
 
 
-def _destroyable(args, k, shape, dtype):
+def _destroyable(args, k, shape, dtype, others=None):
     """``args[k]`` if the kernel may write into it (else None): same shape and dtype,
-    writeable, and sharing no memory with the other inputs (read at other positions)."""
+    writeable, and sharing no memory with the other inputs (read at other positions;
+    ``others``: those positions, default all)."""
     a = args[k]
     if a.shape != shape or a.dtype != dtype or not a.flags.writeable:
         return None
-    for b in args:
+    for b in (args if others is None else [args[i] for i in others]):
         if b is not a and isinstance(b, np.ndarray) and np.may_share_memory(a, b):
             return None
     return a

@@ -70,8 +70,15 @@ class Reduce(Op):
         fn, axis, keep = _NP[self.kind], self.axis, self.keepdims
         dtype = np.dtype(node.outputs[0].dtype)
         if self.kind in ("sum", "prod"):
+            # np.sum/np.prod of an ndarray is this ufunc's reduce, reached through a Python
+            # wrapper that costs microseconds a call; other values (NumPy scalars) take it
+            reduce = (np.add if self.kind == "sum" else np.multiply).reduce
+            ndarray, asarray = np.ndarray, np.asarray
+
             def run(x):
-                return np.asarray(fn(x, axis=axis, keepdims=keep, dtype=dtype))
+                if type(x) is ndarray:
+                    return asarray(reduce(x, axis=axis, dtype=dtype, keepdims=keep))
+                return asarray(fn(x, axis=axis, keepdims=keep, dtype=dtype))
         else:
             def run(x):
                 if x.size == 0:

@@ -151,6 +151,17 @@ def _softplus(x):
 
 
 def _second(x, y):
+    # fill: y broadcast to the shapes of x and y, a fresh C-ordered array of y's dtype. The
+    # common cases (same shapes; y one element of no higher rank) skip np.broadcast_shapes,
+    # a few microseconds a call on small arrays
+    if type(x) is np.ndarray and type(y) is np.ndarray:
+        xs, ys = x.shape, y.shape
+        if ys == xs:
+            return y.copy()
+        if y.size == 1 and len(ys) <= len(xs):
+            r = np.empty(xs, y.dtype)
+            r[...] = y
+            return r
     return np.broadcast_to(y, np.broadcast_shapes(np.shape(x), np.shape(y))).copy()
 
 

@@ -66,6 +66,14 @@ class MakeVector(Op):
     def perform(self, node, inputs, output_storage):
         output_storage[0][0] = np.array(inputs, dtype=self.dtype)
 
+    def make_py_callable(self, node):
+        dtype, array = np.dtype(self.dtype), np.array
+
+        def run(*scalars):  # perform's result without the storage cells
+            return array(scalars, dtype=dtype)
+
+        return run
+
     def grad(self, inputs, outputs, output_grads):
         if np.dtype(self.dtype).kind not in "fc":
             return [None] * len(inputs)
@@ -152,9 +160,11 @@ class Reshape(Op):
     def make_py_callable(self, node):
         trace = node.trace
 
+        ndarray = np.ndarray
+
         def run(x, shp):
-            try:
-                return x.reshape(tuple(shp))
+            try:  # a list of Python ints: quicker for reshape to read than NumPy ints
+                return x.reshape(shp.tolist() if type(shp) is ndarray else tuple(shp))
             except ValueError:
                 raise ValueError(f"cannot reshape an array of shape {x.shape} into "
                                  f"{tuple(int(s) for s in shp)} (node created at {trace})"

@@ -95,6 +95,37 @@ def _build_index(entries, values):
     return tuple(out)
 
 
+def _index_builder(entries):
+    """``idx -> _build_index(entries, idx)`` as one generated expression: a node's entries
+    are fixed, so the per-call walk over them (a measurable cost on small arrays) is done
+    once here."""
+    env, k, parts = {"slice": slice, "int": int}, 0, []
+
+    def take():
+        nonlocal k
+        k += 1
+        return f"idx[{k - 1}]"
+
+    def const(p):
+        env[f"c{len(env)}"] = p
+        return f"c{len(env) - 1}"
+
+    for e in entries:
+        if e == "newaxis":
+            parts.append("None")
+        elif e == "array":
+            parts.append(take())
+        elif isinstance(e, tuple):
+            parts.append("slice(" + ", ".join(take() if p == "in" else const(p)
+                                                for p in e[1:4]) + ")")
+        elif e == "in":
+            parts.append(f"int({take()})")
+        else:
+            parts.append(const(e))
+    exec(f"def build(idx):\n    return ({', '.join(parts)}{',' if parts else ''})\n", env)
+    return env["build"]
+
+
 def _basic_shape(x, entries):
     shape, d = [], 0
     for e in entries:
@@ -133,9 +164,10 @@ class Subtensor(Op):
         entries, trace = self.entries, node.trace
         static = None if any(e == "in" or (isinstance(e, tuple) and "in" in e)
                              for e in entries) else _build_index(entries, ())
+        build = _index_builder(entries)
 
         def run(x, *idx):
-            index = static if static is not None else _build_index(entries, idx)
+            index = static if static is not None else build(idx)
             try:
                 r = x[index]
             except IndexError as e:
@@ -260,9 +292,11 @@ class AdvancedSubtensor(Op):
                                      f"{trace})") from None
             return run
 
+        build = _index_builder(entries)
+
         def run_general(x, *idx):
             try:
-                return np.asarray(x[_build_index(entries, idx)])
+                return np.asarray(x[build(idx)])
             except IndexError as e:
                 raise IndexError(f"{e} (indexing shape {x.shape}, node created at {trace})"
                                  ) from None

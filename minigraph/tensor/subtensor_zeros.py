@@ -26,7 +26,7 @@ from minigraph.graph.type import TensorType
 from .basic import as_tensor_variable
 from .elemwise import _fit_grad
 from .math import zeros_like
-from .subtensor import _add_rows, _build_index, _entry_str, _index_op
+from .subtensor import _add_rows, _build_index, _entry_str, _index_builder, _index_op
 
 
 class ZerosIncSubtensor(Op):
@@ -137,9 +137,10 @@ class SliceOfSet(Op):
 
     def make_py_callable(self, node):
         a, entries, zeros, trace = self.start, self.entries, self.zeros, node.trace
+        build = _index_builder(entries)
 
         def run(x, y, *idx):
-            index = _build_index(entries, idx)
+            index = build(idx)
             n = x.shape[0]
             if y.shape == (max(n - a, 0),) + x.shape[1:]:
                 first = _shifted(index[0], a, n)

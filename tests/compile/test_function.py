@@ -325,3 +325,21 @@ def test_copy_keeps_inputs_defaults_givens_and_default_updates(rng):
         f.copy(swap={W: theano.shared(np.ones(3))})
     with pytest.raises(GraphError, match="is not a shared variable of"):
         f.copy(swap={theano.shared(np.ones((3, 2))): W})
+
+
+def test_numpy_scalar_inputs_of_the_input_dtype():
+    # a NumPy scalar of the input's dtype goes in as a 0-d array (the call's fast path),
+    # a strict input still refuses it, another dtype still goes through the dtype rules
+    s = T.fscalar("s")
+    f = theano.function([s], s * 2)
+    got = f(np.float32(1.25))
+    assert type(got) is np.ndarray and got.dtype == np.float32 and got == np.float32(2.5)
+    seen = []
+    g = theano.function([s], s, mode=theano.Mode().excluding("fusion"))
+    g._run = lambda *values: (seen.extend(values), ((values[0],), ()))[1]
+    g(np.float32(3))
+    assert type(seen[0]) is np.ndarray and seen[0].shape == () and seen[0].dtype == np.float32
+    with pytest.raises(InputTypeError, match="strict"):
+        theano.function([theano.In(s, strict=True)], s * 2)(np.float32(1))
+    with pytest.raises(InputTypeError, match="expected dtype float32, got float64"):
+        f(np.float64(1))

@@ -163,3 +163,23 @@ def test_sum_of_products_moves_a_bias_gradient_out_of_the_loop(rng, dtype):
         np.testing.assert_allclose(a, c, rtol=tol, atol=tol)
     backward = _scans(f)[-1]
     assert "Reduce" not in _inner_ops(backward) and "Reduce" in _inner_ops(_scans(g)[-1])
+
+
+def test_sum_of_products_sums_a_summand_two_carries_share_once(rng):
+    """Two biases added at the same point (``+ b1 + b2``, as the lesson-6 RNN's b_x and
+    b_h) have one gradient: one sum over the steps after the loop serves both."""
+    from minigraph.tensor.reduce import Reduce
+
+    x, h0 = T.dmatrix("x"), T.dvector("h0")
+    W, b1, b2 = T.dmatrix("W"), T.dvector("b1"), T.dvector("b2")
+    hs, _ = theano.scan(lambda x_t, h, W, b1, b2: T.tanh(x_t + T.dot(h, W) + b1 + b2),
+                        sequences=x, outputs_info=h0, non_sequences=[W, b1, b2])
+    grads = theano.grad((hs ** 2).sum(), [b1, b2, W])
+    vals = [rng.normal(size=(6, 4)), rng.normal(size=4), rng.normal(size=(4, 4)) * 0.5,
+            rng.normal(size=4), rng.normal(size=4)]
+    f, g = _same_values([x, h0, W, b1, b2], grads, vals, "scan_sum_of_products")
+    gb1, gb2, _ = f(*vals)
+    np.testing.assert_array_equal(gb1, gb2)
+    sums = [n for n in f.fgraph.toposort() if isinstance(n.op, Reduce)
+            and n.inputs[0].owner is not None and isinstance(n.inputs[0].owner.op, Scan)]
+    assert len(sums) == 1, [str(n.op) for n in sums]

@@ -7,7 +7,7 @@ import pytest
 
 import minigraph as theano
 import minigraph.tensor as T
-from minigraph.graph.basic import GraphError
+from minigraph.graph.basic import Constant, GraphError
 from minigraph.tensor.elemwise import DimShuffle
 
 HERE = os.path.basename(__file__)
@@ -111,3 +111,27 @@ def test_shape_errors_in_the_other_products():
     f = theano.function([a, b], T.batched_dot(a, b))
     with pytest.raises(ValueError, match=f"batched_dot: shapes .* do not match.*{HERE}:"):
         f(np.zeros((2, 3, 4)), np.zeros((2, 3, 4)))
+
+
+@pytest.mark.parametrize("ax_a, ax_b", [(0, 0), (0, 1), (1, 0), (1, 1)])
+def test_tensordot_of_two_matrices_is_one_dot(ax_a, ax_b, rng):
+    # a matrix is its own 2-d form: no Reshape, Shape or shape arithmetic around the Dot
+    # (the scan rewrite's sums over steps are such products), NumPy's values
+    a, b = T.dmatrix("a"), T.dmatrix("b")
+    f = theano.function([a, b], T.tensordot(a, b, axes=[[ax_a], [ax_b]]))
+    assert {type(n.op).__name__ for n in f.fgraph.toposort()} <= {"DimShuffle", "Dot"}
+    av, bv = rng.standard_normal((4, 3)), rng.standard_normal((3, 4))
+    bv = bv if ax_a != ax_b else bv.T.copy()
+    bv = bv if (ax_a, ax_b) != (1, 1) else rng.standard_normal((5, 3))
+    bv = bv if (ax_a, ax_b) != (0, 0) else rng.standard_normal((4, 5))
+    want = np.tensordot(av, bv, axes=[[ax_a], [ax_b]])
+    got = f(av, bv)
+    assert got.shape == want.shape
+    np.testing.assert_allclose(got, want, rtol=1e-13)
+    x, y = T.dtensor3("x"), T.dmatrix("y")  # a 3-d operand still reshapes, with no "1 *"
+    g = theano.function([x, y], T.tensordot(x, y, axes=[[0, 1], [0, 1]]))
+    assert not [n for n in g.fgraph.toposort() if str(n.op) == "mul" and any(
+        isinstance(v, Constant) and np.all(v.data == 1) for v in n.inputs)]
+    xv, yv = rng.standard_normal((2, 3, 4)), rng.standard_normal((2, 3))
+    np.testing.assert_allclose(g(xv, yv), np.tensordot(xv, yv, axes=[[0, 1], [0, 1]]),
+                               rtol=1e-13)

@@ -148,3 +148,26 @@ def test_gradient_of_a_broadcast_add_is_summed_back(rng):
     got_v, got_s = f(mv, np.zeros(4), 0.0)
     np.testing.assert_allclose(got_v, mv.sum(axis=0), rtol=1e-13)
     np.testing.assert_allclose(got_s, mv.sum(), rtol=1e-13)
+
+
+@pytest.mark.parametrize("ndim, bcast, pattern", [
+    (3, (False, False, False), (2, 0, 1)), (3, (False, True, False), (2, "x", 0)),
+    (2, (False, False), ("x", 0, 1)), (2, (True, False), (1,)), (2, (False, False), (0, 1)),
+    (0, (), ("x", "x")), (1, (True,), ()), (2, (True, True), ("x", 1, "x")),
+])
+def test_dimshuffle_runner_equals_numpy_and_is_a_view(ndim, bcast, pattern, rng):
+    # each runner form (a transpose only, dimensions dropped and inserted) on C-ordered,
+    # Fortran-ordered and strided values: NumPy's transpose + reshape, a view
+    op = DimShuffle(ndim, pattern)
+    node = op.make_node(T.TensorType("float64", bcast)())
+    run = op.make_py_callable(node)
+    kept = [d for d in pattern if d != "x"]
+    base = np.asarray(rng.standard_normal([1 if b else 3 + d for d, b in enumerate(bcast)]))
+    fortran = np.asfortranarray(base) if ndim else base  # (asfortranarray makes 0-d 1-d)
+    for a in (base, fortran, base[(slice(None, None, -1),) * ndim + (...,)]):
+        want = a.transpose(tuple(kept) + op.dropped).reshape(
+            [1 if d == "x" else a.shape[d] for d in pattern])
+        got = run(a)
+        assert got.shape == want.shape and got.strides == want.strides
+        assert np.shares_memory(got, a) or a.size == 0
+        np.testing.assert_array_equal(got, want)

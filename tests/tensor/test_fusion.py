@@ -453,3 +453,38 @@ def test_inplace_variant_vectorises():
     np.testing.assert_array_equal(x, want)
     asm = flat.inspect_asm(flat.signatures[0])
     assert re.search(r"\bv?mulps\b", asm)  # packed: the loop is vectorised (scalar: mulss)
+
+
+@pytest.mark.parametrize("shape, layout", [((37,), "c"), ((6, 5), "c"), ((6, 5), "f"),
+                                           ((6, 5), "strided"), ((), "c")])
+def test_inplace_runner_every_layout_equals_numpy(rng, numba_now, shape, layout):
+    # the runner's paths (1-d arrays passed as they are, flat views of n-d arrays, the
+    # n-d loop for non-contiguous ones, 0-d), in place or not, and a one-element input
+    # that is a view into the overwritten array (read before the loop: the write may go
+    # ahead); exact against NumPy: one mul and one sub per element
+    full, one = ("float32", (False,) * len(shape)), ("float32", (True,) * len(shape))
+    mul, sub = SCALAR_OPS["mul"], SCALAR_OPS["sub"]
+    prog = Program([full, one, full], [(mul, (2, 1), "float32"), (sub, (0, 3), "float32")],
+                   [4])
+    node = FusedElemwise(prog, inplace=0 if shape else None).make_node(
+        *[T.TensorType("float32", shape=(1 if b else None for b in bc))() for _, bc in
+          prog.in_types])
+    run = node.op.make_py_callable(node)
+
+    def value():
+        v = rng.standard_normal((12, 10) if layout == "strided" else shape).astype("float32")
+        return v[::2, ::2] if layout == "strided" else np.asfortranarray(v) \
+            if layout == "f" else v
+
+    for _ in range(2):
+        p, g = value(), value()
+        lr = np.full((1,) * len(shape), 0.5, "float32")
+        want = p - g * lr
+        got = run(p, lr, g)
+        assert got.dtype == np.float32 and got.shape == shape
+        np.testing.assert_array_equal(got, want)
+        if shape:  # lr a view of an element of p, which is overwritten
+            p = value()
+            lr = p[(slice(0, 1),) * len(shape)]
+            want = p - g * lr.copy()
+            np.testing.assert_array_equal(run(p, lr, g), want)

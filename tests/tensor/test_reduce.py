@@ -147,3 +147,25 @@ def test_max_and_argmax(axis, rng):
     np.testing.assert_array_equal(i.eval({x: xv}), np.argmax(xv, axis=axis))
     theano.gradient.verify_grad(lambda a: T.max_and_argmax(a, axis=axis)[0],
                                 [xv.astype("float64")], rng=rng)
+
+
+@pytest.mark.parametrize("kind", ["sum", "prod"])
+@pytest.mark.parametrize("dtype", ["float32", "int8", "uint16", "bool"])
+def test_sum_and_prod_runner_bitwise_equal_numpy(kind, dtype, rng):
+    # the runner calls the ufunc's reduce for ndarrays, np.sum/np.prod otherwise: the same
+    # accumulator dtype and order, so the same bits, for every axis form and layout
+    op_of = {"sum": np.sum, "prod": np.prod}[kind]
+    xv = (rng.standard_normal((5, 3, 7)) * 3).astype(dtype)
+    for value in (xv, xv.transpose(2, 0, 1), xv[::2, :, ::-1], xv[:0]):
+        for axis in ((), (0,), (1, 2), (0, 1, 2)):
+            for keep in (False, True):
+                node = Reduce(kind, axis, keep).make_node(T.TensorType(dtype, (False,) * 3)())
+                run = node.op.make_py_callable(node)
+                want = np.asarray(op_of(value, axis=axis, keepdims=keep,
+                                        dtype=node.outputs[0].dtype))
+                got = run(value)
+                assert type(got) is np.ndarray and got.dtype == want.dtype
+                np.testing.assert_array_equal(got, want)
+    node = Reduce(kind, ()).make_node(T.TensorType(dtype, ())())
+    got = node.op.make_py_callable(node)(xv[0, 0, 0])  # a NumPy scalar
+    assert type(got) is np.ndarray and got.dtype == node.outputs[0].dtype and got.shape == ()

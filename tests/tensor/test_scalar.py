@@ -99,3 +99,25 @@ def test_rows_compare_by_name():
 ])
 def test_dtype_rules(name, dtypes, expected):
     assert SCALAR_OPS[name].out_dtype(dtypes) == expected
+
+
+@pytest.mark.parametrize("xshape, yshape", [
+    ((3, 4), (3, 4)), ((3, 4), (1, 1)), ((3, 4), ()), ((3, 4), (1,)), ((), ()), ((5,), (1,)),
+    ((3, 4), (4,)), ((3, 1), (1, 4)), ((1,), (1, 1)), ((2, 3), (1, 3)),
+])
+def test_second_is_numpy_broadcast_copy(xshape, yshape, rng):
+    # the fast paths of scalar._second (equal shapes, one-element y) and the general one:
+    # y broadcast to both shapes, y's dtype, a fresh C-ordered array, NaN kept
+    fill = SCALAR_OPS["second"].np_fn
+    x = rng.standard_normal(xshape)
+    y = rng.standard_normal(yshape).astype("float32")
+    if y.size:
+        y.flat[0] = np.nan
+    if len(yshape) == 2 and yshape[0] > 1:
+        y = np.asfortranarray(y)
+    want = np.broadcast_to(y, np.broadcast_shapes(xshape, yshape)).copy()
+    got = fill(x, y)
+    assert got.dtype == want.dtype and got.shape == want.shape
+    assert got.flags.c_contiguous and got.flags.owndata
+    assert not np.shares_memory(got, y)
+    np.testing.assert_array_equal(got, want)

@@ -166,3 +166,30 @@ def test_lookup_gradient_by_finite_differences(rng):
     idx = np.array([3, 0, 3, 1, 3], np.int32)
     theano.gradient.verify_grad(lambda W: W[T.constant(idx)] * np.arange(5.0)[:, None],
                                 [rng.normal(size=(4, 3))], rng=rng)
+
+
+@pytest.mark.parametrize("entries, idx", [
+    ((("slice", None, "in", None),), (np.int64(5),)),
+    ((("slice", 1, "in", None), "in"), (np.asarray(4), np.int32(2))),
+    (("in", "newaxis", ("slice", "in", "in", "in")), (np.int64(-1), 0, 7, np.int8(-2))),
+    ((0, ("slice", None, None, -1), "array"), (np.array([1, 0]),)),
+    (("newaxis",), ()),
+    ((), ()),
+])
+def test_index_builder_equals_build_index(entries, idx):
+    # the generated per-node builder (Subtensor's runner) and the generic walk agree,
+    # types of every part included (ints made Python ints, slice bounds as given)
+    from minigraph.tensor.subtensor import _build_index, _index_builder
+
+    want, got = _build_index(entries, idx), _index_builder(entries)(idx)
+    assert type(got) is tuple and len(got) == len(want)
+    for g, w in zip(got, want):
+        assert type(g) is type(w)
+        if isinstance(w, slice):
+            assert (g.start, g.stop, g.step) == (w.start, w.stop, w.step)
+            assert [type(p) for p in (g.start, g.stop, g.step)] == \
+                [type(p) for p in (w.start, w.stop, w.step)]
+        elif isinstance(w, np.ndarray):
+            assert g is w
+        else:
+            assert g == w
