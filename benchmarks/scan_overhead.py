@@ -382,6 +382,12 @@ def main():
         scanloop.POLICY.compile_after_calls, scanloop.POLICY.background = 0, False
     except ImportError:  # a baseline checkout without the loop compiler
         pass
+    # and fused elementwise kernels too (a training run compiles them after 1,000 calls,
+    # in the background: the measured blocks, fewer calls, would time the NumPy composite
+    # and the compile), as benchmarks/charrnn.py's steady_state does
+    from minigraph.tensor.fusion import POLICY as FUSION
+
+    FUSION.compile_after = 0
     try:
         import numba
 

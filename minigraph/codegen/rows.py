@@ -1,16 +1,15 @@
 """Row fusion: consecutive loop nests of a step merged into one pass over their rows.
 
 Each elementwise region, copy or fill of a step is its own loop nest
-(:mod:`minigraph.codegen.templates`), so a step of an LSTM walks its gate arrays five or six
-times: the bias, the cell, the output gate, the copies into the trace row. At a batch of 200
-and 512 units each walk is 0.4 to 1.6 MB, beyond the core's own cache, and the step was bound
-by memory traffic, not arithmetic (``benchmarks/custom_cell.py``). Between two products of
-the step, most nests share their outer extent (the batch) and read what an earlier nest
-wrote only at their own row. Those nests become one loop over the rows whose body runs
-each nest's inner loops in order: a row's gates stay in the first-level cache from the
-nest that writes them to the one that reads them, and the merged loop is one ``prange``
-when the loop runs on several threads (:func:`fuse_rows`'s ``parallel``), one fork and join
-per group instead of none at all.
+(:mod:`minigraph.codegen.templates`), so a step of an LSTM walks its gate arrays three times
+forward and nine times backward. Between two products of the step, most nests share their
+outer extent (the batch) and read what an earlier nest wrote only at their own row. Those
+nests become one loop over the rows whose body runs each nest's inner loops in order: a
+row's gates stay in the first-level cache from the nest that writes it to the one that
+reads it, and the merged loop is the unit of parallelism: one ``numba.prange`` when the
+loop runs on several threads (:func:`fuse_rows`'s ``parallel``), one fork and join per
+pass. Measured (docs/codegen.md, "Row fusion"), the merge alone is within 2% of the
+separate nests; the ``prange`` passes are what pays, at large batches.
 
 The pass works on the generated lines (:class:`~minigraph.codegen.emitter.Emitter` records
 where each top-level nest starts and ends) and is conservative; a nest joins the group
