@@ -8,8 +8,9 @@ nests become one loop over the rows whose body runs each nest's inner loops in o
 row's gates stay in the first-level cache from the nest that writes it to the one that
 reads it, and the merged loop is the unit of parallelism: one ``numba.prange`` when the
 loop runs on several threads (:func:`fuse_rows`'s ``parallel``), one fork and join per
-pass. Measured (docs/codegen.md, "Row fusion"), the merge alone is within 2% of the
-separate nests; the ``prange`` passes are what pays, at large batches.
+pass. Measured on this 2-core machine it did not pay (the merged body ran slower, prange
+or not), so the loop compiler runs it only with ``LoopPolicy.row_fusion`` (off by default;
+docs/codegen.md, "Row fusion", has the numbers).
 
 The pass works on the generated lines (:class:`~minigraph.codegen.emitter.Emitter` records
 where each top-level nest starts and ends) and is conservative; a nest joins the group

@@ -47,21 +47,25 @@ class LoopPolicy:
     background : bool
         Compile in a background thread while the interpreted loop serves (False: at the
         call that makes it hot, the tests' deterministic switch).
+    row_fusion : bool
+        Merge consecutive loop nests of a step over the same rows into one pass
+        (``codegen/rows.py``). Off: measured on this 2-core machine, the merged loops ran
+        slower than the separate nests (the small LSTM char-RNN's gradient loop 52 ms
+        against 38 ms on one thread; Gorner's within noise, prange or not: docs/codegen.md,
+        "Row fusion"). On for experiments and its tests.
     parallel_min_elements : int or None
-        A loop runs its passes over rows (``codegen/rows.py``) as ``numba.prange`` loops
+        With ``row_fusion``, a loop runs its passes over rows as ``numba.prange`` loops
         when Numba has more than one thread and a sequence's step or a carry holds at least
-        this many elements at the call that generates it; below, a fork and join per pass
-        costs more than it saves (measured on 2 cores: the LSTM char-RNN's gradient loop
-        at batch 200, 512 units, 409,600 elements a step, ran 192 -> 146 ms a layer; at
-        batch 64, 256 units, 65,536, the step was 3-5% slower). 0: always, on any thread
-        count (tests); None: never.
+        this many elements at the call that generates it. 0: always, on any thread count
+        (tests); None: never.
     """
 
     def __init__(self, enabled=True, compile_after_calls=2, background=True,
-                 parallel_min_elements=1 << 17):
+                 row_fusion=False, parallel_min_elements=1 << 17):
         self.enabled = enabled
         self.compile_after_calls = compile_after_calls
         self.background = background
+        self.row_fusion = row_fusion
         self.parallel_min_elements = parallel_min_elements
 
 
@@ -85,7 +89,7 @@ def _dtype_ok(t):
                                          "uint16", "uint32", "uint64", "float32", "float64")
 
 
-def loop_source(op, fgraph, until=False, parallel=False):
+def loop_source(op, fgraph, until=False, rows=False, parallel=False):
     """``(source, constants)``: the Numba source of ``op``'s loop (a function
     ``scan_loop(T, sequences..., carries..., consts..., constants...)``, where each sequence
     is an array with the index of the row of step 0 and the direction, +1 or -1: a reversed
@@ -93,8 +97,8 @@ def loop_source(op, fgraph, until=False, parallel=False):
     ``fgraph``, and the inner graph's constants it takes as arguments; Unsupported when a
     node has no template. With ``until``, the step's last output is a stop condition: the
     loop ends after the first step where it is true and returns its outputs cut to the steps
-    run, then that number (as ``ScanUntil``). Consecutive loop nests over the same rows are
-    merged (``codegen/rows.py``), as ``numba.prange`` loops with ``parallel``."""
+    run, then that number (as ``ScanUntil``). With ``rows``, consecutive loop nests over the
+    same rows are merged (``codegen/rows.py``), as ``numba.prange`` loops with ``parallel``."""
     from .rows import fuse_rows
     from .templates import emit_node
 
@@ -162,7 +166,9 @@ def loop_source(op, fgraph, until=False, parallel=False):
         em.lines([f"if {stop.name}:", "    R = t + 1", "    break"])
         finals = [f"{f}[:{op.windows[c]} + R]" if c < nc and op.carry_keep[c] else
                   f if c < nc else f"{f}[:R]" for c, f in enumerate(finals)] + ["R"]
-    em.body, passes = fuse_rows(em.body, em.nests, parallel)
+    passes = len(em.nests)
+    if rows:
+        em.body, passes = fuse_rows(em.body, em.nests, parallel)
     for j in range(op.n_ys):
         t = op.inner_outputs[nc + j].type
         em.pre.append(f"y{j} = np.empty(({'0, ' * (t.ndim + 1)}), {np_dtype(t.dtype)})")
@@ -325,7 +331,7 @@ class CompiledLoop:
                 raise Unsupported("no CBLAS symbols in NumPy's BLAS")
             inner = self.owner._compiled if self.until else self.op.compiled()
             self.source, consts = loop_source(self.op, inner.fgraph, self.until,
-                                              _parallel(self.op, args))
+                                              POLICY.row_fusion, _parallel(self.op, args))
             self.constants = [_argument(c.data, c.type) for c in consts]
             self.state = "interpreted: not hot yet"
             return True
@@ -480,7 +486,7 @@ def _parallel(op, args):
     largest step of a sequence, or carry kept as a trace (the batch's state; the gradient
     loop's weight sums are carries too, but not per row of the batch)."""
     least = POLICY.parallel_min_elements
-    if least is None:
+    if least is None or not POLICY.row_fusion:
         return False
     if least == 0:
         return True

@@ -155,6 +155,17 @@ def test_accesses_reads_nested_subscripts_and_skips_shapes():
                    ("g", ["i_1", "a.shape[1] - 1"], False), ("k", ["j"], False)]
 
 
+def test_row_fusion_is_off_by_default(eager, rng):
+    x, h0 = var("x", 3), var("h0", 2)
+    hs, _ = theano.scan(lambda x_t, h: T.tanh(x_t + h) * 0.5 + x_t, sequences=x,
+                        outputs_info=h0)
+    f = theano.function([x, h0], hs)
+    (ref, _), (got, _) = both(f, [rng.normal(size=(3, 2, 4)), rng.normal(size=(2, 4))])
+    assert_same(ref, got, "float64")
+    nests, passes = _passes(scans(f)[0])
+    assert nests == passes and "prange" not in scans(f)[0]._codegen.source
+
+
 def _passes(op):
     m = re.search(r"# row fusion \(codegen/rows.py\): (\d+) loop nests in (\d+) passes",
                   op._codegen.source)
@@ -180,6 +191,7 @@ c[0, 0] = v_1
                                             ("float64", True)])
 def test_an_lstm_step_runs_its_elementwise_regions_in_one_pass(eager, rng, dtype, parallel,
                                                                monkeypatch):
+    monkeypatch.setattr(eager, "row_fusion", True)  # off by default (LoopPolicy)
     if parallel:  # prange passes whatever the sizes and thread count
         monkeypatch.setattr(eager, "parallel_min_elements", 0)
     H, B, D, T_ = 5, 3, 4, 6
@@ -213,7 +225,7 @@ import numpy as np
 from minigraph.codegen import scanloop
 from models.charrnn.model import CharRNN, ModelConfig
 scanloop.POLICY.compile_after_calls, scanloop.POLICY.background = 0, False
-scanloop.POLICY.parallel_min_elements = 0
+scanloop.POLICY.row_fusion, scanloop.POLICY.parallel_min_elements = True, 0
 scanloop.POLICY.enabled = sys.argv[1] == "compiled"
 model = CharRNN(ModelConfig(vocab_size=5, cell="lstm", layers=2, hidden=8, dropout=0.0,
                             dtype="float64"), 0)
