@@ -30,6 +30,7 @@ import warnings
 
 import numpy as np
 
+from kernels.workspace import SHARED as WORKSPACE
 from minigraph.graph.basic import Constant
 
 from .emitter import Emitter, Unsupported, Val, assign, check_same, np_dtype
@@ -174,7 +175,8 @@ def loop_source(op, fgraph, until=False, rows=False, parallel=False):
         em.pre.append(f"y{j} = np.empty(({'0, ' * (t.ndim + 1)}), {np_dtype(t.dtype)})")
     args = ["T"] + [f"{p}{i}" for i in range(ns) for p in "sod"] + \
         [f"c{c}" for c in range(nc)] + \
-        [f"k{i}" for i in range(nk)] + [f"q{j}" for j in range(len(constants))]
+        [f"k{i}" for i in range(nk)] + [f"q{j}" for j in range(len(constants))] + \
+        [f"m{j}" for j in range(op.n_ys)]
     src = [f"# minigraph scan loop {op.name or ''}",
            f"# row fusion (codegen/rows.py): {len(em.nests)} loop nests in {passes} passes",
            "import numba", "import numpy as np",
@@ -278,8 +280,17 @@ def _alloc_y(em, op, j, shape):
     others (declared before the loop: ``loop_source``)."""
     t = op.inner_outputs[op.n_carries + j].type
     tup = "(T, " + "".join(f"{s}, " for s in shape) + ")"
-    em.line("if t == 0:")
-    em.line(f"    y{j} = np.empty({tup}, {np_dtype(t.dtype)})")
+    size = em.fresh("nb")
+    dt = np_dtype(t.dtype)
+    # in the call's memory block m{j} when it is large enough (CompiledLoop.run): its pages
+    # are mapped from an earlier call, where a fresh array faults on each first touch
+    em.lines(["if t == 0:",
+              f"    {size} = T * {' * '.join(str(s) for s in shape) or '1'} * "
+              f"{np.dtype(t.dtype).itemsize}",
+              f"    if m{j}.size >= {size}:",
+              f"        y{j} = m{j}[:{size}].view({dt}).reshape({tup})",
+              "    else:",
+              f"        y{j} = np.empty({tup}, {dt})"])
     for d, s in enumerate(shape):
         check_same(em, s, f"y{j}.shape[{d + 1}]", f"scan: {op.labels[op.n_carries + j]} "
                                                   "changed shape")
@@ -304,6 +315,7 @@ class CompiledLoop:
         self.owner = op
         self.state, self.constants, self.pending = "not run yet", [], None
         self.failed, self._types = False, None
+        self.y_bytes = [0] * self.op.n_ys  # each y's size at the last call (run)
 
     @property
     def state(self):
@@ -414,6 +426,7 @@ class CompiledLoop:
             types.append(numba.types.Array(dt, v.ndim, "C") if v.ndim else dt)
         for c in self.constants:
             types.append(numba.typeof(c))
+        types += [numba.types.Array(numba.uint8, 1, "C")] * op.n_ys  # memory for the ys
         return tuple(types)
 
     def disagreed(self, e):
@@ -457,7 +470,9 @@ class CompiledLoop:
         for c, (init, (keep, st, dt, one_tap)) in enumerate(zip(inits, carry_types)):
             if keep and one_tap:  # ctx.trace_buffer's common case: one row, then n
                 init = np.asarray(init)
-                buf = np.empty((1 + n,) + init.shape, dtype=dt)
+                shape = (1 + n,) + init.shape
+                buf = WORKSPACE.empty(shape, dt) if init.nbytes * (1 + n) <= KEPT_MAX_BYTES \
+                    else np.empty(shape, dt)
                 buf[:1] = init[None]
                 args.append(buf)
             else:
@@ -470,7 +485,14 @@ class CompiledLoop:
                     args.append(k)
                     continue
             args.append(_argument(k, t))
-        outs = self.fn(*args, *self.constants)
+        # the ys' memory: blocks of the shared workspace (kernels/workspace.py) as large as
+        # last call's ys, free again once the caller dropped those (views included)
+        sizes = self.y_bytes
+        outs = self.fn(*args, *self.constants,
+                       *[WORKSPACE.empty((b,), np.uint8) if 0 < b <= KEPT_MAX_BYTES else
+                         _NO_BYTES for b in sizes])
+        ys = outs[self.op.n_carries:self.op.n_carries + len(sizes)]
+        self.y_bytes = [y.nbytes if isinstance(y, np.ndarray) else 0 for y in ys]
         if rank0_finals:
             outs = tuple(np.asarray(o, dtype=carry_types[c][1].dtype)
                          if c < len(carry_types) and not isinstance(o, np.ndarray) else o
@@ -478,6 +500,17 @@ class CompiledLoop:
         if self.until:  # the number of steps run, as the interpreted loop returns it
             outs = outs[:-1] + (np.array(outs[-1], np.int64),)
         return outs
+
+
+_NO_BYTES = np.empty(0, np.uint8)  # a y's memory block at its loop's first call: none
+# Traces and ys of 1 MB (the workspace's smallest) up to this size live in the shared
+# workspace's blocks, whose pages stay mapped between calls; bigger ones are fresh arrays,
+# whose pages fault on first touch each call (models/charrnn/cli.py's tune_malloc returns
+# freed big arrays to the system). Measured on the LSTM char-RNN, 2 threads, against the
+# same code with fresh arrays (benchmarks/charrnn.py --baseline): the small model 1.11x
+# (peak 235 -> 233 MB), Gorner's 1.02x (779 -> 782 MB); with 16 MB they were 1.23x and
+# 1.08x, but Gorner's peak grew to 864 MB (blocks idle between phases of the step).
+KEPT_MAX_BYTES = 8 << 20
 
 
 def _parallel(op, args):

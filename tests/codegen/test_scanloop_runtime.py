@@ -19,7 +19,7 @@ from minigraph.codegen.scanloop import loop_report, loop_state
 from minigraph.compile.ops import as_op
 
 from .loops import (TOL, P, assert_same, backwards_rnn, backwards_values, both, cache_probe,
-                    scans, states)
+                    scans, states, var)
 
 # ---- fallbacks and run-time errors -----------------------------------------------------
 
@@ -234,3 +234,38 @@ def test_profile_and_debugprint_say_how_each_loop_runs(eager, rng):
     assert why in g.profile.summary(file=io.StringIO())
     assert f"[loop: Python per step ({state})" in theano.printing.debugprint(g, file="str")
 
+
+
+def test_ys_reuse_workspace_memory_only_once_dropped(eager, rng):
+    """Per-step outputs of 1 MB and more are written into blocks of the shared workspace
+    (pages mapped once, ``CompiledLoop.run``): a block the caller still holds is never
+    written again, one it dropped is."""
+    from minigraph.codegen.scanloop import KEPT_MAX_BYTES
+
+    x, h0 = var("x", 3), var("h0", 2)
+    (hs, ys), _ = theano.scan(lambda x_t, h: [T.tanh(x_t + h), h * 2.0 + x_t],
+                              sequences=x, outputs_info=[h0, None])
+    f = theano.function([x, h0], ys)
+    T_, B, H = 40, 32, 128  # ys: 1.3 MB of float64 (tanh: kernels/vecmath.py's, a few ulps)
+    assert 1 << 20 <= T_ * B * H * 8 <= KEPT_MAX_BYTES
+    args = [[rng.normal(size=(T_, B, H)), rng.normal(size=(B, H))] for _ in range(3)]
+    want = []
+    for xv, hv in args:
+        h, rows = hv, []
+        for t in range(T_):
+            rows.append(h * 2.0 + xv[t])
+            h = np.tanh(xv[t] + h)
+        want.append(np.array(rows))
+    first = f(*args[0])  # fresh memory; then held by the test
+    loop = scans(f)[0]._codegen
+    assert states(f) == ["compiled"] and loop.y_bytes == [first.nbytes]
+    second = f(*args[1])
+    assert not np.shares_memory(first, second)
+    np.testing.assert_allclose(first, want[0], rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(second, want[1], rtol=1e-9, atol=1e-12)
+    address = second.__array_interface__["data"][0]
+    del second  # its block is free again: the next call writes there
+    third = f(*args[2])
+    assert third.__array_interface__["data"][0] == address
+    np.testing.assert_allclose(third, want[2], rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(first, want[0], rtol=1e-9, atol=1e-12)
