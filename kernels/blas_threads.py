@@ -25,7 +25,7 @@ from concurrent.futures import ThreadPoolExecutor, wait
 import numba
 import numpy as np
 
-__all__ = ["available", "blas_threads", "library_paths", "run_parts"]
+__all__ = ["available", "blas_threads", "library_paths", "run_parts", "threads"]
 
 _NAMES = [(p + "openblas_set_num_threads" + s, p + "openblas_get_num_threads" + s)
           for p in ("scipy_", "") for s in ("64_", "")]
@@ -73,6 +73,17 @@ def available():
     True
     """
     return _CONTROLS is not None
+
+
+def threads():
+    """OpenBLAS's current thread count, or None where it cannot be read.
+
+    Examples
+    --------
+    >>> threads() is None or threads() >= 1
+    True
+    """
+    return None if _CONTROLS is None else int(_CONTROLS[1]())
 
 
 @contextlib.contextmanager

@@ -28,11 +28,13 @@ Inputs are validated by ``kernels.get_kernel``; these functions assume contiguou
 one float dtype.
 """
 
+import contextlib
 import functools
 
 import numba
 import numpy as np
 
+from kernels import blas_threads
 from kernels.vecmath import make_fast_exp
 from kernels.gru_math import make_gru_math
 from kernels.workspace import SHARED as WORKSPACE
@@ -97,11 +99,39 @@ def _epilogues(dtype):
     return _make_epilogues(np.dtype(dtype).type)
 
 
+def _parallel(B, H):
+    """True when the epilogues of this problem size run on all of Numba's threads: a large
+    batch, and OpenBLAS on one thread (its idle threads spin after each GEMM; sharing a
+    2-core machine with them, a parallel epilogue waited for a core every step: T=30,
+    B=200, H=512, 2 + 2 threads, ``gru_seq_fwd`` 267 ms against 76 serial, ``gru_seq_bwd``
+    330 against 156)."""
+    return B > 1 and B * H >= PARALLEL_MIN_ELEMENTS and numba.get_num_threads() > 1 and \
+        blas_threads.threads() in (None, 1)
+
+
 def _pick(dtype, B, H):
     """(forward, backward) epilogues for this problem size and the current Numba threads."""
     fwd_serial, fwd_parallel, bwd = _epilogues(np.dtype(dtype))
-    parallel = B > 1 and B * H >= PARALLEL_MIN_ELEMENTS and numba.get_num_threads() > 1
-    return (fwd_parallel if parallel else fwd_serial), bwd
+    return (fwd_parallel if _parallel(B, H) else fwd_serial), bwd
+
+
+@contextlib.contextmanager
+def _bwd_threads(B, H):
+    """Run the backward epilogue (compiled ``parallel=True`` for its ``noalias`` arrays, see
+    the module docstring) on the calling thread alone below ``PARALLEL_MIN_ELEMENTS``, as
+    the forward's serial epilogue does. On all of a 2-core machine's threads, between
+    OpenBLAS's 2-thread GEMMs whose idle threads spin, every step waited for a core:
+    ``gru_seq_bwd`` at T=50, B=64, H=256 took 440 ms instead of 24 (benchmarks/custom_cell.py's
+    fused GRU column)."""
+    threads = numba.get_num_threads()
+    serial = threads > 1 and not _parallel(B, H)
+    if serial:
+        numba.set_num_threads(1)
+    try:
+        yield
+    finally:
+        if serial:
+            numba.set_num_threads(threads)
 
 
 SMALL_BATCH = 8  # up to here h^T @ dgh goes through _atb_small
@@ -149,7 +179,8 @@ def gru_step_bwd(dh_new, h, W_h, saved):
     dgx = np.empty((B, 3 * H), dtype=h.dtype)
     dgh = np.empty_like(dgx)
     dh_direct = np.empty_like(h)
-    bwd(dh_new, dh_new, dh_new, False, *saved, h, dgx, dgh, dh_direct)
+    with _bwd_threads(B, H):
+        bwd(dh_new, dh_new, dh_new, False, *saved, h, dgx, dgh, dh_direct)
     dh = np.matmul(dgh, W_h.T)
     dh += dh_direct
     return dgx, dh, _atb(h, dgh), dgh.sum(axis=0)
@@ -216,16 +247,17 @@ def gru_seq_bwd(dhs, h0, hs, W_h, saved, *, overwrite_saved=False):
     direct = [np.empty_like(h0), np.empty_like(h0)]
     gemm = [np.empty_like(h0), np.empty_like(h0)]
     W_hT = W_h.T
-    for s, t in enumerate(range(T - 1, -1, -1)):
-        cur, nxt = s % 2, (s + 1) % 2
-        h_prev = hs[t - 1] if t > 0 else h0
-        out = step if overwrite_saved else dgx[t]
-        bwd(dhs[t], direct[cur], gemm[cur], s > 0, RZN[t], GHN[t], h_prev, out, dgh,
-            direct[nxt])  # fmt: skip
-        if overwrite_saved:
-            dgx[t] = step
-        np.matmul(dgh, W_hT, out=gemm[nxt])
-        anr[t] = dgh[:, 2 * H :]
+    with _bwd_threads(B, H):
+        for s, t in enumerate(range(T - 1, -1, -1)):
+            cur, nxt = s % 2, (s + 1) % 2
+            h_prev = hs[t - 1] if t > 0 else h0
+            out = step if overwrite_saved else dgx[t]
+            bwd(dhs[t], direct[cur], gemm[cur], s > 0, RZN[t], GHN[t], h_prev, out, dgh,
+                direct[nxt])  # fmt: skip
+            if overwrite_saved:
+                dgx[t] = step
+            np.matmul(dgh, W_hT, out=gemm[nxt])
+            anr[t] = dgh[:, 2 * H :]
     dh0 = direct[T % 2] + gemm[T % 2]
     # dW_h = Hprev^T @ dGH over all steps, as two GEMMs on [r|z] columns of dgx and on anr.
     dW_h = np.empty((H, 3 * H), dtype=hs.dtype)
