@@ -485,12 +485,15 @@ class CompiledLoop:
                     args.append(k)
                     continue
             args.append(_argument(k, t))
-        # the ys' memory: blocks of the shared workspace (kernels/workspace.py) as large as
-        # last call's ys, free again once the caller dropped those (views included)
+        # the ys' memory, as large as last call's ys: blocks of the shared workspace
+        # (kernels/workspace.py), free again once the caller dropped those (views included),
+        # or bigger ones from NumPy, which asks for transparent huge pages from 4 MB (one
+        # fault per 2 MB instead of per 4 kB; Numba's own np.empty does not ask)
         sizes = self.y_bytes
         outs = self.fn(*args, *self.constants,
-                       *[WORKSPACE.empty((b,), np.uint8) if 0 < b <= KEPT_MAX_BYTES else
-                         _NO_BYTES for b in sizes])
+                       *[_NO_BYTES if not b else WORKSPACE.empty((b,), np.uint8)
+                         if b <= KEPT_MAX_BYTES else np.empty(b, np.uint8)
+                         if b <= HUGE_MAX_BYTES else _NO_BYTES for b in sizes])
         ys = outs[self.op.n_carries:self.op.n_carries + len(sizes)]
         self.y_bytes = [y.nbytes if isinstance(y, np.ndarray) else 0 for y in ys]
         if rank0_finals:
@@ -511,6 +514,12 @@ _NO_BYTES = np.empty(0, np.uint8)  # a y's memory block at its loop's first call
 # (peak 235 -> 233 MB), Gorner's 1.02x (779 -> 782 MB); with 16 MB they were 1.23x and
 # 1.08x, but Gorner's peak grew to 864 MB (blocks idle between phases of the step).
 KEPT_MAX_BYTES = 8 << 20
+# Bigger ys up to this size get a fresh block from NumPy, which asks for transparent huge
+# pages from 4 MB: a 13 MB block faulted in 0.9 ms against 6.8 ms allocated by Numba (with
+# tune_malloc). LSTM char-RNN, 2 threads, against 8 MB blocks only: small 1.11x (its 13 MB
+# gate gradients), Gorner's 0.98x; up to 64 MB (Gorner's 49 MB ones too) Gorner's ran 0.83x
+# in one run, huge pages of that many arrays being slow to find (direct compaction).
+HUGE_MAX_BYTES = 32 << 20
 
 
 def _parallel(op, args):

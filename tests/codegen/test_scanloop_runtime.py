@@ -236,11 +236,14 @@ def test_profile_and_debugprint_say_how_each_loop_runs(eager, rng):
 
 
 
-def test_ys_reuse_workspace_memory_only_once_dropped(eager, rng):
+@pytest.mark.parametrize("memory", ["workspace", "numpy"])
+def test_ys_reuse_workspace_memory_only_once_dropped(eager, rng, monkeypatch, memory):
     """Per-step outputs of 1 MB and more are written into blocks of the shared workspace
     (pages mapped once, ``CompiledLoop.run``): a block the caller still holds is never
-    written again, one it dropped is."""
-    from minigraph.codegen.scanloop import KEPT_MAX_BYTES
+    written again, one it dropped is. Above ``KEPT_MAX_BYTES`` the blocks are NumPy's."""
+    if memory == "numpy":
+        monkeypatch.setattr(scanloop, "KEPT_MAX_BYTES", 1 << 19)
+    KEPT_MAX_BYTES = 8 << 20
 
     x, h0 = var("x", 3), var("h0", 2)
     (hs, ys), _ = theano.scan(lambda x_t, h: [T.tanh(x_t + h), h * 2.0 + x_t],
@@ -266,6 +269,7 @@ def test_ys_reuse_workspace_memory_only_once_dropped(eager, rng):
     address = second.__array_interface__["data"][0]
     del second  # its block is free again: the next call writes there
     third = f(*args[2])
-    assert third.__array_interface__["data"][0] == address
+    if memory == "workspace":
+        assert third.__array_interface__["data"][0] == address
     np.testing.assert_allclose(third, want[2], rtol=1e-9, atol=1e-12)
     np.testing.assert_allclose(first, want[0], rtol=1e-9, atol=1e-12)
