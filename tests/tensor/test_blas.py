@@ -135,3 +135,31 @@ def test_tensordot_of_two_matrices_is_one_dot(ax_a, ax_b, rng):
     xv, yv = rng.standard_normal((2, 3, 4)), rng.standard_normal((2, 3))
     np.testing.assert_allclose(g(xv, yv), np.tensordot(xv, yv, axes=[[0, 1], [0, 1]]),
                                rtol=1e-13)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("rows", [7, 700])  # a plain product, and one big enough for the workspace
+def test_dot_of_column_slices_follows_numpy(dtype, rows, rng):
+    """Operands that are column slices of wider arrays (neither C- nor F-contiguous) take
+    NumPy's matmul path in ``pooled_dot``: the same product as ``numpy.dot``, whether sliced
+    operands come first, second, transposed or not, and with a bias (``DotAdd``)."""
+    from minigraph.tensor.blas import pooled_dot
+
+    tol = dict(rtol=2e-5, atol=1e-5) if dtype == "float32" else dict(rtol=1e-12, atol=1e-12)
+    wide = rng.standard_normal((rows, 2 * 33 + 1)).astype(dtype)
+    other = rng.standard_normal((rows, 45)).astype(dtype)
+    x = wide[:, 3:36]  # (rows, 33), row stride 67 elements
+    assert not x.flags.c_contiguous and not x.flags.f_contiguous
+    w = rng.standard_normal((70, 33)).astype(dtype)[::2][:, :]  # (35, 33) every other row
+    for a, b in ((x.T, other), (other.T, x), (x, w[:33].T), (w[:33], x.T)):
+        got = pooled_dot(a, b, np.dtype(dtype))
+        np.testing.assert_allclose(got, np.dot(np.ascontiguousarray(a),
+                                               np.ascontiguousarray(b)), **tol)
+    # through a compiled function: dot(s[:, :k].T, g) and dot(s[:, :k], W) + b
+    s, g = T.matrix("s", dtype=dtype), T.matrix("g", dtype=dtype)
+    W, bias = T.matrix("W", dtype=dtype), T.vector("bias", dtype=dtype)
+    f = theano.function([s, g, W, bias], [T.dot(s[:, 3:36].T, g), T.dot(s[:, 3:36], W) + bias])
+    Wv, bv = rng.standard_normal((33, 5)).astype(dtype), rng.standard_normal(5).astype(dtype)
+    got1, got2 = f(wide, other, Wv, bv)
+    np.testing.assert_allclose(got1, x.T.copy() @ other, **tol)
+    np.testing.assert_allclose(got2, x.copy() @ Wv + bv, **tol)
