@@ -131,6 +131,7 @@ class Emitter:
         self.dests, self.claimed = {}, set()  # see output()
         self.dest_of = {}  # variable -> its position among the loop's outputs
         self.checked = set()  # size pairs checked at the step's top level
+        self.transposed = set()  # consts copied transposed before the loop (templates)
         self.depth = indent
         self.top = indent  # the step's top level (loop_source's body)
         self.nests, self._open = [], None  # top-level loop nests, for codegen/rows.py

@@ -168,6 +168,19 @@ def test_rnn_values_and_gradients_equal_interpreted(eager, rng, dtype, sizes):
     assert set(states(f)) == {"interpreted: compiled loops are off (POLICY)"}
 
 
+@pytest.mark.parametrize("steps", [3, 4])  # below and at the loop length that copies
+def test_transposed_const_copied_once_equals_interpreted(eager, rng, steps):
+    """``dot(h, Wh.T)`` of a const reads a copy of ``Wh.T`` made before the loop from 4 steps
+    (GEMM without a transposed operand, codegen/templates.py ``_transposed_once``), ``Wh``
+    as stored below that: both equal the interpreted loop, gradients included."""
+    f, _ = _function("rnn", "float64")
+    (ref, _), (got, _) = both(f, _rnn_values(rng, "float64", T_=steps, B=3, H=13))
+    check_states("rnn", f)
+    assert_same(ref, got, "float64")
+    sources = [op._codegen.source for op in scans(f)]
+    assert any("np.ascontiguousarray(k" in src and "if T >= 4:" in src for src in sources)
+
+
 @pytest.mark.parametrize("case, dtypes", [
     ("backwards", ["float64"]), ("truncated", ["float64"]), ("taps", ["float64"]),
     ("swap", ["float64"]), ("scalars", ["float64", "float32"]), ("slices", ["float64"]),
