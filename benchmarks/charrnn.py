@@ -216,7 +216,8 @@ class Worker:
 
 def worker_main(framework, name):
     """The worker's side of `Worker`: build, warm up, then serve requests."""
-    numba.set_num_threads(int(THREADS))
+    if framework != "torch":  # a started Numba pool slows PyTorch (benchmarks/custom_cell.py)
+        numba.set_num_threads(int(THREADS))
     if framework == "minigraph":
         steady_state()
     step = {"minigraph": minigraph_step, "torch": torch_step, "gemm": gemm_step}[framework](name)
