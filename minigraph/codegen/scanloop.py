@@ -178,7 +178,8 @@ def loop_source(op, fgraph, until=False, rows=False, parallel=False):
         [f"k{i}" for i in range(nk)] + [f"q{j}" for j in range(len(constants))] + \
         [f"m{j}" for j in range(op.n_ys)]
     src = [f"# minigraph scan loop {op.name or ''}",
-           f"# row fusion (codegen/rows.py): {len(em.nests)} loop nests in {passes} passes",
+           f"# row fusion (codegen/rows.py): {len(em.nests)} loop nests in {passes} passes"
+           if rows else f"# row fusion (codegen/rows.py): off, {len(em.nests)} loop nests",
            "import numba", "import numpy as np",
            "from minigraph.codegen import blas as _blas",
            "from minigraph.codegen import runtime as _rt"] + list(em.prelude)
