@@ -42,6 +42,35 @@ def test_reshape_errors():
         x.reshape(T.dvector("s"), ndim=1)
 
 
+def test_big_reshape_copies_into_workspace_memory(rng):
+    """A reshape that must copy (a reversed or sliced big array) gives NumPy's values, in a
+    block of the shared workspace that is handed out again once the result is dropped; one
+    that can be a view stays a view; a wrong shape still names the node's line."""
+    from kernels.workspace import SHARED
+    from minigraph.tensor.shape import _reshape_copy
+
+    x = T.dtensor3("x")
+    f = theano.function([x], [x[::-1].reshape((-1, 16)) * 1.0, x[:, :, :8].reshape((-1, 8)),
+                              x[1:].reshape((-1, 16))])
+    xv = rng.standard_normal((64, 128, 16))  # 1 MB: the workspace's smallest block
+    for g, w in zip(f(xv), [xv[::-1].reshape(-1, 16), xv[:, :, :8].reshape(-1, 8),
+                            xv[1:].reshape(-1, 16)]):
+        assert np.array_equal(g, w)
+    got = _reshape_copy(xv[::-1], [-1, 16])
+    np.testing.assert_array_equal(got, xv[::-1].reshape(-1, 16))
+    assert got.flags.c_contiguous and any(np.shares_memory(got, b) for b in SHARED._blocks)
+    address = got.__array_interface__["data"][0]
+    assert _reshape_copy(xv[::-1], [-1, 16]).__array_interface__["data"][0] != address
+    del got  # dropped: its block serves the next copy of that size
+    assert _reshape_copy(xv[::-1], [-1, 16]).__array_interface__["data"][0] == address
+    view = _reshape_copy(xv[1:], [-1, 16])
+    assert np.shares_memory(view, xv)
+    g = theano.function([x], x[::-1].reshape((7, -1)))
+    with pytest.raises(ValueError, match=f"cannot reshape an array of shape .* into "
+                                         f"\\(7, -1\\).*{HERE}:"):
+        g(xv)
+
+
 def test_flatten(rng):
     x = T.dtensor4("x")
     xv = rng.standard_normal((2, 3, 2, 2))

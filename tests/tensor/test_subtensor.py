@@ -83,6 +83,24 @@ def test_set_and_inc_subtensor(rng):
     np.testing.assert_array_equal(mv, theano.function([m], m)(mv))  # inputs untouched
 
 
+@pytest.mark.parametrize("shape", [(5000,), (50, 100)])
+def test_big_lookup_equals_numpy_indexing(rng, shape):
+    """``E[idx]`` with a big result is taken into workspace memory (``_take_rows``): the
+    same values as NumPy's indexing, negative indices included, and NumPy's IndexError
+    (with the node's line) for an index out of range."""
+    E, idx = T.dmatrix("E"), T.tensor("int64", (None,) * len(shape), name="idx")
+    f = theano.function([E, idx], E[idx])
+    Ev = rng.standard_normal((97, 300))
+    iv = rng.integers(-97, 97, shape)
+    got = f(Ev, iv)  # 12 MB of rows
+    assert got.nbytes >= (1 << 20)
+    np.testing.assert_array_equal(got, Ev[iv])
+    for bad in (97, -98):
+        iv.flat[7] = bad
+        with pytest.raises(IndexError, match=f"out of bounds.*{HERE}:"):
+            f(Ev, iv)
+
+
 def test_lookup_gradient_accumulates_over_repeated_indices(rng):
     E = theano.shared(rng.standard_normal((5, 3)), name="E")
     idx = T.lvector("idx")
