@@ -1,6 +1,8 @@
 """kernels/xent_cpu.py: softmax cross-entropy and its gradient against their definitions
 (NumPy, float64 reference) on fresh random inputs: odd widths, saturated rows, both dtypes."""
 
+import time
+
 import numpy as np
 import pytest
 
@@ -40,3 +42,13 @@ def test_non_contiguous_logits_and_unsupported_inputs(rng):
                                rtol=1e-14)
     assert not xent_cpu.supported(np.zeros((3, 0))) and not xent_cpu.supported(np.zeros(3))
     assert not xent_cpu.supported(np.zeros((3, 2), np.int64))
+
+
+def test_ready_compiles_in_the_background():
+    """``ready`` says True once the background compile (or disk-cache load) it starts has
+    finished (before that, False: the op keeps NumPy's expression)."""
+    deadline = time.monotonic() + 120
+    while not xent_cpu.ready(np.dtype(np.float64)):
+        assert time.monotonic() < deadline, "the background compile did not finish"
+        time.sleep(0.05)
+    assert xent_cpu.ready(np.dtype(np.float64)) is True

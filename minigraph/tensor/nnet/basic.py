@@ -175,7 +175,7 @@ class CrossentropySoftmax(Op):
     def perform(self, node, inputs, output_storage):
         x, y = inputs
         _check_targets(x, y, node)
-        if xent_cpu.supported(x):  # one pass per row (kernels/xent_cpu.py)
+        if xent_cpu.supported(x) and xent_cpu.ready(x.dtype):  # a pass a row (kernels/xent_cpu.py)
             output_storage[0][0] = xent_cpu.xent_softmax(x, y)
             return
         ls = _np_log_softmax(x)
@@ -195,7 +195,8 @@ class CrossentropySoftmaxGrad(Op):
 
     def perform(self, node, inputs, output_storage):
         gz, x, y = inputs
-        if xent_cpu.supported(x) and np.ndim(gz) == 1 and len(gz) == len(x):
+        if xent_cpu.supported(x) and np.ndim(gz) == 1 and len(gz) == len(x) and \
+                xent_cpu.ready(x.dtype):
             _check_targets(x, y, node)  # the kernel indexes rows by y unchecked
             output_storage[0][0] = xent_cpu.xent_softmax_grad(gz, x, y)
             return
