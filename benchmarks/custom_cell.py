@@ -331,6 +331,12 @@ def _steady_state():
         scanloop.POLICY.compile_after_calls, scanloop.POLICY.background = 0, False
     except ImportError:  # a baseline checkout without the loop compiler
         pass
+    try:  # softmax cross-entropy kernels (kernels/xent_cpu.py): compiled before timing
+        from kernels import xent_cpu
+
+        xent_cpu.warm()
+    except ImportError:  # a baseline checkout without them
+        pass
     tune_malloc()
 
 

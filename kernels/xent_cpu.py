@@ -25,7 +25,7 @@ import numpy as np
 
 from kernels.vecmath import F32, F64
 
-__all__ = ["ready", "supported", "xent_softmax", "xent_softmax_grad"]
+__all__ = ["ready", "supported", "warm", "xent_softmax", "xent_softmax_grad"]
 
 
 @numba.njit(cache=True, inline="always")
@@ -124,6 +124,13 @@ def ready(dtype):
                          name=f"minigraph-compile xent {dtype}").start()
         return False
     return state
+
+
+def warm(dtypes=(np.float32, np.float64)):
+    """Compile (or load) the kernels now, in this thread: what a long run reaches after its
+    first steps (the benchmarks' steady state)."""
+    for dtype in dtypes:
+        _compile(np.dtype(dtype))
 
 
 def _compile(dtype):
