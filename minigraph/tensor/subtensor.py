@@ -15,7 +15,6 @@ import math
 
 import numpy as np
 
-from kernels.workspace import SHARED
 from minigraph.graph.basic import Apply, Constant, GraphError, Variable
 from minigraph.graph.op import Op
 from minigraph.graph.type import TensorType
@@ -287,10 +286,6 @@ class AdvancedSubtensor(Op):
         if entries == ("array",):
             def run(x, i):
                 try:
-                    if type(x) is np.ndarray and type(i) is np.ndarray and i.dtype.kind in "iu" \
-                            and x.ndim and i.size * (x.nbytes // max(len(x), 1)) \
-                            >= SHARED.min_bytes:
-                        return _take_rows(x, i)
                     return x[i]
                 except IndexError as e:
                     raise IndexError(f"{e} (lookup into shape {x.shape}, node created at "
@@ -310,19 +305,6 @@ class AdvancedSubtensor(Op):
 
     def grad(self, inputs, outputs, output_grads):
         return _scatter_grad(self.entries, inputs, output_grads[0])
-
-
-def _take_rows(x, i):
-    """``x[i]`` for an int array ``i`` and a big result (an embedding lookup: B * T rows of a
-    table), written into workspace memory (``kernels.workspace.SHARED``), whose pages stay
-    mapped between calls, instead of a fresh array faulted in on every call (3.3 MB of rows
-    of a small char-RNN: 1.7 ms per call)."""
-    n = len(x)
-    if i.size and (int(i.min()) < -n or int(i.max()) >= n):
-        return x[i]  # NumPy's own IndexError
-    out = SHARED.empty(i.shape + x.shape[1:], x.dtype)
-    # bounds checked: "wrap" maps -n..-1 as indexing does, and writes out unbuffered
-    return np.take(x, i, axis=0, out=out, mode="wrap")
 
 
 def _scatter_grad(entries, inputs, gz):

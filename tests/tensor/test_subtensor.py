@@ -84,10 +84,11 @@ def test_set_and_inc_subtensor(rng):
 
 
 @pytest.mark.parametrize("shape", [(5000,), (50, 100)])
-def test_big_lookup_equals_numpy_indexing(rng, shape):
-    """``E[idx]`` with a big result is taken into workspace memory (``_take_rows``): the
-    same values as NumPy's indexing, negative indices included, and NumPy's IndexError
-    (with the node's line) for an index out of range."""
+def test_big_lookup_follows_numpy_indexing(rng, shape):
+    """``E[idx]`` with a big result (12 MB of rows): NumPy's values, negative indices
+    included, and NumPy's IndexError (with the node's line) for an index out of range. (Its
+    rows stay a fresh array: in the workspace, an embedding's 49 MB of rows stayed idle
+    there through the backward and raised a custom cell's peak by about 50 MB.)"""
     E, idx = T.dmatrix("E"), T.tensor("int64", (None,) * len(shape), name="idx")
     f = theano.function([E, idx], E[idx])
     Ev = rng.standard_normal((97, 300))

@@ -36,6 +36,26 @@ def test_zeros_inc_writes_the_part_into_zeros(dtype, rng):
         np.testing.assert_array_equal(got, want)
 
 
+def test_big_zeros_inc_from_reused_workspace_memory_is_zero_outside_the_part(rng):
+    """1 MB and more: the zeros come from the shared workspace, whose blocks hold an earlier
+    result's values; every element outside the part written must still be zero."""
+    x = np.empty((30, 20, 512))  # 2.4 MB of float64
+    op = ZerosIncSubtensor((FULL, FULL, ("slice", None, 256, None)))
+    for _ in range(3):  # the dropped result's block serves the next call
+        y = rng.standard_normal((30, 20, 256)) + 5.0
+        got = _run(op, x, y)
+        want = np.zeros_like(x)
+        want[:, :, :256] = y
+        np.testing.assert_array_equal(got, want)
+        del got
+    sos = SliceOfSet(1, ((FULL[0], None, None, None),), zeros=True)  # its zeros, too
+    y = rng.standard_normal((29, 20, 512)) + 5.0
+    got = _run(sos, x, y)
+    want = np.zeros_like(x)
+    want[1:] = y
+    np.testing.assert_array_equal(got, want)
+
+
 def test_zeros_inc_returns_the_value_itself_when_the_index_covers_everything(rng):
     x, y = np.ones((1, 4)), rng.standard_normal((1, 4))
     op = ZerosIncSubtensor((FULL, ("slice", None, 4, None)), False)  # [:, :4] of 4 columns
