@@ -146,15 +146,16 @@ def worker(args):
     sys.path.insert(0, ROOT)
     import numpy as np
 
+    if args.worker == "torch":  # first, and no Numba pool: a started one (and the idle
+        import torch  # policy kernels sets) slowed PyTorch's own (benchmarks/custom_cell.py)
+
+        torch.set_num_threads(int(args.threads))
+        pinned = {"torch": torch.get_num_threads()}
     import kernels  # before Numba starts its threads (sets their idle policy)
     from kernels import blas_threads
 
-    pinned = {"numba": kernels.set_threads(int(args.threads))}
-    if args.worker == "torch":
-        import torch
-
-        torch.set_num_threads(int(args.threads))
-        pinned["torch"] = torch.get_num_threads()
+    if args.worker != "torch":
+        pinned = {"numba": kernels.set_threads(int(args.threads))}
     if blas_threads.available():
         pinned["openblas"] = blas_threads._CONTROLS[1]()
     print(json.dumps(pinned), flush=True)
