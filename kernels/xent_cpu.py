@@ -142,6 +142,22 @@ def _compile(dtype):
     _READY[dtype] = True
 
 
+def _check(x, y):
+    """The kernels index rows by ``y`` unchecked: one target per row, each a class of
+    ``x``, or a clear error here."""
+    y = np.asarray(y)
+    if x.ndim != 2 or y.ndim != 1 or len(y) != x.shape[0]:
+        raise ValueError(f"softmax cross-entropy: {x.shape} logits need one target per row, "
+                         f"got targets of shape {y.shape}")
+    if y.dtype.kind not in "iu":
+        raise ValueError(f"softmax cross-entropy: targets must be integers, got {y.dtype}")
+    if len(y) and (int(y.min()) < 0 or int(y.max()) >= x.shape[1]):
+        bad = int(y.min()) if int(y.min()) < 0 else int(y.max())
+        raise IndexError(f"softmax cross-entropy: target {bad} out of range for "
+                         f"{x.shape[1]} classes")
+    return np.ascontiguousarray(y, np.int64)
+
+
 def xent_softmax(x, y):
     """``-log(softmax(x)[i, y[i]])`` for every row ``i`` of ``x`` (the ``x.dtype`` vector).
 
@@ -151,8 +167,9 @@ def xent_softmax(x, y):
     >>> np.round(xent_softmax(x, np.array([1, 0])), 6).tolist()  # -log(3/4), -log(1/2)
     [0.287682, 0.693147]
     """
+    y = _check(x, y)
     loss = np.empty(x.shape[0], x.dtype)
-    _KERNELS[x.dtype][0](np.ascontiguousarray(x), np.ascontiguousarray(y, np.int64), loss)
+    _KERNELS[x.dtype][0](np.ascontiguousarray(x), y, loss)
     return loss
 
 
@@ -166,7 +183,10 @@ def xent_softmax_grad(gz, x, y):
     >>> xent_softmax_grad(np.array([2.0]), x, np.array([1])).round(6).tolist()
     [[0.5, -0.5]]
     """
+    y = _check(x, y)
+    if np.shape(gz) != (x.shape[0],):
+        raise ValueError(f"softmax cross-entropy gradient: {x.shape} logits need one weight "
+                         f"per row, got weights of shape {np.shape(gz)}")
     out = np.empty(x.shape, x.dtype)
-    _KERNELS[x.dtype][1](np.ascontiguousarray(gz, x.dtype), np.ascontiguousarray(x),
-                         np.ascontiguousarray(y, np.int64), out)
+    _KERNELS[x.dtype][1](np.ascontiguousarray(gz, x.dtype), np.ascontiguousarray(x), y, out)
     return out

@@ -52,3 +52,17 @@ def test_ready_compiles_in_the_background():
         assert time.monotonic() < deadline, "the background compile did not finish"
         time.sleep(0.05)
     assert xent_cpu.ready(np.dtype(np.float64)) is True
+
+
+def test_bad_targets_and_weights_are_clear_errors():
+    x = np.zeros((4, 3), np.float32)
+    with pytest.raises(IndexError, match="target 3 out of range for 3 classes"):
+        xent_cpu.xent_softmax(x, np.array([0, 1, 2, 3]))
+    with pytest.raises(IndexError, match="target -1 out of range"):
+        xent_cpu.xent_softmax_grad(np.ones(4, np.float32), x, np.array([0, -1, 2, 0]))
+    with pytest.raises(ValueError, match="one target per row, got targets of shape \\(3,\\)"):
+        xent_cpu.xent_softmax(x, np.array([0, 1, 2]))
+    with pytest.raises(ValueError, match="targets must be integers"):
+        xent_cpu.xent_softmax(x, np.zeros(4))
+    with pytest.raises(ValueError, match="one weight per row"):
+        xent_cpu.xent_softmax_grad(np.ones(3, np.float32), x, np.array([0, 1, 2, 0]))
