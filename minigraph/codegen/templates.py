@@ -339,7 +339,7 @@ def _transposed_once(em, v):
     item = dtype_itemsize(v.dtype)
     if name not in em.transposed:
         em.transposed.add(name)
-        em.pre.extend([f"if T >= 4:",
+        em.pre.extend(["if T >= 4:",
                        f"    {name} = np.ascontiguousarray({base}.T)",
                        f"    {name}_op = 111",
                        "else:",
