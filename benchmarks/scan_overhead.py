@@ -388,6 +388,12 @@ def main():
     from minigraph.tensor.fusion import POLICY as FUSION
 
     FUSION.compile_after = 0
+    try:  # the Gemm kernel of the SGD updates (minigraph/codegen/blas.py), compiled now
+        from minigraph.codegen.blas import warm_gemm
+
+        warm_gemm()
+    except ImportError:  # a baseline checkout without it
+        pass
     try:
         import numba
 

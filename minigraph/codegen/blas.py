@@ -15,10 +15,13 @@ weight) without copying them.
 """
 
 import ctypes
+import threading
+
+import numpy as np
 
 from kernels.blas_threads import library_paths
 
-__all__ = ["available", "routine", "stamp"]
+__all__ = ["available", "gemm_kernel", "routine", "stamp"]
 
 # (symbol prefix, suffix, integer type of the library's CBLAS interface)
 _FLAVOURS = (("scipy_cblas_", "64_", "int64"), ("cblas_", "64_", "int64"),
@@ -94,3 +97,59 @@ def stamp():
 
 
 _ROUTINES = {}
+
+_GEMM_SOURCE = """\
+# minigraph gemm kernel (codegen/blas.py): {stamp}
+from minigraph.codegen import blas as _blas
+_gemm = _blas.routine('gemm', '{dtype}')
+
+
+def gemm(trans_x, trans_y, m, n, k, alpha, x, ldx, y, ldy, beta, out, ldo):
+    _gemm(101, 112 if trans_x else 111, 112 if trans_y else 111, m, n, k, alpha,
+          x.ctypes.data, ldx, y.ctypes.data, ldy, beta, out.ctypes.data, ldo)
+"""
+_GEMM = {}  # dtype -> the compiled kernel, or None while it compiles
+
+
+def gemm_kernel(dtype):
+    """``gemm(trans_x, trans_y, m, n, k, alpha, x, ldx, y, ldy, beta, out, ldo)``: CBLAS's
+    row-major ``out = beta * out + alpha * op(x) @ op(y)`` on C-contiguous matrices, compiled
+    for ``dtype`` (float32 or float64), for ``tensor/blas.py``'s ``Gemm``; or None while it
+    compiles, or without CBLAS symbols.
+
+    Called from Python it costs what ``numpy.dot`` does (about 1 us more than the BLAS call):
+    the Numba dispatcher passes the arrays' addresses, where a ctypes call of the same symbol
+    took about 4 us more. The first call starts compiling it in a background thread (about
+    0.3 s, a few milliseconds from Numba's disk cache), so a train step keeps its NumPy
+    expression meanwhile rather than waiting.
+    """
+    dtype = np.dtype(dtype)
+    try:
+        return _GEMM[dtype]
+    except KeyError:
+        pass
+    _GEMM[dtype] = None
+    if available():
+        threading.Thread(target=_compile_gemm, args=(dtype,), daemon=True,
+                         name=f"minigraph-compile gemm {dtype}").start()
+    return None
+
+
+def _compile_gemm(dtype):
+    import numba
+
+    from .cache import load
+
+    dtype = str(dtype)
+    fn = load(_GEMM_SOURCE.format(stamp=stamp(), dtype=dtype), "minigraph_gemm", "gemm")
+    f, mat, i = getattr(numba.types, dtype), getattr(numba.types, dtype)[:, ::1], numba.intp
+    fn.compile((numba.int64, numba.int64, i, i, i, f, mat, i, mat, i, f, mat, i))
+    fn.disable_compile()  # those types only: another would compile on the caller's thread
+    _GEMM[np.dtype(dtype)] = fn
+
+
+def warm_gemm(dtypes=("float32", "float64")):
+    """Compile (or load) the kernels now, in this thread (the benchmarks' steady state)."""
+    for dtype in dtypes:
+        if _GEMM.get(np.dtype(dtype)) is None and available():
+            _compile_gemm(dtype)

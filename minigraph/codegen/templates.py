@@ -13,7 +13,7 @@ Adding an op: write ``@template(OpClass)`` ``def _op(em, node, ins)`` here, and 
 ``tests/codegen/test_templates.py`` comparing the compiled loop with the interpreted one.
 """
 
-from minigraph.tensor.blas import Dot, DotAdd
+from minigraph.tensor.blas import Dot, DotAdd, Gemm
 from minigraph.tensor.elemwise import DimShuffle, Elemwise
 from minigraph.tensor.fused_kernels import _body, _vecmath_prelude
 from minigraph.tensor.fusion import FusedElemwise, Program
@@ -352,9 +352,15 @@ def _address(v):
     return f"{v.name}.ctypes.data + {v.offset(dtype_itemsize(v.dtype))}"
 
 
-@template(Dot, DotAdd)
+@template(Dot, DotAdd, Gemm)
 def _dot(em, node, ins):
-    a, b = ins[:2]
+    gemm = isinstance(node.op, Gemm)
+    if gemm:  # Gemm(z, alpha, x, y, beta): out = beta * z, then out += alpha * x @ y
+        z, alpha, a, b, z_scale = ins
+        if not alpha.is_scalar or not z_scale.is_scalar:
+            raise Unsupported("a gemm whose alpha or beta is not a scalar value")
+    else:
+        a, b = ins[:2]
     dtype = node.outputs[0].dtype
     if dtype not in ("float32", "float64") or a.dtype != dtype or b.dtype != dtype:
         raise Unsupported(f"a product of {a.dtype} and {b.dtype}")
@@ -369,8 +375,16 @@ def _dot(em, node, ins):
     out_shape = em.sizes(list(va.shape[:-1]) + list(vb.shape[1:]))
     nd = len(out_shape)
     out = em.output(node.outputs[0], out_shape, dtype)
-    beta = "0"
-    if isinstance(node.op, DotAdd):
+    beta, one = "0", f"{np_dtype(dtype)}(1)"
+    if gemm:
+        for d, what in enumerate(("rows and x's", "columns and y's")):
+            check_same(em, out_shape[d], em.sizes([z.shape[d]])[0],
+                       f"gemm: z's {what} differ (node created at {trace})")
+        ivars = em.loop_over(out_shape)
+        em.line(f"{out.at(ivars)} = {z_scale.at([])} * {z.at(ivars)}")
+        em.close(len(ivars))
+        beta, one = "1", alpha.at([])
+    elif isinstance(node.op, DotAdd):
         bias, bc = ins[2], list(node.inputs[2].broadcastable)
         if not bias.is_scalar and bias.ndim < nd:  # NumPy broadcasting: leading dims of 1
             pad = nd - bias.ndim
@@ -383,7 +397,7 @@ def _dot(em, node, ins):
     fn = f"_gemm_{dtype}" if nd == 2 and va.ndim == 2 else f"_gemv_{dtype}"
     em.need([f"_gemm_{dtype} = _blas.routine('gemm', '{dtype}')",
              f"_gemv_{dtype} = _blas.routine('gemv', '{dtype}')"])
-    one, zero = f"{np_dtype(dtype)}(1)", f"{np_dtype(dtype)}({beta})"
+    zero = f"{np_dtype(dtype)}({beta})"
     em.line(f"if {' and '.join(f'{s} > 0' for s in out_shape)}:")
     em.depth += 1
     em.line(f"if {k} == 0:")

@@ -26,11 +26,13 @@ PIPELINE = (
     CONSTANT_FOLDING,  # nodes of constants computed once, at compile time
     STABILIZE,         # log(softmax(x)) -> log_softmax(x), and other precision fixes
     SPECIALIZE,        # x ** 2 -> sqr(x)
-    GEMM,              # dot(x, W) + b -> one DotAdd node
     GRU_PASS,          # a scan whose body is a GRU cell -> the fused GRU kernels; reads the
                        # loop bodies as written, so it comes before the other scan rewrites
     SCAN,              # prune unused loop outputs, hoist loop-invariant work out of loops
     USELESS,           # no zeros filled and copied for inc_subtensor, no sum of a sum
+    GEMM,              # dot(x, W) + b -> one DotAdd node, W - lr * dot(x, g) -> one Gemm; after
+                       # SCAN (whose hoisting makes a weight gradient's product) and USELESS
+                       # (which drops the zeros that gradient was added to)
     FUSION,            # chains of elementwise ops -> one compiled loop each
     INPLACE,           # an elementwise node overwrites an input that dies there; reads the
                        # final schedule, so only REUSE_BUFFERS (which adds no node) may follow

@@ -130,6 +130,122 @@ class DotAdd(Op):
         return Dot().grad([x, W], [None], [gz]) + [_fit_grad(gz, b)]
 
 
+class Gemm(Op):
+    """``beta * z + alpha * dot(x, y)`` of matrices, one BLAS ``gemm`` call: Theano's
+    ``gemm(z, alpha, x, y, beta)``.
+
+    Users never build it; the ``gemm`` rule of ``tensor/rewriting/blas.py`` does, from an
+    update ``W - lr * dot(x.T, g)`` (every SGD step of a weight matrix) or any ``z +- a * dot``
+    whose product has no other reader. NumPy evaluates that as a product into a new array,
+    then a scaled subtraction into another; here the product is accumulated into ``z``'s
+    values in one pass: into a copy of ``z`` (a shared variable's old value stays as it was
+    until the call succeeds), or into ``z`` itself when the ``inplace`` pass finds that ``z``
+    dies here (``inplace=True``). ``benchmarks/scan_overhead.py``'s fast.ai function updates
+    three weight matrices so.
+
+    ``alpha`` and ``beta`` are scalars (0-d) of the matrices' dtype. BLAS runs through
+    :func:`minigraph.codegen.blas.gemm_kernel` (NumPy's OpenBLAS called from Numba); until
+    that has compiled, and for other dtypes, NumPy computes the same expression.
+    """
+
+    inplace_inputs = (0,)
+
+    def __init__(self, inplace=False):
+        self.inplace = bool(inplace)
+        self.destroy_map = {0: [0]} if inplace else {}
+
+    def __eq__(self, other):
+        return type(self) is type(other) and self.inplace == other.inplace
+
+    def __hash__(self):
+        return hash((type(self), self.inplace))
+
+    def __str__(self):
+        return "Gemm{inplace}" if self.inplace else "Gemm"
+
+    def inplace_version(self):
+        """This op, allowed to overwrite ``z`` (None when it already may)."""
+        return None if self.inplace else Gemm(True)
+
+    def make_node(self, z, alpha, x, y, beta):
+        z, alpha, x, y, beta = (as_tensor_variable(v) for v in (z, alpha, x, y, beta))
+        if z.ndim != 2 or x.ndim != 2 or y.ndim != 2 or alpha.ndim or beta.ndim:
+            raise GraphError(f"gemm needs matrices z, x, y and scalars alpha, beta; got "
+                             f"{z.type.short()}, {alpha.type.short()}, {x.type.short()}, "
+                             f"{y.type.short()}, {beta.type.short()}")
+        dtypes = {v.dtype for v in (z, alpha, x, y, beta)}
+        if len(dtypes) != 1 or z.dtype not in ("float32", "float64"):
+            raise GraphError(f"gemm needs one float dtype, got {sorted(dtypes)}")
+        for what, a, b in (("x's columns and y's rows", x.type.shape[1], y.type.shape[0]),
+                           ("z's rows and x's", z.type.shape[0], x.type.shape[0]),
+                           ("z's columns and y's", z.type.shape[1], y.type.shape[1])):
+            if a is not None and b is not None and a != b:
+                raise GraphError(f"gemm: {what} differ ({a} != {b}){where(x) or where(z)}")
+        return Apply(self, [z, alpha, x, y, beta], [z.type()])
+
+    def make_py_callable(self, node):
+        from minigraph.codegen.blas import gemm_kernel  # cycle: codegen reads tensor ops
+
+        dtype = np.dtype(node.outputs[0].dtype)
+        trace, inplace = node.trace, self.inplace
+
+        def run(z, alpha, x, y, beta):
+            m, n = z.shape
+            if x.shape[0] != m or y.shape[1] != n or x.shape[1] != y.shape[0]:
+                raise ValueError(f"gemm: z {z.shape}, x {x.shape} and y {y.shape} do not "
+                                 f"fit z + x @ y (node created at {trace})")
+            kernel = gemm_kernel(dtype)
+            if inplace and z.flags.writeable and z.flags.c_contiguous:
+                out = z  # the inplace pass found z dying here
+            elif kernel is None:
+                out = None
+            else:
+                out = np.array(z, dtype, order="C")
+            if kernel is None or x.dtype != dtype or y.dtype != dtype or not m or not n \
+                    or not x.shape[1]:
+                product = np.dot(x, y)
+                product *= alpha
+                if out is None:
+                    return product if beta == 0 else (z * beta + product).astype(dtype,
+                                                                               copy=False)
+                if beta == 0:
+                    out[...] = product
+                else:
+                    if beta != 1:
+                        out *= beta
+                    out += product
+                return out
+            (xa, ta, lda), (ya, tb, ldb) = _blas_operand(x), _blas_operand(y)
+            kernel(ta, tb, m, n, x.shape[1], dtype.type(alpha), xa, lda, ya, ldb,
+                   dtype.type(beta), out, n)
+            return out
+
+        return run
+
+    def grad(self, inputs, outputs, output_grads):
+        z, alpha, x, y, beta = inputs
+        g = output_grads[0]
+        ga = alpha * g
+        return [beta * g, (g * Dot()(x, y)).sum(), Dot()(ga, y.T), Dot()(x.T, ga),
+                (g * z).sum()]
+
+    def infer_shape(self, node, input_shapes):
+        return [tuple(input_shapes[0])]
+
+
+def _blas_operand(a):
+    """``(C-contiguous matrix, transposed, leading dimension)`` standing for matrix ``a`` in
+    a row-major CBLAS call: ``a`` itself, the C-contiguous ``a.T`` of an F-contiguous ``a``
+    (a transposed view, as weight gradients read their inputs), else a C-contiguous copy.
+    The kernel sees one array layout, so it compiles once."""
+    if a.flags.c_contiguous:
+        return a, 0, max(a.shape[1], 1)
+    if a.flags.f_contiguous:
+        return a.T, 1, max(a.shape[0], 1)
+    a = np.ascontiguousarray(a)
+    return a, 0, max(a.shape[1], 1)
+
+
 def _cast_like(g, x):
     if np.dtype(x.dtype).kind not in "fc":
         return None

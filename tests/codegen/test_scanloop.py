@@ -123,12 +123,27 @@ def _peephole_lstm_values(rng, dtype, T_=5, B=2, H=3, D=4):
     return [(rng.normal(size=s) * 0.5).astype(dtype) for s in shapes]
 
 
+def _euler(dtype):
+    """``h - 0.3 * dot(h, W)``: a scaled product subtracted from the carry, which the "gemm"
+    rule makes one ``Gemm`` in the step (tensor/rewriting/blas.py)."""
+    x, h0, W = var("x", 3, dtype), var("h0", 2, dtype), var("W", 2, dtype)
+    hs, _ = theano.scan(lambda x_t, h, W: T.tanh(h - 0.3 * T.dot(h, W)) + x_t,
+                        sequences=x, outputs_info=h0, non_sequences=W)
+    return [x, h0, W], [hs], [x, h0, W]
+
+
+def _euler_values(rng, dtype, T_=6, B=2, H=5):
+    return [rng.normal(size=(T_, B, H)).astype(dtype), rng.normal(size=(B, H)).astype(dtype),
+            (rng.normal(size=(H, H)) * 0.4).astype(dtype)]
+
+
 CASES = {"rnn": (_rnn, _rnn_values), "backwards": (functools.partial(backwards_rnn, truncate=-1),
                                                    backwards_values),
          "truncated": (functools.partial(backwards_rnn, truncate=2), backwards_values),
          "taps": (_taps, _taps_values), "swap": (_swap, _swap_values),
          "scalars": (_scalars, _scalars_values), "slices": (_slices, _slices_values),
-         "peephole_lstm": (_peephole_lstm, _peephole_lstm_values)}
+         "peephole_lstm": (_peephole_lstm, _peephole_lstm_values),
+         "euler": (_euler, _euler_values)}
 
 def _cost(outs):
     """A scalar of the float outputs (and its NumPy twin, for central differences)."""
@@ -184,7 +199,7 @@ def test_transposed_const_copied_once_equals_interpreted(eager, rng, steps):
 @pytest.mark.parametrize("case, dtypes", [
     ("backwards", ["float64"]), ("truncated", ["float64"]), ("taps", ["float64"]),
     ("swap", ["float64"]), ("scalars", ["float64", "float32"]), ("slices", ["float64"]),
-    ("peephole_lstm", ["float64"])])
+    ("peephole_lstm", ["float64"]), ("euler", ["float64", "float32"])])
 def test_case_values_and_gradients_equal_interpreted(eager, rng, case, dtypes):
     for dtype in dtypes:
         f, _ = _function(case, dtype)
@@ -194,7 +209,7 @@ def test_case_values_and_gradients_equal_interpreted(eager, rng, case, dtypes):
 
 
 @pytest.mark.parametrize("case", ["rnn", "backwards", "taps", "swap", "scalars", "slices",
-                                  "peephole_lstm"])
+                                  "peephole_lstm", "euler"])
 def test_compiled_gradients_match_central_differences(eager, rng, case):
     f, n_out = _function(case, "float64")
     args = CASES[case][1](rng, "float64")
@@ -323,3 +338,14 @@ def test_charrnn_trains_the_same_through_compiled_loops(eager, rng, cell):
         assert not np.array_equal(p.get_value(), start[name]), name
         np.testing.assert_allclose(p.get_value(), models[0].params[name].get_value(),
                                    rtol=1e-10, atol=1e-13, err_msg=name)
+
+
+def test_gemm_in_a_step_is_compiled(eager, rng):
+    """The "euler" case's step holds a ``Gemm`` (its template in codegen/templates.py), and
+    its loops run compiled, equal to the interpreted ones."""
+    f, _ = _function("euler", "float64")
+    inner = [n.op for op in scans(f) for n in op.compiled().fgraph.toposort()]
+    assert any(type(op).__name__ == "Gemm" for op in inner)
+    (ref, _), (got, _) = both(f, _euler_values(rng, "float64", T_=5, B=3, H=4))
+    check_states("euler", f)
+    assert_same(ref, got, "float64")

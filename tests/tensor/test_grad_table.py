@@ -18,7 +18,7 @@ from minigraph.gradient import verify_grad
 from minigraph.graph.basic import ancestors
 from minigraph.graph.op import Op
 from minigraph.tensor import nnet
-from minigraph.tensor.blas import DotAdd
+from minigraph.tensor.blas import DotAdd, Gemm
 from minigraph.tensor.elemwise import Elemwise
 from minigraph.tensor.nnet import basic as nnet_basic
 from minigraph.tensor.scalar import SCALAR_OPS, _g_none, cast_op
@@ -120,6 +120,7 @@ CASES += [
     ("batched_dot", lambda a, b: T.batched_dot(a, b), [n(2, 2, 3), n(2, 3, 2)]),
     ("outer", lambda a, b: T.outer(a, b), [n(3), n(2)]),
     ("dot_add", lambda a, w, b: DotAdd()(a, w, b), [n(2, 3), n(3, 2), n(2)]),
+    ("gemm", lambda z, a, x, y, b: Gemm()(z, a, x, y, b), [n(2, 4), n(), n(2, 3), n(3, 4), n()]),
     # nnet
     ("softmax", lambda a: nnet.softmax(a), [n(2, 3)]),
     ("softmax_vector", lambda a: nnet.softmax(a), [n(3)]),
