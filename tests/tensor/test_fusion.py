@@ -488,3 +488,37 @@ def test_inplace_runner_every_layout_equals_numpy(rng, numba_now, shape, layout)
             lr = p[(slice(0, 1),) * len(shape)]
             want = p - g * lr.copy()
             np.testing.assert_array_equal(run(p, lr, g), want)
+
+
+@pytest.mark.parametrize("shape", [(37,), (6, 5), (1, 1)])
+def test_fast_runner_overlapping_inputs_and_two_outputs_equal_numpy(rng, numba_now, shape):
+    """The generated fast path (fusion._fast_runner) of an in-place, two-output program:
+    an input that is the overwritten array itself, one that overlaps it shifted by one
+    element (the kernel must then write a new array), and strided inputs (the general
+    runner), all exact against NumPy."""
+    full, one = ("float64", (False,) * len(shape)), ("float64", (True,) * len(shape))
+    mul, sub, add = SCALAR_OPS["mul"], SCALAR_OPS["sub"], SCALAR_OPS["add"]
+    prog = Program([full, one, full], [(mul, (2, 1), "float64"), (sub, (0, 3), "float64"),
+                                       (add, (0, 2), "float64")], [4, 5])
+    node = FusedElemwise(prog, inplace=0).make_node(
+        *[T.TensorType("float64", shape=(1 if b else None for b in bc))() for _, bc in
+          prog.in_types])
+    run = node.op.make_py_callable(node)
+    assert run.__code__.co_filename == "<minigraph fused runner>"
+    lr = np.full((1,) * len(shape), 0.25)
+    size = int(np.prod(shape))
+    for case in ("separate", "same", "shifted", "strided"):
+        for _ in range(2):  # the first call may compile
+            if case == "shifted":
+                base = rng.standard_normal(size + 1)
+                p, g = base[:-1].reshape(shape), base[1:].reshape(shape)
+            elif case == "strided":
+                p = rng.standard_normal((2 * shape[0],) + shape[1:])[::2]
+                g = rng.standard_normal(shape)
+            else:
+                p = rng.standard_normal(shape)
+                g = p if case == "same" else rng.standard_normal(shape)
+            want = (p - g * lr, p + g)
+            got = run(p, lr, g)
+            for a, b in zip(got, want):
+                np.testing.assert_array_equal(a, b, err_msg=case)
