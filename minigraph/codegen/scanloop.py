@@ -456,6 +456,7 @@ class CompiledLoop:
                            any(not keep and not st.ndim for keep, st, _ in carry_types))
         seq_types, carry_types, const_types, rank0_finals = self._types
         ndarray = np.ndarray
+        small = WORKSPACE.min_bytes  # below it the workspace gives np.empty: asked directly
         args = [n]
         # arrays the loop can take as they are (see _argument, _sequence) skip those helpers:
         # the same tests, without their per-call type lookups
@@ -472,7 +473,8 @@ class CompiledLoop:
             if keep and one_tap:  # ctx.trace_buffer's common case: one row, then n
                 init = np.asarray(init)
                 shape = (1 + n,) + init.shape
-                buf = WORKSPACE.empty(shape, dt) if init.nbytes * (1 + n) <= KEPT_MAX_BYTES \
+                size = init.nbytes * (1 + n)
+                buf = WORKSPACE.empty(shape, dt) if small <= size <= KEPT_MAX_BYTES \
                     else np.empty(shape, dt)
                 buf[:1] = init[None]
                 args.append(buf)
@@ -492,9 +494,10 @@ class CompiledLoop:
         # fault per 2 MB instead of per 4 kB; Numba's own np.empty does not ask)
         sizes = self.y_bytes
         outs = self.fn(*args, *self.constants,
-                       *[_NO_BYTES if not b else WORKSPACE.empty((b,), np.uint8)
-                         if b <= KEPT_MAX_BYTES else np.empty(b, np.uint8)
-                         if b <= HUGE_MAX_BYTES else _NO_BYTES for b in sizes])
+                       *[_NO_BYTES if not b else np.empty(b, np.uint8) if b < small
+                         else WORKSPACE.empty((b,), np.uint8) if b <= KEPT_MAX_BYTES
+                         else np.empty(b, np.uint8) if b <= HUGE_MAX_BYTES else _NO_BYTES
+                         for b in sizes])
         ys = outs[self.op.n_carries:self.op.n_carries + len(sizes)]
         self.y_bytes = [y.nbytes if isinstance(y, np.ndarray) else 0 for y in ys]
         if rank0_finals:

@@ -79,7 +79,7 @@ def test_the_pipeline_is_one_list_of_named_passes():
 
     names = [p.name for p in PIPELINE]
     assert names == ["merge", "canonicalize", "constant_folding", "stabilize", "specialize",
-                     "gemm", "scan_gru", "scan", "useless", "fusion", "inplace",
+                     "scan_gru", "scan", "useless", "gemm", "fusion", "inplace",
                      "reuse_buffers"]
     assert [p.name for p in FAST_RUN.pipeline()] == names
 
