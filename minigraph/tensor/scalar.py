@@ -116,13 +116,39 @@ def _g_zero(i, o, gz):
 
 
 def _g_maximum(i, o, gz):
-    M = _M()
-    x, y = i
-    return [gz * M.eq(o, x), gz * M.neq(o, x)]
+    return _g_extreme(i, o, gz, "gt")
 
 
 def _g_minimum(i, o, gz):
-    return _g_maximum(i, o, gz)
+    return _g_extreme(i, o, gz, "lt")
+
+
+def _g_extreme(i, o, gz, beyond):
+    """The gradient of ``maximum`` (``beyond="gt"``) or ``minimum`` (``"lt"``): the input the
+    output equals gets ``gz``.
+
+    Against a constant bound ``c`` (``relu``'s ``maximum(x, 0)``), it reads the output only:
+    ``x`` gets ``gz`` where the output is strictly beyond ``c``, as PyTorch's ``relu`` does. So
+    the backward pass needs no pre-activation: a scan whose step ends in a ReLU stores none
+    for its gradient (its carry is the output), and an MLP can free each one after its layer.
+    At a tie (``x == c`` exactly) ``x`` gets 0, where the general rule gives it ``gz``: both
+    are subgradients."""
+    M = _M()
+    x, y = i
+    if _constant(y) and not _constant(x):
+        return [gz * getattr(M, beyond)(o, y), None]
+    if _constant(x) and not _constant(y):
+        return [None, gz * getattr(M, beyond)(o, x)]
+    return [gz * M.eq(o, x), gz * M.neq(o, x)]
+
+
+def _constant(v):
+    """Whether ``v`` is a constant, or a constant broadcast by a ``DimShuffle``."""
+    from minigraph.graph.basic import Constant
+
+    while v.owner is not None and type(v.owner.op).__name__ == "DimShuffle":
+        v = v.owner.inputs[0]
+    return isinstance(v, Constant)
 
 
 def _g_switch(i, o, gz):

@@ -455,3 +455,18 @@ def test_a_loop_of_no_step_draws_nothing_from_its_generator():
         return f(np.ones((2, 3)))
 
     np.testing.assert_array_equal(draws(0), draws(None))
+
+
+def test_relu_step_stores_no_pre_activation_for_its_gradient(rng):
+    """``relu``'s gradient reads its output (tensor/scalar.py ``_g_extreme``): a loop whose
+    step ends in a ReLU keeps only its carry's trace for the backward pass, and the gradients
+    still match central differences."""
+    x, h0, W, b = T.dtensor3("x"), T.dmatrix("h0"), T.dmatrix("W"), T.dvector("b")
+    hs, _ = theano.scan(_relu_cell, sequences=x, outputs_info=h0, non_sequences=[W, b])
+    f = theano.function([x, h0, W, b], theano.grad(hs.sum(), [x, h0, W, b]))
+    forward = [n for n in f.fgraph.toposort() if isinstance(n.op, Scan)][0]
+    assert len(forward.outputs) == 1  # the trace of h, nothing else
+    vals = [rng.normal(size=(4, 2, 3)), rng.normal(size=(2, 3)),
+            rng.normal(size=(3, 3)) * 0.5, rng.normal(size=3)]
+    verify_grad(lambda *a: theano.scan(_relu_cell, sequences=a[0], outputs_info=a[1],
+                                       non_sequences=list(a[2:]))[0], vals, rng=rng)

@@ -171,3 +171,23 @@ def test_dimshuffle_runner_equals_numpy_and_is_a_view(ndim, bcast, pattern, rng)
         assert got.shape == want.shape and got.strides == want.strides
         assert np.shares_memory(got, a) or a.size == 0
         np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize("build, grad_of", [
+    (lambda x: T.nnet.relu(x), lambda x: (x > 0).astype(float)),
+    (lambda x: T.maximum(x, 0.5), lambda x: (x > 0.5).astype(float)),
+    (lambda x: T.maximum(0.5, x), lambda x: (x > 0.5).astype(float)),
+    (lambda x: T.minimum(x, 0.5), lambda x: (x < 0.5).astype(float)),
+])
+def test_max_and_min_against_a_constant_differentiate_through_their_output(build, grad_of):
+    """Against a constant bound, the gradient is where the output is strictly beyond it
+    (ties, here exact, get 0, as PyTorch's relu); against a variable, the input the output
+    equals (ties to the first) gets it."""
+    x = T.dvector("x")
+    g = theano.function([x], theano.grad(build(x).sum(), x))
+    xv = np.array([-1.0, 0.0, 0.25, 0.5, 0.75, 2.0])
+    np.testing.assert_array_equal(g(xv), grad_of(xv))
+    y = T.dvector("y")
+    gx, gy = theano.function([x, y], theano.grad(T.maximum(x, y).sum(), [x, y]))(xv, xv * 0 + 0.5)
+    np.testing.assert_array_equal(gx, (xv >= 0.5).astype(float))
+    np.testing.assert_array_equal(gy, (xv < 0.5).astype(float))
