@@ -194,9 +194,16 @@ def _destinations(em, op, fgraph, outputs):
     """Let the nodes computing a carry's new value or a per-step output write it straight
     into the loop's storage (``Emitter.output``): the trace row ``c{c}[t + L]``, the next
     buffer ``w{c}n`` of a carry without trace, or row ``t`` of ``y{j}``."""
+    from .templates_shape import IDENTITIES
+
     produced = {o for node in fgraph.toposort() for o in node.outputs}
     nc = op.n_carries
     for k, var in enumerate(outputs):
+        # through identities (the SpecifyShape a gradient puts on its output): the node
+        # computing their input writes the storage, and they return that view
+        while var.owner is not None and isinstance(var.owner.op, IDENTITIES) and \
+                var.owner.inputs[0] in produced and var.owner.inputs[0] not in outputs:
+            var = var.owner.inputs[0]
         if var not in produced or var in em.dests or var.ndim == 0:
             continue
         if k < nc:

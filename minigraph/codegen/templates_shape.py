@@ -47,6 +47,10 @@ def _identity(em, node, ins):
 for _cls in [_GradModifier] + _GradModifier.__subclasses__():  # zero_grad, grad_clip, ...
     template(_cls)(_identity)
 
+# ops whose template returns their first input's value itself (after checks): a loop's
+# output computed through them is written by the node computing that input (scanloop)
+IDENTITIES = (SpecifyShape, CheckLength, _GradModifier)
+
 
 @template(Alloc)
 def _alloc(em, node, ins):

@@ -349,3 +349,27 @@ def test_gemm_in_a_step_is_compiled(eager, rng):
     (ref, _), (got, _) = both(f, _euler_values(rng, "float64", T_=5, B=3, H=4))
     check_states("euler", f)
     assert_same(ref, got, "float64")
+
+
+def test_outputs_through_identities_are_written_in_place(eager, rng):
+    """A carry and a per-step output returned through ``specify_shape`` (as a gradient's
+    loop returns its products) are written by the region computing them, straight into
+    the trace (scanloop._destinations): no copy follows them, and the values equal the
+    interpreted loop's."""
+    x, h0, W = var("x", 3), var("h0", 2), var("W", 2)
+
+    def step(x_t, h, W):
+        a = x_t + T.dot(h, W)
+        return T.specify_shape(T.tanh(a), (None, None)), T.specify_shape(a * a, (None, None))
+
+    (hs, sq), _ = theano.scan(step, sequences=x, outputs_info=[h0, None], non_sequences=W)
+    f = theano.function([x, h0, W], [hs, sq])
+    (ref, _), (got, _) = both(f, [rng.normal(size=(5, 2, 3)), rng.normal(size=(2, 3)),
+                                  rng.normal(size=(3, 3)) * 0.5])
+    assert set(states(f)) == {"compiled"}
+    assert_same(ref, got, "float64")
+    source = scans(f)[0]._codegen.source
+    body = source.split("for t in range(T):")[1]
+    assert "y0[t, " in body and "c0[t + 1, " in body  # the regions write the traces ...
+    assert all(line.split("=")[1].strip().startswith("r_") for line in body.splitlines()
+               if line.strip().startswith(("y0[t, ", "c0[t + 1, ")))  # ... not copies
