@@ -250,7 +250,7 @@ class _Backward:
                 out.append(shapes[old])
             elif not shape and old not in out:
                 out.append(old)
-        return out
+        return _recomputed_cheaply(self.op, out)
 
     def _read_stored(self, grads):
         """The stored values (and shapes) in place of the step's recomputed ones."""
@@ -390,6 +390,52 @@ class _Backward:
         if g is not None:
             q = q + (g[0] if op.carry_taps[c] == (-1,) else g[: op.windows[c]])
         return q
+
+
+#: Scalar ops cheap enough to recompute in the backward step from stored values, rather
+#: than store their result too (no transcendental: the backward then runs the same
+#: arithmetic the forward did, and reads one array less).
+CHEAP_OPS = frozenset(["add", "sub", "mul", "neg", "sqr", "abs", "maximum", "minimum"])
+
+
+def _recomputed_cheaply(op, reads):
+    """``reads`` without the values the backward step can recompute for about the cost of
+    reading them: an elementwise op of ``CHEAP_OPS`` whose inputs are constants, the step's
+    own inputs (a sequence's row, a carry, whose traces the backward loop reads anyway, a
+    const) or other values stored, or views of those, and which no other kind of node (a
+    product) reads. A GRU's ``1 - z`` beside ``z``: a trace of ``T x B x H`` neither written
+    nor read (``tests/scan/test_grad.py``)."""
+    from minigraph.tensor.elemwise import DimShuffle, Elemwise
+
+    free = set(op.inner_inputs)
+    kept = set()
+    # a product's operand stays stored: its weight's gradient reads it at every step anyway
+    # (recomputed, the backward loop would output it for that product instead)
+    operands = {i for node in toposort(op.inner_outputs) if not isinstance(node.op, Elemwise)
+                for i in node.inputs}
+    order = {v: k for k, v in enumerate(reads)}
+
+    def available(v):
+        while v.owner is not None and isinstance(v.owner.op, DimShuffle):
+            v = v.owner.inputs[0]
+        return isinstance(v, Constant) or v in free or v in kept
+
+    out = []
+    for v in sorted(reads, key=lambda v: _depth(v, order)):
+        node = v.owner
+        if node is not None and isinstance(node.op, Elemwise) and v not in operands and \
+                getattr(node.op.scalar_op, "name", None) in CHEAP_OPS and \
+                all(available(i) for i in node.inputs):
+            continue
+        kept.add(v)
+        out.append(v)
+    return sorted(out, key=order.get)
+
+
+def _depth(v, order):
+    """A sort key putting each read after the reads it is computed from (the number of the
+    step's nodes above it), then in its original order."""
+    return (len([a for a in ancestors([v]) if a.owner is not None]), order[v])
 
 
 def _is_length(n, seq):

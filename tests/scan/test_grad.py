@@ -470,3 +470,27 @@ def test_relu_step_stores_no_pre_activation_for_its_gradient(rng):
             rng.normal(size=(3, 3)) * 0.5, rng.normal(size=3)]
     verify_grad(lambda *a: theano.scan(_relu_cell, sequences=a[0], outputs_info=a[1],
                                        non_sequences=list(a[2:]))[0], vals, rng=rng)
+
+
+def _blend_cell(x_t, s, W):
+    """``(1 - z) * n + z * h`` with ``z`` a gate and ``n`` a tanh branch."""
+    z = T.nnet.sigmoid(x_t + T.dot(s, W))
+    return (1 - z) * T.tanh(x_t - T.dot(s, W)) + z * s
+
+
+def test_cheap_values_are_recomputed_not_stored(rng):
+    """The gradient of ``(1 - z) * n + z * h`` reads ``z``, ``1 - z`` and ``n``; ``1 - z``
+    is recomputed from the stored ``z`` in the backward step (scan/grad.py
+    ``_recomputed_cheaply``), so the forward loop stores the carry, ``z`` and ``n`` (and
+    ``n``'s argument's pieces the products need) but no ``1 - z``; the gradients still match
+    central differences."""
+    x, h0, W = T.dtensor3("x"), T.dmatrix("h0"), T.dmatrix("W")
+    hs, _ = theano.scan(_blend_cell, sequences=x, outputs_info=h0, non_sequences=W)
+    f = theano.function([x, h0, W], theano.grad(hs.sum(), [x, h0, W]))
+    forward = [n for n in f.fgraph.toposort() if isinstance(n.op, Scan)][0]
+    stored = [o.owner.op.scalar_op.name for o in forward.op.inner_outputs[1:]
+              if o.owner is not None and hasattr(o.owner.op, "scalar_op")]
+    assert "sub" not in stored and {"sigmoid", "tanh"} <= set(stored), stored
+    vals = [rng.normal(size=(4, 2, 3)), rng.normal(size=(2, 3)), rng.normal(size=(3, 3)) * 0.5]
+    verify_grad(lambda *a: theano.scan(_blend_cell, sequences=a[0], outputs_info=a[1],
+                                       non_sequences=[a[2]])[0], vals, rng=rng)
