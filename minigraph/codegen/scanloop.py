@@ -503,8 +503,7 @@ class CompiledLoop:
         outs = self.fn(*args, *self.constants,
                        *[_NO_BYTES if not b else np.empty(b, np.uint8) if b < small
                          else WORKSPACE.empty((b,), np.uint8) if b <= KEPT_MAX_BYTES
-                         else np.empty(b, np.uint8) if b <= HUGE_MAX_BYTES else _NO_BYTES
-                         for b in sizes])
+                         else np.empty(b, np.uint8) for b in sizes])
         ys = outs[self.op.n_carries:self.op.n_carries + len(sizes)]
         self.y_bytes = [y.nbytes if isinstance(y, np.ndarray) else 0 for y in ys]
         if rank0_finals:
@@ -517,6 +516,7 @@ class CompiledLoop:
 
 
 _NO_BYTES = np.empty(0, np.uint8)  # a y's memory block at its loop's first call: none
+
 # Traces and ys of 1 MB (the workspace's smallest) up to this size live in the shared
 # workspace's blocks, whose pages stay mapped between calls; bigger ones are fresh arrays,
 # whose pages fault on first touch each call (models/charrnn/cli.py's tune_malloc returns
@@ -525,12 +525,16 @@ _NO_BYTES = np.empty(0, np.uint8)  # a y's memory block at its loop's first call
 # (peak 235 -> 233 MB), Gorner's 1.02x (779 -> 782 MB); with 16 MB they were 1.23x and
 # 1.08x, but Gorner's peak grew to 864 MB (blocks idle between phases of the step).
 KEPT_MAX_BYTES = 8 << 20
-# Bigger ys up to this size get a fresh block from NumPy, which asks for transparent huge
-# pages from 4 MB: a 13 MB block faulted in 0.9 ms against 6.8 ms allocated by Numba (with
-# tune_malloc). LSTM char-RNN, 2 threads, against 8 MB blocks only: small 1.11x (its 13 MB
-# gate gradients), Gorner's 0.98x; up to 64 MB (Gorner's 49 MB ones too) Gorner's ran 0.83x
-# in one run, huge pages of that many arrays being slow to find (direct compaction).
-HUGE_MAX_BYTES = 32 << 20
+# Bigger ys get a fresh block from NumPy, which asks for transparent huge pages from 4 MB:
+# a 13 MB block faulted in 0.9 ms against 6.8 ms allocated by Numba (with tune_malloc). An
+# earlier cap at 32 MB (after one run of Gorner's LSTM char-RNN at 0.83x with it at 64 MB)
+# left the gradient loops' biggest outputs to Numba's np.empty; without it, captured
+# arguments, GEMMs removed, medians: the LSTM char-RNN's Gorner gradient loop 53 -> 39 ms
+# (with its GEMMs 139 -> 121 ms), the plain-ops GRU's at B200/H512 41.5 -> 20.6 ms, the
+# peephole cell's 36 -> 21 ms; whole steps (benchmarks/custom_cell.py's models, alternated
+# in one run): GRU 0.90x, peephole 0.95x the time. Gorner's LSTM char-RNN did not resolve
+# from the noise: 0.97x and 0.88x the speed of the capped code in two runs of
+# benchmarks/charrnn.py --baseline, 1.03x and 1.10x its median time alternated in one process.
 
 
 def _parallel(op, args):
