@@ -69,7 +69,9 @@ def test_padding_never_changes_a_result(cell, pool, dtype, rng):
     assert np.ptp([a[0] for a in alone]) > 1e-3
     x, mask = cs.pad(seqs, dtype)
     unmasked = model.predict_proba(x, np.ones_like(mask))
-    assert np.abs(unmasked[1] - alone[1]).max() > 1e-4
+    # in log-probabilities (a saturated probability hides a change) and over every padded
+    # sequence: one of them alone moved by 4e-5 for some seeds
+    assert max(np.abs(np.log(unmasked[i]) - np.log(alone[i])).max() for i in (1, 2, 3)) > 1e-3
 
 
 def test_pad_and_sample_shapes(rng):
