@@ -494,3 +494,23 @@ def test_cheap_values_are_recomputed_not_stored(rng):
     vals = [rng.normal(size=(4, 2, 3)), rng.normal(size=(2, 3)), rng.normal(size=(3, 3)) * 0.5]
     verify_grad(lambda *a: theano.scan(_blend_cell, sequences=a[0], outputs_info=a[1],
                                        non_sequences=[a[2]])[0], vals, rng=rng)
+
+
+@pytest.mark.parametrize("go_backwards", [False, True])
+def test_values_of_the_step_inputs_are_recomputed_from_them(go_backwards, rng):
+    """``x_t - h`` (a sequence's row and the carry) is recomputed in the backward step from
+    the row and the carry's trace, which that loop reads anyway: the forward loop stores
+    the carry and the tanh only, and the gradients match central differences."""
+    def cell(x_t, s, W):
+        return T.tanh(T.dot(s, W)) * (x_t - s) + s * x_t
+
+    def scan(x, h0, W):
+        return theano.scan(cell, sequences=x, outputs_info=h0, non_sequences=[W],
+                           go_backwards=go_backwards)[0]
+
+    x, h0, W = T.dtensor3("x"), T.dmatrix("h0"), T.dmatrix("W")
+    f = theano.function([x, h0, W], theano.grad(scan(x, h0, W).sum(), [x, h0, W]))
+    forward = [n for n in f.fgraph.toposort() if isinstance(n.op, Scan)][0]
+    assert len(forward.outputs) == 2
+    vals = [rng.normal(size=(5, 2, 3)), rng.normal(size=(2, 3)), rng.normal(size=(3, 3)) * 0.5]
+    verify_grad(scan, vals, rng=rng)
