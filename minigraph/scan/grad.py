@@ -411,31 +411,25 @@ def _recomputed_cheaply(op, reads):
     kept = set()
     # a product's operand stays stored: its weight's gradient reads it at every step anyway
     # (recomputed, the backward loop would output it for that product instead)
-    operands = {i for node in toposort(op.inner_outputs) if not isinstance(node.op, Elemwise)
-                for i in node.inputs}
-    order = {v: k for k, v in enumerate(reads)}
+    nodes = toposort(op.inner_outputs)
+    operands = {i for node in nodes if not isinstance(node.op, Elemwise) for i in node.inputs}
+    # each read after the reads it is computed from (a shape read, made for the backward
+    # step, first: it is kept, and no value of the step reads it)
+    position = {o: k for k, node in enumerate(nodes) for o in node.outputs}
 
     def available(v):
         while v.owner is not None and isinstance(v.owner.op, DimShuffle):
             v = v.owner.inputs[0]
         return isinstance(v, Constant) or v in free or v in kept
 
-    out = []
-    for v in sorted(reads, key=lambda v: _depth(v, order)):
+    for v in sorted(reads, key=lambda v: position.get(v, -1)):
         node = v.owner
         if node is not None and isinstance(node.op, Elemwise) and v not in operands and \
                 getattr(node.op.scalar_op, "name", None) in CHEAP_OPS and \
                 all(available(i) for i in node.inputs):
             continue
         kept.add(v)
-        out.append(v)
-    return sorted(out, key=order.get)
-
-
-def _depth(v, order):
-    """A sort key putting each read after the reads it is computed from (the number of the
-    step's nodes above it), then in its original order."""
-    return (len([a for a in ancestors([v]) if a.owner is not None]), order[v])
+    return [v for v in reads if v in kept]
 
 
 def _is_length(n, seq):

@@ -143,12 +143,10 @@ def _g_extreme(i, o, gz, beyond):
 
 
 def _constant(v):
-    """Whether ``v`` is a constant, or a constant broadcast by a ``DimShuffle``."""
-    from minigraph.graph.basic import Constant
+    """Whether ``v`` is a constant of one value, or one broadcast by a ``DimShuffle``."""
+    from minigraph.tensor.rewriting.utils import const_value
 
-    while v.owner is not None and type(v.owner.op).__name__ == "DimShuffle":
-        v = v.owner.inputs[0]
-    return isinstance(v, Constant)
+    return const_value(v) is not None
 
 
 def _g_switch(i, o, gz):
