@@ -178,12 +178,22 @@ class CrossentropySoftmax(Op):
         if xent_cpu.supported(x) and xent_cpu.ready(x.dtype):  # a pass a row (kernels/xent_cpu.py)
             output_storage[0][0] = xent_cpu.xent_softmax(x, y)
             return
-        ls = _np_log_softmax(x)
-        output_storage[0][0] = -ls[np.arange(len(y)), y]
+        output_storage[0][0] = _np_xent_softmax(x, y)
 
     def grad(self, inputs, outputs, output_grads):
         x, y = inputs
         return [CrossentropySoftmaxGrad()(output_grads[0], x, y), None]
+
+
+def _np_xent_softmax(x, y):
+    """NumPy's ``-log(softmax(x)[i, y[i]])`` as kernels/xent_cpu.py computes it (it serves
+    until that kernel is compiled): ``log1p`` of the other classes' sum, the row maximum's 1
+    left out, so a confident row's tiny loss keeps its relative precision."""
+    rows = np.arange(len(y))
+    m = x.max(axis=1)
+    e = np.exp(x - m[:, None])
+    e[rows, np.argmax(x, axis=1)] = 0
+    return (np.log1p(e.sum(axis=1)) + (m - x[rows, y])).astype(x.dtype, copy=False)
 
 
 class CrossentropySoftmaxGrad(Op):
