@@ -164,14 +164,21 @@ class Emitter:
 
     def buffer(self, shape, dtype):
         """Name of an array of ``shape`` (source texts) and ``dtype``, allocated before the
-        loop and again only when the shape changes."""
+        loop and again only when the shape changes, in the call's scratch block ``mz``
+        (``runtime.scratch``: memory whose pages stay mapped between calls, where Numba's
+        own ``np.empty`` of a megabyte faults page by page each call)."""
         name = self.fresh("buf")
         nd = len(shape)
         zeros = "(" + "0, " * nd + ")" if nd else "()"
         self.pre.append(f"{name} = np.empty({zeros}, {np_dtype(dtype)})")
         tup = "(" + ", ".join(shape) + ("," if nd == 1 else "") + ")"
+        nbytes = " * ".join([f"({s})" for s in shape] + [str(np.dtype(dtype).itemsize)])
         self.line(f"if {name}.shape != {tup}:")
-        self.line(f"    {name} = np.empty({tup}, {np_dtype(dtype)})")
+        if nd:
+            self.line(f"    {name} = _rt.scratch(mz, zs, {nbytes})"
+                      f".view({np_dtype(dtype)}).reshape({tup})")
+        else:
+            self.line(f"    {name} = np.empty((), {np_dtype(dtype)})")
         return name
 
     def output(self, var, shape, dtype):

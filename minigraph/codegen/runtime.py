@@ -9,6 +9,7 @@ import functools
 import hashlib
 
 import numba
+import numpy as np
 
 
 @numba.njit(inline="always", nogil=True)
@@ -61,6 +62,21 @@ def reshape_dims(size, dims):
             raise ValueError("cannot reshape in a compiled loop")
         dims[free] = size // known
     return dims
+
+
+@numba.njit(nogil=True)
+def scratch(block, state, nbytes):
+    """``nbytes`` uint8 for a loop's buffer: the next part of ``block`` (the call's scratch
+    memory, ``CompiledLoop.run``) while it lasts, else a new array. ``state`` is
+    ``[bytes handed out, bytes asked for]``, parts rounded up to 64 bytes; the caller sizes
+    the next call's block from the second."""
+    size = (nbytes + 63) // 64 * 64
+    start = state[0]
+    state[1] += size
+    if start + size <= block.shape[0]:
+        state[0] = start + size
+        return block[start:start + nbytes]
+    return np.empty(nbytes, np.uint8)
 
 
 @functools.lru_cache(maxsize=None)

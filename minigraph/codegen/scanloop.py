@@ -31,6 +31,7 @@ import warnings
 import numpy as np
 
 from kernels.workspace import SHARED as WORKSPACE
+from kernels.workspace import fresh_empty
 from minigraph.graph.basic import Constant
 
 from .emitter import Emitter, Unsupported, Val, assign, check_same, np_dtype
@@ -176,7 +177,7 @@ def loop_source(op, fgraph, until=False, rows=False, parallel=False):
     args = ["T"] + [f"{p}{i}" for i in range(ns) for p in "sod"] + \
         [f"c{c}" for c in range(nc)] + \
         [f"k{i}" for i in range(nk)] + [f"q{j}" for j in range(len(constants))] + \
-        [f"m{j}" for j in range(op.n_ys)]
+        [f"m{j}" for j in range(op.n_ys)] + ["mz", "zs"]
     src = [f"# minigraph scan loop {op.name or ''}",
            f"# row fusion (codegen/rows.py): {len(em.nests)} loop nests in {passes} passes"
            if rows else f"# row fusion (codegen/rows.py): off, {len(em.nests)} loop nests",
@@ -324,6 +325,7 @@ class CompiledLoop:
         self.state, self.constants, self.pending = "not run yet", [], None
         self.failed, self._types = False, None
         self.y_bytes = [0] * self.op.n_ys  # each y's size at the last call (run)
+        self.z_bytes = 0  # the step's buffers' bytes at the last call (run)
 
     @property
     def state(self):
@@ -435,6 +437,8 @@ class CompiledLoop:
         for c in self.constants:
             types.append(numba.typeof(c))
         types += [numba.types.Array(numba.uint8, 1, "C")] * op.n_ys  # memory for the ys
+        # the step's buffers' scratch memory, and its [handed out, asked for] (runtime.scratch)
+        types += [numba.types.Array(numba.uint8, 1, "C"), numba.types.Array(numba.int64, 1, "C")]
         return tuple(types)
 
     def disagreed(self, e):
@@ -482,7 +486,7 @@ class CompiledLoop:
                 shape = (1 + n,) + init.shape
                 size = init.nbytes * (1 + n)
                 buf = WORKSPACE.empty(shape, dt) if small <= size <= KEPT_MAX_BYTES \
-                    else np.empty(shape, dt)
+                    else fresh_empty(shape, dt)
                 buf[:1] = init[None]
                 args.append(buf)
             else:
@@ -497,13 +501,18 @@ class CompiledLoop:
             args.append(_argument(k, t))
         # the ys' memory, as large as last call's ys: blocks of the shared workspace
         # (kernels/workspace.py), free again once the caller dropped those (views included),
-        # or bigger ones from NumPy, which asks for transparent huge pages from 4 MB (one
-        # fault per 2 MB instead of per 4 kB; Numba's own np.empty does not ask)
-        sizes = self.y_bytes
+        # or bigger fresh ones on transparent huge pages (kernels/workspace.py's fresh_empty:
+        # one fault per 2 MB instead of per 4 kB; Numba's own np.empty does not ask)
+        sizes, b = self.y_bytes, self.z_bytes
+        # the step's buffers, in one scratch block as large as last call's (runtime.scratch)
+        zs = np.zeros(2, np.int64)
+        mz = _NO_BYTES if not b else np.empty(b, np.uint8) if b < small \
+            else WORKSPACE.empty((b,), np.uint8)
         outs = self.fn(*args, *self.constants,
                        *[_NO_BYTES if not b else np.empty(b, np.uint8) if b < small
                          else WORKSPACE.empty((b,), np.uint8) if b <= KEPT_MAX_BYTES
-                         else np.empty(b, np.uint8) for b in sizes])
+                         else fresh_empty((b,), np.uint8) for b in sizes], mz, zs)
+        self.z_bytes = int(zs[1])
         ys = outs[self.op.n_carries:self.op.n_carries + len(sizes)]
         self.y_bytes = [y.nbytes if isinstance(y, np.ndarray) else 0 for y in ys]
         if rank0_finals:

@@ -15,6 +15,7 @@ from collections import OrderedDict
 import numpy as np
 
 import minigraph.tensor as T
+from kernels import memplan
 from minigraph.graph.basic import (Constant, GraphError, Variable, ancestors, clone_replace,
                                    graph_inputs, where, with_user_line)
 from minigraph.graph.fg import FunctionGraph
@@ -94,6 +95,9 @@ class Function:
         self._containers = [s.container for s, _ in updates]
         self.fgraph = fgraph
         self._linked = linked
+        # where the call's big arrays go: kept memory laid out from an earlier call's
+        # lifetimes (kernels/memplan.py)
+        self._memplan = memplan.MemoryPlan()
         self._debug_ref = None
         self._run = linked.run
         self.mode = mode
@@ -191,13 +195,25 @@ class Function:
         else:
             values = self._convert(args, kwargs)
         t0 = time.perf_counter() if self.profile is not None else 0.0
+        local = memplan.LOCAL
+        plan = self._memplan if getattr(local, "plan", None) is None else None
+        if plan is not None:
+            local.plan = plan
+            plan.begin()
         try:
             outs, new_values = self._run(*values)
         except Exception as e:  # point at the node and the user's line
+            if plan is not None:
+                local.plan = None
+                plan.end(failed=True)
+                plan = None
             node = failing_node(self._linked, sys.exc_info()[2])
             if node is None:
                 raise
             raise _with_context(e, node, self._what()) from None
+        if plan is not None:
+            local.plan = None
+            plan.end()
         if self._debug_ref is not None:
             compare(self, values, outs, new_values)
         for c, v, cp in zip(self._containers, new_values, self._copy_upd):

@@ -7,7 +7,7 @@ need it; here neither has to import the other's internals back.
 
 import numpy as np
 
-from kernels.workspace import SHARED
+from kernels.workspace import SHARED, fresh_empty
 
 
 def claim_buffer(reuse, shape, dtype):
@@ -15,7 +15,8 @@ def claim_buffer(reuse, shape, dtype):
 
     With ``reuse``, it comes from the workspace the GRU kernels also draw on (an array of a
     finished call that nobody holds any more, so its pages are mapped; shared by all nodes, so
-    it holds what is live at once, not one buffer per node), else it is a new one.
+    it holds what is live at once, not one buffer per node), else it is a new one (on huge
+    pages when big: ``kernels/workspace.py``'s ``fresh_empty``).
 
     Examples
     --------
@@ -23,5 +24,5 @@ def claim_buffer(reuse, shape, dtype):
     (2, 3)
     """
     if not reuse:
-        return np.empty(shape, dtype)
+        return fresh_empty(shape, dtype)
     return SHARED.empty(shape, dtype)

@@ -60,7 +60,8 @@ def test_big_reshape_copies_into_workspace_memory(rng):
     np.testing.assert_array_equal(got, xv[::-1].reshape(-1, 16))
     assert got.flags.c_contiguous and any(np.shares_memory(got, b) for b in SHARED._blocks)
     address = got.__array_interface__["data"][0]
-    assert _reshape_copy(xv[::-1], [-1, 16]).__array_interface__["data"][0] != address
+    other = _reshape_copy(xv[::-1], [-1, 16])  # held: no other free block fits better
+    assert other.__array_interface__["data"][0] != address
     del got  # dropped: its block serves the next copy of that size
     assert _reshape_copy(xv[::-1], [-1, 16]).__array_interface__["data"][0] == address
     view = _reshape_copy(xv[1:], [-1, 16])
