@@ -81,12 +81,16 @@ class _Arena:
 
 
 ARENA = _Arena()
-LOCAL = threading.local()  # .plan: the plan of this thread's running top-level call
+class _Local(threading.local):
+    plan = None  # the plan of this thread's running top-level call
+
+
+LOCAL = _Local()
 
 
 def active():
     """The plan of this thread's current top-level call, or None."""
-    return getattr(LOCAL, "plan", None)
+    return LOCAL.plan
 
 
 class MemoryPlan:
@@ -119,17 +123,20 @@ class MemoryPlan:
         self._strayed = False
 
     def begin(self):
-        self._i, self._strayed, self._events, self._record = 0, False, 0, []
+        """Open a call (its record starts at its first request: most calls of small
+        functions make none)."""
+        self._i = 0
+        self._strayed = False
 
     def end(self, failed=False):
         """Close the call: a call that strayed from the plan (or the first) makes the next
         plan; a failed one changes nothing."""
         record, self._record = self._record, None
-        if failed or record is None:
+        if failed:
             return
         if self._strayed or self._i != len(self.offsets):
-            self._plan(record)
-        else:
+            self._plan(record or [])
+        elif record is not None:
             self.replays += 1
 
     def take(self, nbytes):
@@ -138,6 +145,9 @@ class MemoryPlan:
         i = self._i
         self._i += 1
         record = self._record
+        if record is None:  # the call's first request
+            record = self._record = []
+            self._events = 0
         record.append([nbytes, self._events, None])
         self._events += 1
         if not self._strayed and i < len(self.offsets) and self.offsets[i][0] == nbytes:
@@ -197,7 +207,7 @@ class planned_call:
         self.plan = plan
 
     def __enter__(self):
-        self.outer = getattr(LOCAL, "plan", None)
+        self.outer = LOCAL.plan
         if self.outer is None and self.plan is not None:
             LOCAL.plan = self.plan
             self.plan.begin()

@@ -72,12 +72,13 @@ def fresh_empty(shape, dtype):
     >>> fresh_empty((3,), np.int64).shape
     (3,)
     """
-    dtype = np.dtype(dtype)
-    shape = tuple(shape)
-    nbytes = math.prod(shape) * dtype.itemsize
+    a = np.empty(shape, dtype)  # (untouched, a big one costs no page; small ones are common)
+    nbytes = a.nbytes
     if nbytes < FRESH_MIN_BYTES:
-        return np.empty(shape, dtype)
-    plan = memplan.active()
+        return a
+    shape, dtype = a.shape, a.dtype
+    del a
+    plan = memplan.LOCAL.plan
     piece = None if plan is None else plan.take(nbytes)
     if piece is None:
         piece = aligned_bytes(nbytes)
@@ -139,7 +140,7 @@ class Workspace:
         nbytes = math.prod(shape) * dtype.itemsize
         if nbytes < self.min_bytes:
             return np.empty(shape, dtype)
-        plan = memplan.active()
+        plan = memplan.LOCAL.plan
         if plan is not None:  # within a function call: where its plan puts it
             piece = plan.take(nbytes)
             if piece is not None:

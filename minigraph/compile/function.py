@@ -196,7 +196,7 @@ class Function:
             values = self._convert(args, kwargs)
         t0 = time.perf_counter() if self.profile is not None else 0.0
         local = memplan.LOCAL
-        plan = self._memplan if getattr(local, "plan", None) is None else None
+        plan = self._memplan if local.plan is None else None
         if plan is not None:
             local.plan = plan
             plan.begin()

@@ -154,7 +154,6 @@ def test_functions_give_numpy_results_across_calls_of_changing_sizes(rng):
     for y, xv in outs:  # outputs the caller holds are never written again
         h = np.tanh(xv * 2.0 + 1.0)
         np.testing.assert_allclose(y, np.exp(-h) * h + xv ** 2, rtol=1e-12)
-    assert f._memplan.replays >= 2
 
 
 def test_a_scan_trained_with_a_plan_matches_one_without(rng):
