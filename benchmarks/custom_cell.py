@@ -14,8 +14,8 @@ written once, below, over a namespace of ops, so minigraph and PyTorch run the s
 * ``peephole``: an LSTM whose gates also read the cell state (``i, f`` read ``c``, ``o``
   reads the new ``c``), which no library ships as a fused op; two carries ``h, c``;
 * ``gru``: the cuDNN GRU, ``n = tanh(gx_n + r * (h @ W_hn + b_hn))``; minigraph's plain
-  version is compiled with the GRU recognition pass (``scan_gru``) excluded, and compared
-  also with the same model through the fused ``T.nnet.gru_sequence``;
+  version (a general loop: no rewrite matches a GRU in plain ops) is compared also with the
+  same model through the fused ``T.nnet.gru_sequence``;
 * ``mgu``: a minimal gated unit, ``f = sigmoid(gx_f + h @ W_f)``, ``n = tanh(gx_n + (f * h)
   @ W_n)``, ``h' = h + f * (n - h)``: two dependent products per step;
 * ``tanh``: ``h' = tanh(gx + h @ W_h)``.
@@ -33,7 +33,7 @@ must agree (the same model), else the run stops.
 
     python3 benchmarks/custom_cell.py [--cells peephole,gru,mgu,tanh] [--configs small,large]
                                       [--threads 1,2] [--rounds 3] [--optimizer adam|sgd]
-                                      [--gru-match] [--no-torch] [--json FILE]
+                                      [--no-torch] [--json FILE]
 
 The default run takes about 2 minutes per thread count on a quiet 2-core machine (the
 ``tiny`` configuration is for a smoke test). ``MINIGRAPH_BENCH_ROOT=DIR`` times the minigraph
@@ -144,13 +144,11 @@ def batch_data(hidden, seq_len, batch, vocab, seed=0):
 # ---------------------------------------------------------------------- train steps
 
 
-def minigraph_train(cell, sizes, optimizer="adam", lr=LR, fused=False, gru_match=False,
-                    dtype="float32"):
+def minigraph_train(cell, sizes, optimizer="adam", lr=LR, fused=False, dtype="float32"):
     """``step() -> loss``: one minigraph train step on fixed data, the state carried.
 
     `fused` runs the GRU through ``T.nnet.gru_sequence`` (same parameters, same model);
-    otherwise the cell is a ``theano.scan`` over its plain-op step, compiled without the
-    GRU recognition pass unless `gru_match`.
+    otherwise the cell is a ``theano.scan`` over its plain-op step.
     """
     import minigraph as theano
     import minigraph.tensor as T
@@ -179,13 +177,9 @@ def minigraph_train(cell, sizes, optimizer="adam", lr=LR, fused=False, gru_match
     loss = T.mean(T.nnet.categorical_crossentropy(T.nnet.softmax(logits), T.flatten(y)))
     params = list(p.values())
     rule = updates.adam if optimizer == "adam" else updates.sgd
-    # without the GRU pass (Theano's flag, so that grad, too, builds the loops to run as
-    # written: it stores the step's values instead of leaving them to the fused kernels)
-    flags = {} if fused or gru_match else {"optimizer_excluding": "scan_gru"}
-    with theano.config.change_flags(**flags):
-        train = theano.function([x, y, *s0], [loss, *finals], mode=get_default_mode(),
-                                name=f"train_{cell}",
-                                updates=rule(theano.grad(loss, params), params, learning_rate=lr))
+    train = theano.function([x, y, *s0], [loss, *finals], mode=get_default_mode(),
+                            name=f"train_{cell}",
+                            updates=rule(theano.grad(loss, params), params, learning_rate=lr))
     xs, ys = batch_data(*sizes)
     state = [np.zeros((batch, H), dtype) for _ in range(c.carries)]
 
@@ -244,14 +238,14 @@ def gemm_train(cell, config):
     return lambda: step() or float("nan")
 
 
-def variants(framework, cell, config, optimizer, gru_match):
+def variants(framework, cell, config, optimizer):
     """The train steps a worker of `framework` times for `cell`: name -> step (or None)."""
     sizes = CONFIGS[config]
     if framework == "torch":
         return {"torch": torch_train(cell, sizes, optimizer)}
     if framework == "gemm":
         return {"gemm": gemm_train(cell, config)}
-    out = {"minigraph": minigraph_train(cell, sizes, optimizer, gru_match=gru_match)}
+    out = {"minigraph": minigraph_train(cell, sizes, optimizer)}
     if cell == "gru":
         out["fused"] = minigraph_train(cell, sizes, optimizer, fused=True)
     return out
@@ -273,7 +267,7 @@ def _peak_rss_mb(reset=False):
     return kb / 1024
 
 
-def worker_main(framework, threads, optimizer, gru_match):
+def worker_main(framework, threads, optimizer):
     """A worker: pin threads, then serve ``build CELL CONFIG`` (reply: each variant's first
     loss), ``run VARIANT N`` (reply: seconds per step) and ``rss`` (peak MB since build)."""
     if framework == "torch":
@@ -294,7 +288,7 @@ def worker_main(framework, threads, optimizer, gru_match):
             steps.clear()
             _peak_rss_mb(reset=True)
             try:
-                steps = variants(framework, cmd[1], cmd[2], optimizer, gru_match)
+                steps = variants(framework, cmd[1], cmd[2], optimizer)
                 steps = {k: f for k, f in steps.items() if f is not None}
                 # on the initial weights; also the warm-up (kernels compiled, caches), with
                 # the parent's calibrating step
@@ -349,8 +343,7 @@ class Worker:
         env.pop("OMP_WAIT_POLICY", None)  # each framework picks its own
         cmd = [sys.executable, os.path.abspath(__file__), "--worker", framework,
                "--threads", str(threads), "--optimizer", args.optimizer]
-        self.proc = subprocess.Popen(cmd + (["--gru-match"] if args.gru_match else []),
-                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+        self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
                                      env=env)
         self.framework, self.ok = framework, self._read() == "ready"
 
@@ -437,7 +430,6 @@ FOOTER = """(chars/s of whole train steps, medians; speed-up = PyTorch eager ste
 minigraph step time (target >= 1.3x); /GEMMs = minigraph step time / its GEMMs alone (target
 <= 1.3x at large), pt/GEMMs the same for PyTorch; /fused = plain-ops GRU / fused
 T.nnet.gru_sequence (target <= 1.15x);
-the plain-ops GRU compiled {match};
 RSS: peak of each worker over that cell's build and steps; load: the machine's 1-minute load
 average after the row: above the thread count, steps slow down, PyTorch's multi-threaded
 ones most)"""
@@ -450,14 +442,12 @@ def main():
     parser.add_argument("--threads", default="1,2", help="comma-separated (default 1,2)")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--optimizer", default="adam", choices=("adam", "sgd"))
-    parser.add_argument("--gru-match", action="store_true",
-                        help="compile the plain-ops GRU with the GRU recognition pass on")
     parser.add_argument("--no-torch", action="store_true")
     parser.add_argument("--json", help="also write the results here")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
-        return worker_main(args.worker, int(args.threads), args.optimizer, args.gru_match)
+        return worker_main(args.worker, int(args.threads), args.optimizer)
     cells, configs = args.cells.split(","), args.configs.split(",")
     for name, known in (("cell", CELLS), ("config", CONFIGS)):
         unknown = [c for c in (cells if name == "cell" else configs) if c not in known]
@@ -485,8 +475,7 @@ def main():
     print("GEMMs alone, GFLOP a step: " + "; ".join(
         f"{config}: " + ", ".join(f"{cell} {gemm_flops(cell_gemms(cell, config)) / 1e9:.2f}"
                                   for cell in cells) for config in configs))
-    print(FOOTER.format(match="with the GRU recognition pass (--gru-match)" if args.gru_match
-                        else "without the GRU recognition pass (scan_gru excluded)"))
+    print(FOOTER)
     print(f"load average at the end: {os.getloadavg()[0]:.2f}; "
           f"{time.perf_counter() - t_start:.0f} s")
     if args.json:

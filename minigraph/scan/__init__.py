@@ -5,8 +5,8 @@
   outputs out) and :mod:`.loop`, the generated loop it runs;
 * :mod:`.grad`: back-propagation through time, as a backward ``Scan`` reading the step
   values the forward loop stored (graph helpers in :mod:`.stepgraph`);
-* :mod:`.rewrites`: ``SCAN``, the scan pass of the compilation pipeline (``scan_gru`` is in
-  :mod:`.gru_rewrite`; the order is in ``compile/mode.py``).
+* :mod:`.rewrites`: ``SCAN``, the scan pass of the compilation pipeline (``scan_gru``, which
+  fuses loops of ``gru_step``, is in :mod:`.gru_rewrite`; the order is in ``compile/mode.py``).
 """
 
 from .builder import scan  # noqa: F401

@@ -446,17 +446,12 @@ def _add(known, var, g):
 
 def _stored_values(op, inputs, outputs, output_grads):
     """What the forward loop should store for the backward one (see the module docstring):
-    found by building the backward step once; nothing for a GRU cell, which the GRU pass
-    replaces by the fused kernels, pairing the loops as ``grad`` built them (unless the pass
-    is left out by ``config.optimizer_excluding``: the loops then run as written)."""
-    from minigraph.config import config
+    found by building the backward step once; nothing for a loop of ``gru_step``, which the
+    GRU pass replaces by the fused kernels, pairing the loops as ``grad`` built them
+    (``scan/gru_rewrite.py``)."""
     from minigraph.tensor.nnet.gru import GRUStep
 
-    from .gru_match import _cell, _loop_shape_ok
-
-    gru_pass = "scan_gru" not in config.optimizer_excluding.split(":")
-    if op.inner_outputs and is_op(op.inner_outputs[0], GRUStep) or (
-            gru_pass and _loop_shape_ok(op, "scan_gru_cell") and _cell(op) is not None):
+    if op.inner_outputs and is_op(op.inner_outputs[0], GRUStep):
         return None
     probe = _Backward(op, inputs, outputs, output_grads, stored=[])
     probe.step()

@@ -1,35 +1,33 @@
-"""GRU recognition (``GRU_PASS``): plain-op GRU cells in scan bodies become the fused ops.
+"""GRU loops (``GRU_PASS``, ``scan_gru``): a scan over ``gru_step`` becomes the fused sequence
+ops, forward and BPTT.
 
-* ``scan_gru_cell``: a body whose carry ``h`` is updated by a GRU cell in plain ops
-  (cuDNN formulation, gates r, z, n) gets ``gru_step(gx_t, h, W_h, b_h)``. The gates may
-  come from one concatenated matrix (``gh = dot(h, W_h) + b_h``, sliced per gate) or from
-  three (their columns are joined once, outside the loop, as new consts); the update may be
-  ``(1 - z) * n + z * h`` in any order or ``n + z * (h - n)``.
-* ``scan_gru_sequence``: a loop whose body is only a ``gru_step`` becomes ``gru_sequence``
-  over ``gx`` (the step's input term computed for all steps at once), and each backward
-  loop ``theano.grad`` built from it becomes ``GRUSequenceGrad``.
+``scan_gru_sequence``: a loop whose body is only ``gru_step(gx_t, h, W_h, b_h)`` (the fused
+step op, ``minigraph/tensor/nnet/gru.py``) becomes ``gru_sequence`` over ``gx`` (the step's
+input term computed for all steps at once), and each backward loop ``theano.grad`` built
+from it becomes ``GRUSequenceGrad``.
 
-Why a pair: ``grad`` differentiates the plain-op body before any rewrite runs, so fusing
-the forward loop alone would leave BPTT in plain ops. Each backward Scan carries a
+Why a pair: ``grad`` differentiates the body before any rewrite runs, so fusing the forward
+loop alone would leave BPTT a loop of ``GRUStepGrad``. Each backward Scan carries a
 :data:`~minigraph.scan.grad.GradLink` (its forward op, the role of each of its outputs);
-``scan_gru_sequence`` finds the backward loops reading the forward trace and replaces the
-outputs of both. Both rewrites read the body as written, so they run as their own pass
-before the other scan rewrites (which rebuild Scan ops without links and hoist parts of the
-body) and long before fusion (which would hide the cell in one composite). A loop whose own
-``mode`` excludes a rewrite keeps its body.
+the rewrite finds the backward loops reading the forward trace and replaces the outputs of
+both. It reads the body as written, so it runs as its own pass before the other scan
+rewrites (which rebuild Scan ops without links and hoist parts of the body). A loop whose
+own ``mode`` excludes it keeps its body.
+
+A GRU written in plain ops is not matched: the loop compiler (``minigraph/codegen/``) runs
+it as any other cell, as fast as the fused kernels (``benchmarks/custom_cell.py``'s /fused
+column: 0.85-0.99x their step time at H256/B64 and H512/B200, 2 threads; an earlier pass
+recognising the cuDNN cell in plain ops was removed once it had become the slower path).
 
 Left as plain loops: several carries or per-step outputs, taps other than ``-1``, a 1-d
-``h``, gates reading no sequence; a backward loop with ``truncate_gradient`` stays a loop
-(its forward loop is still fused). A recognised loop must run at least one step: the fused
+``h``, a step input that reads the carry; a backward loop with ``truncate_gradient`` stays
+a loop (its forward loop is still fused). A fused loop must run at least one step: the
 kernels refuse ``T = 0``.
-
-The cell matcher and the graph-reading helpers both rewrites share live in
-:mod:`.gru_match`; this module pairs the loops and defines ``GRU_PASS``.
 """
 
 import minigraph.tensor as T
 from minigraph.gradient import grad
-from minigraph.graph.basic import Constant, clone_replace
+from minigraph.graph.basic import Constant, clone_replace, toposort
 from minigraph.graph.rewriting import RuleSet, is_op, node_rewriter
 from minigraph.graph.type import TensorType
 from minigraph.tensor.blas import Dot
@@ -38,10 +36,58 @@ from minigraph.tensor.nnet.gru import GRUSequence, GRUSequenceGrad, GRUStep
 from minigraph.tensor.shape import Join, Shape
 from minigraph.tensor.subtensor import IncSubtensor, Subtensor
 
-from .gru_match import (
-    _FULL, _ORIGIN, _REVERSED, _Body, _args, _entries, _is_const, _loop_shape_ok,
-    scan_gru_cell)
 from .op import Scan
+
+_FULL, _REVERSED = ("slice", None, None, None), (("slice", None, None, -1),)
+
+
+# ---- reading graphs --------------------------------------------------------------------------
+
+
+def _args(v, op):
+    """The inputs of ``v`` if ``op`` computes it (a scalar op's name or an op class)."""
+    return list(v.owner.inputs) if is_op(v, op) else None
+
+
+def _is_const(v, value):
+    while is_op(v, DimShuffle):
+        v = v.owner.inputs[0]
+    return isinstance(v, Constant) and v.data.size == 1 and v.data.reshape(-1)[0] == value
+
+
+def _entries(v):
+    """The index of a Subtensor with constant bounds, else None."""
+    ok = is_op(v, Subtensor) and len(v.owner.inputs) == 1
+    return tuple(v.owner.op.entries) if ok else None
+
+
+class _Body:
+    """Which inner values of a one-carry Scan depend on the carry ``h``, on the sequences."""
+
+    def __init__(self, op):
+        self.h = op.carry_placeholders()[0][0]
+        self.on_h, self.on_seq = {self.h}, set(op.seq_placeholders())
+        for node in toposort(op.inner_outputs, blockers=op.inner_inputs):
+            for deps in (self.on_h, self.on_seq):
+                if any(i in deps for i in node.inputs):
+                    deps.update(node.outputs)
+
+    def const_only(self, v):
+        return v not in self.on_h and v not in self.on_seq
+
+
+def _loop_shape_ok(op, rewrite):
+    """One carry ``h`` (B, H) fed back from the previous step, nothing else per step; the
+    loop's own mode does not exclude ``rewrite``."""
+    from minigraph.compile.mode import get_mode  # cycle: compile/mode.py imports scan
+
+    try:
+        excluded = get_mode(op.mode).exclude
+    except ValueError:
+        return False
+    return (not {rewrite, "scan_gru"} & excluded and op.n_carries == 1 and op.n_ys == 0
+            and op.carry_taps == ((-1,),) and op.carry_keep == (True,)
+            and op.state_type(0).ndim == 2)
 
 
 # ---- scan_gru_sequence: a loop of gru_step -> gru_sequence, its BPTT loops -> the fused grad --
@@ -163,8 +209,8 @@ class _Sequence:
 
     def __init__(self, node, step):
         op, self.node, self.backend = node.op, node, step.op.backend
-        self.root_op, root_inputs = _ORIGIN.get(op, (op, list(node.inputs)))
-        _, self.o_seqs, _, self.o_consts = self.root_op.split_inputs(root_inputs)
+        self.root_op = op
+        _, self.o_seqs, _, self.o_consts = op.split_inputs(node.inputs)
         self.n, seqs, inits, consts = op.split_inputs(node.inputs)
         self.h0 = inits[0]
         S = [TensorType(p.dtype, shape=(None,) + p.type.shape)(p.name)
@@ -239,4 +285,4 @@ def scan_gru_sequence(fgraph, node):
     return dict(zip(olds, clone_replace([out[o] for o in olds], {**seq.outer, **keep})))
 
 
-GRU_PASS = RuleSet("scan_gru", [scan_gru_cell, scan_gru_sequence])
+GRU_PASS = RuleSet("scan_gru", [scan_gru_sequence])
