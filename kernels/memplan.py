@@ -177,9 +177,8 @@ class MemoryPlan:
         order = sorted((i for i, r in enumerate(record) if r[2] is not None),
                        key=lambda i: -record[i][0])
         with ARENA.lock:  # arena arrays still held (past their call, or another thread's)
-            placed = [(s, e, -1, 1 << 62) for s, e in ARENA.live.values()]
-        held = len(placed)
-        # (start, end, born, died)
+            placed = [(s, e, -1, 1 << 62) for s, e in ARENA.live.values()]  # (start, end,
+        held = len(placed)  # born, died) of each placed range
         offsets = [(r[0], None) for r in record]
         for i in order:
             nbytes, born, died = record[i]
