@@ -503,15 +503,11 @@ class CompiledLoop:
         # (kernels/workspace.py), free again once the caller dropped those (views included),
         # or bigger fresh ones on transparent huge pages (kernels/workspace.py's fresh_empty:
         # one fault per 2 MB instead of per 4 kB; Numba's own np.empty does not ask)
-        sizes, b = self.y_bytes, self.z_bytes
-        # the step's buffers, in one scratch block as large as last call's (runtime.scratch)
-        zs = np.zeros(2, np.int64)
-        mz = _NO_BYTES if not b else np.empty(b, np.uint8) if b < small \
-            else WORKSPACE.empty((b,), np.uint8)
-        outs = self.fn(*args, *self.constants,
-                       *[_NO_BYTES if not b else np.empty(b, np.uint8) if b < small
-                         else WORKSPACE.empty((b,), np.uint8) if b <= KEPT_MAX_BYTES
-                         else fresh_empty((b,), np.uint8) for b in sizes], mz, zs)
+        # and the step's buffers, in one scratch block as large as last call's
+        # (runtime.scratch; zs: its bytes handed out and asked for)
+        sizes, zs = self.y_bytes, np.zeros(2, np.int64)
+        outs = self.fn(*args, *self.constants, *[_block(b, small) for b in sizes],
+                       _block(self.z_bytes, small), zs)
         self.z_bytes = int(zs[1])
         ys = outs[self.op.n_carries:self.op.n_carries + len(sizes)]
         self.y_bytes = [y.nbytes if isinstance(y, np.ndarray) else 0 for y in ys]
@@ -525,6 +521,19 @@ class CompiledLoop:
 
 
 _NO_BYTES = np.empty(0, np.uint8)  # a y's memory block at its loop's first call: none
+
+
+def _block(nbytes, small):
+    """``nbytes`` of uint8 for a loop's ys or scratch: none, plain below the workspace's
+    smallest (`small`), a workspace block up to `KEPT_MAX_BYTES`, else fresh huge pages (a
+    call's memory plan serves the last two inside a function call, kernels/memplan.py)."""
+    if not nbytes:
+        return _NO_BYTES
+    if nbytes < small:
+        return np.empty(nbytes, np.uint8)
+    if nbytes <= KEPT_MAX_BYTES:
+        return WORKSPACE.empty((nbytes,), np.uint8)
+    return fresh_empty((nbytes,), np.uint8)
 
 # Traces and ys of 1 MB (the workspace's smallest) up to this size live in the shared
 # workspace's blocks, whose pages stay mapped between calls; bigger ones are fresh arrays,
