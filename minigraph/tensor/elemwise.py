@@ -8,6 +8,8 @@ by :func:`unbroadcast`.
 
 import numpy as np
 
+from kernels.workspace import FRESH_MIN_BYTES, fresh_empty
+
 from minigraph.graph.basic import Apply, GraphError, where
 from minigraph.graph.op import Op
 from minigraph.graph.type import TensorType
@@ -59,6 +61,10 @@ class Elemwise(Op):
         # the check only fails on an input's non-broadcastable dimension: inputs that are
         # broadcastable in every dimension (a scalar filled or added to a matrix) skip it
         checked = [i for i, x in enumerate(node.inputs) if not all(x.broadcastable)]
+        # a big result goes into fresh_empty's memory (a call's memory plan serves it,
+        # kernels/memplan.py) rather than NumPy's own: inputs of this many elements or more
+        big = FRESH_MIN_BYTES // dtype.itemsize if type(fn) is np.ufunc and fn.nout == 1 \
+            else None
 
         def finish(r, args):
             if type(r) is not ndarray or r.dtype != dtype:
@@ -72,7 +78,11 @@ class Elemwise(Op):
 
         def run_plain(*args):
             try:
-                r = fn(*args)
+                r = None
+                if big is not None and any(type(a) is ndarray and a.size >= big for a in args):
+                    r = _into_fresh(fn, args, dtype)
+                if r is None:
+                    r = fn(*args)
             except ValueError:
                 check.mismatch(args)
                 raise
@@ -96,7 +106,12 @@ class Elemwise(Op):
 
             def run2(a, b):
                 try:
-                    r = fn(a, b)
+                    r = None
+                    if big is not None and ((type(a) is ndarray and a.size >= big) or
+                                            (type(b) is ndarray and b.size >= big)):
+                        r = _into_fresh(fn, (a, b), dtype)
+                    if r is None:
+                        r = fn(a, b)
                 except ValueError:
                     check.mismatch((a, b))
                     raise
@@ -120,6 +135,17 @@ class Elemwise(Op):
             dims = [s[d] for s, x in zip(input_shapes, node.inputs) if not x.broadcastable[d]]
             out.append(dims[0] if dims else 1)
         return [tuple(out)]
+
+
+def _into_fresh(fn, args, dtype):
+    """``fn(*args)`` written into a `fresh_empty` array of ``dtype``, or None when NumPy
+    would not write it there (shapes that do not broadcast, a cast it refuses): the caller
+    then computes it as usual, and raises its usual error."""
+    try:
+        out = fresh_empty(np.broadcast_shapes(*[np.shape(a) for a in args]), dtype)
+        return fn(*args, out=out)
+    except (ValueError, TypeError):
+        return None
 
 
 def _np_fn(scalar_op, node):

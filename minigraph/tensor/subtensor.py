@@ -19,6 +19,8 @@ from minigraph.graph.basic import Apply, Constant, GraphError, Variable
 from minigraph.graph.op import Op
 from minigraph.graph.type import TensorType
 
+from kernels.workspace import FRESH_MIN_BYTES, fresh_empty
+
 from .basic import as_tensor_variable
 from .elemwise import _fit_grad
 from .math import cast, zeros_like
@@ -286,6 +288,10 @@ class AdvancedSubtensor(Op):
         if entries == ("array",):
             def run(x, i):
                 try:
+                    if i.dtype.kind in "iu" and i.ndim:
+                        r = _take_rows(x, i)
+                        if r is not None:
+                            return r
                     return x[i]
                 except IndexError as e:
                     raise IndexError(f"{e} (lookup into shape {x.shape}, node created at "
@@ -305,6 +311,20 @@ class AdvancedSubtensor(Op):
 
     def grad(self, inputs, outputs, output_grads):
         return _scatter_grad(self.entries, inputs, output_grads[0])
+
+
+def _take_rows(x, i):
+    """``x[i]`` for integer indices ``i``, written into a `fresh_empty` array when it is big
+    (a call's memory plan then serves it, kernels/memplan.py: an embedding lookup of Gorner's
+    char-RNN is 47 MB); None when it is small or an index is out of range (``x[i]`` then
+    answers, or raises NumPy's error)."""
+    n = len(x)
+    if n and i.size * (x.nbytes // n) >= FRESH_MIN_BYTES and -n <= i.min() and i.max() < n:
+        out = fresh_empty(i.shape + x.shape[1:], x.dtype)
+        # "wrap" (indices checked above: it maps -n..-1 as Python does) writes straight into
+        # `out`; "raise" would fill a temporary and copy it
+        return np.take(x, i, axis=0, out=out, mode="wrap")
+    return None
 
 
 def _scatter_grad(entries, inputs, gz):

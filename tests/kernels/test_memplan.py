@@ -209,3 +209,37 @@ def test_outside_a_call_the_workspace_and_fresh_arrays_are_as_before():
     assert any(np.shares_memory(a, b) for b in SHARED._blocks) and not _in_arena(a)
     b = fresh_empty((3 * MB,), np.uint8)
     assert b.ctypes.data % (2 << 20) == 0 and not _in_arena(b)
+
+
+_SINGLE_OPS = {  # name: (graph of x (matrix) and v (vector), NumPy's value)
+    "sqr": (lambda x, v: T.sqr(x), lambda x, v: x ** 2),
+    "mul": (lambda x, v: x * x[::-1], lambda x, v: x * x[::-1]),
+    "maximum, broadcast": (lambda x, v: T.maximum(x, v), lambda x, v: np.maximum(x, v)),
+}
+
+
+@pytest.mark.parametrize("name", sorted(_SINGLE_OPS))
+def test_big_elementwise_results_of_single_ops_take_planned_memory(rng, name):
+    """A single (unfused) elementwise op with a big result writes it into ``fresh_empty``'s
+    memory, so a replayed call serves it from the arena: NumPy's values, broadcasting
+    included, and inputs that do not broadcast still get NumPy's error."""
+    graph, numpy_value = _SINGLE_OPS[name]
+    x, v = T.dmatrix("x"), T.dvector("v")
+    node = graph(x, v).owner
+    assert type(node.op).__name__ == "Elemwise" and node.op.inplace is None
+    run = node.op.make_py_callable(node)
+    xv, vv = rng.standard_normal((400, 500)), rng.standard_normal(500)  # 1.6 MB
+    # the node's inputs (x, a view of it, v broadcast as a row) as the graph computes them
+    args = theano.function([x, v], list(node.inputs), on_unused_input="ignore")(xv, vv)
+
+    plan, seen = MemoryPlan(), []
+    for _ in range(3):
+        with planned_call(plan):
+            r = run(*args)
+            np.testing.assert_array_equal(r, numpy_value(xv, vv))
+            seen.append(_in_arena(r))
+            del r  # dies within the call
+    assert seen == [False, True, True]
+    if len(node.inputs) == 2:
+        with pytest.raises(ValueError):
+            run(xv, xv[:3])

@@ -9,6 +9,7 @@ import pytest
 import minigraph as theano
 import minigraph.tensor as T
 from minigraph.graph.basic import GraphError
+from kernels import workspace
 
 HERE = os.path.basename(__file__)
 
@@ -86,9 +87,11 @@ def test_set_and_inc_subtensor(rng):
 @pytest.mark.parametrize("shape", [(5000,), (50, 100)])
 def test_big_lookup_follows_numpy_indexing(rng, shape):
     """``E[idx]`` with a big result (12 MB of rows): NumPy's values, negative indices
-    included, and NumPy's IndexError (with the node's line) for an index out of range. (Its
-    rows stay a fresh array: in the workspace, an embedding's 49 MB of rows stayed idle
-    there through the backward and raised a custom cell's peak by about 50 MB.)"""
+    included, and NumPy's IndexError (with the node's line) for an index out of range. The
+    rows are written into ``fresh_empty``'s memory (a call's memory plan serves them,
+    kernels/memplan.py), not NumPy's own copy: on Linux that starts on a huge-page
+    boundary. (Not a workspace block: there an embedding's 49 MB of rows stayed idle
+    through the backward and raised a custom cell's peak by about 50 MB.)"""
     E, idx = T.dmatrix("E"), T.tensor("int64", (None,) * len(shape), name="idx")
     f = theano.function([E, idx], E[idx])
     Ev = rng.standard_normal((97, 300))
@@ -96,6 +99,8 @@ def test_big_lookup_follows_numpy_indexing(rng, shape):
     got = f(Ev, iv)  # 12 MB of rows
     assert got.nbytes >= (1 << 20)
     np.testing.assert_array_equal(got, Ev[iv])
+    if workspace._MADVISE is not None:
+        assert got.ctypes.data % workspace.HUGE_PAGE == 0
     for bad in (97, -98):
         iv.flat[7] = bad
         with pytest.raises(IndexError, match=f"out of bounds.*{HERE}:"):
