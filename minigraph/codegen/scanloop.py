@@ -491,7 +491,7 @@ class CompiledLoop:
                 args.append(buf)
             else:
                 args.append(ctx.trace_buffer(init, c, n) if keep else
-                            _argument(np.array(init, dtype=st.dtype), st, copy=True))
+                            _argument(init, st, copy=True))
         for k, (t, dt, scalar) in zip(consts, const_types):
             if not scalar and type(k) is ndarray and k.dtype == dt:
                 fl = k.flags
