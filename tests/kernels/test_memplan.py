@@ -243,3 +243,21 @@ def test_big_elementwise_results_of_single_ops_take_planned_memory(rng, name):
     if len(node.inputs) == 2:
         with pytest.raises(ValueError):
             run(xv, xv[:3])
+
+
+def test_big_row_lookups_stay_outside_the_plan(rng):
+    """``E[idx]``'s big rows are fresh aligned memory in every call, never an arena range:
+    they live through most of a training step, where the arena would keep their size mapped
+    (tensor/subtensor.py's ``_take_rows``)."""
+    E, idx = T.dmatrix("E"), T.lvector("idx")
+    node = E[idx].owner
+    run = node.op.make_py_callable(node)
+    Ev, iv = rng.standard_normal((50, 300)), rng.integers(-50, 50, 600)  # 1.4 MB of rows
+    plan, seen = MemoryPlan(), []
+    for _ in range(3):
+        with planned_call(plan):
+            r = run(Ev, iv)
+            np.testing.assert_array_equal(r, Ev[iv])
+            seen.append(_in_arena(r))
+            del r
+    assert seen == [False, False, False]
