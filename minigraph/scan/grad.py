@@ -38,6 +38,7 @@ from minigraph.gradient import grad
 from minigraph.graph.basic import Constant, ancestors, clone_replace, toposort
 from minigraph.graph.rewriting import is_op
 from minigraph.graph.type import TensorType
+from minigraph.tensor.elemwise import DimShuffle
 from minigraph.tensor.shape import Shape
 
 from .op import Carry, Scan, make_scan
@@ -61,13 +62,16 @@ def _is_float(v):
 
 
 def _is_zero(g):
-    """True for a missing gradient or the ``zeros_like`` that ``grad`` puts for one."""
+    """True for a missing gradient or the ``zeros_like`` that ``grad`` puts for one: its
+    zero may reach ``second`` through a DimShuffle (a 0-d zero broadcast to the rank of a
+    scan's unused trace), which left the gradient loop reading a sequence of zeros."""
     if g is None:
         return True
-    if isinstance(g, Constant):
-        return not np.any(g.data)
-    return (is_op(g, "second") and isinstance(g.owner.inputs[1], Constant)
-            and not np.any(g.owner.inputs[1].data))
+    if is_op(g, "second"):
+        g = g.owner.inputs[1]
+    while is_op(g, DimShuffle):
+        g = g.owner.inputs[0]
+    return isinstance(g, Constant) and not np.any(g.data)
 
 
 def _conform(g, ttype):

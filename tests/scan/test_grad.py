@@ -90,6 +90,32 @@ def test_per_step_outputs_and_an_unused_output(rng, mode):
     verify_grad(f, pt, rng=rng, mode=mode)
 
 
+def test_an_unused_carry_trace_gives_the_backward_loop_no_sequence_of_zeros(rng):
+    """Only the per-step output reaches the cost (fast.ai's lesson-6 RNN): the carry's
+    trace gets ``grad``'s zeros, a 0-d zero broadcast by a DimShuffle, which the backward
+    loop must not read as a sequence (one more argument and add per step). Its gradients
+    still match finite differences."""
+    def step(x_t, h, W, V):
+        h = T.nnet.relu(T.dot(x_t, W) + T.dot(h, W.T[:2, :2]))
+        return h, T.nnet.softmax(T.dot(h, V)).flatten()
+
+    def cost(x, h0, W, V):
+        (_, ps), _ = theano.scan(step, sequences=x, outputs_info=[h0, None],
+                                 non_sequences=[W, V])
+        return T.log(ps)[:, 0]
+
+    x, h0, W, V = T.dmatrix("x"), T.dvector("h0"), T.dmatrix("W"), T.dmatrix("V")
+    f = theano.function([x, h0, W, V], theano.grad(cost(x, h0, W, V).sum(), [W, V]))
+    backward = [n for n in f.fgraph.toposort()
+                if isinstance(n.op, Scan) and n.op.name == "grad_of_scan"]
+    assert len(backward) == 1
+    names = [ph.name or "" for ph in backward[0].op.seq_placeholders()]
+    assert not any(n.startswith("d ") and "output 0" in n for n in names), names
+    pt = [rng.normal(size=(5, 2)), rng.normal(size=2), rng.normal(size=(2, 2)) + 1.0,
+          rng.normal(size=(2, 4))]
+    verify_grad(cost, pt, rng=rng)
+
+
 def test_truncate_gradient_longer_than_the_loop_against_finite_differences(rng):
     pt = [rng.normal(size=(4, 2)), rng.normal(size=2), rng.normal(size=(2, 2))]
     verify_grad(lambda x, h, W: _rnn(x, h, W, truncate_gradient=4), pt, rng=rng)
